@@ -1,0 +1,37 @@
+import type { Logger } from "./logger.js";
+import type { DeviceState, Sample, SampleValue } from "./sample.js";
+
+/**
+ * A southbound source for one configured device. A driver knows its protocol and nothing else:
+ * it emits samples with decoded raw values (before `scale`/`offset`; the runtime's normalize
+ * step applies scaling, deadband and units from the tag config).
+ */
+export interface Driver {
+  /**
+   * Runs until `ctx.signal` aborts, then resolves after releasing every socket and port. Transient
+   * device errors are reported through `setState`/bad-quality samples and retried with backoff,
+   * never thrown; a rejection means a bug and is logged by the runtime.
+   */
+  run(ctx: DriverContext): Promise<void>;
+
+  /**
+   * Writes `raw` (already inverse-scaled) to a writable tag. Rejects with WRITE_REFUSED (not
+   * writable or not writable for this area), DRIVER_TIMEOUT, DRIVER_EXCEPTION or DRIVER_TRANSPORT.
+   */
+  write?(tag: string, raw: SampleValue): Promise<void>;
+}
+
+export interface DriverContext {
+  signal: AbortSignal;
+  log: Logger;
+  /**
+   * Hands samples to the journal. Resolves once they are durable, so a poller that awaits it slows
+   * down instead of piling up memory. Rejects with JOURNAL_FULL (overflow: reject) — the samples
+   * are counted as dropped by the runtime; the driver just carries on.
+   */
+  emit(samples: readonly Sample[]): Promise<void>;
+  /** Reports a state change; repeated identical states are ignored. */
+  setState(state: DeviceState, error?: string | null): void;
+  /** Counts a driver event (e.g. "skipped_poll", "timeout", "late_reply") for /metrics and /api/v1/devices. */
+  count(event: string, n?: number): void;
+}

@@ -1,0 +1,98 @@
+import type { JournaledSample, Sample } from "../core/sample.js";
+
+/**
+ * Durable, append-only store of samples, shared by every output (spec §7). Written once per
+ * sample; each output reads it in order after its own cursor.
+ *
+ * Positions: every sample gets a position one greater than the previous sample's, for the life of
+ * the data directory (they survive restarts and segment deletion). Position 0 means "before the
+ * first sample".
+ */
+export interface Journal {
+  /**
+   * Appends `samples` in order. Resolves with the position of the last one only once the fsync
+   * that covers it has completed (`fsync: always` — one per append; `batch` — grouped, at most
+   * `fsyncIntervalMs` later). Rejects with code JOURNAL_FULL under `overflow: reject` when the
+   * cap would be exceeded (nothing of the call is stored), JOURNAL_IO when the disk write or fsync
+   * failed (the gateway reports itself unable to accept data), JOURNAL_CLOSED after `close()`.
+   * An empty array resolves at once with the current newest position.
+   */
+  append(samples: readonly Sample[]): Promise<number>;
+
+  /**
+   * Up to `max` samples with position > `after`, in position order. When samples after `after`
+   * were dropped by `drop-oldest`, reading continues at the oldest sample still stored (the gap
+   * was already counted as dropped for each output that had not passed it). Only durable samples
+   * are returned.
+   */
+  read(after: number, max: number): Promise<JournaledSample[]>;
+
+  /** Resolves once a durable sample with position > `after` exists, or when `signal` aborts. */
+  waitFor(after: number, signal: AbortSignal): Promise<void>;
+
+  /**
+   * The persisted cursor of output `name` (the position of the last sample it confirmed). An output
+   * never seen before starts before the oldest sample still stored.
+   */
+  cursor(name: string): number;
+
+  /**
+   * Moves `name`'s cursor forward to `pos` (never backward). Persisted lazily (within about a
+   * second, and on close), so after a crash an output may replay some confirmed samples: at least
+   * once, never lost.
+   */
+  commit(name: string, pos: number): void;
+
+  stats(): JournalStats;
+
+  /** Waits for pending appends and fsyncs, persists cursors, closes files. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface JournalOutputStats {
+  cursor: number;
+  /** samples stored after this output's cursor */
+  lag: number;
+  /** samples this output never got because drop-oldest deleted them, since the journal was opened */
+  dropped: number;
+}
+
+export interface JournalStats {
+  bytes: number;
+  maxBytes: number;
+  segments: number;
+  /** samples currently stored */
+  records: number;
+  /** position of the oldest stored sample (0 when empty) */
+  oldestPos: number;
+  newestPos: number;
+  oldestTs: number | null;
+  newestTs: number | null;
+  /** samples appended since open */
+  appended: number;
+  /** torn or corrupt tail records dropped at recovery since open */
+  tornRecords: number;
+  /** appends refused under overflow: reject since open (in samples) */
+  rejected: number;
+  /** false once a disk write or fsync failed: /healthz answers 503 */
+  writable: boolean;
+  outputs: Record<string, JournalOutputStats>;
+}
+
+export interface JournalOptions {
+  dir: string;
+  maxBytes: number;
+  overflow: "drop-oldest" | "reject";
+  fsync: "batch" | "always";
+  fsyncIntervalMs: number;
+  /** the outputs whose cursors are kept; segments are deleted once every one has passed them */
+  outputs: readonly string[];
+  /** segment file size; default derived from maxBytes (about maxBytes/16, 64 KiB–64 MiB) */
+  segmentBytes?: number;
+  /** notified once per event: torn tail at recovery, segments dropped by drop-oldest */
+  onEvent?: (e: JournalEvent) => void;
+}
+
+export type JournalEvent =
+  | { kind: "torn-tail"; segment: string; offset: number; droppedBytes: number; droppedRecords: number }
+  | { kind: "dropped-oldest"; segment: string; samples: number; perOutput: Record<string, number> };

@@ -1,0 +1,59 @@
+import type { Logger } from "../core/logger.js";
+import type { DeviceState, JournaledSample } from "../core/sample.js";
+
+/**
+ * A northbound destination (MQTT, InfluxDB). An output knows its destination and nothing else: the
+ * runtime reads the journal, batches, keeps up to `maxInFlight` writes outstanding, moves the
+ * cursor, reconnects with backoff, and reports health.
+ */
+export interface Output {
+  readonly name: string;
+  readonly type: string;
+  /** Most samples one `write` may carry. */
+  readonly maxBatch: number;
+  /** Most writes the runtime may have outstanding on one session. */
+  readonly maxInFlight: number;
+
+  /**
+   * Opens one connection. Resolves when writes may start; rejects with a FloorgateError
+   * (OUTPUT_UNAVAILABLE: retry after backoff; OUTPUT_REJECTED: bad credentials or config, retried
+   * at the longest backoff). Must give up by itself within a bounded time, and at once when
+   * `signal` aborts. Called again by the runtime after every lost session.
+   */
+  connect(ctx: OutputContext): Promise<OutputSession>;
+}
+
+export interface OutputContext {
+  signal: AbortSignal;
+  log: Logger;
+}
+
+export interface OutputSession {
+  /**
+   * Sends `batch` (journal order, positions strictly increasing). Resolves once the destination
+   * has acknowledged all of it; `dropped` lists parts the destination refused for good (poison
+   * data) — those are counted and skipped, never retried. Rejects with OUTPUT_UNAVAILABLE or
+   * OUTPUT_TIMEOUT when the session broke: the runtime closes it, reconnects and resends from
+   * the cursor (at least once). Writes resolve in the order they were issued.
+   */
+  write(batch: readonly JournaledSample[]): Promise<WriteResult>;
+
+  /**
+   * Resolves when the session may send (e.g. a Sparkplug primary host is online). Sessions that
+   * are always ready leave it out.
+   */
+  ready?(signal: AbortSignal): Promise<void>;
+
+  /** Best-effort device status (retained status topics); no delivery guarantee. */
+  deviceStatus?(device: string, state: DeviceState, error: string | null, ts: number): void;
+
+  /** Resolves with the reason once the connection is lost; never rejects. */
+  readonly lost: Promise<Error>;
+
+  /** Graceful close: publishes offline status where the destination has one, then disconnects. Bounded in time. */
+  close(): Promise<void>;
+}
+
+export interface WriteResult {
+  dropped: { count: number; reason: string }[];
+}

@@ -1,0 +1,65 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+
+/**
+ * Every counter an operator can see in /metrics (spec §4). One instance per gateway, so tests can run
+ * several gateways in one process. Labels are bounded: device, output, reason, state, event — never
+ * tags.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly samplesIn: Counter<"device">;
+  readonly samplesOut: Counter<"output">;
+  /** reason: drop_oldest | journal_full | poison | deadband is not a drop and is not counted here */
+  readonly drops: Counter<"reason" | "output">;
+  /** reason: bad_request | unauthorized | forbidden | too_large | rate_limited | journal_full | not_found | method */
+  readonly ingestRejects: Counter<"reason">;
+  readonly ingestDuplicates: Counter<"device">;
+  readonly ingestClockSkew: Counter<"device">;
+  readonly driverEvents: Counter<"device" | "event">;
+  readonly outputReconnects: Counter<"output">;
+  readonly liveRejects: Counter<"reason">;
+
+  constructor(collect: {
+    deviceStates(): { device: string; state: string }[];
+    journal(): { bytes: number; records: number; segments: number; lag: Record<string, number>; torn: number; writable: boolean };
+    outputsUp(): Record<string, boolean>;
+  }) {
+    const r = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: "floorgate_process_" });
+    this.samplesIn = new Counter({ name: "floorgate_samples_in_total", help: "Samples accepted into the journal, per device", labelNames: ["device"], registers: r });
+    this.samplesOut = new Counter({ name: "floorgate_samples_out_total", help: "Samples confirmed by an output", labelNames: ["output"], registers: r });
+    this.drops = new Counter({ name: "floorgate_drops_total", help: "Samples dropped, by reason (output is empty when the drop happened before the journal)", labelNames: ["reason", "output"], registers: r });
+    this.ingestRejects = new Counter({ name: "floorgate_ingest_rejects_total", help: "Device pushes refused, by reason", labelNames: ["reason"], registers: r });
+    this.ingestDuplicates = new Counter({ name: "floorgate_ingest_duplicates_total", help: "Pushes acknowledged but not stored again (repeated msgId)", labelNames: ["device"], registers: r });
+    this.ingestClockSkew = new Counter({ name: "floorgate_ingest_clock_skew_total", help: "Pushes whose ts was more than 5 minutes off and replaced by gateway time", labelNames: ["device"], registers: r });
+    this.driverEvents = new Counter({ name: "floorgate_driver_events_total", help: "Driver events (timeouts, skipped polls, late replies, reconnects)", labelNames: ["device", "event"], registers: r });
+    this.outputReconnects = new Counter({ name: "floorgate_output_reconnects_total", help: "Output sessions lost and reopened", labelNames: ["output"], registers: r });
+    this.liveRejects = new Counter({ name: "floorgate_live_rejects_total", help: "Live feed upgrades refused or clients closed, by reason", labelNames: ["reason"], registers: r });
+    new Gauge({
+      name: "floorgate_device_state", help: "1 for the device's current state", labelNames: ["device", "state"], registers: r,
+      collect() {
+        this.reset();
+        for (const d of collect.deviceStates()) {
+          for (const s of ["connecting", "online", "offline", "error", "disabled"]) this.set({ device: d.device, state: s }, d.state === s ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({ name: "floorgate_journal_bytes", help: "Bytes on disk in the journal", registers: r, collect() { this.set(collect.journal().bytes); } });
+    new Gauge({ name: "floorgate_journal_records", help: "Samples stored in the journal", registers: r, collect() { this.set(collect.journal().records); } });
+    new Gauge({ name: "floorgate_journal_segments", help: "Segment files in the journal", registers: r, collect() { this.set(collect.journal().segments); } });
+    new Gauge({ name: "floorgate_journal_writable", help: "0 once the journal cannot accept data", registers: r, collect() { this.set(collect.journal().writable ? 1 : 0); } });
+    new Gauge({ name: "floorgate_journal_torn_records", help: "Torn or corrupt tail records dropped at recovery", registers: r, collect() { this.set(collect.journal().torn); } });
+    new Gauge({
+      name: "floorgate_journal_lag_samples", help: "Samples stored after an output's cursor", labelNames: ["output"], registers: r,
+      collect() { this.reset(); for (const [o, lag] of Object.entries(collect.journal().lag)) this.set({ output: o }, lag); },
+    });
+    new Gauge({
+      name: "floorgate_output_up", help: "1 while an output's session is open", labelNames: ["output"], registers: r,
+      collect() { this.reset(); for (const [o, up] of Object.entries(collect.outputsUp())) this.set({ output: o }, up ? 1 : 0); },
+    });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

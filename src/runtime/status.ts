@@ -1,0 +1,50 @@
+import type { DeviceState, Quality, SampleValue } from "../core/sample.js";
+
+/** What the HTTP API, /healthz and the live feed read about the running gateway. Read-only. */
+export interface StatusView {
+  gatewayId(): string;
+  health(): HealthReport;
+  devices(): DeviceInfo[];
+  /** undefined when the device is neither configured nor has pushed */
+  tags(device: string): TagValue[] | undefined;
+}
+
+export interface DeviceInfo {
+  id: string;
+  driver: string;
+  state: DeviceState;
+  error: string | null;
+  lastSampleTs: string | null;
+  counters: Record<string, number>;
+}
+
+export interface TagValue {
+  tag: string;
+  value: SampleValue;
+  quality: Quality;
+  ts: string;
+  unit?: string;
+}
+
+export interface OutputHealth {
+  type: string;
+  state: "connecting" | "online" | "offline" | "waiting" | "stopped";
+  error: string | null;
+  cursor: number;
+  lag: number;
+  sent: number;
+  dropped: number;
+  lastAckTs: string | null;
+}
+
+export interface HealthReport {
+  status: "ok" | "degraded";
+  /** false → /healthz answers 503 */
+  journalAccepting: boolean;
+  devices: Record<string, { state: DeviceState; error: string | null }>;
+  outputs: Record<string, OutputHealth>;
+  journal: {
+    bytes: number; maxBytes: number; records: number; segments: number; oldestPos: number; newestPos: number;
+    appended: number; dropped: number; tornRecords: number; rejected: number; writable: boolean; full: boolean;
+  };
+}
