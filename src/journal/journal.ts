@@ -55,6 +55,11 @@ export interface JournalOutputStats {
   lag: number;
   /** samples this output never got because drop-oldest deleted them, since the journal was opened */
   dropped: number;
+  /**
+   * samples this output confirmed (cursor moved by `commit`) since the journal was opened; with
+   * `dropped` and `lag`: cursor at open + delivered + dropped = cursor now, exactly.
+   */
+  delivered: number;
 }
 
 export interface JournalStats {

@@ -39,10 +39,11 @@ export interface OutputSession {
   write(batch: readonly JournaledSample[]): Promise<WriteResult>;
 
   /**
-   * Resolves when the session may send (e.g. a Sparkplug primary host is online). Sessions that
-   * are always ready leave it out.
+   * `undefined` when the session may send now; otherwise a promise that resolves once it may
+   * (e.g. a Sparkplug primary host came online) or rejects when `signal` aborts. Sessions that are
+   * always ready leave it out.
    */
-  ready?(signal: AbortSignal): Promise<void>;
+  ready?(signal: AbortSignal): Promise<void> | undefined;
 
   /** Best-effort device status (retained status topics); no delivery guarantee. */
   deviceStatus?(device: string, state: DeviceState, error: string | null, ts: number): void;

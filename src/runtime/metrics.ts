@@ -15,6 +15,8 @@ export class Metrics {
   readonly ingestRejects: Counter<"reason">;
   readonly ingestDuplicates: Counter<"device">;
   readonly ingestClockSkew: Counter<"device">;
+  /** reason: device_cap | total_cap — msgIds forgotten before their 10 minutes were up (a retry may then be stored twice) */
+  readonly ingestDedupEvictions: Counter<"reason">;
   readonly driverEvents: Counter<"device" | "event">;
   readonly outputReconnects: Counter<"output">;
   readonly liveRejects: Counter<"reason">;
@@ -32,6 +34,7 @@ export class Metrics {
     this.ingestRejects = new Counter({ name: "floorgate_ingest_rejects_total", help: "Device pushes refused, by reason", labelNames: ["reason"], registers: r });
     this.ingestDuplicates = new Counter({ name: "floorgate_ingest_duplicates_total", help: "Pushes acknowledged but not stored again (repeated msgId)", labelNames: ["device"], registers: r });
     this.ingestClockSkew = new Counter({ name: "floorgate_ingest_clock_skew_total", help: "Pushes whose ts was more than 5 minutes off and replaced by gateway time", labelNames: ["device"], registers: r });
+    this.ingestDedupEvictions = new Counter({ name: "floorgate_ingest_dedup_evictions_total", help: "Remembered msgIds evicted early by the memory caps, by reason", labelNames: ["reason"], registers: r });
     this.driverEvents = new Counter({ name: "floorgate_driver_events_total", help: "Driver events (timeouts, skipped polls, late replies, reconnects)", labelNames: ["device", "event"], registers: r });
     this.outputReconnects = new Counter({ name: "floorgate_output_reconnects_total", help: "Output sessions lost and reopened", labelNames: ["output"], registers: r });
     this.liveRejects = new Counter({ name: "floorgate_live_rejects_total", help: "Live feed upgrades refused or clients closed, by reason", labelNames: ["reason"], registers: r });

@@ -1,0 +1,169 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { Agent, request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, startBroker, type BenchBroker } from "./servers.js";
+
+const BIN = join(import.meta.dirname, "..", "..", "bin", "floorgate");
+const BASELINE = join(import.meta.dirname, "..", "..", "bench", "baseline-bridge.js");
+const TOKEN = "bench-token";
+const DEVICES = 20;
+
+/** Bodies like a 5G device's, 100 samples each (10 tags × 10 readings as an array of messages). */
+function body(device: number, seq: number): string {
+  const msgs = [];
+  for (let m = 0; m < 10; m++) {
+    const values: Record<string, number | boolean> = {};
+    for (let t = 0; t < 9; t++) values[`t${t}`] = seq * 10 + m + t / 10;
+    values.loaded = (seq + m) % 2 === 0;
+    msgs.push({ msgId: `d${device}-${seq}-${m}`, values });
+  }
+  return JSON.stringify(msgs);
+}
+const SAMPLES_PER_BODY = 100;
+
+function post(agent: Agent, url: string, data: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: "POST", agent, headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", "content-length": Buffer.byteLength(data) } }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("error", reject);
+    req.end(data);
+  });
+}
+
+async function getText(url: string): Promise<string> {
+  const r = await fetch(url);
+  return r.text();
+}
+
+function metricValue(text: string, name: string): number {
+  let v = 0;
+  for (const line of text.split("\n")) if (line.startsWith(name)) v += Number(line.split(" ").pop());
+  return v;
+}
+
+/** Pushes `bodies` bodies per device from DEVICES concurrent clients; resolves with samples acknowledged. */
+async function load(base: string, bodies: number): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: DEVICES });
+  let acked = 0;
+  await Promise.all(Array.from({ length: DEVICES }, async (_, d) => {
+    for (let s = 0; s < bodies; s++) {
+      const status = await post(agent, `${base}/api/v1/ingest/dev-${d}`, body(d, s));
+      if (status === 202) acked += SAMPLES_PER_BODY;
+    }
+  }));
+  agent.destroy();
+  return acked;
+}
+
+async function waitFor(cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error("bench: condition not reached in time");
+}
+
+async function spawnGateway(dir: string, brokerUrl: string, fsync: "batch" | "always"): Promise<{ base: string; child: ChildProcess }> {
+  const port = await freePort();
+  const cfg = join(dir, "floorgate.yaml");
+  await writeFile(cfg, `gateway: { id: bench-edge, group: bench, dataDir: ./data }
+http: { listen: "127.0.0.1:${port}" }
+journal: { maxBytes: 4GiB, fsync: ${fsync}, fsyncIntervalMs: 10 }
+ingest:
+  ratePerDevice: 1000000
+  maxPayloadBytes: 1048576
+  devices: [{ id: "dev-*", token: "${TOKEN}" }]
+outputs:
+  - { type: mqtt, name: cloud, url: "${brokerUrl}", qos: 1, maxBatch: 500 }
+`);
+  const child = spawn(process.execPath, [BIN, "run", "--config", cfg], { stdio: "ignore", env: { ...process.env, FLOORGATE_LOG_LEVEL: "warn" } });
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(async () => (await fetch(`${base}/healthz`).then((r) => r.status, () => 0)) === 200, 20_000);
+  return { base, child };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  await new Promise<void>((r) => { child.once("exit", () => r()); child.kill("SIGTERM"); });
+}
+
+/** Ingest (202) to PUBACKed delivery at Mosquitto, through the real gateway process. */
+async function gatewayRun(broker: BenchBroker, bodies: number): Promise<{ samplesPerS: number; ingestPerS: number }> {
+  const dir = await mkdtemp(join(tmpdir(), "floorgate-bench-e2e-"));
+  const { base, child } = await spawnGateway(dir, broker.url, "batch");
+  try {
+    const t0 = process.hrtime.bigint();
+    const acked = await load(base, bodies);
+    const tIngest = Number(process.hrtime.bigint() - t0) / 1e9;
+    await waitFor(async () => metricValue(await getText(`${base}/metrics`), "floorgate_samples_out_total") >= acked, 120_000);
+    const t = Number(process.hrtime.bigint() - t0) / 1e9;
+    return { samplesPerS: acked / t, ingestPerS: acked / tIngest };
+  } finally {
+    await stop(child);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The bare baseline: node:http parsing the same bodies and publishing with MQTT.js QoS 1, no journal. */
+async function baselineRun(broker: BenchBroker, bodies: number): Promise<{ samplesPerS: number }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [BASELINE, String(port), broker.url], { stdio: ["ignore", "pipe", "inherit"] });
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(async () => (await fetch(`${base}/acked`).then((r) => r.status, () => 0)) === 200, 20_000);
+    const t0 = process.hrtime.bigint();
+    const sent = await load(base, bodies);
+    await waitFor(async () => Number(await getText(`${base}/acked`)) >= sent, 120_000);
+    const t = Number(process.hrtime.bigint() - t0) / 1e9;
+    return { samplesPerS: sent / t };
+  } finally {
+    await stop(child);
+  }
+}
+
+/** Replay after an outage: a backlog journaled while the broker is down, drained when it returns. */
+async function replayRun(broker: BenchBroker, backlog: number): Promise<{ drainPerS: number; backlog: number }> {
+  const dir = await mkdtemp(join(tmpdir(), "floorgate-bench-replay-"));
+  await broker.stop();
+  const { base, child } = await spawnGateway(dir, broker.url, "batch");
+  try {
+    const acked = await load(base, Math.ceil(backlog / SAMPLES_PER_BODY / DEVICES));
+    const t0 = process.hrtime.bigint();
+    await broker.start();
+    await waitFor(async () => metricValue(await getText(`${base}/metrics`), "floorgate_samples_out_total") >= acked, 300_000);
+    const t = Number(process.hrtime.bigint() - t0) / 1e9;
+    return { drainPerS: acked / t, backlog: acked };
+  } finally {
+    await stop(child);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export async function benchE2e(opts: { bodies?: number; backlog?: number } = {}): Promise<Record<string, number>> {
+  const broker = await startBroker();
+  try {
+    const bodies = opts.bodies ?? 500; // 20 devices × 500 bodies × 100 samples = 1,000,000 samples
+    const base = await baselineRun(broker, bodies);
+    const gw = await gatewayRun(broker, bodies);
+    const replay = await replayRun(broker, opts.backlog ?? 1_000_000);
+    return {
+      "e2e samples/s (HTTP 202 → PUBACK, fsync batch)": Math.round(gw.samplesPerS),
+      "e2e ingest samples/s (202 only)": Math.round(gw.ingestPerS),
+      "baseline samples/s (node:http → MQTT.js QoS 1, no journal)": Math.round(base.samplesPerS),
+      "ratio gateway / baseline": Number((gw.samplesPerS / base.samplesPerS).toFixed(2)),
+      "replay drain samples/s (1M backlog)": Math.round(replay.drainPerS),
+      "replay / live e2e ratio": Number((replay.drainPerS / gw.samplesPerS).toFixed(2)),
+    };
+  } finally {
+    await broker.stop();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  benchE2e().then((r) => console.table(r), (e) => { console.error(e); process.exit(1); });
+}

@@ -1,0 +1,199 @@
+/**
+ * The Modbus driver for one configured device: schedules polls on absolute ticks per poll rate,
+ * turns replies into raw samples, keeps the device state, demotes a silent device and writes back.
+ * Per-device memory is the tag list, the read plan and one small record per tag.
+ */
+import { Backoff, sleep } from "../../src/core/backoff.js";
+import type { Driver, DriverContext } from "../../src/core/driver.js";
+import { FloorgateError, describeError } from "../../src/core/errors.js";
+import type { DeviceState, Sample, SampleValue } from "../../src/core/sample.js";
+import type { ModbusDeviceConfig, ModbusTagConfig } from "../../src/config/types.js";
+import { encodeCoil, encodeRegisters, tagWidth } from "./decode.js";
+import { exceptionText, writeCoilPdu, writeRegisterPdu, writeRegistersPdu } from "./frame.js";
+import { acquireLine, type Line, type LineClient, type LineSpec } from "./line.js";
+import { planReads, type ReadRequest } from "./plan.js";
+import { readPass, describeFailure, type PassOutcome, type TagResult } from "./read.js";
+
+export function lineSpecOf(cfg: ModbusDeviceConfig): LineSpec {
+  const c = cfg.connection;
+  if (c.transport === "rtu") {
+    return { kind: "rtu", path: c.path, baudRate: c.baudRate, parity: c.parity, dataBits: c.dataBits, stopBits: c.stopBits };
+  }
+  return { kind: c.transport, host: c.host, port: c.port };
+}
+
+/** The device's read plan, one list of requests per distinct poll rate. */
+export function planDevice(cfg: ModbusDeviceConfig): Map<number, ReadRequest[]> {
+  const items = cfg.tags.map((t, id) => ({
+    id, unitId: t.unitId ?? cfg.connection.unitId, area: t.area, address: t.address,
+    width: tagWidth(t), pollMs: t.pollMs ?? cfg.pollMs,
+  }));
+  const byRate = new Map<number, ReadRequest[]>();
+  for (const r of planReads(items, { maxGap: cfg.maxGap, tagByTag: cfg.tagByTag })) {
+    let list = byRate.get(r.pollMs);
+    if (!list) byRate.set(r.pollMs, (list = []));
+    list.push(r);
+  }
+  return byRate;
+}
+
+const NOOP_CLIENT: LineClient = { count: () => {} };
+
+export class ModbusDriver implements Driver {
+  private line?: Line;
+  private ctx?: DriverContext;
+  private consecutiveTimeouts = 0;
+  private demotedUntil = 0;
+  private demoted = false;
+  private readonly demoteBackoff: Backoff;
+  /** last bad reason emitted per tag: a tag that stays bad for the same reason is not re-emitted */
+  private readonly lastBad: (string | undefined)[];
+  private readonly outcomes = new Map<number, PassOutcome>();
+  private state: DeviceState | undefined;
+  private readonly tagIndex: Map<string, ModbusTagConfig>;
+
+  constructor(private readonly cfg: ModbusDeviceConfig) {
+    this.demoteBackoff = new Backoff({ initialMs: Math.max(cfg.pollMs, 100), maxMs: cfg.reconnectMaxMs });
+    this.lastBad = cfg.tags.map(() => undefined);
+    this.tagIndex = new Map(cfg.tags.map((t) => [t.name, t]));
+  }
+
+  async run(ctx: DriverContext): Promise<void> {
+    this.ctx = ctx;
+    this.setState("connecting", null);
+    const { line, release } = acquireLine(lineSpecOf(this.cfg), { reconnectMaxMs: this.cfg.reconnectMaxMs });
+    this.line = line;
+    try {
+      const plan = planDevice(this.cfg);
+      await Promise.all([...plan.entries()].map(([pollMs, reqs]) => this.rateLoop(ctx, pollMs, reqs)));
+    } finally {
+      this.line = undefined;
+      release();
+    }
+  }
+
+  /** Polls one rate group on absolute ticks t0 + k·pollMs; ticks that pass during a poll are skipped and counted. */
+  private async rateLoop(ctx: DriverContext, pollMs: number, reqs: ReadRequest[]): Promise<void> {
+    const t0 = Date.now();
+    let k = 0;
+    while (!ctx.signal.aborted) {
+      const wait = t0 + k * pollMs - Date.now();
+      if (wait > 0) {
+        try { await sleep(wait, ctx.signal); } catch { return; }
+      }
+      await this.pollOnce(ctx, pollMs, reqs);
+      const due = Math.floor((Date.now() - t0) / pollMs);
+      if (due > k) ctx.count("skipped_poll", due - k);
+      k = Math.max(k + 1, due + 1);
+    }
+  }
+
+  private async pollOnce(ctx: DriverContext, pollMs: number, reqs: ReadRequest[]): Promise<void> {
+    const line = this.line;
+    if (!line) return;
+    if (this.demoted) {
+      if (Date.now() < this.demotedUntil) return;
+      this.demotedUntil = Number.POSITIVE_INFINITY; // one probe at a time across rate groups
+    }
+    const conn = this.cfg.connection;
+    const { results, outcome } = await readPass(line, reqs, this.cfg.tags, ctx, {
+      timeoutMs: conn.timeoutMs,
+      signal: ctx.signal,
+      onReply: () => { this.consecutiveTimeouts = 0; },
+      onTimeout: () => ++this.consecutiveTimeouts >= this.cfg.maxTimeouts,
+    });
+    if (ctx.signal.aborted) return;
+    this.outcomes.set(pollMs, outcome);
+    this.updateState(outcome);
+    await this.emit(ctx, results);
+  }
+
+  private updateState(last: PassOutcome): void {
+    if (this.consecutiveTimeouts >= this.cfg.maxTimeouts) {
+      const wait = this.demoteBackoff.next();
+      this.demotedUntil = Date.now() + wait;
+      if (!this.demoted) {
+        this.demoted = true;
+        this.ctx?.count("demoted");
+      }
+      this.setState("offline", `no reply after ${this.consecutiveTimeouts} consecutive timeouts; retrying every ≤${this.cfg.reconnectMaxMs} ms`);
+      return;
+    }
+    if (this.demoted && last.ok + last.exceptions > 0) {
+      this.demoted = false;
+      this.demotedUntil = 0;
+      this.demoteBackoff.reset();
+    } else if (this.demoted) {
+      this.demotedUntil = Date.now() + this.demoteBackoff.next();
+    }
+    let ok = 0, exc = 0, fail = 0;
+    let err: string | undefined;
+    for (const o of this.outcomes.values()) {
+      ok += o.ok; exc += o.exceptions; fail += o.timeouts + o.transport;
+      err ??= o.firstError;
+    }
+    if (ok > 0) this.setState("online", null);
+    else if (exc > 0 && fail === 0) this.setState("error", `every read failed: ${err ?? "modbus exception"}`);
+    else if (fail > 0) this.setState("offline", err ?? "unreachable");
+  }
+
+  private async emit(ctx: DriverContext, results: TagResult[]): Promise<void> {
+    const samples: Sample[] = [];
+    for (const r of results) {
+      const tag = this.cfg.tags[r.id]!;
+      if (r.quality === "bad") {
+        if (this.lastBad[r.id] === r.reason) continue; // still bad for the same reason: already reported
+        this.lastBad[r.id] = r.reason;
+      } else {
+        this.lastBad[r.id] = undefined;
+      }
+      const s: Sample = { device: this.cfg.id, tag: tag.name, value: r.value, quality: r.quality, ts: r.ts };
+      if (tag.unit !== undefined) s.unit = tag.unit;
+      if (r.reason !== undefined) s.reason = r.reason;
+      samples.push(s);
+    }
+    if (!samples.length) return;
+    try {
+      await ctx.emit(samples);
+    } catch {
+      // JOURNAL_FULL and friends: the runtime counts the drop; polling carries on.
+    }
+  }
+
+  private setState(state: DeviceState, error: string | null): void {
+    const ctx = this.ctx;
+    if (!ctx) return;
+    if (this.state !== state) ctx.log.info({ device: this.cfg.id, state, error }, "modbus device state");
+    this.state = state;
+    ctx.setState(state, error);
+  }
+
+  async write(tagName: string, raw: SampleValue): Promise<void> {
+    const tag = this.tagIndex.get(tagName);
+    if (!tag) throw new FloorgateError("WRITE_REFUSED", `device ${this.cfg.id} has no tag ${tagName}`);
+    if (!tag.writable) throw new FloorgateError("WRITE_REFUSED", `tag ${tagName} is not writable`);
+    let pdu: Buffer;
+    if (tag.area === "coil") pdu = writeCoilPdu(tag.address, encodeCoil(tag, raw));
+    else if (tag.area === "holding") {
+      const regs = encodeRegisters(tag, raw);
+      pdu = regs.length === 2 ? writeRegisterPdu(tag.address, regs) : writeRegistersPdu(tag.address, regs);
+    } else {
+      throw new FloorgateError("WRITE_REFUSED", `tag ${tagName} is in the read-only ${tag.area} area`);
+    }
+    let line = this.line;
+    let release: (() => void) | undefined;
+    if (!line) ({ line, release } = acquireLine(lineSpecOf(this.cfg), { reconnectMaxMs: this.cfg.reconnectMaxMs }));
+    try {
+      const reply = await line.request(tag.unitId ?? this.cfg.connection.unitId, pdu, this.cfg.connection.timeoutMs, this.ctx ?? NOOP_CLIENT);
+      if (reply.kind === "exception") throw new FloorgateError("DRIVER_EXCEPTION", `write to ${tagName} refused: ${exceptionText(reply.code)}`);
+    } catch (err) {
+      if (err instanceof FloorgateError) {
+        if (err.code === "ABORTED") throw new FloorgateError("DRIVER_TRANSPORT", describeFailure(err), { cause: err });
+        throw err;
+      }
+      throw new FloorgateError("DRIVER_TRANSPORT", describeError(err), { cause: err });
+    } finally {
+      release?.();
+    }
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * `floorgate probe` for Modbus: connect, read every tag once, close. Uses its own line (not the
+ * shared registry) so it never disturbs a running daemon's queue in the same process.
+ */
+import type { ModbusDeviceConfig } from "../../src/config/types.js";
+import type { Quality, SampleValue } from "../../src/core/sample.js";
+import { lineSpecOf, planDevice } from "./device.js";
+import { Line } from "./line.js";
+import { readPass } from "./read.js";
+
+export interface ProbeRow {
+  tag: string;
+  value: SampleValue;
+  quality: Quality;
+  reason?: string;
+}
+
+/** One row per configured tag, in config order. Never throws for device trouble: it shows as `bad` rows. */
+export async function probeModbusDevice(cfg: ModbusDeviceConfig): Promise<ProbeRow[]> {
+  const line = new Line(lineSpecOf(cfg), { reconnectMaxMs: cfg.reconnectMaxMs });
+  const rows: ProbeRow[] = cfg.tags.map((t) => ({ tag: t.name, value: null, quality: "bad", reason: "not read" }));
+  try {
+    for (const reqs of planDevice(cfg).values()) {
+      let timeouts = 0;
+      const { results } = await readPass(line, reqs, cfg.tags, { count: () => {} }, {
+        timeoutMs: cfg.connection.timeoutMs,
+        onReply: () => { timeouts = 0; },
+        onTimeout: () => ++timeouts >= cfg.maxTimeouts,
+      });
+      for (const r of results) {
+        const row: ProbeRow = { tag: cfg.tags[r.id]!.name, value: r.value, quality: r.quality };
+        if (r.reason !== undefined) row.reason = r.reason;
+        rows[r.id] = row;
+      }
+    }
+  } finally {
+    line.close();
+  }
+  return rows;
+}

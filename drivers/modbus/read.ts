@@ -1,0 +1,120 @@
+/**
+ * One pass over a list of planned read requests on a line: sends them in order, decodes the
+ * replies, splits merged reads refused with "illegal data address" (the split is written back into
+ * the list, so it is remembered), and reports per-tag results. Shared by the poller and `probe`.
+ */
+import { FloorgateError, describeError, isFloorgateError } from "../../src/core/errors.js";
+import type { ModbusTagConfig } from "../../src/config/types.js";
+import { decodeBit, decodeRegisters, isBitArea, type Decoded } from "./decode.js";
+import { ILLEGAL_ADDRESS, exceptionText, readFunction, readPdu } from "./frame.js";
+import type { Line, LineClient } from "./line.js";
+import { splitRequest, type ReadRequest } from "./plan.js";
+
+export interface TagResult extends Decoded {
+  /** index into the device's tag list */
+  id: number;
+  /** ms since the epoch when the reply arrived (or the failure was known) */
+  ts: number;
+}
+
+/** How a pass went, for device state and demotion. */
+export interface PassOutcome {
+  /** requests answered with data */
+  ok: number;
+  /** requests answered with a Modbus exception */
+  exceptions: number;
+  timeouts: number;
+  /** transport or protocol failures */
+  transport: number;
+  /** first failure text, for the device's `error` field */
+  firstError?: string;
+}
+
+export interface PassOptions {
+  timeoutMs: number;
+  /**
+   * Called after each timeout; returning true stops the pass (the device is being demoted), so a
+   * silent device does not hold the shared line for every remaining request.
+   */
+  onTimeout?: () => boolean;
+  /** Called on every reply (data or exception): the device is reachable. */
+  onReply?: () => void;
+  signal?: AbortSignal;
+}
+
+export async function readPass(
+  line: Line, requests: ReadRequest[], tags: readonly ModbusTagConfig[], client: LineClient, opts: PassOptions,
+): Promise<{ results: TagResult[]; outcome: PassOutcome }> {
+  const results: TagResult[] = [];
+  const outcome: PassOutcome = { ok: 0, exceptions: 0, timeouts: 0, transport: 0 };
+  const failAll = (req: ReadRequest, reason: string): void => {
+    const ts = Date.now();
+    for (const it of req.items) results.push({ id: it.id, ts, value: null, quality: "bad", reason });
+  };
+  let i = 0;
+  while (i < requests.length) {
+    if (opts.signal?.aborted) break;
+    const req = requests[i]!;
+    let reply;
+    try {
+      reply = await line.request(req.unitId, readPdu(readFunction(req.area), req.start, req.count), opts.timeoutMs, client);
+    } catch (err) {
+      const reason = describeFailure(err);
+      outcome.firstError ??= reason;
+      failAll(req, reason);
+      i++;
+      if (isFloorgateError(err, "DRIVER_TIMEOUT")) {
+        outcome.timeouts++;
+        if (opts.onTimeout?.()) { for (; i < requests.length; i++) failAll(requests[i]!, reason); break; }
+        continue;
+      }
+      outcome.transport++;
+      if (isFloorgateError(err, "DRIVER_TRANSPORT") || isFloorgateError(err, "ABORTED")) {
+        // The connection is gone: the rest of this pass cannot succeed either.
+        for (; i < requests.length; i++) failAll(requests[i]!, reason);
+        break;
+      }
+      continue;
+    }
+    opts.onReply?.();
+    if (reply.kind === "exception") {
+      if (reply.code === ILLEGAL_ADDRESS) {
+        const halves = splitRequest(req);
+        if (halves) {
+          client.count("split_read");
+          requests.splice(i, 1, ...halves);
+          continue; // re-read index i, now the first half
+        }
+      }
+      const reason = exceptionText(reply.code);
+      outcome.exceptions++;
+      outcome.firstError ??= reason;
+      failAll(req, reason);
+      i++;
+      continue;
+    }
+    if (reply.kind !== "data") { i++; continue; } // checkReply mismatches are thrown by the line
+    outcome.ok++;
+    const ts = Date.now();
+    const bits = isBitArea(req.area);
+    for (const it of req.items) {
+      const tag = tags[it.id]!;
+      const d = bits ? decodeBit(reply.data, it.address - req.start) : decodeRegisters(tag, reply.data, it.address - req.start);
+      results.push({ id: it.id, ts, ...d });
+    }
+    i++;
+  }
+  return { results, outcome };
+}
+
+export function describeFailure(err: unknown): string {
+  if (err instanceof FloorgateError) {
+    switch (err.code) {
+      case "DRIVER_TIMEOUT": return `timeout: ${err.message}`;
+      case "DRIVER_PROTOCOL": return `protocol error: ${err.message}`;
+      case "DRIVER_TRANSPORT": return `transport: ${err.message}`;
+      default: return err.message;
+    }
+  }
+  return describeError(err);
+}

@@ -1,0 +1,91 @@
+import { runSchema, runValidate } from "../config/cli.js";
+import { describeError, isFloorgateError } from "../core/errors.js";
+import { checkFlags, flag, parseArgs, requireFlag, USAGE, UsageError, type ParsedArgs } from "./args.js";
+import { runDaemon } from "./run.js";
+import { runDemo } from "./demo.js";
+import { runInspect } from "./inspect.js";
+import { runProbe } from "./probe.js";
+import { runSimulate } from "./simulate.js";
+
+/**
+ * Entry point of `floorgate`. Every failure ends in a one-line message and an exit code
+ * (0 ok, 1 bad config or usage, 2 runtime failure) — never a stack trace.
+ */
+async function main(argv: readonly string[]): Promise<number> {
+  let args: ParsedArgs;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    process.stderr.write(`floorgate: ${(err as Error).message}\n${USAGE}`);
+    return 1;
+  }
+  const [cmd, sub] = args.command;
+  if (!cmd || args.flags.has("help")) {
+    process.stdout.write(USAGE);
+    return cmd || args.flags.has("help") ? 0 : 1;
+  }
+  try {
+    switch (cmd) {
+      case "validate": {
+        checkFlags(args, ["config"]);
+        const r = runValidate(requireFlag(args, "config"));
+        process.stdout.write(r.stdout);
+        process.stderr.write(r.stderr);
+        return r.code;
+      }
+      case "schema":
+        checkFlags(args, []);
+        process.stdout.write(runSchema());
+        return 0;
+      case "run":
+        checkFlags(args, ["config"]);
+        return await runDaemon(requireFlag(args, "config"), { pretty: args.flags.has("pretty") });
+      case "demo":
+        checkFlags(args, ["port", "broker", "devices", "data-dir"]);
+        return await runDemo({
+          port: numberFlag(args, "port", 8080),
+          broker: flag(args, "broker"),
+          devices: numberFlag(args, "devices", 20),
+          dataDir: flag(args, "data-dir"),
+          pretty: args.flags.has("pretty"),
+        });
+      case "simulate":
+        checkFlags(args, ["config"]);
+        return await runSimulate(requireFlag(args, "config"));
+      case "probe":
+        checkFlags(args, ["config", "device"]);
+        return await runProbe(requireFlag(args, "config"), flag(args, "device"));
+      case "journal":
+        if (sub !== "inspect") throw new UsageError(`unknown journal command ${sub ?? "(none)"}; try: floorgate journal inspect --config FILE`);
+        checkFlags(args, ["config"]);
+        return await runInspect(requireFlag(args, "config"));
+      default:
+        throw new UsageError(`unknown command ${cmd}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`floorgate: ${err.message}\n\n${USAGE}`);
+      return 1;
+    }
+    process.stderr.write(`floorgate: ${describeError(err)}\n`);
+    return isFloorgateError(err, "CONFIG_INVALID") ? 1 : 2;
+  }
+}
+
+function numberFlag(args: ParsedArgs, name: string, dflt: number): number {
+  const v = flag(args, name);
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a whole number, got ${v}`);
+  return n;
+}
+
+process.on("unhandledRejection", (err) => {
+  process.stderr.write(`floorgate: internal error (unhandled rejection): ${describeError(err)}\n`);
+  process.exit(2);
+});
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => { process.stderr.write(`floorgate: ${describeError(err)}\n`); process.exitCode = 2; },
+);

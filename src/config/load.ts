@@ -1,0 +1,72 @@
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import type { ConfigProblem, GatewayConfig } from "./types.js";
+import { readSource } from "./source.js";
+import { validateStructure } from "./validate.js";
+import { checkSemantics } from "./semantic.js";
+import { buildConfig } from "./build.js";
+import { describeError } from "../core/errors.js";
+
+/** Either the validated, defaulted config or every problem found in the file. */
+export type LoadResult = { ok: true; config: GatewayConfig } | { ok: false; problems: ConfigProblem[] };
+
+/** Larger than any sane config; stops a wrong path (a log, a disk image) from being read whole. */
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Reads and validates a config file in full before anything starts. Never throws: an unreadable
+ * file is a problem like any other. Relative paths in the file (dataDir, TLS files) resolve
+ * against the file's directory.
+ */
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): LoadResult {
+  let text: string;
+  try {
+    const buf = readFileSync(path);
+    if (buf.length > MAX_CONFIG_BYTES) {
+      return { ok: false, problems: [{ path: "", line: 0, col: 0, message: `the file is ${buf.length} bytes; a config is at most ${MAX_CONFIG_BYTES} bytes` }] };
+    }
+    text = buf.toString("utf8");
+  } catch (err) {
+    return { ok: false, problems: [{ path: "", line: 0, col: 0, message: `cannot read the config file: ${describeError(err)}` }] };
+  }
+  return parseConfigText(text, path, env);
+}
+
+/**
+ * Validates config text as if it were the file `fileName` (which need not exist; its directory is
+ * the base of relative paths). Problems come sorted by position.
+ */
+export function parseConfigText(text: string, fileName: string, env: NodeJS.ProcessEnv = process.env): LoadResult {
+  const baseDir = dirname(resolve(fileName));
+  try {
+    const read = readSource(text.replace(/^\uFEFF/, ""), env);
+    if (!read.ok) return { ok: false, problems: sortProblems(read.problems) };
+    // A value whose variable (or anchor) is missing is reported once, as missing, not again as empty or malformed.
+    const envPaths = new Set(read.problems.filter((p) => /^(environment variable|malformed environment|unknown anchor)/.test(p.message)).map((p) => p.path));
+    const later = [...validateStructure(read.source), ...checkSemantics(read.source, baseDir)].filter((p) => !envPaths.has(p.path));
+    const problems = [...read.problems, ...later];
+    if (problems.length > 0) return { ok: false, problems: sortProblems(problems) };
+    return { ok: true, config: buildConfig(read.source.data, baseDir) };
+  } catch (err) {
+    // A bug of ours, not the user's: still a problem report, never a stack trace.
+    return { ok: false, problems: [{ path: "", line: 0, col: 0, message: `internal error while validating: ${describeError(err)}` }] };
+  }
+}
+
+/** Position order, duplicates (the same message at the same place, e.g. from two schema branches) removed. */
+function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>();
+  const unique = problems.filter((p) => {
+    const k = `${p.line}:${p.col}:${p.path}:${p.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+  const rank = (p: ConfigProblem): number => (p.line === 0 ? Number.MAX_SAFE_INTEGER : p.line);
+  return unique.sort((a, b) => rank(a) - rank(b) || a.col - b.col || a.path.localeCompare(b.path));
+}
+
+/** One problem as `validate` prints it: `FILE:LINE:COL: PATH: MESSAGE` (PATH left out for the file as a whole). */
+export function formatProblem(file: string, p: ConfigProblem): string {
+  return `${file}:${p.line}:${p.col}: ${p.path === "" ? "" : `${p.path}: `}${p.message}`;
+}

@@ -1,0 +1,299 @@
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { GatewayConfig } from "../config/types.js";
+import { describeError, FloorgateError, isFloorgateError } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
+import type { SampleValue } from "../core/sample.js";
+import type { Ingest, IngestReply } from "../ingest/ingest.js";
+import type { Metrics } from "../runtime/metrics.js";
+import type { DeviceInfo, StatusView } from "../runtime/status.js";
+import { discardRest, readBody } from "./body.js";
+import { defaultPublicDirs, loadDashboard, LOGIN_PAGE } from "./dashboard.js";
+import { send, sendError, sendJson, type HttpRejectReason } from "./respond.js";
+import { matchRoute, type Route } from "./routes.js";
+import { bearerToken, OperatorTokens } from "./tokens.js";
+
+/** What the HTTP listener needs from the rest of the gateway. */
+export interface HttpDeps {
+  /** the validated config: `http` (operator tokens), `ingest` (http on/off), `devices` (write-back targets) */
+  config: GatewayConfig;
+  /** read-only view for /healthz and /api/v1 */
+  status: StatusView;
+  /** /metrics, and every refusal is counted in `ingestRejects` */
+  metrics: Metrics;
+  /** device push; `POST /api/v1/ingest/{id}` answers 404 when absent or `config.ingest.http` is false */
+  ingest?: Ingest;
+  /**
+   * Write-back to a tag already checked to exist and be `writable: true` in the config. `value` is
+   * the engineering value as sent by the operator. Resolves once the device confirmed; rejects with
+   * FloorgateError WRITE_REFUSED (→ 400), DRIVER_TIMEOUT (→ 504), anything else (→ 502). Absent:
+   * writes answer 501.
+   */
+  write?(device: string, tag: string, value: SampleValue): Promise<void>;
+  log: Logger;
+  /** folders searched for the dashboard's index.html; default `src/http/public` */
+  publicDirs?: string[];
+  /** a device that pushed within this many ms is shown `online`; default 60_000 */
+  pushOnlineMs?: number;
+  clock?: () => number;
+}
+
+export interface HttpServer {
+  /** the underlying server (the live feed attaches its WebSocket upgrade handler here) */
+  server: http.Server;
+  /** Resolves with the bound port (useful with port 0); rejects PORT_IN_USE when taken. */
+  listen(host: string, port: number): Promise<{ port: number }>;
+  /** Stops accepting, lets requests in flight finish for up to `graceMs`, then drops connections. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Body cap for POSTs other than ingest (write-back). */
+export const OTHER_POST_LIMIT = 64 * 1024;
+const MAX_WRITE_STRING = 1024;
+
+export function createHttpServer(deps: HttpDeps): HttpServer {
+  const { config, status, metrics, log } = deps;
+  const clock = deps.clock ?? Date.now;
+  const operators = new OperatorTokens(config.http.operatorTokens);
+  const ingest = config.ingest.http ? deps.ingest : undefined;
+  const publicDirs = deps.publicDirs ?? defaultPublicDirs();
+  const pushOnlineMs = deps.pushOnlineMs ?? 60_000;
+  const writableTags = new Map<string, Map<string, boolean>>();
+  for (const d of config.devices) writableTags.set(d.id, new Map(d.tags.map((t) => [t.name, t.writable])));
+
+  const server = http.createServer({ requestTimeout: 30_000, headersTimeout: 30_000 });
+  server.keepAliveTimeout = 60_000;
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 30_000;
+
+  /** Refusal: counted, JSON, and the unread part of the body is discarded boundedly. */
+  const refuse = (req: IncomingMessage, res: ServerResponse, status: number, reason: HttpRejectReason, error: string, headers: Record<string, string | number | string[]> = {}): void => {
+    metrics.ingestRejects.inc({ reason });
+    discardRest(req);
+    sendError(res, status, error, headers);
+  };
+
+  const operatorOk = (req: IncomingMessage, query: string, allowQueryToken: boolean): boolean => {
+    if (!operators.required) return true;
+    const header = bearerToken(req.headers.authorization);
+    if (header !== undefined) return operators.verify(header);
+    if (allowQueryToken) {
+      const q = new URLSearchParams(query).get("token");
+      if (q !== null) return operators.verify(q);
+    }
+    return false;
+  };
+
+  const sendIngestReply = (req: IncomingMessage, res: ServerResponse, reply: IngestReply): void => {
+    const headers: Record<string, string> = {};
+    if (reply.retryAfterSec !== undefined) headers["Retry-After"] = String(Math.max(1, Math.ceil(reply.retryAfterSec)));
+    if (reply.status !== 202) discardRest(req);
+    sendJson(res, reply.status, reply.body, headers);
+  };
+
+  const devicesList = (): DeviceInfo[] => {
+    const list = status.devices();
+    if (!ingest) return list;
+    const byId = new Map(list.map((d) => [d.id, d]));
+    const now = clock();
+    const out = [...list];
+    for (const p of ingest.devices()) {
+      const known = byId.get(p.id);
+      if (known) {
+        known.counters = { ...p.counters, ...known.counters };
+        continue;
+      }
+      const last = p.lastPushTs === null ? null : Date.parse(p.lastPushTs);
+      out.push({
+        id: p.id,
+        driver: "ingest",
+        state: last !== null && now - last <= pushOnlineMs ? "online" : "offline",
+        error: null,
+        lastSampleTs: p.lastSampleTs,
+        counters: { ...p.counters },
+      });
+    }
+    return out;
+  };
+
+  const handleIngest = async (req: IncomingMessage, res: ServerResponse, device: string): Promise<void> => {
+    const ing = ingest!;
+    const early = ing.authenticate(device, bearerToken(req.headers.authorization)) ?? ing.throttle(device);
+    if (early) return sendIngestReply(req, res, early);
+    const body = await readBody(req, ing.maxPayloadBytes);
+    if (!body.ok) {
+      if (body.reason === "aborted") return; // client went away: nothing to answer, nothing stored
+      return refuse(req, res, 413, "too_large", `payload over ${ing.maxPayloadBytes} bytes`);
+    }
+    sendIngestReply(req, res, await ing.accept(device, body.body));
+  };
+
+  const handleWrite = async (req: IncomingMessage, res: ServerResponse, device: string, tag: string): Promise<void> => {
+    const tags = writableTags.get(device);
+    if (!tags) return refuse(req, res, 404, "not_found", `unknown device ${JSON.stringify(device)}`);
+    const writable = tags.get(tag);
+    if (writable === undefined) return refuse(req, res, 404, "not_found", `unknown tag ${JSON.stringify(tag)} on device ${device}`);
+    if (!writable) return refuse(req, res, 403, "forbidden", `tag ${tag} is not writable (set writable: true in the config)`);
+    const body = await readBody(req, OTHER_POST_LIMIT);
+    if (!body.ok) {
+      if (body.reason === "aborted") return;
+      return refuse(req, res, 413, "too_large", `body over ${OTHER_POST_LIMIT} bytes`);
+    }
+    const parsed = parseWriteBody(body.body);
+    if (!parsed.ok) {
+      metrics.ingestRejects.inc({ reason: "bad_request" });
+      return sendJson(res, 400, { error: "invalid write body", problems: parsed.problems });
+    }
+    if (!deps.write) return sendError(res, 501, "write-back is not available on this gateway");
+    try {
+      await deps.write(device, tag, parsed.value);
+    } catch (err) {
+      const msg = describeError(err);
+      if (isFloorgateError(err, "WRITE_REFUSED")) {
+        metrics.ingestRejects.inc({ reason: "bad_request" });
+        return sendError(res, 400, `write refused: ${err.message}`);
+      }
+      if (isFloorgateError(err, "DRIVER_TIMEOUT")) return sendError(res, 504, `device did not answer the write in time: ${err.message}`);
+      log.warn({ device, tag, err: msg }, "write-back failed");
+      return sendError(res, 502, `write failed: ${msg}`);
+    }
+    log.info({ device, tag }, "write-back done");
+    sendJson(res, 200, { status: "written", device, tag, value: parsed.value });
+  };
+
+  const dispatch = async (req: IncomingMessage, res: ServerResponse, route: Route, query: string): Promise<void> => {
+    switch (route.name) {
+      case "healthz": {
+        const h = status.health();
+        return sendJson(res, h.journalAccepting ? 200 : 503, { status: h.status, devices: h.devices, outputs: h.outputs, journal: h.journal });
+      }
+      case "metrics":
+        return send(res, 200, await metrics.text(), "text/plain; version=0.0.4; charset=utf-8");
+      case "ingest":
+        if (!ingest) return refuse(req, res, 404, "not_found", "not found");
+        return handleIngest(req, res, route.device);
+      case "dashboard": {
+        if (!operatorOk(req, query, true)) {
+          metrics.ingestRejects.inc({ reason: "unauthorized" });
+          return send(res, 401, LOGIN_PAGE, "text/html; charset=utf-8", { "Referrer-Policy": "no-referrer" });
+        }
+        return send(res, 200, await loadDashboard(publicDirs), "text/html; charset=utf-8", { "Referrer-Policy": "no-referrer" });
+      }
+    }
+    // Everything below is an operator route.
+    if (!operatorOk(req, query, false)) {
+      const missing = bearerToken(req.headers.authorization) === undefined;
+      return refuse(req, res, 401, "unauthorized", missing ? "operator token required (Authorization: Bearer …)" : "unknown operator token", { "WWW-Authenticate": "Bearer" });
+    }
+    switch (route.name) {
+      case "devices":
+        return sendJson(res, 200, { devices: devicesList() });
+      case "tags": {
+        const tags = status.tags(route.device);
+        if (tags !== undefined) return sendJson(res, 200, { device: route.device, tags });
+        if (ingest?.device(route.device)) return sendJson(res, 200, { device: route.device, tags: [] });
+        return refuse(req, res, 404, "not_found", `unknown device ${JSON.stringify(route.device)}`);
+      }
+      case "write":
+        return handleWrite(req, res, route.device, route.tag);
+    }
+  };
+
+  const onRequest = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const m = matchRoute(req.url ?? "/");
+    if (!m.ok) return refuse(req, res, m.status, m.status === 400 ? "bad_request" : "not_found", m.error);
+    if (!m.methods.includes(req.method ?? "")) {
+      return refuse(req, res, 405, "method", `method ${req.method ?? "?"} not allowed here`, { Allow: m.methods.join(", ") });
+    }
+    await dispatch(req, res, m.route, m.query);
+  };
+
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    onRequest(req, res).catch((err: unknown) => {
+      // The path only: a query may hold a token.
+      log.error({ err: describeError(err), method: req.method, path: (req.url ?? "").split("?")[0]?.slice(0, 200) }, "http handler failed");
+      discardRest(req);
+      sendError(res, 500, "internal error");
+    });
+  });
+
+  // Malformed requests never reach "request": answer like Node would, but count them and in JSON.
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+    // Like Node's default: answer only when no response of this socket has started, else just drop it.
+    const inflight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === "ECONNRESET" || !socket.writable || inflight?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const [code, text, reason] =
+      err.code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large", "too_large"] as const
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "HPE_HEADERS_TIMEOUT" ? [408, "Request Timeout", "bad_request"] as const
+      : [400, "Bad Request", "bad_request"] as const;
+    metrics.ingestRejects.inc({ reason });
+    const body = JSON.stringify({ error: `malformed request: ${text.toLowerCase()}` });
+    socket.end(`HTTP/1.1 ${code} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    setTimeout(() => socket.destroy(), 1_000).unref();
+  });
+
+  return {
+    server,
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        const onError = (err: NodeJS.ErrnoException) => {
+          server.off("listening", onListening);
+          reject(err.code === "EADDRINUSE"
+            ? new FloorgateError("PORT_IN_USE", `http: ${host}:${port} is already in use`, { cause: err })
+            : err);
+        };
+        const onListening = () => {
+          server.off("error", onError);
+          const addr = server.address();
+          const bound = typeof addr === "object" && addr !== null ? addr.port : port;
+          log.info({ host, port: bound }, "http listening");
+          resolve({ port: bound });
+        };
+        server.once("error", onError);
+        server.once("listening", onListening);
+        server.listen(port, host);
+      });
+    },
+    close(graceMs = 5_000) {
+      if (!server.listening) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+        timer.unref();
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+    },
+  };
+}
+
+type WriteParse = { ok: true; value: SampleValue } | { ok: false; problems: { path: string; message: string }[] };
+
+/** `{"value": number|boolean|string|null}` and nothing else. */
+export function parseWriteBody(body: Buffer): WriteParse {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body.toString("utf8"));
+  } catch (err) {
+    return { ok: false, problems: [{ path: "", message: `invalid JSON: ${(err instanceof Error ? err.message : String(err)).slice(0, 200)}` }] };
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    return { ok: false, problems: [{ path: "", message: 'expected an object {"value": …}' }] };
+  }
+  const problems: { path: string; message: string }[] = [];
+  for (const k of Object.keys(raw)) if (k !== "value") problems.push({ path: k.slice(0, 40), message: "unknown key (allowed: value)" });
+  if (!Object.prototype.hasOwnProperty.call(raw, "value")) problems.push({ path: "value", message: "required" });
+  const v = (raw as { value?: unknown }).value;
+  if (problems.length === 0) {
+    if (v === null || typeof v === "boolean") return { ok: true, value: v };
+    if (typeof v === "number" && Number.isFinite(v)) return { ok: true, value: v };
+    if (typeof v === "string" && v.length <= MAX_WRITE_STRING) return { ok: true, value: v };
+    problems.push({ path: "value", message: "expected a finite number, a boolean, a string of at most 1024 characters or null" });
+  }
+  return { ok: false, problems };
+}

@@ -1,0 +1,229 @@
+import type { IngestConfig } from "../config/types.js";
+import { describeError, isFloorgateError } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
+import { DEVICE_ID_RE, type Sample } from "../core/sample.js";
+import type { Metrics } from "../runtime/metrics.js";
+import { createDeviceAuth } from "./auth.js";
+import { MsgIdDedup, type Claim, type DedupOptions } from "./dedup.js";
+import { parsePushBody, type PayloadProblem, type PushMessage } from "./payload.js";
+import { RateLimiter } from "./rate.js";
+import { PushedDevices, type PushedDevice } from "./registry.js";
+
+export type { PushedDevice } from "./registry.js";
+
+/**
+ * Where accepted device samples go: in the daemon, the journal append behind the runtime's emit.
+ * `push` resolves only once the samples are durable (that is what lets the ingest answer 202 or
+ * send a PUBACK). It rejects with FloorgateError JOURNAL_FULL under `overflow: reject` (nothing
+ * of the call stored) or with anything else on a journal failure. The sink, not the ingest,
+ * counts `samplesIn`, as it does for every driver.
+ */
+export interface IngestSink {
+  push(device: string, samples: Sample[]): Promise<void>;
+}
+
+/** `floorgate_ingest_rejects_total` reasons the ingest itself produces. */
+export type IngestRejectReason =
+  | "bad_request" | "unauthorized" | "forbidden" | "too_large" | "rate_limited" | "journal_full" | "journal_error";
+
+/** A transport-independent answer: HTTP sends it as is; the MQTT listener maps it (202 → PUBACK). */
+export interface IngestReply {
+  status: 202 | 400 | 401 | 403 | 413 | 429 | 503;
+  /** JSON body: `{status:"accepted",…}` or `{error, problems?}` */
+  body: IngestReplyBody;
+  /** whole seconds ≥ 1; set on 429 and 503 */
+  retryAfterSec?: number;
+  reason?: IngestRejectReason;
+}
+
+export type IngestReplyBody =
+  | { status: "accepted"; messages: number; samples: number; duplicates: number }
+  | { error: string; problems?: PayloadProblem[] };
+
+/**
+ * The device push endpoint, independent of transport. A push is: `authenticate` (id syntax and
+ * token) → `throttle` (rate limit) → `accept` (size, body, dedup, durable store). `handle` runs
+ * all three; HTTP runs them separately so it can refuse before reading a body. Every refusal is
+ * counted in `metrics.ingestRejects` by the step that makes it. Never throws or rejects.
+ */
+export interface Ingest {
+  readonly maxPayloadBytes: number;
+  handle(deviceId: string, token: string | undefined | null, body: Buffer): Promise<IngestReply>;
+  /** undefined when the device may push; otherwise the 400/401/403 answer */
+  authenticate(deviceId: string, token: string | undefined | null): IngestReply | undefined;
+  /** undefined when under the rate; otherwise the 429 answer (call after `authenticate`) */
+  throttle(deviceId: string): IngestReply | undefined;
+  /** Validates and stores a body for an authenticated device; resolves 202 only once durable. */
+  accept(deviceId: string, body: Buffer): Promise<IngestReply>;
+  /** Every device that has authenticated, newest last. */
+  devices(): PushedDevice[];
+  device(id: string): PushedDevice | undefined;
+}
+
+export interface IngestOptions {
+  log?: Logger;
+  dedup?: Omit<DedupOptions, "onEvict">;
+  /** default 5 minutes (spec §4) */
+  maxSkewMs?: number;
+  /** devices remembered for the device list; default 10_000 */
+  maxDevices?: number;
+}
+
+/** Rounds of "another attempt with this msgId failed, try storing it ourselves". */
+const MAX_CLAIM_ROUNDS = 3;
+
+export function createIngest(
+  cfg: IngestConfig,
+  sink: IngestSink,
+  metrics: Metrics,
+  clock: () => number = Date.now,
+  opts: IngestOptions = {},
+): Ingest {
+  const auth = createDeviceAuth(cfg.devices);
+  const rate = new RateLimiter(cfg.ratePerDevice, clock);
+  const dedup = new MsgIdDedup(clock, {
+    ...opts.dedup,
+    onEvict: (reason) => metrics.ingestDedupEvictions.inc({ reason }),
+  });
+  const registry = new PushedDevices(opts.maxDevices);
+  const maxSkewMs = opts.maxSkewMs ?? 5 * 60_000;
+  const log = opts.log;
+  let sinkFailing = false;
+
+  const reject = (reason: IngestRejectReason, status: IngestReply["status"], error: string, extra: Partial<IngestReply> = {}, device?: string): IngestReply => {
+    metrics.ingestRejects.inc({ reason });
+    if (device !== undefined) registry.touch(device, clock()).entry.counters.rejected++;
+    return { status, body: { error }, reason, ...extra };
+  };
+
+  const authenticate: Ingest["authenticate"] = (deviceId, token) => {
+    if (!DEVICE_ID_RE.test(deviceId)) {
+      return reject("bad_request", 400, "bad device id: 1–64 characters of A-Z a-z 0-9 _ -");
+    }
+    const r = auth.check(deviceId, token);
+    if (r === "no-token") return reject("unauthorized", 401, "missing device token");
+    if (r === "unknown-token") return reject("unauthorized", 401, "unknown device token");
+    if (r === "wrong-device") return reject("forbidden", 403, `token is not valid for device ${deviceId}`);
+    const { created } = registry.touch(deviceId, clock());
+    if (created) log?.info({ device: deviceId }, "device authenticated for the first time");
+    return undefined;
+  };
+
+  const throttle: Ingest["throttle"] = (deviceId) => {
+    const d = rate.take(deviceId);
+    if (d.ok) return undefined;
+    registry.touch(deviceId, clock()).entry.counters.rateLimited++;
+    return reject("rate_limited", 429, `over ${cfg.ratePerDevice} messages/s for this device`, { retryAfterSec: d.retryAfterSec }, deviceId);
+  };
+
+  /** Stores `samples`; true when durable, otherwise the 503 answer (counted). */
+  const store = async (deviceId: string, samples: Sample[]): Promise<true | IngestReply> => {
+    if (samples.length === 0) return true;
+    try {
+      await sink.push(deviceId, samples);
+      if (sinkFailing) {
+        sinkFailing = false;
+        log?.info("ingest: journal accepts data again");
+      }
+      return true;
+    } catch (err) {
+      if (!sinkFailing) {
+        sinkFailing = true;
+        log?.warn({ err: describeError(err) }, "ingest: journal refused a push; devices get 503 until it accepts again");
+      }
+      if (isFloorgateError(err, "JOURNAL_FULL")) {
+        return reject("journal_full", 503, "journal full: retry later", { retryAfterSec: 5 }, deviceId);
+      }
+      return reject("journal_error", 503, "gateway cannot store data right now: retry later", { retryAfterSec: 5 }, deviceId);
+    }
+  };
+
+  const accept: Ingest["accept"] = async (deviceId, body) => {
+    if (body.length > cfg.maxPayloadBytes) {
+      return reject("too_large", 413, `payload over ${cfg.maxPayloadBytes} bytes`, {}, deviceId);
+    }
+    const parsed = parsePushBody(body);
+    if (!parsed.ok) {
+      metrics.ingestRejects.inc({ reason: "bad_request" });
+      registry.touch(deviceId, clock()).entry.counters.rejected++;
+      return { status: 400, body: { error: "invalid push body", problems: parsed.problems }, reason: "bad_request" };
+    }
+    const receivedAt = clock();
+    const entry = registry.touch(deviceId, receivedAt).entry;
+    let skewed = 0;
+    let stored = 0;
+    let duplicates = 0;
+    let newest: number | null = null;
+
+    const toSamples = (m: PushMessage): Sample[] => {
+      let ts = m.ts ?? receivedAt;
+      if (Math.abs(ts - receivedAt) > maxSkewMs) {
+        ts = receivedAt;
+        skewed++;
+      }
+      if (newest === null || ts > newest) newest = ts;
+      return m.values.map(([tag, value]) => ({ device: deviceId, tag, value, quality: "good", ts }));
+    };
+
+    let todo = parsed.messages;
+    for (let round = 0; todo.length > 0; round++) {
+      if (round >= MAX_CLAIM_ROUNDS) {
+        return reject("journal_error", 503, "an earlier attempt with the same msgId failed: retry later", { retryAfterSec: 1 }, deviceId);
+      }
+      const samples: Sample[] = [];
+      const claims: Extract<Claim, { kind: "fresh" }>[] = [];
+      const waiting: { msg: PushMessage; wait: Promise<boolean> }[] = [];
+      for (const m of todo) {
+        if (m.msgId === undefined) {
+          samples.push(...toSamples(m));
+          continue;
+        }
+        const c = dedup.claim(deviceId, m.msgId);
+        if (c.kind === "duplicate") duplicates++;
+        else if (c.kind === "pending") waiting.push({ msg: m, wait: c.wait });
+        else {
+          claims.push(c);
+          samples.push(...toSamples(m));
+        }
+      }
+      // Our own claims are settled before we wait for anyone else's: no two pushes can wait on each other.
+      const result = await store(deviceId, samples);
+      for (const c of claims) c.done(result === true);
+      if (result !== true) return result;
+      stored += samples.length;
+      const outcomes = await Promise.all(waiting.map((w) => w.wait));
+      todo = [];
+      outcomes.forEach((durable, i) => {
+        if (durable) duplicates++;
+        else todo.push(waiting[i]!.msg);
+      });
+    }
+
+    if (skewed > 0) {
+      metrics.ingestClockSkew.inc({ device: deviceId }, skewed);
+      entry.counters.clockSkew += skewed;
+    }
+    if (duplicates > 0) {
+      metrics.ingestDuplicates.inc({ device: deviceId }, duplicates);
+      entry.counters.duplicates += duplicates;
+    }
+    entry.counters.pushes++;
+    entry.counters.messages += parsed.messages.length;
+    entry.counters.samples += stored;
+    entry.lastPush = clock();
+    if (stored > 0 && newest !== null && (entry.lastSample === null || newest > entry.lastSample)) entry.lastSample = newest;
+    return { status: 202, body: { status: "accepted", messages: parsed.messages.length, samples: stored, duplicates } };
+  };
+
+  return {
+    maxPayloadBytes: cfg.maxPayloadBytes,
+    authenticate,
+    throttle,
+    accept,
+    async handle(deviceId, token, body) {
+      return authenticate(deviceId, token) ?? throttle(deviceId) ?? (await accept(deviceId, body));
+    },
+    devices: () => registry.list(),
+    device: (id) => registry.get(id),
+  };
+}

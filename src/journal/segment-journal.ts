@@ -1,0 +1,746 @@
+import { mkdir, open, unlink } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { FloorgateError } from "../core/errors.js";
+import type { JournaledSample, Sample } from "../core/sample.js";
+import { CURSORS_FILE, loadCursors, removeIfExists, saveCursors, syncDir } from "./cursor-store.js";
+import { decodeFrame, encodeFrame, FRAME_PREFIX } from "./frame-codec.js";
+import { FrameIndex } from "./frame-index.js";
+import type { Journal, JournalEvent, JournalOptions, JournalOutputStats, JournalStats } from "./journal.js";
+import { RecentFrames } from "./recent-frames.js";
+import { listSegments, scanSegment, segmentName } from "./segment-scan.js";
+
+/**
+ * Extra knobs of the segment journal, for tests and benchmarks; the daemon uses the defaults.
+ */
+export interface SegmentJournalOptions extends JournalOptions {
+  /** samples kept decoded in memory for live forwarding (default 100,000) */
+  cacheSamples?: number;
+  /** pending bytes that trigger a group commit before `fsyncIntervalMs` (default 1 MiB) */
+  groupCommitBytes?: number;
+}
+
+const KiB = 1024;
+const MiB = 1024 * 1024;
+/** bytes read from disk per `read` call at most: large enough for fast backlog drains */
+const READ_CHUNK = 4 * MiB;
+const CURSOR_PERSIST_MS = 1000;
+
+/** clamp(maxBytes/16, 64 KiB, 64 MiB): about 16 segments, so drop-oldest drops ~6 % at a time. */
+export function defaultSegmentBytes(maxBytes: number): number {
+  return Math.min(64 * MiB, Math.max(64 * KiB, Math.floor(maxBytes / 16)));
+}
+
+interface Segment {
+  readonly name: string;
+  readonly path: string;
+  /** position of its first sample (from the file name) */
+  readonly firstPos: number;
+  fh: FileHandle | null;
+  /** whether the file exists on disk (new segments are created at their first write) */
+  created: boolean;
+  /** durable frames only */
+  index: FrameIndex;
+  /** end offset of the last durable frame */
+  indexedEnd: number;
+  /** file size as written (durable or not) */
+  bytes: number;
+  /** bytes of frames assigned to this segment and not written yet */
+  reserved: number;
+  /** durable samples */
+  records: number;
+  /** last durable position (firstPos - 1 while empty) */
+  lastPos: number;
+  firstTs: number | null;
+  /** no more frames will be assigned to it */
+  sealed: boolean;
+  /** reads in flight: the handle is closed only once they finish */
+  pins: number;
+  deleted: boolean;
+}
+
+interface PendingAppend {
+  seg: Segment;
+  frame: Buffer;
+  firstPos: number;
+  samples: JournaledSample[];
+  queuedAt: number;
+  resolve: (pos: number) => void;
+  reject: (err: unknown) => void;
+}
+
+interface OutputState {
+  cursor: number;
+  dropped: number;
+  delivered: number;
+}
+
+/**
+ * Opens (creating if missing) the segment journal in `opts.dir` and recovers it: torn tails are
+ * truncated and reported through `onEvent`, positions and cursors continue where they were.
+ */
+export async function openJournal(opts: SegmentJournalOptions): Promise<SegmentJournal> {
+  const j = new SegmentJournal(opts);
+  try {
+    await j.recover();
+  } catch (err) {
+    await j.close().catch(() => undefined);
+    if (err instanceof FloorgateError) throw err;
+    throw new FloorgateError("JOURNAL_IO", `cannot open journal in ${opts.dir}: ${(err as Error).message}`, { cause: err });
+  }
+  return j;
+}
+
+/**
+ * Append-only segment files with one CRC-checked frame per append, grouped fdatasync, and an
+ * in-memory frame index plus a cache of recent frames so forwarders rarely touch the disk.
+ *
+ * Cap: disk use stays within `maxBytes` plus one segment. Under drop-oldest a single append larger
+ * than the whole cap is still accepted (that segment alone exceeds the cap until the next roll), and
+ * segments whose frames are still being written cannot be dropped, so concurrent appends larger
+ * than a segment may briefly overshoot by the bytes in flight.
+ *
+ * Samples returned by `read` may be shared between callers: treat them as read-only.
+ */
+export class SegmentJournal implements Journal {
+  private readonly opts: SegmentJournalOptions;
+  private readonly dir: string;
+  private readonly segmentBytes: number;
+  private readonly groupBytes: number;
+  private segments: Segment[] = [];
+  private active!: Segment;
+  private readonly outputs = new Map<string, OutputState>();
+  private readonly cache: RecentFrames;
+
+  /** next position to assign */
+  private nextPos = 1;
+  /** newest durable position */
+  private durablePos = 0;
+  private newestTs: number | null = null;
+  private diskBytes = 0;
+  private pendingBytes = 0;
+  private pending: PendingAppend[] = [];
+
+  private appended = 0;
+  private tornRecords = 0;
+  private rejected = 0;
+  private writable = true;
+  private closing = false;
+  private closed = false;
+  private closePromise: Promise<void> | null = null;
+
+  private ioRunning = false;
+  private gcWanted = false;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private idleWaiters: (() => void)[] = [];
+  private durableWaiters = new Set<{ after: number; wake: () => void }>();
+
+  private cursorsDirty = false;
+  private cursorTimer: NodeJS.Timeout | null = null;
+  private persistChain: Promise<void> = Promise.resolve();
+
+  constructor(opts: SegmentJournalOptions) {
+    if (!(opts.maxBytes > 0)) throw new FloorgateError("CONFIG_INVALID", `journal maxBytes must be > 0, got ${opts.maxBytes}`);
+    if (!(opts.fsyncIntervalMs >= 0)) {
+      throw new FloorgateError("CONFIG_INVALID", `journal fsyncIntervalMs must be ≥ 0, got ${opts.fsyncIntervalMs}`);
+    }
+    this.opts = opts;
+    this.dir = opts.dir;
+    this.segmentBytes = opts.segmentBytes ?? defaultSegmentBytes(opts.maxBytes);
+    this.groupBytes = opts.groupCommitBytes ?? MiB;
+    this.cache = new RecentFrames(opts.cacheSamples ?? 100_000);
+  }
+
+  // ---------------------------------------------------------------- recovery
+
+  /** @internal called once by `openJournal` */
+  async recover(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    await removeIfExists(join(this.dir, `${CURSORS_FILE}.tmp`));
+    const files = await listSegments(this.dir);
+    for (let i = 0; i < files.length; i++) {
+      const f = files[i]!;
+      const isLast = i === files.length - 1;
+      const path = join(this.dir, f.name);
+      const fh = await open(path, isLast ? "r+" : "r");
+      const seg = this.makeSegment(f.firstPos, true);
+      seg.fh = fh;
+      this.segments.push(seg);
+      const scan = await scanSegment(fh, f.firstPos);
+      seg.index = scan.index;
+      seg.indexedEnd = scan.validEnd;
+      seg.records = scan.records;
+      seg.lastPos = scan.nextPos - 1;
+      seg.firstTs = scan.firstTs;
+      seg.bytes = scan.fileSize;
+      if (scan.records > 0 && scan.lastTs !== null) this.newestTs = scan.lastTs;
+      if (scan.problem) {
+        const droppedRecords = 1 + scan.framesAfterProblem;
+        this.tornRecords += droppedRecords;
+        if (isLast) {
+          // A torn tail was never acknowledged (its fsync did not complete): cut it off so new
+          // frames follow the last good one.
+          await fh.truncate(scan.validEnd);
+          await fh.datasync();
+          seg.bytes = scan.validEnd;
+        }
+        this.emit({
+          kind: "torn-tail",
+          segment: f.name,
+          offset: scan.validEnd,
+          droppedBytes: scan.fileSize - scan.validEnd,
+          droppedRecords,
+        });
+      }
+      this.diskBytes += seg.bytes;
+      this.nextPos = Math.max(this.nextPos, scan.nextPos);
+      if (!isLast) seg.sealed = true;
+    }
+    this.durablePos = this.nextPos - 1;
+    const last = this.segments[this.segments.length - 1];
+    if (last) this.active = last;
+    else {
+      this.active = this.makeSegment(this.nextPos, false);
+      this.segments.push(this.active);
+    }
+
+    const saved = await loadCursors(this.dir);
+    const floor = this.floorCursor();
+    for (const name of this.opts.outputs) {
+      const s = saved.get(name);
+      const cursor = s === undefined ? floor : Math.min(this.durablePos, Math.max(floor, s));
+      this.outputs.set(name, { cursor, dropped: 0, delivered: 0 });
+    }
+    if (saved.size !== this.outputs.size || [...saved.keys()].some((k) => !this.outputs.has(k))) this.cursorsDirty = true;
+    this.gcWanted = true;
+    void this.ioLoop();
+  }
+
+  private makeSegment(firstPos: number, created: boolean): Segment {
+    const name = segmentName(firstPos);
+    return {
+      name,
+      path: join(this.dir, name),
+      firstPos,
+      fh: null,
+      created,
+      index: new FrameIndex(),
+      indexedEnd: 0,
+      bytes: 0,
+      reserved: 0,
+      records: 0,
+      lastPos: firstPos - 1,
+      firstTs: null,
+      sealed: false,
+      pins: 0,
+      deleted: false,
+    };
+  }
+
+  private emit(e: JournalEvent): void {
+    try {
+      this.opts.onEvent?.(e);
+    } catch {
+      // a faulty listener must not break the journal
+    }
+  }
+
+  // ---------------------------------------------------------------- append
+
+  append(samples: readonly Sample[]): Promise<number> {
+    if (this.closing) return Promise.reject(new FloorgateError("JOURNAL_CLOSED", "journal is closed"));
+    if (!this.writable) return Promise.reject(new FloorgateError("JOURNAL_IO", "journal is not writable after a disk error"));
+    if (samples.length === 0) return Promise.resolve(this.durablePos);
+
+    const firstPos = this.nextPos;
+    let frame: Buffer;
+    try {
+      frame = encodeFrame(samples, firstPos);
+    } catch (err) {
+      return Promise.reject(new FloorgateError("JOURNAL_IO", `cannot encode samples: ${(err as Error).message}`, { cause: err }));
+    }
+    const size = frame.length;
+
+    if (this.opts.overflow === "reject") {
+      const after = this.diskBytes + this.pendingBytes + size - this.reclaimableBytes();
+      if (after > this.opts.maxBytes) {
+        this.rejected += samples.length;
+        return Promise.reject(
+          new FloorgateError(
+            "JOURNAL_FULL",
+            `journal full: ${after} bytes would exceed maxBytes ${this.opts.maxBytes} (overflow: reject)`,
+          ),
+        );
+      }
+    }
+
+    let seg = this.active;
+    if (seg.bytes + seg.reserved > 0 && seg.bytes + seg.reserved + size > this.segmentBytes) {
+      seg.sealed = true;
+      seg = this.makeSegment(firstPos, false);
+      this.segments.push(seg);
+      this.active = seg;
+    }
+    seg.reserved += size;
+    this.pendingBytes += size;
+    this.nextPos += samples.length;
+
+    const copies: JournaledSample[] = new Array(samples.length);
+    for (let i = 0; i < samples.length; i++) {
+      const s = samples[i]!;
+      const c: JournaledSample = { device: s.device, tag: s.tag, value: s.value, quality: s.quality, ts: s.ts, pos: firstPos + i };
+      if (s.unit !== undefined) c.unit = s.unit;
+      if (s.reason !== undefined) c.reason = s.reason;
+      copies[i] = c;
+    }
+
+    return new Promise<number>((resolve, reject) => {
+      this.pending.push({ seg, frame, firstPos, samples: copies, queuedAt: performance.now(), resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Starts the I/O loop when a flush is due, else arms the group-commit timer. */
+  private kick(): void {
+    if (this.ioRunning) return;
+    if (this.flushDue() || this.gcWanted) {
+      void this.ioLoop();
+      return;
+    }
+    this.armTimer();
+  }
+
+  private armTimer(): void {
+    const first = this.pending[0];
+    if (!first || this.flushTimer) return;
+    const wait = Math.max(0, first.queuedAt + this.opts.fsyncIntervalMs - performance.now());
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      void this.ioLoop();
+    }, wait);
+  }
+
+  private flushDue(): boolean {
+    const first = this.pending[0];
+    if (!first) return false;
+    if (this.closing || this.opts.fsync === "always" || this.pendingBytes >= this.groupBytes) return true;
+    // Timers may fire a fraction of a millisecond early against performance.now().
+    return performance.now() - first.queuedAt >= this.opts.fsyncIntervalMs - 1;
+  }
+
+  /**
+   * The only place that changes files: group commits, segment deletion. Serialized so a deletion
+   * never races a write, and deletions run before the write that needs their room.
+   */
+  private async ioLoop(): Promise<void> {
+    if (this.ioRunning) return;
+    this.ioRunning = true;
+    if (this.flushTimer) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
+    try {
+      for (;;) {
+        if (this.gcWanted && this.writable) {
+          this.gcWanted = false;
+          // A segment that cannot be deleted now is retried at the next commit or write.
+          await this.collectGarbage().catch(() => undefined);
+          continue;
+        }
+        if (this.flushDue()) {
+          const batch = this.opts.fsync === "always" ? [this.pending.shift()!] : this.pending.splice(0);
+          await this.writeBatch(batch);
+          continue;
+        }
+        break;
+      }
+    } finally {
+      this.ioRunning = false;
+    }
+    if (this.pending.length > 0) this.armTimer();
+    else if (this.idleWaiters.length > 0) {
+      const w = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const f of w) f();
+    }
+  }
+
+  private async writeBatch(batch: PendingAppend[]): Promise<void> {
+    const written: { p: PendingAppend; offset: number }[] = [];
+    try {
+      let i = 0;
+      while (i < batch.length) {
+        const seg = batch[i]!.seg;
+        let j = i;
+        let bytes = 0;
+        while (j < batch.length && batch[j]!.seg === seg) bytes += batch[j++]!.frame.length;
+        await this.makeRoom(bytes, seg);
+        let dirSync = false;
+        if (!seg.created) {
+          seg.fh = await open(seg.path, "wx+");
+          seg.created = true;
+          dirSync = true;
+        } else if (!seg.fh) {
+          seg.fh = await open(seg.path, "r+");
+        }
+        const buf = j - i === 1 ? batch[i]!.frame : Buffer.concat(batch.slice(i, j).map((p) => p.frame), bytes);
+        let off = seg.bytes;
+        for (let k = i; k < j; k++) {
+          written.push({ p: batch[k]!, offset: off });
+          off += batch[k]!.frame.length;
+        }
+        await writeFully(seg.fh!, buf, seg.bytes);
+        seg.bytes += bytes;
+        seg.reserved -= bytes;
+        this.pendingBytes -= bytes;
+        this.diskBytes += bytes;
+        // The directory entry of a new segment must be durable before anything in it is acknowledged.
+        if (dirSync) await syncDir(this.dir);
+        await seg.fh!.datasync();
+        i = j;
+      }
+    } catch (err) {
+      this.fail(batch, err);
+      return;
+    }
+    for (const { p, offset } of written) {
+      const seg = p.seg;
+      const n = p.samples.length;
+      seg.index.push(offset, p.firstPos, n);
+      seg.indexedEnd = offset + p.frame.length;
+      if (seg.records === 0) seg.firstTs = p.samples[0]!.ts;
+      seg.records += n;
+      seg.lastPos = p.firstPos + n - 1;
+      this.appended += n;
+      this.durablePos = seg.lastPos;
+      this.newestTs = p.samples[n - 1]!.ts;
+      this.cache.add(p.firstPos, p.samples);
+    }
+    for (const { p } of written) p.resolve(p.firstPos + p.samples.length - 1);
+    for (const w of this.durableWaiters) {
+      if (this.durablePos > w.after) w.wake();
+    }
+    if (this.segments.length > 1 && this.isGarbage(this.segments[0]!)) this.gcWanted = true;
+  }
+
+  /** A disk error: everything not yet durable fails, and the journal stops accepting appends. */
+  private fail(batch: PendingAppend[], err: unknown): void {
+    this.writable = false;
+    const e = new FloorgateError("JOURNAL_IO", `journal write failed: ${(err as Error).message}`, { cause: err });
+    const all = batch.concat(this.pending.splice(0));
+    for (const p of all) {
+      p.seg.reserved = 0;
+      p.reject(e);
+    }
+    this.pendingBytes = 0;
+  }
+
+  // ---------------------------------------------------------------- cap and deletion
+
+  /** Bytes that garbage collection would free now: sealed segments every output has passed. */
+  private reclaimableBytes(): number {
+    let n = 0;
+    for (const seg of this.segments) {
+      if (!this.isGarbage(seg)) break;
+      n += seg.bytes;
+    }
+    return n;
+  }
+
+  /** Sealed, fully written, older than the newest file on disk (which keeps positions across restarts), and passed by every output. */
+  private isGarbage(seg: Segment): boolean {
+    if (!seg.sealed || seg.reserved > 0 || seg === this.newestCreated()) return false;
+    if (seg.records === 0) return true;
+    for (const o of this.outputs.values()) if (o.cursor < seg.lastPos) return false;
+    return true;
+  }
+
+  private newestCreated(): Segment | undefined {
+    for (let i = this.segments.length - 1; i >= 0; i--) if (this.segments[i]!.created) return this.segments[i];
+    return undefined;
+  }
+
+  private async collectGarbage(): Promise<void> {
+    while (this.segments.length > 1 && this.isGarbage(this.segments[0]!)) await this.deleteOldest(false);
+  }
+
+  /** Before writing `need` bytes into `target`: free garbage, then (drop-oldest) drop the oldest data. */
+  private async makeRoom(need: number, target: Segment): Promise<void> {
+    await this.collectGarbage();
+    if (this.opts.overflow !== "drop-oldest") return;
+    while (this.diskBytes + need > this.opts.maxBytes) {
+      const oldest = this.segments[0];
+      if (!oldest || oldest === target || !oldest.sealed || oldest.reserved > 0 || !oldest.created) return;
+      await this.deleteOldest(true);
+    }
+  }
+
+  private async deleteOldest(dropping: boolean): Promise<void> {
+    const seg = this.segments.shift()!;
+    seg.deleted = true;
+    this.diskBytes -= seg.bytes;
+    if (dropping && seg.records > 0) {
+      const perOutput: Record<string, number> = {};
+      for (const [name, o] of this.outputs) {
+        if (o.cursor >= seg.lastPos) continue;
+        const lost = seg.lastPos - Math.max(o.cursor, seg.firstPos - 1);
+        o.dropped += lost;
+        o.cursor = seg.lastPos;
+        perOutput[name] = lost;
+        this.cursorsDirty = true;
+      }
+      if (this.cursorsDirty) this.scheduleCursorPersist();
+      this.emit({ kind: "dropped-oldest", segment: seg.name, samples: seg.records, perOutput });
+    }
+    this.cache.dropBefore(seg.lastPos + 1);
+    try {
+      await unlink(seg.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    if (seg.pins === 0) await this.closeSegment(seg);
+  }
+
+  private async closeSegment(seg: Segment): Promise<void> {
+    const fh = seg.fh;
+    seg.fh = null;
+    if (fh) await fh.close().catch(() => undefined);
+  }
+
+  // ---------------------------------------------------------------- read
+
+  async read(after: number, max: number): Promise<JournaledSample[]> {
+    if (this.closed) throw new FloorgateError("JOURNAL_CLOSED", "journal is closed");
+    const out: JournaledSample[] = [];
+    if (!(max > 0)) return out;
+    let start = Math.max(after + 1, this.oldestPos());
+    if (start > this.durablePos || start <= 0) return out;
+    max = Math.min(max, this.durablePos - start + 1);
+
+    if (this.cache.covers(start)) {
+      this.cache.read(start, max, out);
+      return out;
+    }
+    while (out.length < max) {
+      const seg = this.segmentFor(start);
+      if (!seg) break;
+      const before = out.length;
+      await this.readSegment(seg, start, max, out);
+      if (out.length === before) break;
+      start = out[out.length - 1]!.pos + 1;
+      // Continue into the next segment only within the cache-free backlog; one segment per call
+      // is plenty for throughput once a read returns a full chunk.
+      if (out.length >= max || start > this.durablePos) break;
+      if (this.cache.covers(start)) {
+        this.cache.read(start, max - out.length, out);
+        break;
+      }
+    }
+    return out;
+  }
+
+  /** The segment holding the first durable sample at or after `pos`. */
+  private segmentFor(pos: number): Segment | undefined {
+    const segs = this.segments;
+    let lo = 0;
+    let hi = segs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (segs[mid]!.lastPos >= pos) hi = mid;
+      else lo = mid + 1;
+    }
+    for (let i = lo; i < segs.length; i++) if (segs[i]!.records > 0) return segs[i];
+    return undefined;
+  }
+
+  private async readSegment(seg: Segment, start: number, max: number, out: JournaledSample[]): Promise<void> {
+    const idx = seg.index;
+    const first = idx.findFrom(start);
+    if (first >= idx.length) return;
+    let last = first;
+    let samples = idx.firstPos(first) + idx.count(first) - start;
+    const from = idx.offset(first);
+    while (last + 1 < idx.length && out.length + samples < max) {
+      const nextEnd = last + 2 < idx.length ? idx.offset(last + 2) : seg.indexedEnd;
+      if (nextEnd - from > READ_CHUNK) break;
+      last++;
+      samples += idx.count(last);
+    }
+    const to = last + 1 < idx.length ? idx.offset(last + 1) : seg.indexedEnd;
+    const buf = Buffer.allocUnsafe(to - from);
+    seg.pins++;
+    try {
+      if (!seg.fh) seg.fh = await open(seg.path, "r");
+      let got = 0;
+      while (got < buf.length) {
+        const { bytesRead } = await seg.fh.read(buf, got, buf.length - got, from + got);
+        if (bytesRead === 0) throw new Error(`unexpected end of ${seg.name}`);
+        got += bytesRead;
+      }
+    } catch (err) {
+      if (seg.deleted) return; // dropped while we read: the caller continues at the new oldest
+      throw new FloorgateError("JOURNAL_IO", `journal read failed in ${seg.name}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      seg.pins--;
+      if (seg.deleted && seg.pins === 0) await this.closeSegment(seg);
+    }
+    if (seg.deleted) return;
+    let off = 0;
+    try {
+      while (off < buf.length && out.length < max) {
+        decodeFrame(buf, off, start, out, max);
+        off += FRAME_PREFIX + buf.readUInt32LE(off);
+      }
+    } catch (err) {
+      throw new FloorgateError("JOURNAL_CORRUPT", `undecodable frame in ${seg.name}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async waitFor(after: number, signal: AbortSignal): Promise<void> {
+    if (this.durablePos > after || this.closing || signal.aborted) return;
+    await new Promise<void>((resolve) => {
+      const w = {
+        after,
+        wake: () => {
+          this.durableWaiters.delete(w);
+          signal.removeEventListener("abort", w.wake);
+          resolve();
+        },
+      };
+      this.durableWaiters.add(w);
+      signal.addEventListener("abort", w.wake, { once: true });
+    });
+  }
+
+  // ---------------------------------------------------------------- cursors
+
+  /** Where a new output starts: before the oldest stored sample (after the newest when empty). */
+  private floorCursor(): number {
+    const oldest = this.oldestPos();
+    return oldest > 0 ? oldest - 1 : this.durablePos;
+  }
+
+  cursor(name: string): number {
+    return this.outputs.get(name)?.cursor ?? this.floorCursor();
+  }
+
+  commit(name: string, pos: number): void {
+    const o = this.outputs.get(name);
+    if (!o || this.closed) return;
+    const to = Math.min(pos, this.durablePos);
+    if (!(to > o.cursor)) return;
+    o.delivered += to - o.cursor;
+    o.cursor = to;
+    this.cursorsDirty = true;
+    this.scheduleCursorPersist();
+    if (this.segments.length > 1 && this.isGarbage(this.segments[0]!)) {
+      this.gcWanted = true;
+      this.kick();
+    }
+  }
+
+  private scheduleCursorPersist(): void {
+    if (this.cursorTimer || this.closing) return;
+    this.cursorTimer = setTimeout(() => {
+      this.cursorTimer = null;
+      void this.persistCursors().catch(() => undefined);
+    }, CURSOR_PERSIST_MS);
+    this.cursorTimer.unref();
+  }
+
+  private persistCursors(): Promise<void> {
+    this.persistChain = this.persistChain.then(async () => {
+      if (!this.cursorsDirty) return;
+      this.cursorsDirty = false;
+      const snapshot = new Map<string, number>();
+      for (const [name, o] of this.outputs) snapshot.set(name, o.cursor);
+      try {
+        await saveCursors(this.dir, snapshot);
+      } catch (err) {
+        this.cursorsDirty = true;
+        throw err;
+      }
+    });
+    return this.persistChain;
+  }
+
+  // ---------------------------------------------------------------- stats
+
+  private oldestPos(): number {
+    for (const seg of this.segments) if (seg.records > 0) return seg.index.firstPos(0);
+    return 0;
+  }
+
+  stats(): JournalStats {
+    let records = 0;
+    let segments = 0;
+    let oldestTs: number | null = null;
+    for (const seg of this.segments) {
+      records += seg.records;
+      if (seg.created) segments++;
+      if (oldestTs === null && seg.records > 0) oldestTs = seg.firstTs;
+    }
+    const outputs: Record<string, JournalOutputStats> = {};
+    for (const [name, o] of this.outputs) {
+      outputs[name] = { cursor: o.cursor, lag: Math.max(0, this.durablePos - o.cursor), dropped: o.dropped, delivered: o.delivered };
+    }
+    return {
+      bytes: this.diskBytes,
+      maxBytes: this.opts.maxBytes,
+      segments,
+      records,
+      oldestPos: this.oldestPos(),
+      newestPos: this.durablePos,
+      oldestTs,
+      newestTs: records > 0 ? this.newestTs : null,
+      appended: this.appended,
+      tornRecords: this.tornRecords,
+      rejected: this.rejected,
+      writable: this.writable,
+      outputs,
+    };
+  }
+
+  // ---------------------------------------------------------------- close
+
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose();
+    return this.closePromise;
+  }
+
+  private async doClose(): Promise<void> {
+    this.closing = true;
+    if (this.pending.length > 0 || this.ioRunning) {
+      await new Promise<void>((resolve) => {
+        this.idleWaiters.push(resolve);
+        void this.ioLoop();
+      });
+    }
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    if (this.cursorTimer) clearTimeout(this.cursorTimer);
+    this.cursorTimer = null;
+    for (const w of [...this.durableWaiters]) w.wake();
+    let persistFailed: unknown = null;
+    if (this.outputs.size > 0 || this.cursorsDirty) {
+      await this.persistCursors().catch((err: unknown) => {
+        persistFailed = err;
+      });
+    }
+    this.closed = true;
+    for (const seg of this.segments) if (seg.pins === 0) await this.closeSegment(seg);
+    this.cache.clear();
+    if (persistFailed !== null) {
+      throw new FloorgateError("JOURNAL_IO", `cannot save cursors: ${(persistFailed as Error).message}`, { cause: persistFailed });
+    }
+  }
+}
+
+async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    if (bytesWritten <= 0) throw new Error("short write");
+    done += bytesWritten;
+  }
+}

@@ -1,0 +1,95 @@
+import { readFile } from "node:fs/promises";
+import type { IClientOptions } from "mqtt";
+import { FloorgateError } from "../../core/errors.js";
+import type { MqttOutputConfig } from "../../config/types.js";
+
+/** Timing knobs of one MQTT session; defaults suit a WAN broker, tests shorten them. */
+export interface MqttTiming {
+  /** TCP + TLS + CONNACK + the retained online status, in ms. */
+  connectTimeoutMs: number;
+  /** Seconds between PINGREQs; a dead link is noticed after 1.5× this. */
+  keepaliveS: number;
+  /** A write not fully acknowledged within this fails the session with OUTPUT_TIMEOUT. */
+  writeTimeoutMs: number;
+  /** `close()` gives up waiting for the offline status and DISCONNECT after this. */
+  closeTimeoutMs: number;
+}
+
+export const DEFAULT_TIMING: MqttTiming = {
+  connectTimeoutMs: 10_000,
+  keepaliveS: 30,
+  writeTimeoutMs: 30_000,
+  closeTimeoutMs: 2_000,
+};
+
+async function readTlsFile(kind: string, path: string | undefined): Promise<Buffer | undefined> {
+  if (path === undefined) return undefined;
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new FloorgateError("OUTPUT_REJECTED", `cannot read TLS ${kind} file ${path}`, { cause: err });
+  }
+}
+
+/**
+ * MQTT.js options for one session. Each session is a fresh client that never reconnects by itself
+ * (`reconnectPeriod: 0`): the runtime owns reconnects with backoff, and a fresh client cannot resend
+ * a previous session's in-flight messages nor queue publishes while offline (`queueQoSZero: false`,
+ * and we never publish unless connected). MQTT 3.1.1: Mosquitto sets no receive maximum for it,
+ * so our in-flight window is only bounded by the 65535 packet ids.
+ */
+export async function buildClientOptions(
+  cfg: MqttOutputConfig,
+  will: { topic: string; payload: string },
+  timing: MqttTiming,
+): Promise<IClientOptions> {
+  const [ca, cert, key] = await Promise.all([
+    readTlsFile("ca", cfg.ca),
+    readTlsFile("cert", cfg.cert),
+    readTlsFile("key", cfg.key),
+  ]);
+  const opts: IClientOptions = {
+    protocolVersion: 4,
+    clientId: cfg.clientId,
+    clean: true,
+    reconnectPeriod: 0,
+    connectTimeout: timing.connectTimeoutMs,
+    keepalive: timing.keepaliveS,
+    queueQoSZero: false,
+    resubscribe: false,
+    will: { topic: will.topic, payload: Buffer.from(will.payload), qos: 1, retain: true },
+  };
+  if (cfg.username !== undefined) opts.username = cfg.username;
+  if (cfg.password !== undefined) opts.password = cfg.password;
+  if (ca) opts.ca = [ca];
+  if (cert) opts.cert = cert;
+  if (key) opts.key = key;
+  return opts;
+}
+
+/** CONNACK return codes (3.1.1) and reason codes (5.0) that no retry can fix soon. */
+const REFUSED_FOR_GOOD = new Set([1, 2, 4, 5, 0x80, 0x81, 0x82, 0x84, 0x85, 0x86, 0x87, 0x8c, 0x90, 0x95, 0x9a]);
+
+/** TLS verification failures: a config problem (wrong CA, wrong host name), not a network blip. */
+const TLS_TRUST_CODES = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "UNABLE_TO_GET_ISSUER_CERT", "CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID",
+  "ERR_TLS_CERT_ALTNAME_INVALID", "CERT_UNTRUSTED", "CERT_REJECTED", "ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+]);
+
+/**
+ * Maps a failed connect to the runtime's two outcomes: OUTPUT_REJECTED (credentials, identity or
+ * TLS trust refused: retried at the longest backoff) or OUTPUT_UNAVAILABLE (anything else).
+ */
+export function classifyConnectError(err: unknown, where: string): FloorgateError {
+  if (err instanceof FloorgateError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  const msg = err instanceof Error ? err.message : String(err);
+  if (typeof code === "number" && REFUSED_FOR_GOOD.has(code)) {
+    return new FloorgateError("OUTPUT_REJECTED", `${where}: broker refused the connection (${msg})`, { cause: err });
+  }
+  if (typeof code === "string" && (TLS_TRUST_CODES.has(code) || /CERT|SSL_.*ALERT/.test(code))) {
+    return new FloorgateError("OUTPUT_REJECTED", `${where}: TLS handshake refused (${code}: ${msg})`, { cause: err });
+  }
+  return new FloorgateError("OUTPUT_UNAVAILABLE", `${where}: ${msg}`, { cause: err });
+}

@@ -1,0 +1,218 @@
+import { Backoff, sleep } from "../core/backoff.js";
+import { describeError, FloorgateError } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
+import type { DeviceState, JournaledSample } from "../core/sample.js";
+import { isoTs } from "../core/sample.js";
+import type { Journal } from "../journal/journal.js";
+import type { Output, OutputSession, WriteResult } from "../outputs/output.js";
+import type { Metrics } from "./metrics.js";
+import type { OutputHealth } from "./status.js";
+import { Wakeup } from "./wakeup.js";
+
+interface InFlight {
+  lastPos: number;
+  count: number;
+  state: "pending" | "done" | "failed";
+  result?: WriteResult;
+  error?: unknown;
+}
+
+export interface ForwarderOptions {
+  /** first reconnect wait; default 200 ms */
+  initialBackoffMs?: number;
+  /** longest reconnect wait; default 30 s */
+  maxBackoffMs?: number;
+  /** how long a stop waits for writes in flight; default 3 s */
+  drainMs?: number;
+}
+
+/**
+ * Moves one output's cursor through the journal: read after the cursor, write with a window of
+ * writes in flight, commit the cursor as writes are acknowledged in order, and on any failure
+ * close the session, back off with jitter and resend from the cursor. One forwarder never waits
+ * for another, so one output's outage never holds up another.
+ */
+export class Forwarder {
+  private state: OutputHealth["state"] = "connecting";
+  private error: string | null = null;
+  private sent = 0;
+  private poisonDropped = 0;
+  private lastAckTs: number | null = null;
+  private session: OutputSession | null = null;
+  private readonly deviceStates = new Map<string, { state: DeviceState; error: string | null; ts: number }>();
+  /**
+   * Last positions of writes that were sent but not acknowledged when a session broke. The next
+   * session resends exactly those batches first, so every resent message carries the same `batch`
+   * number as the first attempt and consumers can recognise the duplicate.
+   */
+  private replay: number[] = [];
+
+  constructor(
+    private readonly output: Output,
+    private readonly journal: Journal,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private readonly opts: ForwarderOptions = {},
+  ) {}
+
+  get name(): string {
+    return this.output.name;
+  }
+
+  health(): OutputHealth {
+    const j = this.journal.stats().outputs[this.output.name];
+    return {
+      type: this.output.type,
+      state: this.state,
+      error: this.error,
+      cursor: j?.cursor ?? 0,
+      lag: j?.lag ?? 0,
+      sent: this.sent,
+      dropped: (j?.dropped ?? 0) + this.poisonDropped,
+      lastAckTs: this.lastAckTs === null ? null : isoTs(this.lastAckTs),
+    };
+  }
+
+  isUp(): boolean {
+    return this.state === "online" || this.state === "waiting";
+  }
+
+  /** Device status is not journaled: the latest per device is kept and sent to every new session. */
+  deviceStatus(device: string, state: DeviceState, error: string | null, ts: number): void {
+    this.deviceStates.set(device, { state, error, ts });
+    this.session?.deviceStatus?.(device, state, error, ts);
+  }
+
+  /** Runs until `signal` aborts; then drains writes in flight (bounded) and closes the session. */
+  async run(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff({ initialMs: this.opts.initialBackoffMs ?? 200, maxMs: this.opts.maxBackoffMs ?? 30_000 });
+    while (!signal.aborted) {
+      this.setState("connecting", this.error);
+      let session: OutputSession;
+      try {
+        session = await this.output.connect({ signal, log: this.log });
+      } catch (err) {
+        if (signal.aborted) break;
+        this.setState("offline", describeError(err));
+        try { await sleep(backoff.next(), signal); } catch { break; }
+        continue;
+      }
+      backoff.reset();
+      this.session = session;
+      this.setState("online", null);
+      for (const [d, s] of this.deviceStates) session.deviceStatus?.(d, s.state, s.error, s.ts);
+      let failure: unknown = null;
+      try {
+        await this.pump(session, signal);
+      } catch (err) {
+        failure = err;
+      }
+      this.session = null;
+      await session.close().catch(() => undefined);
+      if (signal.aborted) break;
+      this.metrics.outputReconnects.inc({ output: this.output.name });
+      this.setState("offline", describeError(failure ?? new FloorgateError("OUTPUT_UNAVAILABLE", "session lost")));
+      try { await sleep(backoff.next(), signal); } catch { break; }
+    }
+    this.setState("stopped", null);
+  }
+
+  private async pump(session: OutputSession, signal: AbortSignal): Promise<void> {
+    const name = this.output.name;
+    let readPos = this.journal.cursor(name);
+    const queue: InFlight[] = [];
+    const plan = this.replay.filter((p) => p > readPos);
+    this.replay = [];
+    const wake = new Wakeup();
+    let lost: Error | null = null;
+    void session.lost.then((e) => { lost = e; wake.notify(); });
+    const onAbort = (): void => wake.notify();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      for (;;) {
+        this.settle(queue);
+        if (lost) throw lost;
+        if (signal.aborted) return await this.drain(queue, wake);
+        const stop = new AbortController();
+        const notReady = session.ready?.(stop.signal);
+        if (notReady) {
+          this.setState("waiting", "waiting for the destination to be ready");
+          await Promise.race([notReady.catch(() => undefined), wake.wait()]);
+          stop.abort();
+          continue;
+        }
+        if (this.state === "waiting") this.setState("online", null);
+        if (queue.length < this.output.maxInFlight) {
+          const max = plan.length > 0 ? Math.min(this.output.maxBatch, plan[0]! - readPos) : this.output.maxBatch;
+          const batch = await this.journal.read(readPos, max);
+          const last = batch[batch.length - 1];
+          if (last) {
+            readPos = last.pos;
+            while (plan.length > 0 && plan[0]! <= readPos) plan.shift();
+            queue.push(this.issue(session, batch, wake));
+            continue;
+          }
+          const stop = new AbortController();
+          await Promise.race([this.journal.waitFor(readPos, stop.signal).catch(() => undefined), wake.wait()]);
+          stop.abort();
+        } else {
+          await wake.wait();
+        }
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      this.replay = [...queue.map((f) => f.lastPos), ...plan];
+    }
+  }
+
+  private issue(session: OutputSession, batch: readonly JournaledSample[], wake: Wakeup): InFlight {
+    const f: InFlight = { lastPos: batch[batch.length - 1]!.pos, count: batch.length, state: "pending" };
+    session.write(batch).then(
+      (r) => { f.state = "done"; f.result = r; wake.notify(); },
+      (e: unknown) => { f.state = "failed"; f.error = e; wake.notify(); },
+    );
+    return f;
+  }
+
+  /** Commits the cursor over writes acknowledged in order; throws the first failure. */
+  private settle(queue: InFlight[]): void {
+    while (queue.length > 0 && queue[0]!.state !== "pending") {
+      const f = queue.shift()!;
+      if (f.state === "failed") throw f.error;
+      let dropped = 0;
+      for (const d of f.result?.dropped ?? []) {
+        dropped += d.count;
+        this.metrics.drops.inc({ reason: "poison", output: this.output.name }, d.count);
+        this.log.warn({ output: this.output.name, count: d.count, reason: d.reason }, "output refused samples for good; counted as dropped");
+      }
+      this.poisonDropped += dropped;
+      this.sent += f.count - dropped;
+      this.metrics.samplesOut.inc({ output: this.output.name }, f.count - dropped);
+      this.journal.commit(this.output.name, f.lastPos);
+      this.lastAckTs = Date.now();
+    }
+  }
+
+  /** On stop: let writes in flight finish for a bounded time, so their cursor moves. */
+  private async drain(queue: InFlight[], wake: Wakeup): Promise<void> {
+    const deadline = Date.now() + (this.opts.drainMs ?? 3000);
+    while (queue.length > 0 && Date.now() < deadline) {
+      try { this.settle(queue); } catch { return; }
+      if (queue.length === 0) return;
+      const left = deadline - Date.now();
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([wake.wait(), new Promise<void>((r) => { t = setTimeout(r, Math.max(1, left)); })]);
+      clearTimeout(t);
+    }
+  }
+
+  private setState(state: OutputHealth["state"], error: string | null): void {
+    if (state === this.state && error === this.error) return;
+    const prev = this.state;
+    this.state = state;
+    this.error = error;
+    if (state === "offline" && prev === "offline") return;
+    const level = state === "offline" ? "warn" : "info";
+    this.log[level]({ output: this.output.name, state, error }, `output ${this.output.name} ${state}`);
+  }
+}

@@ -1,0 +1,279 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { DeviceConfig, GatewayConfig } from "../config/types.js";
+import type { Driver, DriverContext } from "../core/driver.js";
+import { describeError, FloorgateError, isFloorgateError } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
+import type { Sample, SampleValue } from "../core/sample.js";
+import { createHttpServer, type HttpServer } from "../http/server.js";
+import { createIngest } from "../ingest/ingest.js";
+import type { Journal } from "../journal/journal.js";
+import { openJournal } from "../journal/segment-journal.js";
+import { DeviceRegistry } from "./devices.js";
+import { Forwarder } from "./forwarder.js";
+import { Metrics } from "./metrics.js";
+import { Normalizer, unscale, type TagRules } from "./normalize.js";
+import { createDriver, createOutput } from "./registry.js";
+import type { HealthReport, StatusView, TagValue, DeviceInfo } from "./status.js";
+
+interface RunningDriver {
+  config: DeviceConfig;
+  driver: Driver;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+/**
+ * One running gateway: journal, outputs, HTTP and inputs, started back to front and stopped front
+ * to back. Owns health, counters and the glue between the parts; the parts never see each other.
+ */
+export class Gateway implements StatusView {
+  readonly registry = new DeviceRegistry();
+  readonly metrics: Metrics;
+  private readonly forwarders: Forwarder[] = [];
+  private readonly forwarderAbort = new AbortController();
+  private forwarderRuns: Promise<void>[] = [];
+  private readonly drivers = new Map<string, RunningDriver>();
+  private http: HttpServer | null = null;
+  private boundPort = 0;
+  private journalFull = false;
+  private stopping: Promise<void> | null = null;
+  private pushNormalizer = new Normalizer(new Map());
+
+  private constructor(
+    readonly config: GatewayConfig,
+    readonly journal: Journal,
+    private readonly log: Logger,
+  ) {
+    this.metrics = new Metrics({
+      deviceStates: () => this.registry.states().map((d) => ({ device: d.id, state: d.state })),
+      journal: () => {
+        const s = this.journal.stats();
+        const lag: Record<string, number> = {};
+        for (const [o, st] of Object.entries(s.outputs)) lag[o] = st.lag;
+        return { bytes: s.bytes, records: s.records, segments: s.segments, lag, torn: s.tornRecords, writable: s.writable };
+      },
+      outputsUp: () => Object.fromEntries(this.forwarders.map((f) => [f.name, f.isUp()])),
+    });
+  }
+
+  /** Starts everything; rejects with JOURNAL_IO or PORT_IN_USE (exit code 2) after undoing what started. */
+  static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
+    const dir = join(config.gateway.dataDir, "journal");
+    let journal: Journal;
+    try {
+      await mkdir(dir, { recursive: true });
+      journal = await openJournal({
+        dir,
+        maxBytes: config.journal.maxBytes,
+        overflow: config.journal.overflow,
+        fsync: config.journal.fsync,
+        fsyncIntervalMs: config.journal.fsyncIntervalMs,
+        outputs: config.outputs.map((o) => o.name),
+        onEvent: (e) => {
+          if (e.kind === "torn-tail") log.warn(e, "journal: torn tail record dropped at recovery");
+          else log.warn(e, "journal: oldest segment dropped (journal full)");
+          if (e.kind === "dropped-oldest") {
+            for (const [o, n] of Object.entries(e.perOutput)) if (n > 0) gw.metrics.drops.inc({ reason: "drop_oldest", output: o }, n);
+          }
+        },
+      });
+    } catch (err) {
+      throw isFloorgateError(err) ? err : new FloorgateError("JOURNAL_IO", `cannot open the journal in ${dir}: ${describeError(err)}`, { cause: err });
+    }
+    const gw: Gateway = new Gateway(config, journal, log);
+    try {
+      gw.startOutputs();
+      await gw.startHttp();
+      gw.startDrivers();
+    } catch (err) {
+      await gw.stop();
+      throw err;
+    }
+    log.info({ gateway: config.gateway.id, http: gw.httpPort, devices: config.devices.length, outputs: config.outputs.length }, "floorgate running");
+    return gw;
+  }
+
+  get httpPort(): number {
+    return this.boundPort;
+  }
+
+  private startOutputs(): void {
+    for (const oc of this.config.outputs) {
+      const output = createOutput(oc, this.config);
+      const f = new Forwarder(output, this.journal, this.metrics, this.log.child({ output: oc.name }));
+      this.forwarders.push(f);
+      this.forwarderRuns.push(f.run(this.forwarderAbort.signal).catch((err: unknown) => {
+        this.log.error({ output: oc.name, err: describeError(err) }, "output forwarder failed");
+      }));
+    }
+    this.registry.onState((id, state, error, ts) => {
+      for (const f of this.forwarders) f.deviceStatus(id, state, error, ts);
+    });
+  }
+
+  private async startHttp(): Promise<void> {
+    const ingest = this.config.ingest.http || this.config.ingest.mqtt
+      ? createIngest(this.config.ingest, { push: (device, samples) => this.push(device, samples) }, this.metrics)
+      : undefined;
+    const http = createHttpServer({
+      config: this.config,
+      status: this,
+      metrics: this.metrics,
+      ingest,
+      write: (device, tag, value) => this.write(device, tag, value),
+      log: this.log.child({ part: "http" }),
+    });
+    try {
+      this.boundPort = (await http.listen(this.config.http.host, this.config.http.port)).port;
+    } catch (err) {
+      throw isFloorgateError(err) ? err : new FloorgateError("PORT_IN_USE", `cannot listen on ${this.config.http.listen}: ${describeError(err)}`, { cause: err });
+    }
+    this.http = http;
+  }
+
+  private startDrivers(): void {
+    for (const dc of this.config.devices) {
+      this.registry.addConfigured(dc.id, dc.driver, dc.disabled);
+      if (dc.disabled) continue;
+      let driver: Driver;
+      try {
+        driver = createDriver(dc);
+      } catch (err) {
+        this.registry.setState(dc.id, "error", describeError(err));
+        this.log.error({ device: dc.id, err: describeError(err) }, "device cannot start");
+        continue;
+      }
+      const abort = new AbortController();
+      const ctx = this.driverContext(dc, abort.signal);
+      const done = driver.run(ctx).catch((err: unknown) => {
+        this.registry.setState(dc.id, "error", describeError(err));
+        this.log.error({ device: dc.id, err: describeError(err) }, "driver stopped with an error");
+      });
+      this.drivers.set(dc.id, { config: dc, driver, abort, done });
+    }
+  }
+
+  private driverContext(dc: DeviceConfig, signal: AbortSignal): DriverContext {
+    const rules = new Map<string, TagRules>(dc.tags.map((t) => [t.name, t]));
+    const normalizer = new Normalizer(rules);
+    const log = this.log.child({ device: dc.id });
+    return {
+      signal,
+      log,
+      emit: async (samples) => {
+        const norm = normalizer.apply(samples);
+        if (norm.length === 0) return;
+        await this.append(dc.id, norm, "poll");
+      },
+      setState: (state, error) => {
+        if (this.registry.setState(dc.id, state, error ?? null)) {
+          log.info({ state, error: error ?? null }, `device ${dc.id} ${state}`);
+        }
+      },
+      count: (event, n = 1) => {
+        this.registry.count(dc.id, event, n);
+        this.metrics.driverEvents.inc({ device: dc.id, event }, n);
+      },
+    };
+  }
+
+  /** The ingest sink: resolves when durable, rejects JOURNAL_FULL / JOURNAL_IO (→ 503). */
+  private async push(device: string, samples: Sample[]): Promise<void> {
+    this.registry.ensurePushed(device);
+    await this.append(device, this.pushNormalizer.apply(samples), "push");
+  }
+
+  /**
+   * Journals samples of one device. Polled samples that the journal refuses are counted as dropped
+   * and not rethrown (the poller carries on); pushed ones are rethrown so the device gets a 503.
+   */
+  private async append(device: string, samples: Sample[], origin: "poll" | "push"): Promise<void> {
+    this.registry.observe(samples);
+    try {
+      await this.journal.append(samples);
+      this.journalFull = false;
+      this.metrics.samplesIn.inc({ device }, samples.length);
+      this.registry.count(device, "samples_in", samples.length);
+    } catch (err) {
+      const reason = isFloorgateError(err, "JOURNAL_FULL") ? "journal_full" : "journal_io";
+      if (reason === "journal_full") this.journalFull = true;
+      if (origin === "push") throw err;
+      this.metrics.drops.inc({ reason, output: "" }, samples.length);
+      this.registry.count(device, `dropped_${reason}`, samples.length);
+    }
+  }
+
+  /** Write-back to a device tag: checks `writable`, applies inverse scaling, hands the raw value to the driver. */
+  async write(device: string, tag: string, value: SampleValue): Promise<void> {
+    const running = this.drivers.get(device);
+    const dc = running?.config ?? this.config.devices.find((d) => d.id === device);
+    if (!dc) throw new FloorgateError("WRITE_REFUSED", `unknown device ${device}`);
+    const tc = dc.tags.find((t) => t.name === tag);
+    if (!tc) throw new FloorgateError("WRITE_REFUSED", `device ${device} has no tag ${tag}`);
+    if (!tc.writable) throw new FloorgateError("WRITE_REFUSED", `tag ${device}/${tag} is not writable (set writable: true in the config)`);
+    if (!running?.driver.write) throw new FloorgateError("WRITE_REFUSED", `device ${device} is not running or its driver cannot write`);
+    const raw = typeof value === "number" ? unscale(value, tc) : value;
+    await running.driver.write(tag, raw);
+    this.log.info({ device, tag }, "operator write done");
+  }
+
+  // ---- StatusView ----
+  gatewayId(): string {
+    return this.config.gateway.id;
+  }
+
+  health(): HealthReport {
+    const j = this.journal.stats();
+    const full = this.journalFull && j.bytes >= j.maxBytes * 0.9;
+    if (!full) this.journalFull = false;
+    const outputs = Object.fromEntries(this.forwarders.map((f) => [f.name, f.health()]));
+    const devices = Object.fromEntries(this.registry.states().map((d) => [d.id, { state: d.state, error: d.error }]));
+    let dropped = 0;
+    for (const o of Object.values(j.outputs)) dropped += o.dropped;
+    const degraded = !j.writable || full
+      || Object.values(outputs).some((o) => o.state !== "online")
+      || Object.values(devices).some((d) => d.state === "offline" || d.state === "error");
+    return {
+      status: degraded ? "degraded" : "ok",
+      journalAccepting: j.writable && !full,
+      devices,
+      outputs,
+      journal: {
+        bytes: j.bytes, maxBytes: j.maxBytes, records: j.records, segments: j.segments,
+        oldestPos: j.oldestPos, newestPos: j.newestPos, appended: j.appended, dropped,
+        tornRecords: j.tornRecords, rejected: j.rejected, writable: j.writable, full,
+      },
+    };
+  }
+
+  devices(): DeviceInfo[] {
+    return this.registry.list();
+  }
+
+  tags(device: string): TagValue[] | undefined {
+    return this.registry.tags(device);
+  }
+
+  /** Stops inputs first, then HTTP, then outputs (draining writes in flight), then the journal. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    for (const d of this.drivers.values()) d.abort.abort();
+    await withTimeout(Promise.all([...this.drivers.values()].map((d) => d.done)), 3000);
+    await withTimeout(this.http?.close() ?? Promise.resolve(), 2000);
+    this.forwarderAbort.abort();
+    await withTimeout(Promise.all(this.forwarderRuns), 5000);
+    await this.journal.close();
+    this.log.info("floorgate stopped");
+  }
+}
+
+async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  let t: NodeJS.Timeout | undefined;
+  await Promise.race([p.then(() => undefined, () => undefined), new Promise<void>((r) => { t = setTimeout(r, ms); })]);
+  clearTimeout(t);
+}

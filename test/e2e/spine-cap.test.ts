@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { startMosquitto, type MosquittoBroker } from "../helpers/mosquitto.js";
+import { collect, type Collector } from "../helpers/mqtt-sub.js";
+import { getJson, http, metric, startGateway, type GatewayProcess } from "../helpers/gateway-process.js";
+import { TestDevice } from "../helpers/pusher.js";
+import { allValues, DEVICE_TOKEN, spineSetup, TELEMETRY } from "./spine-fixture.js";
+
+const MAX_BYTES = 1024 * 1024;
+
+async function journalBytes(dir: string): Promise<{ bytes: number; largestSegment: number }> {
+  let bytes = 0;
+  let largestSegment = 0;
+  for (const f of await readdir(dir)) {
+    if (!f.endsWith(".seg")) continue;
+    const s = await stat(join(dir, f)).catch(() => null);
+    if (!s) continue;
+    bytes += s.size;
+    largestSegment = Math.max(largestSegment, s.size);
+  }
+  return { bytes, largestSegment };
+}
+
+describe("spine: journal cap with drop-oldest while the broker is down", () => {
+  let broker: MosquittoBroker;
+  let collector: Collector;
+  let gw: GatewayProcess;
+  let setup: Awaited<ReturnType<typeof spineSetup>>;
+
+  beforeAll(async () => {
+    broker = await startMosquitto({ extraConfig: ["max_queued_messages 0", "max_queued_bytes 0"] });
+    collector = await collect(broker.url, TELEMETRY, { clean: false, clientId: "e2e-cap-consumer" });
+    setup = await spineSetup(broker.url, `maxBytes: ${MAX_BYTES}\n  overflow: drop-oldest\n  fsync: batch\n  fsyncIntervalMs: 5`);
+    await broker.stop();
+    gw = await startGateway(setup.configFile, setup.port);
+  });
+
+  afterAll(async () => {
+    await gw?.kill();
+    await collector?.close();
+    await broker?.dispose();
+    await setup?.cleanup();
+  });
+
+  it("never holds more than maxBytes plus one segment, and ingested = delivered + dropped + pending exactly", async () => {
+    const jdir = join(setup.dir, "data", "journal");
+    const devices = Array.from({ length: 10 }, (_, i) => new TestDevice(`dev-${i}`, DEVICE_TOKEN, 20));
+    let worst = 0;
+    let largestSegment = 0;
+    let checks = 0;
+    const onAck = async (): Promise<void> => {
+      if (++checks % 5 !== 0) return;
+      const j = await journalBytes(jdir);
+      worst = Math.max(worst, j.bytes);
+      largestSegment = Math.max(largestSegment, j.largestSegment);
+    };
+    await Promise.all(devices.map((d) => d.push(() => gw.base, 250, { retryUntilAcked: true, onAck })));
+    const ingested = devices.reduce((n, d) => n + d.acked.length, 0);
+    expect(ingested).toBe(50_000);
+    expect(worst).toBeGreaterThan(MAX_BYTES / 2);
+    expect(worst).toBeLessThanOrEqual(MAX_BYTES + largestSegment);
+
+    const before = (await http("GET", `${gw.base}/metrics`)).body;
+    const dropped = metric(before, "floorgate_drops_total", { reason: "drop_oldest", output: "cloud" });
+    expect(dropped).toBeGreaterThan(0);
+
+    await broker.start();
+    await collector.reconnect();
+    // Wait until the output has caught up: lag 0 in /healthz.
+    await expect.poll(async () => (await getJson<{ outputs: Record<string, { lag: number }> }>(`${gw.base}/healthz`)).outputs.cloud!.lag, { timeout: 60_000, interval: 100 }).toBe(0);
+    await collector.until(() => {
+      let n = 0;
+      for (const s of allValues(collector.messages).values()) n += s.size;
+      return n >= ingested - dropped;
+    }, 30_000);
+
+    let delivered = 0;
+    for (const s of allValues(collector.messages).values()) delivered += s.size;
+    const health = await getJson<{ outputs: Record<string, { lag: number; dropped: number }>; journal: { dropped: number } }>(`${gw.base}/healthz`);
+    const pending = health.outputs.cloud!.lag;
+    expect(health.outputs.cloud!.dropped).toBe(dropped);
+    expect(delivered + dropped + pending).toBe(ingested);
+  });
+});

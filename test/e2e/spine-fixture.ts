@@ -1,0 +1,87 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "vitest";
+import { freePort } from "../helpers/ports.js";
+import type { Collector, ReceivedMessage } from "../helpers/mqtt-sub.js";
+import { writeConfig } from "../helpers/gateway-process.js";
+import type { TelemetryMessage, TestDevice } from "../helpers/pusher.js";
+
+export const GATEWAY_ID = "e2e-edge";
+export const DEVICE_TOKEN = "secret-dev-token";
+export const TELEMETRY = `floorgate/${GATEWAY_ID}/+/telemetry`;
+
+/** A temp dir, a free HTTP port and a config file for one spawned gateway. */
+export async function spineSetup(brokerUrl: string, journalYaml = "maxBytes: 256MiB\n  fsync: batch\n  fsyncIntervalMs: 5", maxBatch = 200): Promise<{ dir: string; port: number; configFile: string; cleanup(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), "floorgate-e2e-"));
+  const port = await freePort();
+  const configFile = await writeConfig(dir, `
+gateway: { id: ${GATEWAY_ID}, group: e2e, dataDir: ./data }
+http: { listen: "127.0.0.1:${port}" }
+journal:
+  ${journalYaml}
+ingest:
+  http: true
+  ratePerDevice: 100000
+  devices:
+    - { id: "dev-*", token: "${DEVICE_TOKEN}" }
+outputs:
+  - { type: mqtt, name: cloud, url: "${brokerUrl}", qos: 1, maxBatch: ${maxBatch} }
+`);
+  return { dir, port, configFile, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * What a careful consumer does: per device topic, a message whose `batch` is not above the
+ * highest seen is a replay and is dropped. Returns the values kept per device, and the count of
+ * replayed messages dropped.
+ */
+export function consume(messages: readonly ReceivedMessage[]): { values: Map<string, number[]>; replays: number; topics: Set<string> } {
+  const maxBatch = new Map<string, number>();
+  const values = new Map<string, number[]>();
+  const topics = new Set<string>();
+  let replays = 0;
+  for (const m of messages) {
+    if (!m.topic.endsWith("/telemetry")) continue;
+    topics.add(m.topic);
+    const msg = JSON.parse(m.payload.toString()) as TelemetryMessage;
+    const seen = maxBatch.get(msg.device) ?? 0;
+    if (msg.batch <= seen) { replays++; continue; }
+    maxBatch.set(msg.device, msg.batch);
+    const list = values.get(msg.device) ?? [];
+    for (const s of msg.samples) list.push(s.value);
+    values.set(msg.device, list);
+  }
+  return { values, replays, topics };
+}
+
+/** Every value in `values` as a set per device, replays included (for at-least-once checks). */
+export function allValues(messages: readonly ReceivedMessage[]): Map<string, Set<number>> {
+  const out = new Map<string, Set<number>>();
+  for (const m of messages) {
+    if (!m.topic.endsWith("/telemetry")) continue;
+    const msg = JSON.parse(m.payload.toString()) as TelemetryMessage;
+    const set = out.get(msg.device) ?? new Set<number>();
+    for (const s of msg.samples) set.add(s.value);
+    out.set(msg.device, set);
+  }
+  return out;
+}
+
+/** Waits until the collector holds every acknowledged value of every device. */
+export async function waitDelivered(collector: Collector, devices: readonly TestDevice[], timeoutMs = 60_000, except: ReadonlySet<string> = new Set()): Promise<void> {
+  const missing = (): number => {
+    const got = allValues(collector.messages);
+    let n = 0;
+    for (const d of devices) {
+      const set = got.get(d.id);
+      for (const v of d.acked) if (!except.has(`${d.id}/${v}`) && !set?.has(v)) n++;
+    }
+    return n;
+  };
+  try {
+    await collector.until(() => missing() === 0, timeoutMs);
+  } catch (err) {
+    expect.fail(`${missing()} acknowledged samples never reached the broker: ${(err as Error).message}`);
+  }
+}

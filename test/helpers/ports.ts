@@ -1,0 +1,24 @@
+import { createServer } from "node:net";
+
+/**
+ * A loopback TCP port that was free a moment ago: the OS picks it (port 0), we release it and hand
+ * it to a server that cannot take port 0 itself (Mosquitto). Another process may grab it in between;
+ * the servers that use it fail loudly at bind time in that rare case.
+ */
+export function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once("error", reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      if (addr === null || typeof addr === "string") {
+        srv.close();
+        reject(new Error("freePort: no TCP address"));
+        return;
+      }
+      const { port } = addr;
+      srv.close((err) => (err ? reject(err) : resolve(port)));
+    });
+  });
+}

@@ -1,0 +1,61 @@
+import { describe, it, expect } from "vitest";
+import { readdirSync, readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { loadConfig, formatProblem } from "../../src/config/load.js";
+import { runValidate } from "../../src/config/cli.js";
+
+/**
+ * The invalid-config corpus: `NN-name.yaml` beside `NN-name.expect`. Each expect line describes one
+ * problem as `LINE:COL: PATH: MESSAGE` fragments separated by ` ... ` (all must appear, in order,
+ * in one reported line). The file must produce exactly as many problems as it has expect lines: every
+ * error is reported, and nothing is reported twice or as noise.
+ */
+const dir = join(import.meta.dirname, "../fixtures/configs/invalid");
+const cases = readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort();
+
+function matches(line: string, expectation: string): boolean {
+  let from = 0;
+  for (const [i, fragment] of expectation.split(" ... ").entries()) {
+    const at = line.indexOf(i === 0 ? `:${fragment}` : fragment, from);
+    if (at < 0) return false;
+    from = at + fragment.length;
+  }
+  return true;
+}
+
+describe("invalid config corpus", () => {
+  it("has at least 35 cases, each with an expectation", () => {
+    expect(cases.length).toBeGreaterThanOrEqual(35);
+    for (const c of cases) expect(existsSync(join(dir, c.replace(/\.yaml$/, ".expect"))), c).toBe(true);
+  });
+
+  for (const c of cases) {
+    it(c, () => {
+      const file = join(dir, c);
+      const expected = readFileSync(file.replace(/\.yaml$/, ".expect"), "utf8").split("\n").filter((l) => l.trim() !== "");
+      // An empty environment: the corpus's ${env:…} references are meant to be missing.
+      const result = loadConfig(file, {});
+      expect(result.ok).toBe(false);
+      if (result.ok) return;
+      const lines = result.problems.map((p) => formatProblem(file, p));
+      const unmatched = [...lines];
+      for (const e of expected) {
+        const i = unmatched.findIndex((l) => matches(l, e));
+        expect(i, `expected a problem like\n  ${e}\ngot\n  ${lines.join("\n  ")}`).toBeGreaterThanOrEqual(0);
+        unmatched.splice(i, 1);
+      }
+      expect(unmatched, "problems reported but not expected").toEqual([]);
+
+      // The CLI face of the same result: exit 1, one line per problem, no stack trace.
+      const out = runValidate(file, {});
+      expect(out.code).toBe(1);
+      expect(out.stdout).toBe("");
+      const printed = out.stderr.trimEnd().split("\n");
+      expect(printed).toEqual(lines);
+      for (const l of printed) {
+        expect(l).toMatch(/^.+\.yaml:\d+:\d+: /);
+        expect(l).not.toMatch(/\n|^\s+at |Error:/);
+      }
+    });
+  }
+});

@@ -1,0 +1,104 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { readFileSync, readdirSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Ajv } from "ajv";
+import { CONFIG_SCHEMA, schemaJson, type JsonSchema } from "../../src/config/schema.js";
+import { loadConfig } from "../../src/config/load.js";
+import { runValidate } from "../../src/config/cli.js";
+
+const root = join(import.meta.dirname, "../..");
+const edge = join(root, "edge-config");
+
+describe("config schema", () => {
+  it("edge-config/floorgate.schema.json is the generated schema (regenerate with `npm run schema`)", () => {
+    // Compares only; a stale copy must be regenerated on purpose, not rewritten by a test run.
+    expect(readFileSync(join(edge, "floorgate.schema.json"), "utf8")).toBe(schemaJson());
+  });
+
+  it("is a valid draft-07 schema", () => {
+    const ajv = new Ajv({ strict: false });
+    expect(ajv.validateSchema(CONFIG_SCHEMA), JSON.stringify(ajv.errors)).toBe(true);
+    expect(schemaJson().endsWith("}\n")).toBe(true);
+  });
+
+  it("closes every object users write (additionalProperties: false) and describes every property", () => {
+    const open: string[] = [];
+    const undocumented: string[] = [];
+    const walk = (s: unknown, at: string): void => {
+      if (s === null || typeof s !== "object") return;
+      const node = s as JsonSchema;
+      const props = node.properties as Record<string, JsonSchema> | undefined;
+      // Dispatchers (allOf of if/then) name only their discriminator; their branches are closed.
+      if (props && node.allOf === undefined && node.additionalProperties !== false && [node.type].flat().includes("object")) open.push(at);
+      for (const [k, v] of Object.entries(node)) {
+        if (k === "if") continue; // discriminator tests, not user-facing shapes
+        if (k === "properties" && props) {
+          for (const [p, ps] of Object.entries(props)) {
+            if (typeof ps.description !== "string" || ps.description === "") undocumented.push(`${at}.${p}`);
+            walk(ps, `${at}.${p}`);
+          }
+        } else if (typeof v === "object") walk(v, `${at}/${k}`);
+      }
+    };
+    walk(CONFIG_SCHEMA, "#");
+    expect(open).toEqual([]);
+    // the walk must see the closed objects it claims to check
+    walk({ type: ["object", "null"], properties: { x: { description: "x" } } }, "probe");
+    expect(open).toEqual(["probe"]);
+    open.length = 0;
+    expect(undocumented).toEqual([]);
+  });
+});
+
+describe("edge-config examples", () => {
+  let tmp: string;
+  let env: NodeJS.ProcessEnv;
+  beforeAll(() => {
+    tmp = mkdtempSync(join(tmpdir(), "fg-edge-"));
+    const ca = join(tmp, "ca.pem");
+    writeFileSync(ca, "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n");
+    env = {
+      FLOORGATE_OPERATOR_TOKEN: "operator-token-for-tests",
+      OVEN_USER: "oven",
+      OVEN_PASS: "oven-pass",
+      AGV17_TOKEN: "agv17-token",
+      AGV_TOKEN: "agv-token",
+      CLOUD_USER: "cloud",
+      CLOUD_PASS: "cloud-pass",
+      CLOUD_CA_FILE: ca,
+    };
+  });
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  const files = readdirSync(edge).filter((f) => f.endsWith(".yaml")).sort();
+
+  it("has the documented examples", () => {
+    expect(files).toEqual(expect.arrayContaining(["demo.yaml", "full.yaml", "minimal.yaml", "modbus-press.yaml"]));
+  });
+
+  for (const f of files) {
+    it(`${f} validates`, () => {
+      expect(runValidate(join(edge, f), env)).toEqual({ code: 0, stdout: "config ok\n", stderr: "" });
+    });
+  }
+
+  it("full.yaml holds the spec §2 example with its values", () => {
+    const r = loadConfig(join(edge, "full.yaml"), env);
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    const c = r.config;
+    expect(c.gateway).toMatchObject({ id: "line3-edge", group: "anqing-works", dataDir: join(edge, "data") });
+    expect(c.devices.map((d) => `${d.id}:${d.driver}:${d.tags.length}`)).toEqual(["press-1:modbus:5", "oven-2:opcua:2"]);
+    expect(c.ingest.mqtt).toEqual({ listen: "0.0.0.0:1884", host: "0.0.0.0", port: 1884 });
+    expect(c.outputs.map((o) => o.name)).toEqual(["cloud", "historian"]);
+    expect(c.outputs[0]).toMatchObject({ username: "cloud", password: "cloud-pass", ca: env.CLOUD_CA_FILE, topicPrefix: "floorgate/line3-edge", qos: 1 });
+  });
+
+  it("full.yaml names each missing variable when the environment lacks it", () => {
+    const out = runValidate(join(edge, "full.yaml"), {});
+    expect(out.code).toBe(1);
+    const missing = [...out.stderr.matchAll(/environment variable (\w+) is not set/g)].map((m) => m[1]);
+    expect(missing.sort()).toEqual(["AGV17_TOKEN", "CLOUD_CA_FILE", "CLOUD_PASS", "CLOUD_USER", "FLOORGATE_OPERATOR_TOKEN", "OVEN_PASS", "OVEN_USER"]);
+    expect(out.stderr.trimEnd().split("\n")).toHaveLength(7);
+  });
+});
