@@ -66,11 +66,36 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
   server.headersTimeout = 30_000;
   server.requestTimeout = 30_000;
 
-  /** Refusal: counted, JSON, and the unread part of the body is discarded boundedly. */
+  /** Requests sent with `Expect: 100-continue` whose body we asked for (see `checkContinue`). */
+  const continued = new WeakSet<IncomingMessage>();
+  const awaitsContinue = (req: IncomingMessage) => /100-continue/i.test(req.headers.expect ?? "") && !continued.has(req);
+
+  /**
+   * Ends a request answered without its body. A client waiting for `100 Continue` never sends
+   * the body, so its connection is closed; otherwise the leftover is discarded boundedly.
+   */
+  const dropBody = (req: IncomingMessage, headers: Record<string, string | number | string[]>): void => {
+    if (awaitsContinue(req)) headers.Connection = "close";
+    else discardRest(req);
+  };
+
+  /** Refusal: counted, JSON, and the unread part of the body is dropped. */
   const refuse = (req: IncomingMessage, res: ServerResponse, status: number, reason: HttpRejectReason, error: string, headers: Record<string, string | number | string[]> = {}): void => {
     metrics.ingestRejects.inc({ reason });
-    discardRest(req);
+    dropBody(req, headers);
     sendError(res, status, error, headers);
+  };
+
+  /** Reads a body, first asking for it when the client waits for `100 Continue`. */
+  const body = (req: IncomingMessage, res: ServerResponse, limit: number) => {
+    if (awaitsContinue(req)) {
+      const declared = Number(req.headers["content-length"]);
+      if (!(declared > limit)) {
+        continued.add(req);
+        res.writeContinue();
+      }
+    }
+    return readBody(req, limit);
   };
 
   const operatorOk = (req: IncomingMessage, query: string, allowQueryToken: boolean): boolean => {
@@ -85,9 +110,9 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
   };
 
   const sendIngestReply = (req: IncomingMessage, res: ServerResponse, reply: IngestReply): void => {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string | number | string[]> = {};
     if (reply.retryAfterSec !== undefined) headers["Retry-After"] = String(Math.max(1, Math.ceil(reply.retryAfterSec)));
-    if (reply.status !== 202) discardRest(req);
+    if (reply.status !== 202) dropBody(req, headers);
     sendJson(res, reply.status, reply.body, headers);
   };
 
@@ -100,7 +125,8 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
     for (const p of ingest.devices()) {
       const known = byId.get(p.id);
       if (known) {
-        known.counters = { ...p.counters, ...known.counters };
+        // A copy: the StatusView may hand out its own objects.
+        out[out.indexOf(known)] = { ...known, counters: { ...p.counters, ...known.counters } };
         continue;
       }
       const last = p.lastPushTs === null ? null : Date.parse(p.lastPushTs);
@@ -120,26 +146,28 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
     const ing = ingest!;
     const early = ing.authenticate(device, bearerToken(req.headers.authorization)) ?? ing.throttle(device);
     if (early) return sendIngestReply(req, res, early);
-    const body = await readBody(req, ing.maxPayloadBytes);
-    if (!body.ok) {
-      if (body.reason === "aborted") return; // client went away: nothing to answer, nothing stored
+    const got = await body(req, res, ing.maxPayloadBytes);
+    if (!got.ok) {
+      if (got.reason === "aborted") return; // client went away: nothing to answer, nothing stored
       return refuse(req, res, 413, "too_large", `payload over ${ing.maxPayloadBytes} bytes`);
     }
-    sendIngestReply(req, res, await ing.accept(device, body.body));
+    sendIngestReply(req, res, await ing.accept(device, got.body));
   };
 
   const handleWrite = async (req: IncomingMessage, res: ServerResponse, device: string, tag: string): Promise<void> => {
+    // Spec §4: write-back always needs an operator token, so it stays off until tokens are configured.
+    if (!operators.required) return refuse(req, res, 403, "forbidden", "write-back needs http.operatorTokens in the config");
     const tags = writableTags.get(device);
     if (!tags) return refuse(req, res, 404, "not_found", `unknown device ${JSON.stringify(device)}`);
     const writable = tags.get(tag);
     if (writable === undefined) return refuse(req, res, 404, "not_found", `unknown tag ${JSON.stringify(tag)} on device ${device}`);
     if (!writable) return refuse(req, res, 403, "forbidden", `tag ${tag} is not writable (set writable: true in the config)`);
-    const body = await readBody(req, OTHER_POST_LIMIT);
-    if (!body.ok) {
-      if (body.reason === "aborted") return;
+    const got = await body(req, res, OTHER_POST_LIMIT);
+    if (!got.ok) {
+      if (got.reason === "aborted") return;
       return refuse(req, res, 413, "too_large", `body over ${OTHER_POST_LIMIT} bytes`);
     }
-    const parsed = parseWriteBody(body.body);
+    const parsed = parseWriteBody(got.body);
     if (!parsed.ok) {
       metrics.ingestRejects.inc({ reason: "bad_request" });
       return sendJson(res, 400, { error: "invalid write body", problems: parsed.problems });
@@ -208,14 +236,18 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
     await dispatch(req, res, m.route, m.query);
   };
 
-  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+  const onAnyRequest = (req: IncomingMessage, res: ServerResponse) => {
     onRequest(req, res).catch((err: unknown) => {
       // The path only: a query may hold a token.
       log.error({ err: describeError(err), method: req.method, path: (req.url ?? "").split("?")[0]?.slice(0, 200) }, "http handler failed");
-      discardRest(req);
-      sendError(res, 500, "internal error");
+      const headers: Record<string, string> = {};
+      dropBody(req, headers);
+      sendError(res, 500, "internal error", headers);
     });
-  });
+  };
+  server.on("request", onAnyRequest);
+  // With this listener Node no longer sends 100 Continue by itself: `body()` does, once a push is admitted.
+  server.on("checkContinue", onAnyRequest);
 
   // Malformed requests never reach "request": answer like Node would, but count them and in JSON.
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {

@@ -43,9 +43,11 @@ describe("spine: HTTP ingest → journal → MQTT, through broker outages", () =
     const thresholds = [3000, 7000, 11000, 15000];
     const reached = thresholds.map(() => { let r!: () => void; const p = new Promise<void>((res) => { r = res; }); return { p, r }; });
     const onAck = (): void => { acked += 10; thresholds.forEach((t, i) => { if (acked >= t) reached[i]!.r(); }); };
+    // Each outage cuts a live session: the second stop waits until the output is back online.
+    const online = (): Promise<void> => expect.poll(async () => (await getJson<{ outputs: Record<string, { state: string }> }>(`${gw.base}/healthz`)).outputs.cloud!.state, { timeout: 30_000, interval: 50 }).toBe("online");
     const outages = (async () => {
       await reached[0]!.p; await broker.stop();
-      await reached[1]!.p; await broker.start(); await collector.reconnect();
+      await reached[1]!.p; await broker.start(); await collector.reconnect(); await online();
       await reached[2]!.p; await broker.stop();
       await reached[3]!.p; await broker.start(); await collector.reconnect();
     })();

@@ -7,6 +7,7 @@
  * - `attachRtuResponder`: the same model answering RTU frames on any byte stream (a socat pty).
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -56,11 +57,18 @@ export interface RunningServer {
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+/** The script sits beside this file in the source tree; from a build under dist/ look back into it. */
+function pymodbusScript(): string {
+  const candidates = [path.join(here, "pymodbus_server.py"), path.join(here, "../../../test/helpers/pymodbus_server.py"), path.resolve("test/helpers/pymodbus_server.py")];
+  const found = candidates.find((c) => fs.existsSync(c));
+  if (!found) throw new Error(`pymodbus_server.py not found (looked in ${candidates.join(", ")})`);
+  return found;
+}
 
 /** Starts the pymodbus server with `image`; holding/input 0..size-1 exist, the rest answer exception 2. */
 export async function startPymodbus(image: RegisterImage, size = 1000): Promise<RunningServer & { proc: ChildProcess }> {
   const port = await freePort();
-  const proc = spawn("/usr/bin/python3", [path.join(here, "pymodbus_server.py"), String(port), JSON.stringify({ size, ...image })], {
+  const proc = spawn("/usr/bin/python3", [pymodbusScript(), String(port), JSON.stringify({ size, ...image })], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";

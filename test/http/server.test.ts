@@ -310,6 +310,31 @@ describe("device push", () => {
   });
 });
 
+describe("Expect: 100-continue", () => {
+  /** Sends headers only; the body goes out on `100 Continue`, as curl does for bodies over 1 KiB. */
+  const expectContinue = (headers: Record<string, string>, body: string) => new Promise<{ status: number; continued: boolean; text: string }>((resolve, reject) => {
+    let continued = false;
+    const req = http.request({ host: "127.0.0.1", port, method: "POST", path: `/api/v1/ingest/${nextSensor()}`, agent: false,
+      headers: { ...headers, Expect: "100-continue", "Content-Length": Buffer.byteLength(body) } }, (res) => {
+      let text = "";
+      res.on("data", (d) => { text += d; });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, continued, text }));
+    });
+    req.on("continue", () => { continued = true; req.end(body); });
+    req.on("error", reject);
+    req.flushHeaders();
+  });
+
+  it("a refused push is answered before the body is sent; an admitted one gets 100 Continue, then 202", async () => {
+    const bad = await expectContinue({ Authorization: "Bearer nope" }, json({ values: { a: 1 } }));
+    expect(bad).toMatchObject({ status: 401, continued: false });
+    const big = await expectContinue(SENSOR, " ".repeat(5000));
+    expect(big).toMatchObject({ status: 413, continued: false });
+    const ok = await expectContinue(SENSOR, json({ values: { a: 1 } }));
+    expect(ok).toMatchObject({ status: 202, continued: true });
+  });
+});
+
 describe("write-back", () => {
   const write = (path: string, body: string, headers: Record<string, string> = OP) => request(port, { method: "POST", path, headers, body });
 
@@ -336,6 +361,12 @@ describe("write-back", () => {
     expect(big.status).toBe(413);
   });
 
+  it("is refused (403) while no operator token is configured", async () => {
+    const r = await request(noIngestPort, { method: "POST", path: "/api/v1/devices/press-1/tags/lamp/write", body: json({ value: true }) });
+    expect(r.status).toBe(403);
+    expect(r.json().error).toContain("operatorTokens");
+  });
+
   it("maps driver failures: WRITE_REFUSED → 400, DRIVER_TIMEOUT → 504, others → 502", async () => {
     const cases: [unknown, number][] = [
       [new FloorgateError("WRITE_REFUSED", "coil 0 refused"), 400],
@@ -353,6 +384,15 @@ describe("write-back", () => {
     } finally {
       writeError = undefined;
     }
+  });
+});
+
+describe("lifecycle", () => {
+  it("listen on a taken port rejects PORT_IN_USE; close() of a server never started resolves", async () => {
+    const other = createHttpServer({ config: makeConfig(), status, metrics: newMetrics(), log });
+    await expect(other.listen("127.0.0.1", port)).rejects.toMatchObject({ code: "PORT_IN_USE" });
+    await other.close();
+    expect((await request(port, { path: "/healthz" })).status).toBe(200);
   });
 });
 

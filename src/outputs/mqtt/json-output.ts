@@ -74,6 +74,7 @@ async function connectSession(
       client.removeListener("close", onClose);
       if (err) {
         client.end(true);
+        client.stream?.destroy();
         reject(err);
       } else resolve();
     };
@@ -243,8 +244,10 @@ class MqttJsonSession implements OutputSession {
           : new FloorgateError("OUTPUT_UNAVAILABLE", `${this.where}: session ended: ${reason.message}`, { cause: reason }),
       );
     }
-    // Force: drop MQTT.js's outgoing store with the socket, so nothing is resent or kept.
+    // Force: drop MQTT.js's outgoing store with the socket, so nothing is resent or kept. A graceful
+    // end still waiting on a silent broker makes end() a no-op, so the socket is destroyed directly too.
     this.client.end(true);
+    this.client.stream?.destroy();
     if (!this.closing) this.log.warn({ output: this.cfg.name, err: describeError(reason) }, "mqtt output connection lost");
     this.resolveLost(reason);
   }
