@@ -9,7 +9,6 @@ const needs = [
   { bin: "/usr/bin/mosquitto_sub", pkg: "mosquitto-clients" },
   { bin: "/usr/bin/influxd", pkg: "influxdb" },
   { bin: "/usr/bin/socat", pkg: "socat" },
-  { bin: "/usr/bin/chromium", pkg: "chromium" },
   { py: "pymodbus", pkg: "python3-pymodbus" },
 ];
 
@@ -38,4 +37,3 @@ if (missing.length > 0) {
 // Debian starts the packaged daemons on their default ports; the tests start their own on free
 // ports, so the packaged ones are only stopped to keep the machine quiet (ignore failures).
 spawnSync("sh", ["-c", "service mosquitto stop; service influxdb stop"], { stdio: "ignore" });
-console.log("test-setup: mosquitto, influxdb, socat, chromium, pymodbus present");

@@ -94,22 +94,26 @@ export function decodeRegisters(tag: CodecTag, regs: Buffer, offset: number): De
   if (start + width * 2 > regs.length) {
     return { value: null, quality: "bad", reason: "reply shorter than the tag" };
   }
-  const raw = regs.subarray(start, start + width * 2);
+  // Big-endian data (the common case) is read in place; other orders are reordered into a copy.
+  const inPlace = tag.byteOrder === "ABCD" || (width === 1 && tag.byteOrder === "CDAB");
+  const be = inPlace ? regs : toBigEndian(regs.subarray(start, start + width * 2), tag.byteOrder);
+  const at = inPlace ? start : 0;
   switch (tag.type) {
     case "bool": {
-      const word = raw.readUInt16BE(0);
+      const word = regs.readUInt16BE(start);
       return good(tag.bit === undefined ? word !== 0 : ((word >> tag.bit) & 1) === 1);
     }
-    case "int16": return good(toBigEndian(raw, tag.byteOrder).readInt16BE(0));
-    case "uint16": return good(toBigEndian(raw, tag.byteOrder).readUInt16BE(0));
-    case "int32": return good(toBigEndian(raw, tag.byteOrder).readInt32BE(0));
-    case "uint32": return good(toBigEndian(raw, tag.byteOrder).readUInt32BE(0));
-    case "float32": return floatDecoded(toBigEndian(raw, tag.byteOrder).readFloatBE(0));
-    case "float64": return floatDecoded(toBigEndian(raw, tag.byteOrder).readDoubleBE(0));
-    case "int64": return bigToDecoded(toBigEndian(raw, tag.byteOrder).readBigInt64BE(0), "int64");
-    case "uint64": return bigToDecoded(toBigEndian(raw, tag.byteOrder).readBigUInt64BE(0), "uint64");
+    case "int16": return good(be.readInt16BE(at));
+    case "uint16": return good(be.readUInt16BE(at));
+    case "int32": return good(be.readInt32BE(at));
+    case "uint32": return good(be.readUInt32BE(at));
+    case "float32": return floatDecoded(be.readFloatBE(at));
+    case "float64": return floatDecoded(be.readDoubleBE(at));
+    case "int64": return bigToDecoded(be.readBigInt64BE(at), "int64");
+    case "uint64": return bigToDecoded(be.readBigUInt64BE(at), "uint64");
     case "string": {
       // Strings only honour the byte swap inside registers; register order is always ascending.
+      const raw = regs.subarray(start, start + width * 2);
       const swap = tag.byteOrder === "BADC" || tag.byteOrder === "DCBA";
       const bytes = swap ? toBigEndian(raw, "BADC") : raw;
       return good(bytes.toString("latin1").replace(/[\0 ]+$/, ""));

@@ -10,6 +10,20 @@ const MOSQUITTO = "/usr/sbin/mosquitto";
 const MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd";
 const READY_TIMEOUT_MS = 10_000;
 
+/** Brokers still running, killed when the test process exits so a crashed test leaves no orphans. */
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function trackForExit(child: ChildProcess): void {
+  live.add(child);
+  child.once("exit", () => live.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once("exit", () => {
+      for (const c of live) c.kill("SIGKILL");
+    });
+  }
+}
+
 export interface MosquittoOptions {
   /** Serve mqtts with these PEM files; `requireCertificate` turns on client-cert auth. */
   tls?: { ca: string; cert: string; key: string; requireCertificate?: boolean };
@@ -112,6 +126,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     if (proc) throw new Error("mosquitto already running");
     const child = spawn(MOSQUITTO, ["-c", confFile], { stdio: ["ignore", "pipe", "pipe"] });
     proc = child;
+    trackForExit(child);
     child.stdout?.on("data", pushLog);
     child.stderr?.on("data", pushLog);
     let exitInfo: string | null = null;

@@ -348,10 +348,11 @@ describe("mqtt json output: TLS and authentication", () => {
   beforeAll(async () => {
     pki = await makeTestPki();
     const tls = { ca: pki.ca, cert: pki.serverCert, key: pki.serverKey };
-    [tlsBroker, mtlsBroker, authBroker] = await Promise.all([
-      startMosquitto({ tls }),
-      startMosquitto({ tls: { ...tls, requireCertificate: true } }),
-      startMosquitto({ auth: { username: "edge", password: "s3cret" } }),
+    // Assigned one by one so afterAll disposes whichever started even if another failed.
+    await Promise.all([
+      startMosquitto({ tls }).then((b) => { tlsBroker = b; }),
+      startMosquitto({ tls: { ...tls, requireCertificate: true } }).then((b) => { mtlsBroker = b; }),
+      startMosquitto({ auth: { username: "edge", password: "s3cret" } }).then((b) => { authBroker = b; }),
     ]);
   });
   afterAll(async () => {

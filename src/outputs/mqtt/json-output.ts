@@ -111,8 +111,6 @@ interface PendingWrite {
   timer: NodeJS.Timeout | undefined;
 }
 
-const NOTHING_DROPPED: WriteResult = Object.freeze({ dropped: [] }) as WriteResult;
-
 /**
  * One connection. Writes resolve in issue order once every message is PUBACKed (QoS 1) or handed to
  * the socket (QoS 0). When the connection breaks, the client is ended with force (so MQTT.js never
@@ -123,6 +121,8 @@ class MqttJsonSession implements OutputSession {
   private resolveLost!: (err: Error) => void;
   private broken: Error | null = null;
   private closing = false;
+  /** Set once connect resolved: before that, a failure is the connect's to report, not a lost session. */
+  private announced = false;
   private readonly pending: PendingWrite[] = [];
   private readonly encoder: TelemetryEncoder;
 
@@ -165,7 +165,7 @@ class MqttJsonSession implements OutputSession {
         { qos: 1, retain: true },
         (err) => {
           if (err) fail(new FloorgateError("OUTPUT_UNAVAILABLE", `${this.where}: online status not published`, { cause: err }));
-          else { cleanup(); resolve(); }
+          else { cleanup(); this.announced = true; resolve(); }
         },
       );
     });
@@ -214,7 +214,7 @@ class MqttJsonSession implements OutputSession {
 
   private resolveInOrder(): void {
     while (this.pending.length > 0 && this.pending[0]!.done) {
-      this.pending.shift()!.resolve(NOTHING_DROPPED);
+      this.pending.shift()!.resolve({ dropped: [] }); // the broker refuses nothing for good at QoS 0/1
     }
   }
 
@@ -248,7 +248,7 @@ class MqttJsonSession implements OutputSession {
     // end still waiting on a silent broker makes end() a no-op, so the socket is destroyed directly too.
     this.client.end(true);
     this.client.stream?.destroy();
-    if (!this.closing) this.log.warn({ output: this.cfg.name, err: describeError(reason) }, "mqtt output connection lost");
+    if (!this.closing && this.announced) this.log.warn({ output: this.cfg.name, err: describeError(reason) }, "mqtt output connection lost");
     this.resolveLost(reason);
   }
 
