@@ -1,6 +1,8 @@
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { startModbusSimulator, type ModbusSimulator } from "../../drivers/modbus/simulator.js";
+import { formatProblem, parseConfigText } from "../config/load.js";
 import type { GatewayConfig } from "../config/types.js";
 import { describeError } from "../core/errors.js";
 import { createLogger } from "../core/logger.js";
@@ -18,6 +20,8 @@ export interface DemoOptions {
 }
 
 const DEMO_TOKEN = "demo-agv-token";
+/** The demo's operator token: write-back needs one, and the demo prints it. */
+const DEMO_OPERATOR_TOKEN = "demo-operator";
 
 /** `floorgate demo`: a simulated plant, the gateway, and an embedded broker for the cloud — no set-up. */
 export async function runDemo(opts: DemoOptions): Promise<number> {
@@ -29,12 +33,14 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     brokerUrl = broker.url;
   }
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "floorgate-demo-")));
-  const config = demoConfig(opts.port, brokerUrl, dataDir);
+  let presses: ModbusSimulator | null = null;
   let gw: Gateway;
   try {
-    gw = await Gateway.start(config, log);
+    presses = await startModbusSimulator({ presses: 3 });
+    gw = await Gateway.start(demoConfig(opts.port, brokerUrl, dataDir, presses.ports), log);
   } catch (err) {
-    process.stderr.write(`floorgate demo: cannot start the gateway: ${describeError(err)}\n`);
+    process.stderr.write(`floorgate demo: cannot start: ${describeError(err)}\n`);
+    await presses?.stop();
     await broker?.close();
     return 2;
   }
@@ -43,14 +49,17 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const brokerPort = new URL(brokerUrl).port || "1883";
   process.stdout.write(`
 Floorgate demo is running.
+  3 simulated Modbus presses (press-1..3 on 127.0.0.1:${presses.ports.join(", ")}) are polled by the gateway
   ${opts.devices} simulated 5G AGVs push telemetry to ${base}/api/v1/ingest/{agv-id}
   the gateway journals it in ${dataDir} and forwards it to ${broker ? "an embedded MQTT broker" : "your broker"} at ${brokerUrl}
 
 Where to look:
-  dashboard   ${base}/
+  dashboard   ${base}/?token=${DEMO_OPERATOR_TOKEN}
+  devices     curl -H 'Authorization: Bearer ${DEMO_OPERATOR_TOKEN}' ${base}/api/v1/devices
+  press tags  curl -H 'Authorization: Bearer ${DEMO_OPERATOR_TOKEN}' ${base}/api/v1/devices/press-1/tags
+  lamp on     curl -X POST -H 'Authorization: Bearer ${DEMO_OPERATOR_TOKEN}' -d '{"value":true}' ${base}/api/v1/devices/press-1/tags/lamp/write
   health      curl ${base}/healthz
   metrics     curl ${base}/metrics
-  devices     curl ${base}/api/v1/devices
   the cloud   mosquitto_sub -h 127.0.0.1 -p ${brokerPort} -t 'floorgate/#' -v
 
 Ctrl-C stops it.
@@ -59,23 +68,39 @@ Ctrl-C stops it.
   process.stdout.write("stopping the demo…\n");
   await fleet.stop();
   const code = await stopWithin(gw, log);
+  await presses.stop();
   await broker?.close();
   return code;
 }
 
-export function demoConfig(port: number, brokerUrl: string, dataDir: string): GatewayConfig {
-  return {
-    gateway: { id: "demo-edge", group: "demo-plant", dataDir },
-    http: { listen: `127.0.0.1:${port}`, host: "127.0.0.1", port, operatorTokens: [], allowedOrigins: [] },
-    journal: { maxBytes: 256 * 1024 * 1024, overflow: "drop-oldest", fsync: "batch", fsyncIntervalMs: 50 },
-    devices: [],
-    ingest: {
-      http: true, maxPayloadBytes: 262144, ratePerDevice: 200,
-      devices: [{ id: "agv-*", token: DEMO_TOKEN }],
-    },
-    outputs: [{
-      type: "mqtt", name: "cloud", url: brokerUrl, clientId: "demo-edge", format: "json",
-      topicPrefix: "floorgate/demo-edge", qos: 1, maxBatch: 500,
-    }],
-  };
+/** The demo's config, written as YAML and put through the real loader, so it is validated and defaulted like any other. */
+export function demoConfig(port: number, brokerUrl: string, dataDir: string, pressPorts: readonly number[]): GatewayConfig {
+  const presses = pressPorts.map((p, i) => `
+  - id: press-${i + 1}
+    driver: modbus
+    connection: { transport: tcp, host: 127.0.0.1, port: ${p}, unitId: 1, timeoutMs: 1000 }
+    pollMs: ${i === 0 ? 500 : 1000}
+    tags:
+      - { name: spindle_rpm, area: holding, address: 0, type: float32, byteOrder: ABCD, unit: rpm, deadband: 0.5 }
+      - { name: temp_c, area: holding, address: 2, type: int16, scale: 0.1, unit: degC }
+      - { name: oil_temp_c, area: holding, address: 3, type: int16, scale: 0.1, unit: degC }
+      - { name: part_count, area: input, address: 10, type: uint32, byteOrder: CDAB }
+      - { name: energy_kwh, area: holding, address: 20, type: float64, byteOrder: DCBA, unit: kWh }
+      - { name: model, area: holding, address: 30, type: string, length: 8 }
+      - { name: running, area: holding, address: 40, type: bool, bit: 0 }
+      - { name: door_open, area: discrete, address: 3, type: bool }
+      - { name: lamp, area: coil, address: 0, type: bool, writable: true }`).join("");
+  const yaml = `
+gateway: { id: demo-edge, group: demo-plant, dataDir: ${JSON.stringify(dataDir)} }
+http: { listen: "127.0.0.1:${port}", operatorTokens: [${JSON.stringify(DEMO_OPERATOR_TOKEN)}] }
+journal: { maxBytes: 256MiB }
+devices:${presses || " []"}
+ingest:
+  devices: [{ id: "agv-*", token: ${JSON.stringify(DEMO_TOKEN)} }]
+outputs:
+  - { type: mqtt, name: cloud, url: ${JSON.stringify(brokerUrl)} }
+`;
+  const r = parseConfigText(yaml, "demo.yaml", {});
+  if (!r.ok) throw new Error(`demo config is invalid:\n${r.problems.map((p) => formatProblem("demo.yaml", p)).join("\n")}`);
+  return r.config;
 }

@@ -1,5 +1,5 @@
-import { loadConfig } from "../config/load.js";
-import type { ConfigProblem, GatewayConfig } from "../config/types.js";
+import { formatProblem, loadConfig } from "../config/load.js";
+import type { GatewayConfig } from "../config/types.js";
 import { describeError, FloorgateError } from "../core/errors.js";
 import { createLogger, type Logger } from "../core/logger.js";
 import { Gateway } from "../runtime/gateway.js";
@@ -8,12 +8,8 @@ import { Gateway } from "../runtime/gateway.js";
 export function loadOrExplain(file: string): GatewayConfig {
   const r = loadConfig(file);
   if (r.ok) return r.config;
-  process.stderr.write(formatProblems(file, r.problems));
+  process.stderr.write(r.problems.map((p) => `${formatProblem(file, p)}\n`).join(""));
   throw new FloorgateError("CONFIG_INVALID", `${r.problems.length} problem(s) in ${file}`);
-}
-
-export function formatProblems(file: string, problems: readonly ConfigProblem[]): string {
-  return problems.map((p) => `${file}:${p.line}:${p.col}: ${p.path ? `${p.path}: ` : ""}${p.message}\n`).join("");
 }
 
 /** Resolves after the first SIGTERM or SIGINT. */

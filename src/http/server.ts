@@ -21,7 +21,10 @@ export interface HttpDeps {
   status: StatusView;
   /** /metrics, and every refusal is counted in `ingestRejects` */
   metrics: Metrics;
-  /** device push; `POST /api/v1/ingest/{id}` answers 404 when absent or `config.ingest.http` is false */
+  /**
+   * device push (shared with the MQTT listener): `POST /api/v1/ingest/{id}` answers 404 when absent
+   * or `config.ingest.http` is false; its devices are listed in /api/v1/devices either way
+   */
   ingest?: Ingest;
   /**
    * Write-back to a tag already checked to exist and be `writable: true` in the config. `value` is
@@ -55,7 +58,9 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
   const { config, status, metrics, log } = deps;
   const clock = deps.clock ?? Date.now;
   const operators = new OperatorTokens(config.http.operatorTokens);
+  /** answers POST /api/v1/ingest; the device list and tags use `deps.ingest` (MQTT pushes count too) */
   const ingest = config.ingest.http ? deps.ingest : undefined;
+  const pushed = deps.ingest;
   const publicDirs = deps.publicDirs ?? defaultPublicDirs();
   const pushOnlineMs = deps.pushOnlineMs ?? 60_000;
   const writableTags = new Map<string, Map<string, boolean>>();
@@ -117,16 +122,15 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
   };
 
   const devicesList = (): DeviceInfo[] => {
-    const list = status.devices();
-    if (!ingest) return list;
-    const byId = new Map(list.map((d) => [d.id, d]));
+    const out = [...status.devices()];
+    if (!pushed) return out;
+    const index = new Map(out.map((d, i) => [d.id, i]));
     const now = clock();
-    const out = [...list];
-    for (const p of ingest.devices()) {
-      const known = byId.get(p.id);
-      if (known) {
+    for (const p of pushed.devices()) {
+      const i = index.get(p.id);
+      if (i !== undefined) {
         // A copy: the StatusView may hand out its own objects.
-        out[out.indexOf(known)] = { ...known, counters: { ...p.counters, ...known.counters } };
+        out[i] = { ...out[i]!, counters: { ...p.counters, ...out[i]!.counters } };
         continue;
       }
       const last = p.lastPushTs === null ? null : Date.parse(p.lastPushTs);
@@ -219,7 +223,7 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
       case "tags": {
         const tags = status.tags(route.device);
         if (tags !== undefined) return sendJson(res, 200, { device: route.device, tags });
-        if (ingest?.device(route.device)) return sendJson(res, 200, { device: route.device, tags: [] });
+        if (pushed?.device(route.device)) return sendJson(res, 200, { device: route.device, tags: [] });
         return refuse(req, res, 404, "not_found", `unknown device ${JSON.stringify(route.device)}`);
       }
       case "write":

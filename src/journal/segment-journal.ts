@@ -375,15 +375,17 @@ export class SegmentJournal implements Journal {
         let j = i;
         let bytes = 0;
         while (j < batch.length && batch[j]!.seg === seg) bytes += batch[j++]!.frame.length;
-        await this.makeRoom(bytes, seg);
-        let dirSync = false;
+        // Create a new segment before making room: the newest file on disk carries the positions
+        // across a restart, so it must exist before older ones may be deleted.
         if (!seg.created) {
           seg.fh = await open(seg.path, "wx+");
           seg.created = true;
-          dirSync = true;
+          // The directory entry must be durable before anything in the file is acknowledged.
+          await syncDir(this.dir);
         } else if (!seg.fh) {
           seg.fh = await open(seg.path, "r+");
         }
+        await this.makeRoom(bytes, seg);
         const buf = j - i === 1 ? batch[i]!.frame : Buffer.concat(batch.slice(i, j).map((p) => p.frame), bytes);
         let off = seg.bytes;
         for (let k = i; k < j; k++) {
@@ -395,8 +397,6 @@ export class SegmentJournal implements Journal {
         seg.reserved -= bytes;
         this.pendingBytes -= bytes;
         this.diskBytes += bytes;
-        // The directory entry of a new segment must be durable before anything in it is acknowledged.
-        if (dirSync) await syncDir(this.dir);
         await seg.fh!.datasync();
         i = j;
       }
@@ -514,7 +514,8 @@ export class SegmentJournal implements Journal {
     if (this.closed) throw new FloorgateError("JOURNAL_CLOSED", "journal is closed");
     const out: JournaledSample[] = [];
     if (!(max > 0)) return out;
-    let start = Math.max(after + 1, this.oldestPos());
+    max = Math.floor(max);
+    let start = Math.max(Math.floor(after) + 1, this.oldestPos());
     if (start > this.durablePos || start <= 0) return out;
     max = Math.min(max, this.durablePos - start + 1);
 
@@ -533,7 +534,7 @@ export class SegmentJournal implements Journal {
       // is plenty for throughput once a read returns a full chunk.
       if (out.length >= max || start > this.durablePos) break;
       if (this.cache.covers(start)) {
-        this.cache.read(start, max - out.length, out);
+        this.cache.read(start, max, out);
         break;
       }
     }
@@ -628,7 +629,7 @@ export class SegmentJournal implements Journal {
   commit(name: string, pos: number): void {
     const o = this.outputs.get(name);
     if (!o || this.closed) return;
-    const to = Math.min(pos, this.durablePos);
+    const to = Math.min(Math.floor(pos), this.durablePos);
     if (!(to > o.cursor)) return;
     o.delivered += to - o.cursor;
     o.cursor = to;
@@ -700,6 +701,18 @@ export class SegmentJournal implements Journal {
       writable: this.writable,
       outputs,
     };
+  }
+
+  /**
+   * Resolves once no write, fsync or segment deletion is running or due (pending appends written,
+   * garbage collected). For tests and tools that look at the files; forwarding never needs it.
+   */
+  idle(): Promise<void> {
+    if (!this.ioRunning && this.pending.length === 0 && !this.gcWanted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.idleWaiters.push(resolve);
+      void this.ioLoop();
+    });
   }
 
   // ---------------------------------------------------------------- close

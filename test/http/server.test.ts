@@ -24,6 +24,7 @@ const writes: { device: string; tag: string; value: SampleValue }[] = [];
 let writeError: unknown;
 let noIngest: HttpServer;
 let noIngestPort: number;
+let mqttSideIngest: ReturnType<typeof createIngest>;
 let sensorN = 0;
 const nextSensor = () => `sensor-${++sensorN}`;
 
@@ -44,7 +45,8 @@ beforeAll(async () => {
   });
   port = (await srv.listen("127.0.0.1", 0)).port;
   const cfg2 = makeConfig({ http: false }, []);
-  noIngest = createHttpServer({ config: cfg2, status, metrics: newMetrics(), ingest: createIngest(cfg2.ingest, sink, newMetrics()), log });
+  mqttSideIngest = createIngest(cfg2.ingest, sink, newMetrics());
+  noIngest = createHttpServer({ config: cfg2, status, metrics: newMetrics(), ingest: mqttSideIngest, log });
   noIngestPort = (await noIngest.listen("127.0.0.1", 0)).port;
 });
 
@@ -291,9 +293,12 @@ describe("device push", () => {
     expect(await counterValue(metrics.ingestClockSkew, { device: id })).toBe(1);
   });
 
-  it("ingest disabled (ingest.http: false) → 404", async () => {
+  it("ingest.http: false → 404, yet devices pushing another way (MQTT) are still listed", async () => {
     const r = await request(noIngestPort, { method: "POST", path: "/api/v1/ingest/agv-17", headers: AGV, body: json({ values: { a: 1 } }) });
     expect(r.status).toBe(404);
+    expect((await mqttSideIngest.handle("agv-17", "agv-token", Buffer.from(json({ values: { a: 1 } })))).status).toBe(202);
+    const list = (await request(noIngestPort, { path: "/api/v1/devices" })).json().devices as { id: string }[];
+    expect(list.map((d) => d.id)).toEqual(["press-1", "agv-17"]);
   });
 
   it("many pushes on one keep-alive connection", async () => {

@@ -61,8 +61,8 @@ describe("exceptions", () => {
 
 describe("demotion", () => {
   it("a silent unit is demoted after maxTimeouts; its neighbours on the same connection keep their rate", async () => {
-    const pollMs = 100;
-    const timeoutMs = 60;
+    const pollMs = 200;
+    const timeoutMs = 100;
     const mk = (id: string, unit: number) => makeDevice(id, tcp(server.port, unit, timeoutMs),
       [{ name: "a", area: "holding", address: 10, type: "uint16" }, { name: "b", area: "holding", address: 40, type: "uint16" }],
       { pollMs, maxGap: 0, maxTimeouts: 3, reconnectMaxMs: 1000 });
@@ -85,11 +85,11 @@ describe("demotion", () => {
       const ts = c.samples.filter((s) => s.tag === "a" && s.ts >= t0).map((s) => s.ts);
       const gaps = ts.slice(1).map((t, i) => t - ts[i]!);
       expect(Math.max(...gaps)).toBeLessThanOrEqual(pollMs + timeoutMs * 1.1 + 10);
-      expect(ts.length).toBeGreaterThanOrEqual(27); // ≈ 30 polls in 3 s
+      expect(ts.length).toBeGreaterThanOrEqual(13); // ≈ 15 polls in 3 s
       expect(c.state).toBe("online");
     }
     // the silent one: demoted to backoff retries (≤ 1 s apart), not 10 requests/s
-    expect(timeoutsAt3s).toBeLessThan(20);
+    expect(timeoutsAt3s).toBeLessThan(12); // not 2 per 200 ms poll (30)
     expect(silent.samples.filter((s) => s.quality === "good")).toHaveLength(0);
     expect(silent.samples.find((s) => s.tag === "a")?.reason).toMatch(/^timeout/);
   });

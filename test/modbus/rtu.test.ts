@@ -55,8 +55,8 @@ describe("RTU over a socat pty pair", () => {
   });
 
   it("three unit ids on one line, one silent: the others keep their poll rate within timeout + 10 %", async () => {
-    const pollMs = 100;
-    const timeoutMs = 50;
+    const pollMs = 200;
+    const timeoutMs = 100;
     const conn = (unitId: number): ModbusConnection =>
       ({ transport: "rtu", path: devEnd, baudRate: 115200, parity: "none", dataBits: 8, stopBits: 1, unitId, timeoutMs });
     const mk = (id: string, unitId: number) => makeDevice(id, conn(unitId), [
@@ -75,15 +75,16 @@ describe("RTU over a socat pty pair", () => {
     for (const [i, c] of ctxs.slice(0, 2).entries()) {
       const unit = i + 1;
       const a = c.samples.filter((s) => s.tag === "a" && s.ts >= t0);
-      expect(a.every((s) => s.quality === "good" && s.value === unit * 1000 + 3)).toBe(true);
+      expect(a.filter((s) => !(s.quality === "good" && s.value === unit * 1000 + 3)).map((s) => `${s.quality} ${String(s.value)} ${s.reason}`)).toEqual([]);
       // uint32 CDAB from registers 10 (low word) and 11 (high word)
       expect(c.samples.find((s) => s.tag === "f")?.value).toBe((unit * 1000 + 11) * 65536 + unit * 1000 + 10);
       const gaps = a.slice(1).map((s, k) => s.ts - a[k]!.ts);
+      if (process.env.FG_DEBUG) console.log(unit, gaps.join(","), JSON.stringify([...c.counts]));
       expect(Math.max(...gaps)).toBeLessThanOrEqual(pollMs + timeoutMs * 1.1 + 10);
-      expect(a.length).toBeGreaterThanOrEqual(27);
+      expect(a.length).toBeGreaterThanOrEqual(13); // ≈ 15 polls in 3 s
       expect(c.state).toBe("online");
     }
     expect(ctxs[2]!.state).toBe("offline");
-    expect(responder.requests).toBeGreaterThan(100);
+    expect(responder.requests).toBeGreaterThan(50);
   });
 });

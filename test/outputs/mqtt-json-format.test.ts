@@ -64,7 +64,7 @@ describe("planMessages", () => {
 });
 
 describe("TelemetryEncoder", () => {
-  it("produces exactly what JSON.stringify of the spec object would (non-finite numbers as null)", () => {
+  it("produces exactly what JSON.stringify of the spec object would (non-finite numbers as null, -0 as 0)", () => {
     fc.assert(
       fc.property(batchArb, fc.string(), (batch, gw) => {
         const enc = new TelemetryEncoder(gw);
@@ -75,7 +75,8 @@ describe("TelemetryEncoder", () => {
             batch: m.batch,
             samples: m.samples.map((s) => ({
               tag: s.tag,
-              value: typeof s.value === "number" && !Number.isFinite(s.value) ? null : s.value,
+              // JSON has no NaN/Infinity (null) and no -0 (0), exactly like JSON.stringify.
+              value: typeof s.value === "number" ? (Number.isFinite(s.value) ? s.value + 0 : null) : s.value,
               quality: s.quality,
               ts: new Date(s.ts).toISOString(),
               ...(s.unit !== undefined ? { unit: s.unit } : {}),
