@@ -5,6 +5,7 @@ import { performance } from "node:perf_hooks";
 import { FloorgateError } from "../core/errors.js";
 import type { JournaledSample, Sample } from "../core/sample.js";
 import { CURSORS_FILE, loadCursors, removeIfExists, saveCursors, syncDir } from "./cursor-store.js";
+import { lockDir } from "./dir-lock.js";
 import { decodeFrame, encodeFrame, FRAME_PREFIX } from "./frame-codec.js";
 import { FrameIndex } from "./frame-index.js";
 import type { Journal, JournalEvent, JournalOptions, JournalOutputStats, JournalStats } from "./journal.js";
@@ -102,6 +103,14 @@ export async function openJournal(opts: SegmentJournalOptions): Promise<SegmentJ
  * than a segment may briefly overshoot by the bytes in flight.
  *
  * Samples returned by `read` may be shared between callers: treat them as read-only.
+ *
+ * Drop accounting: when drop-oldest deletes a segment, every output whose cursor had not passed it
+ * gets the samples after its cursor counted as `dropped` and its cursor moved to the segment's end,
+ * so per output: cursor at open + delivered + dropped = cursor, and lag = newest - cursor. Samples
+ * an output had read but not yet confirmed count as dropped (its later commit is a no-op).
+ *
+ * `waitFor` also resolves when the journal closes, so forwarders blocked on it wake up and stop.
+ * A disk error makes the journal unwritable until it is reopened (the daemon answers 503).
  */
 export class SegmentJournal implements Journal {
   private readonly opts: SegmentJournalOptions;
@@ -136,6 +145,9 @@ export class SegmentJournal implements Journal {
   private idleWaiters: (() => void)[] = [];
   private durableWaiters = new Set<{ after: number; wake: () => void }>();
 
+  private unlock: (() => Promise<void>) | null = null;
+  /** a journal whose open failed half-way must not overwrite cursors.json on close */
+  private recovered = false;
   private cursorsDirty = false;
   private cursorTimer: NodeJS.Timeout | null = null;
   private persistChain: Promise<void> = Promise.resolve();
@@ -157,6 +169,7 @@ export class SegmentJournal implements Journal {
   /** @internal called once by `openJournal` */
   async recover(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
+    this.unlock = await lockDir(this.dir);
     await removeIfExists(join(this.dir, `${CURSORS_FILE}.tmp`));
     const files = await listSegments(this.dir);
     for (let i = 0; i < files.length; i++) {
@@ -213,6 +226,7 @@ export class SegmentJournal implements Journal {
       this.outputs.set(name, { cursor, dropped: 0, delivered: 0 });
     }
     if (saved.size !== this.outputs.size || [...saved.keys()].some((k) => !this.outputs.has(k))) this.cursorsDirty = true;
+    this.recovered = true;
     this.gcWanted = true;
     void this.ioLoop();
   }
@@ -530,8 +544,7 @@ export class SegmentJournal implements Journal {
       await this.readSegment(seg, start, max, out);
       if (out.length === before) break;
       start = out[out.length - 1]!.pos + 1;
-      // Continue into the next segment only within the cache-free backlog; one segment per call
-      // is plenty for throughput once a read returns a full chunk.
+      // A chunk ended at a segment end (or READ_CHUNK): go on into the next segment or the cache.
       if (out.length >= max || start > this.durablePos) break;
       if (this.cache.covers(start)) {
         this.cache.read(start, max, out);
@@ -735,7 +748,7 @@ export class SegmentJournal implements Journal {
     this.cursorTimer = null;
     for (const w of [...this.durableWaiters]) w.wake();
     let persistFailed: unknown = null;
-    if (this.outputs.size > 0 || this.cursorsDirty) {
+    if (this.recovered && (this.outputs.size > 0 || this.cursorsDirty)) {
       await this.persistCursors().catch((err: unknown) => {
         persistFailed = err;
       });
@@ -743,6 +756,8 @@ export class SegmentJournal implements Journal {
     this.closed = true;
     for (const seg of this.segments) if (seg.pins === 0) await this.closeSegment(seg);
     this.cache.clear();
+    await this.unlock?.();
+    this.unlock = null;
     if (persistFailed !== null) {
       throw new FloorgateError("JOURNAL_IO", `cannot save cursors: ${(persistFailed as Error).message}`, { cause: persistFailed });
     }

@@ -1,4 +1,6 @@
 import { mkdtemp, readdir, rm, stat, symlink, truncate, writeFile, readFile, open } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -248,6 +250,30 @@ describe("segment journal: recovery", () => {
     );
     expect(isFloorgateError(again, "JOURNAL_IO")).toBe(true);
     await j.close();
+  });
+
+  it("refuses a second writer on the same directory and takes over a lock left by a dead process", async () => {
+    const dir = await freshDir();
+    const j = await openJournal(opts(dir));
+    const err = await openJournal(opts(dir)).then(
+      async (k) => {
+        await k.close();
+        return null;
+      },
+      (e: unknown) => e,
+    );
+    expect(isFloorgateError(err, "JOURNAL_IO")).toBe(true);
+    expect((err as Error).message).toContain(String(process.pid));
+    await j.append(samples(0, 1));
+    await j.close();
+    // a lock whose owner died (kill -9): the pid of a child that has exited
+    const dead = spawn(process.execPath, ["-e", ""]);
+    const deadPid = dead.pid!;
+    await once(dead, "exit");
+    await writeFile(join(dir, "LOCK"), `${deadPid}\n`);
+    const k = await openJournal(opts(dir));
+    expect(k.stats().newestPos).toBe(1);
+    await k.close();
   });
 
   it("survives a cursors.json that does not parse (replays rather than losing)", async () => {

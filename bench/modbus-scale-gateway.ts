@@ -1,0 +1,60 @@
+/**
+ * The gateway daemon for the scale bench, for configs the config loader cannot hold.
+ *
+ * Why it exists: `floorgate run` refuses configs over 4 MiB or 500,000 YAML nodes (20,000 through
+ * aliases) — src/config/load.ts and src/config/source.ts — and 2,000 devices × 100 tags is ~1.8 M
+ * nodes (~9 MB) spelled out. So this launcher validates a config with ONE template Modbus device
+ * through the real loader, then clones that device once per simulator port (fresh, deep-copied tag
+ * objects per device, as a parsed file would give) and runs exactly what `floorgate run` runs:
+ * Gateway.start, the same logger, SIGTERM → stopWithin.
+ *
+ *   node dist/bench/modbus-scale-gateway.js CONFIG.yaml PORTS.json
+ */
+import { readFileSync } from "node:fs";
+import { loadOrExplain, stopWithin, untilSignal } from "../src/cli/run.js";
+import type { DeviceConfig, GatewayConfig } from "../src/config/types.js";
+import { createLogger } from "../src/core/logger.js";
+import { describeError } from "../src/core/errors.js";
+import { Gateway } from "../src/runtime/gateway.js";
+
+/** The config with its single template device replaced by one clone per port (ids d0, d1, …). */
+export function expandDevices(config: GatewayConfig, ports: readonly number[]): GatewayConfig {
+  const tmpl = config.devices[0];
+  if (!tmpl || tmpl.driver !== "modbus" || tmpl.connection.transport === "rtu") {
+    throw new Error("the template config needs one Modbus TCP device first");
+  }
+  const devices: DeviceConfig[] = ports.map((port, i) => {
+    const d = structuredClone(tmpl);
+    d.id = `d${i}`;
+    if (d.connection.transport !== "rtu") d.connection.port = port;
+    return d;
+  });
+  return { ...config, devices };
+}
+
+async function main(): Promise<number> {
+  const [file, portsFile] = process.argv.slice(2);
+  if (!file || !portsFile) {
+    process.stderr.write("usage: modbus-scale-gateway CONFIG.yaml PORTS.json\n");
+    return 1;
+  }
+  const ports = JSON.parse(readFileSync(portsFile, "utf8")) as number[];
+  const config = expandDevices(loadOrExplain(file), ports);
+  const log = createLogger({ pretty: false });
+  let gw: Gateway;
+  try {
+    gw = await Gateway.start(config, log);
+  } catch (err) {
+    log.fatal({ err: describeError(err) }, "floorgate cannot start");
+    return 2;
+  }
+  await untilSignal();
+  return stopWithin(gw, log);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().then((code) => process.exit(code), (err: unknown) => {
+    process.stderr.write(`modbus-scale-gateway: ${describeError(err)}\n`);
+    process.exit(2);
+  });
+}
