@@ -11,8 +11,8 @@ import type { JournaledSample, Sample } from "../core/sample.js";
 export interface Journal {
   /**
    * Appends `samples` in order. Resolves with the position of the last one only once the fsync
-   * that covers it has completed (`fsync: always` — one per append; `batch` — grouped, at most
-   * `fsyncIntervalMs` later). Rejects with code JOURNAL_FULL under `overflow: reject` when the
+   * that covers it has completed (`fsync: always` — one per append; `batch` — grouped, commits at
+   * least `fsyncIntervalMs` apart, so an append waits at most one interval plus one commit). Rejects with code JOURNAL_FULL under `overflow: reject` when the
    * cap would be exceeded (nothing of the call is stored), JOURNAL_IO when the disk write or fsync
    * failed (the gateway reports itself unable to accept data), JOURNAL_CLOSED after `close()`.
    * An empty array resolves at once with the current newest position.

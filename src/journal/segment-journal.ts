@@ -117,6 +117,12 @@ export class SegmentJournal implements Journal {
   private readonly dir: string;
   private readonly segmentBytes: number;
   private readonly groupBytes: number;
+  /**
+   * When the last group commit started (performance.now()). Under `fsync: batch` commits are at
+   * least `fsyncIntervalMs` apart — the bound on fsyncs per second that spares flash — but an append
+   * that finds the journal idle for longer is committed at once instead of waiting out an interval.
+   */
+  private lastCommitAt = -Infinity;
   private segments: Segment[] = [];
   private active!: Segment;
   private readonly outputs = new Map<string, OutputState>();
@@ -328,7 +334,7 @@ export class SegmentJournal implements Journal {
   private armTimer(): void {
     const first = this.pending[0];
     if (!first || this.flushTimer) return;
-    const wait = Math.max(0, first.queuedAt + this.opts.fsyncIntervalMs - performance.now());
+    const wait = Math.max(0, this.lastCommitAt + this.opts.fsyncIntervalMs - performance.now());
     this.flushTimer = setTimeout(() => {
       this.flushTimer = null;
       void this.ioLoop();
@@ -340,7 +346,7 @@ export class SegmentJournal implements Journal {
     if (!first) return false;
     if (this.closing || this.opts.fsync === "always" || this.pendingBytes >= this.groupBytes) return true;
     // Timers may fire a fraction of a millisecond early against performance.now().
-    return performance.now() - first.queuedAt >= this.opts.fsyncIntervalMs - 1;
+    return performance.now() - this.lastCommitAt >= this.opts.fsyncIntervalMs - 1;
   }
 
   /**
@@ -364,6 +370,7 @@ export class SegmentJournal implements Journal {
         }
         if (this.flushDue()) {
           const batch = this.opts.fsync === "always" ? [this.pending.shift()!] : this.pending.splice(0);
+          this.lastCommitAt = performance.now();
           await this.writeBatch(batch);
           continue;
         }
