@@ -49,7 +49,7 @@ export function consume(messages: readonly ReceivedMessage[]): { values: Map<str
     if (msg.batch <= seen) { replays++; continue; }
     maxBatch.set(msg.device, msg.batch);
     const list = values.get(msg.device) ?? [];
-    for (const s of msg.samples) list.push(s.value);
+    for (const s of msg.samples) list.push(s.value as number);
     values.set(msg.device, list);
   }
   return { values, replays, topics };
@@ -62,7 +62,7 @@ export function allValues(messages: readonly ReceivedMessage[]): Map<string, Set
     if (!m.topic.endsWith("/telemetry")) continue;
     const msg = JSON.parse(m.payload.toString()) as TelemetryMessage;
     const set = out.get(msg.device) ?? new Set<number>();
-    for (const s of msg.samples) set.add(s.value);
+    for (const s of msg.samples) set.add(s.value as number);
     out.set(msg.device, set);
   }
   return out;

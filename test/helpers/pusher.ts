@@ -42,4 +42,4 @@ export class TestDevice {
   }
 }
 
-export interface TelemetryMessage { gateway: string; device: string; batch: number; samples: { tag: string; value: number; quality: string; ts: string; unit?: string }[] }
+export interface TelemetryMessage { gateway: string; device: string; batch: number; samples: { tag: string; value: number | boolean | string | null; quality: string; ts: string; unit?: string }[] }
