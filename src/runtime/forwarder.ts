@@ -177,8 +177,10 @@ export class Forwarder {
   /** Commits the cursor over writes acknowledged in order; throws the first failure. */
   private settle(queue: InFlight[]): void {
     while (queue.length > 0 && queue[0]!.state !== "pending") {
+      // A failed write stays queued: its boundary must be in the replay plan, or the resend would
+      // merge it with the next batch under a new `batch` number that consumers cannot recognise.
+      if (queue[0]!.state === "failed") throw queue[0]!.error;
       const f = queue.shift()!;
-      if (f.state === "failed") throw f.error;
       let dropped = 0;
       for (const d of f.result?.dropped ?? []) {
         dropped += d.count;

@@ -81,5 +81,5 @@ describe("spine: journal cap with drop-oldest while the broker is down", () => {
     const pending = health.outputs.cloud!.lag;
     expect(health.outputs.cloud!.dropped).toBe(dropped);
     expect(delivered + dropped + pending).toBe(ingested);
-  });
+  }, 180_000);
 });

@@ -59,7 +59,7 @@ describe("spine: kill -9 and torn tails", () => {
     const total = devices.reduce((n, d) => n + d.acked.length, 0);
     expect(total).toBeGreaterThan(1000);
     await waitDelivered(collector, devices, 60_000);
-  });
+  }, 240_000);
 
   it("drops only the torn tail record at restart, counts it, and keeps serving", async () => {
     // A few more acknowledged pushes, then a crash, then the last segment cut inside its last frame.
@@ -100,5 +100,5 @@ describe("spine: kill -9 and torn tails", () => {
     await waitDelivered(collector, devices, 60_000, except);
     const got = allValues(collector.messages);
     expect(got.size).toBe(20);
-  });
+  }, 120_000);
 });

@@ -8,6 +8,18 @@ import { getJson, http, metric, startGateway, type GatewayProcess } from "../hel
 import { TestDevice } from "../helpers/pusher.js";
 import { consume, DEVICE_TOKEN, GATEWAY_ID, spineSetup, TELEMETRY, waitDelivered } from "./spine-fixture.js";
 
+/** For a failure message: which values a device got twice, in which messages (batch, seq). */
+function explain(collector: Collector, d: TestDevice): string {
+  const where = new Map<number, string[]>();
+  for (const m of collector.messages) {
+    if (!m.topic.endsWith(`/${d.id}/telemetry`)) continue;
+    const msg = JSON.parse(m.payload.toString()) as { batch: number; samples: { value: number }[] };
+    for (const s of msg.samples) where.set(s.value, [...(where.get(s.value) ?? []), `batch ${msg.batch} seq ${m.seq}${m.qos ? "" : " qos0"}`]);
+  }
+  const dups = [...where.entries()].filter(([, w]) => w.length > 1).slice(0, 12);
+  return `statuses ${JSON.stringify([...d.statuses])}; repeated: ${dups.map(([v, w]) => `${v} in [${w.join(", ")}]`).join("; ")}`;
+}
+
 /**
  * The spine end to end with real parts: the built CLI as a process, Mosquitto as the cloud broker,
  * 20 devices pushing over HTTP while the broker is stopped and restarted twice.
@@ -59,7 +71,7 @@ describe("spine: HTTP ingest → journal → MQTT, through broker outages", () =
     const { values, replays } = consume(collector.messages);
     for (const d of devices) {
       // After dropping replays by `batch`, each device's samples arrive exactly once, in order.
-      expect(values.get(d.id), d.id).toEqual(d.acked);
+      expect(values.get(d.id), `${d.id}: ${explain(collector, d)}`).toEqual(d.acked);
     }
     // Replays only come from the in-flight window of a broken session: bounded, not a flood.
     expect(replays).toBeLessThan(2 * 64 * 20);
@@ -70,7 +82,7 @@ describe("spine: HTTP ingest → journal → MQTT, through broker outages", () =
     const health = await getJson<{ status: string; outputs: Record<string, { state: string; lag: number }> }>(`${gw.base}/healthz`);
     expect(health.outputs.cloud!.state).toBe("online");
     expect(health.outputs.cloud!.lag).toBe(0);
-  });
+  }, 180_000);
 
   it("keeps retained gateway and device status, and SIGTERM drains and exits 0 within 10 s", async () => {
     const status = await collect(broker.url, `floorgate/${GATEWAY_ID}/#`);
