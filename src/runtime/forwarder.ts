@@ -9,6 +9,9 @@ import type { Metrics } from "./metrics.js";
 import type { OutputHealth } from "./status.js";
 import { Wakeup } from "./wakeup.js";
 
+/** Reason for aborting internal waits: a shared value, so an idle loop does not build a DOMException per wait. */
+const WAIT_OVER = new Error("wait over");
+
 interface InFlight {
   lastPos: number;
   count: number;
@@ -138,7 +141,7 @@ export class Forwarder {
         if (notReady) {
           this.setState("waiting", "waiting for the destination to be ready");
           await Promise.race([notReady.catch(() => undefined), wake.wait()]);
-          stop.abort();
+          stop.abort(WAIT_OVER);
           continue;
         }
         if (this.state === "waiting") this.setState("online", null);
@@ -154,7 +157,7 @@ export class Forwarder {
           }
           const stop = new AbortController();
           await Promise.race([this.journal.waitFor(readPos, stop.signal).catch(() => undefined), wake.wait()]);
-          stop.abort();
+          stop.abort(WAIT_OVER);
         } else {
           await wake.wait();
         }
