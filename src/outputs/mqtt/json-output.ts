@@ -21,9 +21,13 @@ import {
  * round trip); see bench/mqtt-output.ts for the measurement behind this number.
  */
 export const DEFAULT_MAX_IN_FLIGHT = 64;
+/** default write size, in messages' worth of samples */
+export const WRITE_MESSAGES = 8;
 
 export interface MqttJsonOutputOptions extends Partial<MqttTiming> {
   maxInFlight?: number;
+  /** samples per write (one write is split into messages of at most `cfg.maxBatch` per device); default 8 × maxBatch */
+  writeSamples?: number;
 }
 
 /** The MQTT json output (spec §6 "json"): one fresh MQTT.js client per session. */
@@ -32,13 +36,16 @@ export function createMqttJsonOutput(
   gateway: { id: string },
   options: MqttJsonOutputOptions = {},
 ): Output {
-  const { maxInFlight = DEFAULT_MAX_IN_FLIGHT, ...timingOverrides } = options;
+  const envWrite = Number(process.env.FG_WRITE_SAMPLES ?? 0);
+  const { maxInFlight = DEFAULT_MAX_IN_FLIGHT, writeSamples = envWrite || cfg.maxBatch * WRITE_MESSAGES, ...timingOverrides } = options;
   const timing: MqttTiming = { ...DEFAULT_TIMING, ...timingOverrides };
   const where = `mqtt output "${cfg.name}" (${safeUrl(cfg.url)})`;
   return {
     name: cfg.name,
     type: "mqtt",
-    maxBatch: cfg.maxBatch,
+    // A write spans several messages: with many devices in one journal stretch, a write of only
+    // maxBatch samples would make every message tiny, and per-message cost dominates a replay.
+    maxBatch: Math.max(cfg.maxBatch, writeSamples),
     maxInFlight,
     connect: (ctx) => connectSession(cfg, gateway, timing, where, ctx),
   };
