@@ -37,6 +37,25 @@ export function planDevice(cfg: ModbusDeviceConfig): Map<number, ReadRequest[]> 
   return byRate;
 }
 
+/**
+ * The device's offset inside its poll period, in [0, pollMs): FNV-1a of the id, so it is stable
+ * across restarts and differs between devices.
+ */
+export function pollPhase(id: string, pollMs: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  // Math.imul mixes the high bits poorly into the low ones for short ids: fold before the modulo.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x45d9f3b);
+  h ^= h >>> 16;
+  return (h >>> 0) % Math.max(1, Math.floor(pollMs));
+}
+
+/** The first tick n·pollMs + phase strictly after `now`. */
+export function nextTick(now: number, pollMs: number, phase: number): number {
+  return (Math.floor((now - phase) / pollMs) + 1) * pollMs + phase;
+}
+
 const NOOP_CLIENT: LineClient = { count: () => {} };
 
 export class ModbusDriver implements Driver {
@@ -72,19 +91,28 @@ export class ModbusDriver implements Driver {
     }
   }
 
-  /** Polls one rate group on absolute ticks t0 + k·pollMs; ticks that pass during a poll are skipped and counted. */
+  /**
+   * Polls one rate group: once at start, then on absolute ticks n·pollMs + phase (wall clock), so
+   * there is no drift. The phase is a stable hash of the device id: thousands of devices then
+   * spread their polls across the period instead of all firing in the same millisecond (which
+   * turned every tick into a burst of thousands of requests and replies, and jitter into hundreds
+   * of ms). Ticks that pass during a poll are skipped and counted.
+   */
   private async rateLoop(ctx: DriverContext, pollMs: number, reqs: ReadRequest[]): Promise<void> {
-    const t0 = Date.now();
-    let k = 0;
+    const phase = pollPhase(this.cfg.id, pollMs);
+    await this.pollOnce(ctx, pollMs, reqs);
+    let next = nextTick(Date.now(), pollMs, phase);
     while (!ctx.signal.aborted) {
-      const wait = t0 + k * pollMs - Date.now();
+      const wait = next - Date.now();
       if (wait > 0) {
         try { await sleep(wait, ctx.signal); } catch { return; }
       }
+      if (ctx.signal.aborted) return;
       await this.pollOnce(ctx, pollMs, reqs);
-      const due = Math.floor((Date.now() - t0) / pollMs);
-      if (due > k) ctx.count("skipped_poll", due - k);
-      k = Math.max(k + 1, due + 1);
+      const following = nextTick(Math.max(Date.now(), next), pollMs, phase);
+      const skipped = Math.round((following - next) / pollMs) - 1;
+      if (skipped > 0) ctx.count("skipped_poll", skipped);
+      next = following;
     }
   }
 

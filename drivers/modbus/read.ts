@@ -100,7 +100,8 @@ export async function readPass(
     for (const it of req.items) {
       const tag = tags[it.id]!;
       const d = bits ? decodeBit(reply.data, it.address - req.start) : decodeRegisters(tag, reply.data, it.address - req.start);
-      results.push({ id: it.id, ts, ...d });
+      // Fields spelled out, not spread: a spread builds a dictionary-shaped copy per value.
+      results.push({ id: it.id, ts, value: d.value, quality: d.quality, reason: d.reason });
     }
     i++;
   }

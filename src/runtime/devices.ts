@@ -1,4 +1,4 @@
-import type { DeviceState, Sample } from "../core/sample.js";
+import type { DeviceState, Quality, Sample, SampleValue } from "../core/sample.js";
 import { isoTs } from "../core/sample.js";
 import type { DeviceInfo, TagValue } from "./status.js";
 
@@ -9,8 +9,8 @@ interface DeviceEntry {
   error: string | null;
   lastSampleTs: number | null;
   counters: Record<string, number>;
-  /** latest sample per tag: the live view */
-  latest: Map<string, Sample>;
+  /** latest value per tag: the live view */
+  latest: LatestValues;
 }
 
 export type DeviceStateListener = (id: string, state: DeviceState, error: string | null, ts: number) => void;
@@ -57,7 +57,7 @@ export class DeviceRegistry {
     for (const s of samples) {
       const d = this.devices.get(s.device);
       if (!d) continue;
-      d.latest.set(s.tag, s);
+      d.latest.set(s);
       if (d.lastSampleTs === null || s.ts > d.lastSampleTs) d.lastSampleTs = s.ts;
     }
     for (const l of this.sampleListeners) l(samples);
@@ -95,19 +95,81 @@ export class DeviceRegistry {
   tags(id: string): TagValue[] | undefined {
     const d = this.devices.get(id);
     if (!d) return undefined;
-    return [...d.latest.values()].map((s) => {
-      const t: TagValue = { tag: s.tag, value: s.value, quality: s.quality, ts: isoTs(s.ts) };
-      if (s.unit !== undefined) t.unit = s.unit;
-      return t;
-    });
+    return d.latest.list();
   }
 
   private entry(id: string, driver: string, state: DeviceState): DeviceEntry {
-    return { id, driver, state, error: null, lastSampleTs: null, counters: {}, latest: new Map() };
+    return { id, driver, state, error: null, lastSampleTs: null, counters: {}, latest: new LatestValues() };
   }
 
   private notifyState(id: string, state: DeviceState, error: string | null): void {
     const ts = Date.now();
     for (const l of this.stateListeners) l(id, state, error, ts);
+  }
+}
+
+const QUALITIES: readonly Quality[] = ["good", "uncertain", "bad"];
+
+/**
+ * The latest value per tag of one device, in columns instead of one retained Sample per tag.
+ * Why: a Sample kept for a whole poll period outlives V8's young generation and is promoted, so
+ * at 200,000 values/s the live view alone fed the old-generation collector 200,000 objects a
+ * second. Numbers go into a Float64Array (no allocation per update); other values, units and
+ * reasons are references to strings the sample already carried.
+ */
+export class LatestValues {
+  private readonly slots = new Map<string, number>();
+  private readonly tags: string[] = [];
+  private num = new Float64Array(16);
+  private ts = new Float64Array(16);
+  private quality = new Uint8Array(16);
+  /** non-numeric values; `undefined` where the value is the number in `num` */
+  private readonly other: (SampleValue | undefined)[] = [];
+  private readonly units: (string | undefined)[] = [];
+
+  get size(): number {
+    return this.tags.length;
+  }
+
+  set(s: Sample): void {
+    let i = this.slots.get(s.tag);
+    if (i === undefined) {
+      i = this.tags.length;
+      if (i === this.num.length) this.grow();
+      this.slots.set(s.tag, i);
+      this.tags.push(s.tag);
+      this.other.push(undefined);
+      this.units.push(undefined);
+    }
+    const v = s.value;
+    if (typeof v === "number") {
+      this.num[i] = v;
+      if (this.other[i] !== undefined) this.other[i] = undefined;
+    } else {
+      this.other[i] = v;
+    }
+    this.ts[i] = s.ts;
+    this.quality[i] = s.quality === "good" ? 0 : s.quality === "uncertain" ? 1 : 2;
+    if (this.units[i] !== s.unit) this.units[i] = s.unit;
+  }
+
+  /** Every tag's latest value, in the order tags were first seen. */
+  list(): TagValue[] {
+    const out: TagValue[] = [];
+    for (let i = 0; i < this.tags.length; i++) {
+      const o = this.other[i];
+      const t: TagValue = { tag: this.tags[i]!, value: o === undefined ? this.num[i]! : o, quality: QUALITIES[this.quality[i]!]!, ts: isoTs(this.ts[i]!) };
+      const unit = this.units[i];
+      if (unit !== undefined) t.unit = unit;
+      out.push(t);
+    }
+    return out;
+  }
+
+  private grow(): void {
+    const n = this.num.length * 2;
+    const num = new Float64Array(n); num.set(this.num); this.num = num;
+    const ts = new Float64Array(n); ts.set(this.ts); this.ts = ts;
+    const q = new Uint8Array(n); q.set(this.quality); this.quality = q;
   }
 }

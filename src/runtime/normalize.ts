@@ -23,28 +23,56 @@ export function unscale(value: number, rules: TagRules): number {
 
 interface Last { value: Sample["value"]; quality: Sample["quality"] }
 
+/** A tag's rules with what `apply` needs to decide precomputed. */
+interface Compiled {
+  rules: TagRules;
+  scaled: boolean;
+  deadband: number;
+}
+
 /**
  * Per-device normalizer. Deadband (absolute, engineering units) suppresses a good numeric sample
  * whose change from the last passed value is smaller than the deadband; a quality change, a
  * non-numeric value or the first reading always passes.
+ *
+ * A sample that needs no change (no scaling, unit already set or none configured) is passed on as
+ * the same object rather than copied: at 200,000 values/s each copy is garbage to collect. Callers
+ * must therefore treat both the input and the output samples as immutable. Only tags with a
+ * deadband keep a last value.
  */
 export class Normalizer {
   private readonly last = new Map<string, Last>();
-  constructor(private readonly rules: ReadonlyMap<string, TagRules>) {}
+  private readonly compiled = new Map<string, Compiled>();
+
+  constructor(rules: ReadonlyMap<string, TagRules>) {
+    for (const [tag, r] of rules) {
+      this.compiled.set(tag, {
+        rules: r,
+        scaled: !(r.scale === 1 && r.offset === 0),
+        deadband: r.deadband !== undefined && r.deadband > 0 ? r.deadband : 0,
+      });
+    }
+  }
 
   /** Returns the samples to journal (possibly fewer than given). */
   apply(samples: readonly Sample[]): Sample[] {
     const out: Sample[] = [];
-    for (const s of samples) {
-      const r = this.rules.get(s.tag);
-      if (!r) { out.push(s); continue; }
-      const value = applyScale(s.value, r);
-      const unit = s.unit ?? r.unit;
-      if (r.deadband !== undefined && r.deadband > 0 && typeof value === "number" && s.quality === "good") {
+    for (let i = 0; i < samples.length; i++) {
+      const s = samples[i]!;
+      const c = this.compiled.get(s.tag);
+      if (!c) { out.push(s); continue; }
+      const r = c.rules;
+      const value = c.scaled ? applyScale(s.value, r) : s.value;
+      if (c.deadband > 0) {
+        if (typeof value === "number" && s.quality === "good") {
+          const prev = this.last.get(s.tag);
+          if (prev && prev.quality === "good" && typeof prev.value === "number" && Math.abs(value - prev.value) < c.deadband) continue;
+        }
         const prev = this.last.get(s.tag);
-        if (prev && prev.quality === "good" && typeof prev.value === "number" && Math.abs(value - prev.value) < r.deadband) continue;
+        if (prev) { prev.value = value; prev.quality = s.quality; } else this.last.set(s.tag, { value, quality: s.quality });
       }
-      this.last.set(s.tag, { value, quality: s.quality });
+      const unit = s.unit ?? r.unit;
+      if (value === s.value && unit === s.unit) { out.push(s); continue; }
       const n: Sample = { device: s.device, tag: s.tag, value, quality: s.quality, ts: s.ts };
       if (unit !== undefined) n.unit = unit;
       if (s.reason !== undefined) n.reason = s.reason;
