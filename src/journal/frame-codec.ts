@@ -93,13 +93,31 @@ function writeVarint(at: number, v: number): number {
   return at;
 }
 
-function writeStr(at: number, s: string, table: Map<string, number>): number {
-  const ref = table.get(s);
-  if (ref !== undefined) {
+/**
+ * The per-frame string table, kept across frames so that encoding does not build a fresh Map per
+ * frame: each known string has one slot object recording the frame it was last written in and
+ * its index there. A slot from an older frame is just stale; bounded by clearing when it grows
+ * past STR_SLOTS_MAX (free-text values could otherwise grow it without end).
+ */
+interface StrSlot { frame: number; idx: number }
+const strSlots = new Map<string, StrSlot>();
+const STR_SLOTS_MAX = 100_000;
+let frameNo = 0;
+let tableSize = 0;
+
+function writeStr(at: number, s: string): number {
+  const slot = strSlots.get(s);
+  if (slot !== undefined && slot.frame === frameNo) {
     ensure(at, 5);
-    return writeVarint(at, ref * 2);
+    return writeVarint(at, slot.idx * 2);
   }
-  table.set(s, table.size);
+  if (slot !== undefined) {
+    slot.frame = frameNo;
+    slot.idx = tableSize++;
+  } else {
+    if (strSlots.size >= STR_SLOTS_MAX) strSlots.clear();
+    strSlots.set(s, { frame: frameNo, idx: tableSize++ });
+  }
   const n = s.length;
   ensure(at, n * 3 + 5);
   // Device ids and tag names are short ASCII: copy char codes directly (Buffer.write costs more
@@ -126,7 +144,9 @@ function writeStr(at: number, s: string, table: Map<string, number>): number {
  * Returns a fresh buffer the caller owns.
  */
 export function encodeFrame(samples: readonly Sample[], firstPos: number): Buffer {
-  const table = new Map<string, number>();
+  if (frameNo >= 0x3fffffff) { strSlots.clear(); frameNo = 0; }
+  frameNo++;
+  tableSize = 0;
   let at = FRAME_HEADER;
   for (let k = 0; k < samples.length; k++) {
     const s = samples[k]!;
@@ -145,17 +165,17 @@ export function encodeFrame(samples: readonly Sample[], firstPos: number): Buffe
     scratch[at++] = flags;
     putDouble(at, s.ts);
     at += 8;
-    at = writeStr(at, s.device, table);
-    at = writeStr(at, s.tag, table);
+    at = writeStr(at, s.device);
+    at = writeStr(at, s.tag);
     if (kind === V_NUM) {
       ensure(at, 8);
       putDouble(at, v as number);
       at += 8;
     } else if (kind === V_STR) {
-      at = writeStr(at, String(v), table);
+      at = writeStr(at, String(v));
     }
-    if (s.unit !== undefined) at = writeStr(at, s.unit, table);
-    if (s.reason !== undefined) at = writeStr(at, s.reason, table);
+    if (s.unit !== undefined) at = writeStr(at, s.unit);
+    if (s.reason !== undefined) at = writeStr(at, s.reason);
   }
   const frame = Buffer.allocUnsafe(at);
   scratch.copy(frame, 0, 0, at);

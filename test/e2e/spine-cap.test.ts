@@ -1,11 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { startMosquitto, type MosquittoBroker } from "../helpers/mosquitto.js";
-import { collect, type Collector } from "../helpers/mqtt-sub.js";
-import { getJson, http, metric, startGateway, type GatewayProcess } from "../helpers/gateway-process.js";
+import { getJson, http, metric } from "../helpers/gateway-process.js";
 import { TestDevice } from "../helpers/pusher.js";
-import { allValues, DEVICE_TOKEN, spineSetup, TELEMETRY } from "./spine-fixture.js";
+import { allValues, DEVICE_TOKEN, useSpine } from "./spine-fixture.js";
 
 const MAX_BYTES = 1024 * 1024;
 
@@ -23,28 +21,14 @@ async function journalBytes(dir: string): Promise<{ bytes: number; largestSegmen
 }
 
 describe("spine: journal cap with drop-oldest while the broker is down", () => {
-  let broker: MosquittoBroker;
-  let collector: Collector;
-  let gw: GatewayProcess;
-  let setup: Awaited<ReturnType<typeof spineSetup>>;
-
-  beforeAll(async () => {
-    broker = await startMosquitto({ extraConfig: ["max_queued_messages 0", "max_queued_bytes 0"] });
-    collector = await collect(broker.url, TELEMETRY, { clean: false, clientId: "e2e-cap-consumer" });
-    setup = await spineSetup(broker.url, `maxBytes: ${MAX_BYTES}\n  overflow: drop-oldest\n  fsync: batch\n  fsyncIntervalMs: 5`);
-    await broker.stop();
-    gw = await startGateway(setup.configFile, setup.port);
-  });
-
-  afterAll(async () => {
-    await gw?.kill();
-    await collector?.close();
-    await broker?.dispose();
-    await setup?.cleanup();
+  const spine = useSpine({
+    consumerId: "e2e-cap-consumer",
+    journalYaml: `maxBytes: ${MAX_BYTES}\n  overflow: drop-oldest\n  fsync: batch\n  fsyncIntervalMs: 5`,
+    brokerDownAtStart: true,
   });
 
   it("never holds more than maxBytes plus one segment, and ingested = delivered + dropped + pending exactly", async () => {
-    const jdir = join(setup.dir, "data", "journal");
+    const jdir = join(spine.setup.dir, "data", "journal");
     const devices = Array.from({ length: 10 }, (_, i) => new TestDevice(`dev-${i}`, DEVICE_TOKEN, 20));
     let worst = 0;
     let largestSegment = 0;
@@ -55,29 +39,29 @@ describe("spine: journal cap with drop-oldest while the broker is down", () => {
       worst = Math.max(worst, j.bytes);
       largestSegment = Math.max(largestSegment, j.largestSegment);
     };
-    await Promise.all(devices.map((d) => d.push(() => gw.base, 250, { retryUntilAcked: true, onAck })));
+    await Promise.all(devices.map((d) => d.push(() => spine.gw.base, 250, { retryUntilAcked: true, onAck })));
     const ingested = devices.reduce((n, d) => n + d.acked.length, 0);
     expect(ingested).toBe(50_000);
     expect(worst).toBeGreaterThan(MAX_BYTES / 2);
     expect(worst).toBeLessThanOrEqual(MAX_BYTES + largestSegment);
 
-    const before = (await http("GET", `${gw.base}/metrics`)).body;
+    const before = (await http("GET", `${spine.gw.base}/metrics`)).body;
     const dropped = metric(before, "floorgate_drops_total", { reason: "drop_oldest", output: "cloud" });
     expect(dropped).toBeGreaterThan(0);
 
-    await broker.start();
-    await collector.reconnect();
+    await spine.broker.start();
+    await spine.collector.reconnect();
     // Wait until the output has caught up: lag 0 in /healthz.
-    await expect.poll(async () => (await getJson<{ outputs: Record<string, { lag: number }> }>(`${gw.base}/healthz`)).outputs.cloud!.lag, { timeout: 60_000, interval: 100 }).toBe(0);
-    await collector.until(() => {
+    await expect.poll(async () => (await getJson<{ outputs: Record<string, { lag: number }> }>(`${spine.gw.base}/healthz`)).outputs.cloud!.lag, { timeout: 60_000, interval: 100 }).toBe(0);
+    await spine.collector.until(() => {
       let n = 0;
-      for (const s of allValues(collector.messages).values()) n += s.size;
+      for (const s of allValues(spine.collector.messages).values()) n += s.size;
       return n >= ingested - dropped;
     }, 30_000);
 
     let delivered = 0;
-    for (const s of allValues(collector.messages).values()) delivered += s.size;
-    const health = await getJson<{ outputs: Record<string, { lag: number; dropped: number }>; journal: { dropped: number } }>(`${gw.base}/healthz`);
+    for (const s of allValues(spine.collector.messages).values()) delivered += s.size;
+    const health = await getJson<{ outputs: Record<string, { lag: number; dropped: number }>; journal: { dropped: number } }>(`${spine.gw.base}/healthz`);
     const pending = health.outputs.cloud!.lag;
     expect(health.outputs.cloud!.dropped).toBe(dropped);
     expect(delivered + dropped + pending).toBe(ingested);

@@ -1,11 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { open, truncate } from "node:fs/promises";
 import { join } from "node:path";
-import { startMosquitto, type MosquittoBroker } from "../helpers/mosquitto.js";
-import { collect, type Collector } from "../helpers/mqtt-sub.js";
-import { getJson, startGateway, type GatewayProcess } from "../helpers/gateway-process.js";
+import { getJson } from "../helpers/gateway-process.js";
 import { TestDevice } from "../helpers/pusher.js";
-import { allValues, DEVICE_TOKEN, spineSetup, TELEMETRY, waitDelivered } from "./spine-fixture.js";
+import { allValues, DEVICE_TOKEN, waitDelivered, useSpine } from "./spine-fixture.js";
 import { listSegments } from "../../src/journal/segment-scan.js";
 import { checkFrame, decodeFrame } from "../../src/journal/frame-codec.js";
 import type { JournaledSample } from "../../src/core/sample.js";
@@ -17,55 +15,38 @@ function rng(seed: number): () => number {
 }
 
 describe("spine: kill -9 and torn tails", () => {
-  let broker: MosquittoBroker;
-  let collector: Collector;
-  let gw: GatewayProcess;
-  let setup: Awaited<ReturnType<typeof spineSetup>>;
+  const spine = useSpine({ consumerId: "e2e-crash-consumer" });
   const devices = Array.from({ length: 20 }, (_, i) => new TestDevice(`dev-${i}`, DEVICE_TOKEN, 5));
   const seed = Number(process.env.FLOORGATE_TEST_SEED ?? Date.now() % 100000);
   const random = rng(seed);
 
-  beforeAll(async () => {
-    broker = await startMosquitto({ extraConfig: ["max_queued_messages 0", "max_queued_bytes 0"] });
-    collector = await collect(broker.url, TELEMETRY, { clean: false, clientId: "e2e-crash-consumer" });
-    setup = await spineSetup(broker.url);
-    gw = await startGateway(setup.configFile, setup.port);
-  });
-
-  afterAll(async () => {
-    await gw?.kill();
-    await collector?.close();
-    await broker?.dispose();
-    await setup?.cleanup();
-  });
-
   it(`loses no acknowledged sample across 10 SIGKILLs at random moments (seed ${seed})`, async () => {
     for (let round = 0; round < 10; round++) {
-      if (round > 0) await gw.restart();
+      if (round > 0) await spine.gw.restart();
       const stop = { now: false };
       const pushing = devices.map(async (d) => {
         while (!stop.now) {
           const before = d.unacked.length;
-          await d.push(() => gw.base, 1);
+          await d.push(() => spine.gw.base, 1);
           if (d.unacked.length > before) return; // the gateway is gone: this device waits for the next round
         }
       });
       await new Promise((r) => setTimeout(r, 100 + random() * 500));
-      await gw.kill();
+      await spine.gw.kill();
       stop.now = true;
       await Promise.all(pushing);
     }
-    await gw.restart();
+    await spine.gw.restart();
     const total = devices.reduce((n, d) => n + d.acked.length, 0);
     expect(total).toBeGreaterThan(1000);
-    await waitDelivered(collector, devices, 60_000);
+    await waitDelivered(spine.collector, devices, 60_000);
   }, 240_000);
 
   it("drops only the torn tail record at restart, counts it, and keeps serving", async () => {
     // A few more acknowledged pushes, then a crash, then the last segment cut inside its last frame.
-    await Promise.all(devices.map((d) => d.push(() => gw.base, 3)));
-    await gw.kill();
-    const jdir = join(setup.dir, "data", "journal");
+    await Promise.all(devices.map((d) => d.push(() => spine.gw.base, 3)));
+    await spine.gw.kill();
+    const jdir = join(spine.setup.dir, "data", "journal");
     const segs = await listSegments(jdir);
     const last = segs[segs.length - 1]!;
     const file = join(jdir, last.name);
@@ -88,17 +69,17 @@ describe("spine: kill -9 and torn tails", () => {
     const cut = lastOff + 1 + Math.floor(random() * (lastSize - 1));
     await truncate(file, cut);
 
-    await gw.restart();
-    const health = await getJson<{ journal: { tornRecords: number; writable: boolean } }>(`${gw.base}/healthz`);
+    await spine.gw.restart();
+    const health = await getJson<{ journal: { tornRecords: number; writable: boolean } }>(`${spine.gw.base}/healthz`);
     expect(health.journal.tornRecords).toBe(1);
     expect(health.journal.writable).toBe(true);
-    expect(gw.output.join("")).toContain("torn tail");
+    expect(spine.gw.output.join("")).toContain("torn tail");
 
     // Everything acknowledged except the torn record's samples still arrives, and new pushes flow.
     const except = new Set(torn.map((s) => `${s.device}/${String(s.value)}`));
-    await Promise.all(devices.map((d) => d.push(() => gw.base, 2)));
-    await waitDelivered(collector, devices, 60_000, except);
-    const got = allValues(collector.messages);
+    await Promise.all(devices.map((d) => d.push(() => spine.gw.base, 2)));
+    await waitDelivered(spine.collector, devices, 60_000, except);
+    const got = allValues(spine.collector.messages);
     expect(got.size).toBe(20);
   }, 120_000);
 });

@@ -1,7 +1,10 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
+import { startMosquitto, type MosquittoBroker } from "../helpers/mosquitto.js";
+import { collect } from "../helpers/mqtt-sub.js";
+import { startGateway, type GatewayProcess } from "../helpers/gateway-process.js";
 import { freePort } from "../helpers/ports.js";
 import type { Collector, ReceivedMessage } from "../helpers/mqtt-sub.js";
 import { writeConfig } from "../helpers/gateway-process.js";
@@ -84,4 +87,35 @@ export async function waitDelivered(collector: Collector, devices: readonly Test
   } catch (err) {
     expect.fail(`${missing()} acknowledged samples never reached the broker: ${(err as Error).message}`);
   }
+}
+
+export interface Spine {
+  broker: MosquittoBroker;
+  collector: Collector;
+  gw: GatewayProcess;
+  setup: Awaited<ReturnType<typeof spineSetup>>;
+}
+
+/**
+ * One file's spine, started once in beforeAll and torn down in afterAll: Mosquitto, a consumer
+ * with a persistent session (so what it misses while resubscribing after a broker restart is the
+ * gateway's fault, not the test's), and the gateway as a process. The returned object is filled in
+ * by beforeAll.
+ */
+export function useSpine(opts: { consumerId: string; journalYaml?: string; brokerConfig?: string[]; brokerDownAtStart?: boolean }): Spine {
+  const spine = {} as Spine;
+  beforeAll(async () => {
+    spine.broker = await startMosquitto({ extraConfig: ["max_queued_messages 0", "max_queued_bytes 0", ...(opts.brokerConfig ?? [])] });
+    spine.collector = await collect(spine.broker.url, TELEMETRY, { clean: false, clientId: opts.consumerId });
+    spine.setup = await spineSetup(spine.broker.url, opts.journalYaml);
+    if (opts.brokerDownAtStart) await spine.broker.stop();
+    spine.gw = await startGateway(spine.setup.configFile, spine.setup.port);
+  });
+  afterAll(async () => {
+    await spine.gw?.kill();
+    await spine.collector?.close();
+    await spine.broker?.dispose();
+    await spine.setup?.cleanup();
+  });
+  return spine;
 }

@@ -1,12 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtemp } from "node:fs/promises";
+import { describe, expect, it } from "vitest";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startMosquitto, type MosquittoBroker } from "../helpers/mosquitto.js";
 import { collect, type Collector } from "../helpers/mqtt-sub.js";
-import { getJson, http, metric, startGateway, type GatewayProcess } from "../helpers/gateway-process.js";
+import { getJson, http, metric } from "../helpers/gateway-process.js";
 import { TestDevice } from "../helpers/pusher.js";
-import { consume, DEVICE_TOKEN, GATEWAY_ID, spineSetup, TELEMETRY, waitDelivered } from "./spine-fixture.js";
+import { consume, DEVICE_TOKEN, GATEWAY_ID, waitDelivered, useSpine } from "./spine-fixture.js";
 
 /** For a failure message: which values a device got twice, in which messages (batch, seq). */
 function explain(collector: Collector, d: TestDevice): string {
@@ -25,28 +24,10 @@ function explain(collector: Collector, d: TestDevice): string {
  * 20 devices pushing over HTTP while the broker is stopped and restarted twice.
  */
 describe("spine: HTTP ingest → journal → MQTT, through broker outages", () => {
-  let broker: MosquittoBroker;
-  let collector: Collector;
-  let gw: GatewayProcess;
-  let setup: Awaited<ReturnType<typeof spineSetup>>;
-
-  beforeAll(async () => {
-    const persist = await mkdtemp(join(tmpdir(), "floorgate-mosq-db-"));
-    // The consumer keeps a persistent session across broker restarts, so nothing published while
-    // it resubscribes is lost to it: what it misses is the gateway's fault, not the test's.
-    broker = await startMosquitto({
-      extraConfig: ["persistence true", `persistence_location ${persist}/`, "max_queued_messages 0", "max_queued_bytes 0"],
-    });
-    collector = await collect(broker.url, TELEMETRY, { clean: false, clientId: "e2e-outage-consumer" });
-    setup = await spineSetup(broker.url);
-    gw = await startGateway(setup.configFile, setup.port);
-  });
-
-  afterAll(async () => {
-    await gw?.kill();
-    await collector?.close();
-    await broker?.dispose();
-    await setup?.cleanup();
+  const spine = useSpine({
+    consumerId: "e2e-outage-consumer",
+    // Mosquitto persists the consumer's session and queue across its restarts.
+    brokerConfig: ["persistence true", `persistence_location ${mkdtempSync(join(tmpdir(), "floorgate-mosq-db-"))}/`],
   });
 
   it("delivers every acknowledged sample in journal order while the broker goes down twice", async () => {
@@ -56,43 +37,43 @@ describe("spine: HTTP ingest → journal → MQTT, through broker outages", () =
     const reached = thresholds.map(() => { let r!: () => void; const p = new Promise<void>((res) => { r = res; }); return { p, r }; });
     const onAck = (): void => { acked += 10; thresholds.forEach((t, i) => { if (acked >= t) reached[i]!.r(); }); };
     // Each outage cuts a live session: the second stop waits until the output is back online.
-    const online = (): Promise<void> => expect.poll(async () => (await getJson<{ outputs: Record<string, { state: string }> }>(`${gw.base}/healthz`)).outputs.cloud!.state, { timeout: 30_000, interval: 50 }).toBe("online");
+    const online = (): Promise<void> => expect.poll(async () => (await getJson<{ outputs: Record<string, { state: string }> }>(`${spine.gw.base}/healthz`)).outputs.cloud!.state, { timeout: 30_000, interval: 50 }).toBe("online");
     const outages = (async () => {
-      await reached[0]!.p; await broker.stop();
-      await reached[1]!.p; await broker.start(); await collector.reconnect(); await online();
-      await reached[2]!.p; await broker.stop();
-      await reached[3]!.p; await broker.start(); await collector.reconnect();
+      await reached[0]!.p; await spine.broker.stop();
+      await reached[1]!.p; await spine.broker.start(); await spine.collector.reconnect(); await online();
+      await reached[2]!.p; await spine.broker.stop();
+      await reached[3]!.p; await spine.broker.start(); await spine.collector.reconnect();
     })();
-    await Promise.all(devices.map((d) => d.push(() => gw.base, 100, { retryUntilAcked: true, onAck })));
+    await Promise.all(devices.map((d) => d.push(() => spine.gw.base, 100, { retryUntilAcked: true, onAck })));
     await outages;
     expect(acked).toBe(20_000);
 
-    await waitDelivered(collector, devices, 90_000);
-    const { values, replays } = consume(collector.messages);
+    await waitDelivered(spine.collector, devices, 90_000);
+    const { values, replays } = consume(spine.collector.messages);
     for (const d of devices) {
       // After dropping replays by `batch`, each device's samples arrive exactly once, in order.
-      expect(values.get(d.id), `${d.id}: ${explain(collector, d)}`).toEqual(d.acked);
+      expect(values.get(d.id), `${d.id}: ${explain(spine.collector, d)}`).toEqual(d.acked);
     }
     // Replays only come from the in-flight window of a broken session: bounded, not a flood.
     expect(replays).toBeLessThan(2 * 64 * 20);
 
-    const text = (await http("GET", `${gw.base}/metrics`)).body;
+    const text = (await http("GET", `${spine.gw.base}/metrics`)).body;
     expect(metric(text, "floorgate_samples_in_total")).toBe(20_000);
     expect(metric(text, "floorgate_output_reconnects_total", { output: "cloud" })).toBeGreaterThanOrEqual(2);
-    const health = await getJson<{ status: string; outputs: Record<string, { state: string; lag: number }> }>(`${gw.base}/healthz`);
+    const health = await getJson<{ status: string; outputs: Record<string, { state: string; lag: number }> }>(`${spine.gw.base}/healthz`);
     expect(health.outputs.cloud!.state).toBe("online");
     expect(health.outputs.cloud!.lag).toBe(0);
   }, 180_000);
 
   it("keeps retained gateway and device status, and SIGTERM drains and exits 0 within 10 s", async () => {
-    const status = await collect(broker.url, `floorgate/${GATEWAY_ID}/#`);
+    const status = await collect(spine.broker.url, `floorgate/${GATEWAY_ID}/#`);
     const online = await status.waitFor((m) => m.topic === `floorgate/${GATEWAY_ID}/status` && m.retain);
     expect(JSON.parse(online.payload.toString())).toMatchObject({ online: true });
     expect(JSON.parse(online.payload.toString()).ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     const dev = await status.waitFor((m) => m.topic === `floorgate/${GATEWAY_ID}/dev-3/status` && m.retain);
     expect(JSON.parse(dev.payload.toString())).toMatchObject({ state: "online" });
 
-    const { code, ms } = await gw.stop();
+    const { code, ms } = await spine.gw.stop();
     expect(code).toBe(0);
     expect(ms).toBeLessThan(10_000);
     const offline = await status.waitFor((m) => m.topic === `floorgate/${GATEWAY_ID}/status` && JSON.parse(m.payload.toString()).online === false);
