@@ -121,6 +121,35 @@ export function decodeRegisters(tag: CodecTag, regs: Buffer, offset: number): De
   }
 }
 
+/**
+ * The common cases of `decodeRegisters` without the result object: 16- and 32-bit integers and
+ * finite floats in a byte order that reads in place. Returns undefined for anything else (other
+ * types or orders, NaN or infinite floats, a short image) — call `decodeRegisters` then, which
+ * gives the same value or the quality and reason.
+ */
+export function decodeNumberFast(tag: CodecTag, regs: Buffer, offset: number): number | undefined {
+  const start = offset * 2;
+  switch (tag.type) {
+    case "uint16":
+    case "int16": {
+      if (start + 2 > regs.length || (tag.byteOrder !== "ABCD" && tag.byteOrder !== "CDAB")) return undefined;
+      const w = (regs[start]! << 8) | regs[start + 1]!;
+      return tag.type === "uint16" ? w : (w << 16) >> 16;
+    }
+    case "uint32":
+    case "int32":
+    case "float32": {
+      if (start + 4 > regs.length || tag.byteOrder !== "ABCD") return undefined;
+      if (tag.type === "uint32") return regs.readUInt32BE(start);
+      if (tag.type === "int32") return regs.readInt32BE(start);
+      const f = regs.readFloatBE(start);
+      return Number.isFinite(f) ? f : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
 /** Reads bit `index` of a coil/discrete reply's packed bit field (LSB first, as on the wire). */
 export function decodeBit(bits: Buffer, index: number): Decoded {
   const byte = bits[index >> 3];

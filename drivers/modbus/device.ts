@@ -12,7 +12,7 @@ import { encodeCoil, encodeRegisters, tagWidth } from "./decode.js";
 import { exceptionText, writeCoilPdu, writeRegisterPdu, writeRegistersPdu } from "./frame.js";
 import { acquireLine, type Line, type LineClient, type LineSpec } from "./line.js";
 import { planReads, type ReadRequest } from "./plan.js";
-import { readPass, describeFailure, type PassOutcome, type TagResult } from "./read.js";
+import { readPass, describeFailure, type PassOutcome, type PassResults } from "./read.js";
 
 export function lineSpecOf(cfg: ModbusDeviceConfig): LineSpec {
   const c = cfg.connection;
@@ -127,6 +127,7 @@ export class ModbusDriver implements Driver {
     const { results, outcome } = await readPass(line, reqs, this.cfg.tags, ctx, {
       timeoutMs: conn.timeoutMs,
       signal: ctx.signal,
+      device: this.cfg.id,
       onReply: () => { this.consecutiveTimeouts = 0; },
       onTimeout: () => ++this.consecutiveTimeouts >= this.cfg.maxTimeouts,
     });
@@ -165,20 +166,23 @@ export class ModbusDriver implements Driver {
     else if (fail > 0) this.setState("offline", err ?? "unreachable");
   }
 
-  private async emit(ctx: DriverContext, results: TagResult[]): Promise<void> {
-    const samples: Sample[] = [];
-    for (const r of results) {
-      const tag = this.cfg.tags[r.id]!;
-      if (r.quality === "bad") {
-        if (this.lastBad[r.id] === r.reason) continue; // still bad for the same reason: already reported
-        this.lastBad[r.id] = r.reason;
-      } else {
-        this.lastBad[r.id] = undefined;
+  private async emit(ctx: DriverContext, results: PassResults): Promise<void> {
+    const { samples: all, ids } = results;
+    let samples = all;
+    for (let k = 0; k < all.length; k++) {
+      const s = all[k]!;
+      const id = ids[k]!;
+      if (s.quality === "bad") {
+        if (this.lastBad[id] === s.reason) {
+          // still bad for the same reason: already reported. Rare, so the filtered copy is made lazily.
+          if (samples === all) samples = all.slice(0, k);
+          continue;
+        }
+        this.lastBad[id] = s.reason;
+      } else if (this.lastBad[id] !== undefined) {
+        this.lastBad[id] = undefined;
       }
-      const s: Sample = { device: this.cfg.id, tag: tag.name, value: r.value, quality: r.quality, ts: r.ts };
-      if (tag.unit !== undefined) s.unit = tag.unit;
-      if (r.reason !== undefined) s.reason = r.reason;
-      samples.push(s);
+      if (samples !== all) samples.push(s);
     }
     if (!samples.length) return;
     try {

@@ -27,10 +27,11 @@ export async function probeModbusDevice(cfg: ModbusDeviceConfig): Promise<ProbeR
         onReply: () => { timeouts = 0; },
         onTimeout: () => ++timeouts >= cfg.maxTimeouts,
       });
-      for (const r of results) {
-        const row: ProbeRow = { tag: cfg.tags[r.id]!.name, value: r.value, quality: r.quality };
+      for (let k = 0; k < results.samples.length; k++) {
+        const r = results.samples[k]!;
+        const row: ProbeRow = { tag: r.tag, value: r.value, quality: r.quality };
         if (r.reason !== undefined) row.reason = r.reason;
-        rows[r.id] = row;
+        rows[results.ids[k]!] = row;
       }
     }
   } finally {

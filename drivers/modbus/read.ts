@@ -5,16 +5,21 @@
  */
 import { FloorgateError, describeError, isFloorgateError } from "../../src/core/errors.js";
 import type { ModbusTagConfig } from "../../src/config/types.js";
-import { decodeBit, decodeRegisters, isBitArea, type Decoded } from "./decode.js";
+import type { Quality, Sample, SampleValue } from "../../src/core/sample.js";
+import { decodeBit, decodeNumberFast, decodeRegisters, isBitArea } from "./decode.js";
 import { ILLEGAL_ADDRESS, exceptionText, readFunction, readPdu } from "./frame.js";
 import type { Line, LineClient } from "./line.js";
 import { splitRequest, type ReadRequest } from "./plan.js";
 
-export interface TagResult extends Decoded {
-  /** index into the device's tag list */
-  id: number;
-  /** ms since the epoch when the reply arrived (or the failure was known) */
-  ts: number;
+/**
+ * What a pass read: one raw sample per tag read (in the shape the runtime takes, so the poller
+ * hands the very same objects on), and beside it, at the same index, the tag's index in the
+ * device's tag list. Parallel arrays rather than an `id` field on each sample: one object per
+ * value instead of three is most of what keeps the poller's garbage down at 200,000 values/s.
+ */
+export interface PassResults {
+  samples: Sample[];
+  ids: number[];
 }
 
 /** How a pass went, for device state and demotion. */
@@ -40,16 +45,27 @@ export interface PassOptions {
   /** Called on every reply (data or exception): the device is reachable. */
   onReply?: () => void;
   signal?: AbortSignal;
+  /** device id written into each sample (probe leaves it empty) */
+  device?: string;
 }
 
 export async function readPass(
   line: Line, requests: ReadRequest[], tags: readonly ModbusTagConfig[], client: LineClient, opts: PassOptions,
-): Promise<{ results: TagResult[]; outcome: PassOutcome }> {
-  const results: TagResult[] = [];
+): Promise<{ results: PassResults; outcome: PassOutcome }> {
+  const results: PassResults = { samples: [], ids: [] };
+  const device = opts.device ?? "";
+  const push = (id: number, ts: number, value: SampleValue, quality: Quality, reason: string | undefined): void => {
+    const tag = tags[id]!;
+    const s: Sample = { device, tag: tag.name, value, quality, ts };
+    if (tag.unit !== undefined) s.unit = tag.unit;
+    if (reason !== undefined) s.reason = reason;
+    results.samples.push(s);
+    results.ids.push(id);
+  };
   const outcome: PassOutcome = { ok: 0, exceptions: 0, timeouts: 0, transport: 0 };
   const failAll = (req: ReadRequest, reason: string): void => {
     const ts = Date.now();
-    for (const it of req.items) results.push({ id: it.id, ts, value: null, quality: "bad", reason });
+    for (const it of req.items) push(it.id, ts, null, "bad", reason);
   };
   let i = 0;
   while (i < requests.length) {
@@ -97,11 +113,17 @@ export async function readPass(
     outcome.ok++;
     const ts = Date.now();
     const bits = isBitArea(req.area);
-    for (const it of req.items) {
+    const items = req.items;
+    for (let k = 0; k < items.length; k++) {
+      const it = items[k]!;
       const tag = tags[it.id]!;
-      const d = bits ? decodeBit(reply.data, it.address - req.start) : decodeRegisters(tag, reply.data, it.address - req.start);
-      // Fields spelled out, not spread: a spread builds a dictionary-shaped copy per value.
-      results.push({ id: it.id, ts, value: d.value, quality: d.quality, reason: d.reason });
+      const at = it.address - req.start;
+      if (!bits) {
+        const n = decodeNumberFast(tag, reply.data, at);
+        if (n !== undefined) { push(it.id, ts, n, "good", undefined); continue; }
+      }
+      const d = bits ? decodeBit(reply.data, at) : decodeRegisters(tag, reply.data, at);
+      push(it.id, ts, d.value, d.quality, d.reason);
     }
     i++;
   }
