@@ -54,8 +54,12 @@ export class DeviceRegistry {
 
   /** Records samples that entered the journal (or were offered to it) as the latest values. */
   observe(samples: readonly Sample[]): void {
-    for (const s of samples) {
-      const d = this.devices.get(s.device);
+    // A batch is almost always one device's poll: look the device up once per run of samples.
+    let d: DeviceEntry | undefined;
+    let dev: string | undefined;
+    for (let i = 0; i < samples.length; i++) {
+      const s = samples[i]!;
+      if (s.device !== dev) { dev = s.device; d = this.devices.get(dev); }
       if (!d) continue;
       d.latest.set(s);
       if (d.lastSampleTs === null || s.ts > d.lastSampleTs) d.lastSampleTs = s.ts;
@@ -131,8 +135,12 @@ export class LatestValues {
     return this.tags.length;
   }
 
+  /** slot after the one last written: polls repeat the same tag order, so this usually hits */
+  private hint = 0;
+
   set(s: Sample): void {
-    let i = this.slots.get(s.tag);
+    let i: number | undefined = this.hint;
+    if (this.tags[i] !== s.tag) i = this.slots.get(s.tag);
     if (i === undefined) {
       i = this.tags.length;
       if (i === this.num.length) this.grow();
@@ -151,6 +159,7 @@ export class LatestValues {
     this.ts[i] = s.ts;
     this.quality[i] = s.quality === "good" ? 0 : s.quality === "uncertain" ? 1 : 2;
     if (this.units[i] !== s.unit) this.units[i] = s.unit;
+    this.hint = i + 1;
   }
 
   /** Every tag's latest value, in the order tags were first seen. */
