@@ -11,6 +11,7 @@
  *   node dist/bench/modbus-scale-gateway.js CONFIG.yaml PORTS.json
  */
 import { readFileSync } from "node:fs";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { loadOrExplain, stopWithin, untilSignal } from "../src/cli/run.js";
 import type { DeviceConfig, GatewayConfig } from "../src/config/types.js";
 import { createLogger } from "../src/core/logger.js";
@@ -48,8 +49,27 @@ async function main(): Promise<number> {
     log.fatal({ err: describeError(err) }, "floorgate cannot start");
     return 2;
   }
+  const stopStats = process.env.FLOORGATE_BENCH_STATS === "1" ? printStats() : undefined;
   await untilSignal();
+  stopStats?.();
   return stopWithin(gw, log);
+}
+
+/**
+ * Every 5 s to stderr (the gateway log): heap and RSS split, and event-loop delay — what tells a
+ * GC- or burst-bound gateway from a CPU-bound one when poll jitter is high.
+ */
+function printStats(): () => void {
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
+  const t = setInterval(() => {
+    const m = process.memoryUsage();
+    process.stderr.write(`bench-stats rss ${mib(m.rss)} heapUsed ${mib(m.heapUsed)} heapTotal ${mib(m.heapTotal)} external ${mib(m.external)} arrayBuffers ${mib(m.arrayBuffers)} MiB; loop delay p50 ${(h.percentile(50) / 1e6).toFixed(1)} p99 ${(h.percentile(99) / 1e6).toFixed(1)} max ${(h.max / 1e6).toFixed(1)} ms\n`);
+    h.reset();
+  }, 5000);
+  t.unref();
+  return () => { clearInterval(t); h.disable(); };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
