@@ -357,7 +357,14 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
     await sim?.stop();
     await broker?.stop();
     if (failed) process.stderr.write(`[modbus-scale] run failed; its files are kept in ${dir}\n`);
-    else await rm(dir, { recursive: true, force: true });
+    else {
+      if (process.env.FLOORGATE_BENCH_STATS === "1") {
+        // the launcher's heap / event-loop lines (see modbus-scale-gateway printStats)
+        const lines = readFileSync(join(dir, "gateway.log"), "utf8").split("\n").filter((l) => l.startsWith("bench-stats"));
+        process.stderr.write(lines.map((l) => `[modbus-scale] ${l}\n`).join(""));
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 }
 

@@ -16,6 +16,9 @@ import { Normalizer, unscale, type TagRules } from "./normalize.js";
 import { createDriver, createOutput } from "./registry.js";
 import type { HealthReport, StatusView, TagValue, DeviceInfo } from "./status.js";
 
+/** How long a pushing device may stay silent before it is shown offline (spec §1: unreachable). */
+const PUSH_SILENCE_MS = 60_000;
+
 interface RunningDriver {
   config: DeviceConfig;
   driver: Driver;
@@ -39,6 +42,9 @@ export class Gateway implements StatusView {
   private journalFull = false;
   private stopping: Promise<void> | null = null;
   private pushNormalizer = new Normalizer(new Map());
+  /** last accepted push per pushing device (gateway clock), for the silence sweep */
+  private readonly lastPush = new Map<string, number>();
+  private pushSweep: NodeJS.Timeout | null = null;
 
   private constructor(
     readonly config: GatewayConfig,
@@ -130,6 +136,8 @@ export class Gateway implements StatusView {
       throw isFloorgateError(err) ? err : new FloorgateError("PORT_IN_USE", `cannot listen on ${this.config.http.listen}: ${describeError(err)}`, { cause: err });
     }
     this.http = http;
+    this.pushSweep = setInterval(() => this.sweepPushed(), 5000);
+    this.pushSweep.unref();
   }
 
   private startDrivers(): void {
@@ -182,6 +190,17 @@ export class Gateway implements StatusView {
   private async push(device: string, samples: Sample[]): Promise<void> {
     this.registry.ensurePushed(device);
     await this.append(device, this.pushNormalizer.apply(samples), "push");
+    this.lastPush.set(device, Date.now());
+    if (this.registry.setState(device, "online", null)) this.log.info({ device }, `device ${device} online`);
+  }
+
+  /** A pushing device that has been silent for PUSH_SILENCE_MS is shown offline until it pushes again. */
+  private sweepPushed(now = Date.now()): void {
+    for (const [device, at] of this.lastPush) {
+      if (now - at > PUSH_SILENCE_MS && this.registry.setState(device, "offline", `no push for ${PUSH_SILENCE_MS / 1000} s`)) {
+        this.log.info({ device }, `device ${device} offline: no push for ${PUSH_SILENCE_MS / 1000} s`);
+      }
+    }
   }
 
   /**
@@ -262,6 +281,7 @@ export class Gateway implements StatusView {
   }
 
   private async doStop(): Promise<void> {
+    if (this.pushSweep) clearInterval(this.pushSweep);
     for (const d of this.drivers.values()) d.abort.abort();
     await withTimeout(Promise.all([...this.drivers.values()].map((d) => d.done)), 3000);
     await withTimeout(this.http?.close() ?? Promise.resolve(), 2000);
