@@ -10,8 +10,11 @@ import { describeError } from "../core/errors.js";
 /** Either the validated, defaulted config or every problem found in the file. */
 export type LoadResult = { ok: true; config: GatewayConfig } | { ok: false; problems: ConfigProblem[] };
 
-/** Larger than any sane config; stops a wrong path (a log, a disk image) from being read whole. */
-const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+/**
+ * Larger than any plant's config (2,000 Modbus devices × 100 tags spelled out is ~9 MB; this
+ * leaves room for ~14,000), small enough that a wrong path (a log, a disk image) is not read whole.
+ */
+export const MAX_CONFIG_BYTES = 64 * 1024 * 1024;
 
 /**
  * Reads and validates a config file in full before anything starts. Never throws: an unreadable

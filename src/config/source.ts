@@ -28,10 +28,19 @@ export interface ConfigSource {
 
 export type SourceResult = { ok: true; source: ConfigSource; problems: ConfigProblem[] } | { ok: false; problems: ConfigProblem[] };
 
-/** Bounds that keep a hostile file (alias bombs, deep nesting) from hurting the process. */
-const MAX_NODES = 500_000;
-/** Nodes reached through aliases: real configs reuse a tag list or two, bombs reuse millions. */
-const MAX_ALIAS_NODES = 20_000;
+/**
+ * Bounds that keep a hostile file (alias bombs, deep nesting) from hurting the process. Every node
+ * costs a position entry (~200 bytes while validating), so the caps are also a memory bound.
+ * 20 M nodes holds the largest file MAX_CONFIG_BYTES admits (a 2,000-device × 100-tag plant is
+ * ~1.3 M nodes).
+ */
+export const MAX_NODES = 20_000_000;
+/**
+ * Nodes reached through aliases. Real configs reuse a tag list for many devices (`tags: *press`
+ * for 2,000 devices of 100 tags is ~1.2 M nodes through aliases); a bomb reuses billions. 1.5 M
+ * admits that plant and stops a bomb after a few seconds and a few hundred MB.
+ */
+export const MAX_ALIAS_NODES = 1_500_000;
 const MAX_DEPTH = 64;
 
 /**
@@ -97,13 +106,15 @@ export function readSource(text: string, env: NodeJS.ProcessEnv): SourceResult {
       source.valuePos.set(ptr, here);
       return value;
     }
-    const pos = rangeStart(node, at) ?? fallback;
+    // Inside an alias every node is reported where the alias is used: cheaper (no position lookup
+    // per expanded node) and the line that actually put the value here.
+    const pos = viaAlias ? fallback : rangeStart(node, at) ?? fallback;
     source.valuePos.set(ptr, pos);
     if (isMap(node)) {
       const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
       for (const pair of node.items) {
         const keyNode = pair.key;
-        const keyPos = rangeStart(keyNode, at) ?? pos;
+        const keyPos = viaAlias ? pos : rangeStart(keyNode, at) ?? pos;
         if (!isScalar(keyNode) || (typeof keyNode.value !== "string" && typeof keyNode.value !== "number" && typeof keyNode.value !== "boolean")) {
           problems.push({ path: formatPath(segs), ...keyPos, message: "map keys must be plain strings" });
           continue;

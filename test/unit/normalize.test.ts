@@ -1,0 +1,78 @@
+import { describe, it, expect } from "vitest";
+import { Normalizer, applyScale, unscale, type TagRules } from "../../src/runtime/normalize.js";
+import type { Sample } from "../../src/core/sample.js";
+
+const rules = (m: Record<string, Partial<TagRules>>): Map<string, TagRules> =>
+  new Map(Object.entries(m).map(([k, r]) => [k, { scale: 1, offset: 0, ...r } as TagRules]));
+
+const sample = (tag: string, value: Sample["value"], extra: Partial<Sample> = {}): Sample =>
+  ({ device: "d1", tag, value, quality: "good", ts: 1_700_000_000_000, ...extra });
+
+describe("Normalizer pass-through", () => {
+  it("hands on the very same object when nothing changes (scale 1, offset 0, no deadband)", () => {
+    const n = new Normalizer(rules({ a: {}, b: { unit: "mm" } }));
+    const a = sample("a", 5);
+    const b = sample("b", 7, { unit: "mm" });
+    const out = n.apply([a, b]);
+    expect(out).toHaveLength(2);
+    expect(out[0]).toBe(a);
+    expect(out[1]).toBe(b);
+  });
+
+  it("copies (never mutates) when scaling or a configured unit changes the sample", () => {
+    const n = new Normalizer(rules({ t: { scale: 0.1, offset: 2, unit: "°C" }, u: { unit: "bar" } }));
+    const t = sample("t", 234);
+    const u = sample("u", 1);
+    const out = n.apply([t, u]);
+    expect(out[0]).toEqual({ device: "d1", tag: "t", value: 25.4, quality: "good", ts: t.ts, unit: "°C" });
+    expect(out[1]).toEqual({ ...u, unit: "bar" });
+    expect(t).toEqual(sample("t", 234));
+    expect(u.unit).toBeUndefined();
+  });
+
+  it("passes samples of tags without rules unchanged", () => {
+    const n = new Normalizer(new Map());
+    const s = sample("x", "text");
+    expect(n.apply([s])[0]).toBe(s);
+  });
+
+  it("keeps bad samples' reasons and units", () => {
+    const n = new Normalizer(rules({ t: { scale: 2, unit: "V" } }));
+    const out = n.apply([sample("t", null, { quality: "bad", reason: "timeout: x" })]);
+    expect(out[0]).toMatchObject({ value: null, quality: "bad", reason: "timeout: x", unit: "V" });
+  });
+});
+
+describe("Normalizer deadband", () => {
+  it("suppresses good numeric changes below the deadband, in engineering units", () => {
+    const n = new Normalizer(rules({ p: { scale: 0.5, deadband: 1 } }));
+    const pass = (raw: number): boolean => n.apply([sample("p", raw)]).length === 1;
+    expect(pass(10)).toBe(true); // first reading: 5
+    expect(pass(11)).toBe(false); // 5.5: change 0.5 < 1
+    expect(pass(12)).toBe(true); // 6: change 1 from the last PASSED value (5)
+    expect(pass(13)).toBe(false); // 6.5
+  });
+
+  it("always passes a quality change and the first good value after a bad one", () => {
+    const n = new Normalizer(rules({ p: { deadband: 10 } }));
+    expect(n.apply([sample("p", 1)])).toHaveLength(1);
+    expect(n.apply([sample("p", null, { quality: "bad", reason: "r" })])).toHaveLength(1);
+    expect(n.apply([sample("p", 1)])).toHaveLength(1);
+    expect(n.apply([sample("p", 2)])).toHaveLength(0);
+    expect(n.apply([sample("p", 2, { quality: "uncertain" })])).toHaveLength(1);
+  });
+
+  it("does not filter tags without a deadband even when values repeat", () => {
+    const n = new Normalizer(rules({ p: {} }));
+    for (let i = 0; i < 3; i++) expect(n.apply([sample("p", 1)])).toHaveLength(1);
+  });
+});
+
+describe("scaling helpers", () => {
+  it("applyScale trims binary noise and unscale inverts it", () => {
+    const r = { scale: 0.1, offset: 0 } as TagRules;
+    expect(applyScale(234, r)).toBe(23.4);
+    expect(unscale(23.4, r)).toBe(234);
+    expect(applyScale(true, r)).toBe(true);
+  });
+});
