@@ -247,7 +247,8 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
     await sub.start(broker.url);
 
     const logFd = openSync(join(dir, "gateway.log"), "w");
-    const nodeFlags = opts.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", join(dir, "prof")] : [];
+    // The same V8 flag as bin/floorgate's shebang, so the bench measures what operators run.
+    const nodeFlags = ["--max-semi-space-size=64", ...(opts.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", join(dir, "prof")] : [])];
     const cmd = opts.viaCli ? [BIN, "run", "--config", cfg] : [...process.execArgv, LAUNCHER, cfg, portsFile];
     gw = spawn(process.execPath, [...nodeFlags, ...cmd], {
       cwd: dir, stdio: ["ignore", logFd, logFd], env: { ...process.env, FLOORGATE_LOG_LEVEL: "warn" },
