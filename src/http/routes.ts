@@ -34,7 +34,28 @@ function splitTarget(target: string): { segments: string[]; query: string } | un
   return { segments: (hash < 0 ? path : path.slice(0, hash)).split("/").slice(1), query };
 }
 
+const INGEST_PREFIX = "/api/v1/ingest/";
+const POST_ONLY: readonly string[] = POST;
+
+/**
+ * `/api/v1/ingest/{id}` with a plain id (no `/ ? # %`): what every device push looks like. Same
+ * answer as the general matcher, without splitting and decoding the path per request.
+ */
+function fastIngest(target: string): RouteMatch | undefined {
+  if (!target.startsWith(INGEST_PREFIX)) return undefined;
+  const n = target.length;
+  const start = INGEST_PREFIX.length;
+  if (n === start) return undefined;
+  for (let i = start; i < n; i++) {
+    const c = target.charCodeAt(i);
+    if (c === 47 /* / */ || c === 63 /* ? */ || c === 35 /* # */ || c === 37 /* % */) return undefined;
+  }
+  return { ok: true, route: { name: "ingest", device: target.slice(start) }, methods: POST_ONLY, query: "" };
+}
+
 export function matchRoute(target: string): RouteMatch {
+  const fast = fastIngest(target);
+  if (fast !== undefined) return fast;
   const parts = splitTarget(target);
   if (!parts) return { ok: false, status: 404, error: "not found" };
   const raw = parts.segments;

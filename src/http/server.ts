@@ -115,6 +115,8 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
   };
 
   const sendIngestReply = (req: IncomingMessage, res: ServerResponse, reply: IngestReply): void => {
+    // 202 is the hot path: no extra headers, nothing left to drop.
+    if (reply.status === 202 && reply.retryAfterSec === undefined) return sendJson(res, 202, reply.body);
     const headers: Record<string, string | number | string[]> = {};
     if (reply.retryAfterSec !== undefined) headers["Retry-After"] = String(Math.max(1, Math.ceil(reply.retryAfterSec)));
     if (reply.status !== 202) dropBody(req, headers);

@@ -12,6 +12,12 @@ import { FloorgateError } from "../core/errors.js";
 export type DeviceAuthResult = "ok" | "no-token" | "unknown-token" | "wrong-device";
 
 /** Checks device tokens. Built once from the config; `check` is cheap and safe to call per message. */
+/**
+ * `(token, deviceId)` ok decisions remembered at most; past it the memory is dropped whole and
+ * refills (~16k short strings: a few MB at worst, and a fleet larger than that still mostly hits).
+ */
+export const AUTH_CACHE_MAX = 16_384;
+
 export interface DeviceAuth {
   check(deviceId: string, token: string | undefined | null): DeviceAuthResult;
 }
@@ -66,15 +72,38 @@ export function createDeviceAuth(devices: readonly IngestDeviceConfig[]): Device
 
   const matches = (digest: Buffer, e: Entry): boolean => e.digest !== undefined && timingSafeEqual(digest, e.digest);
 
+  /**
+   * token → device ids it was proven valid for. Only `ok` decisions are remembered, and only after
+   * the full constant-time check above granted them: an unknown or wrong token never gets here, so
+   * a hit tells a caller nothing its own 202 did not already tell it. Saves the sha256 and the glob
+   * tests on every push of a known device. Bounded by AUTH_CACHE_MAX pairs.
+   */
+  const granted = new Map<string, Set<string>>();
+  let remembered = 0;
+  const remember = (token: string, deviceId: string) => {
+    if (remembered >= AUTH_CACHE_MAX) {
+      granted.clear();
+      remembered = 0;
+    }
+    let ids = granted.get(token);
+    if (!ids) granted.set(token, (ids = new Set()));
+    ids.add(deviceId);
+    remembered++;
+  };
+
   return {
     check(deviceId, token) {
       if (token === undefined || token === null || token === "") return "no-token";
+      if (granted.get(token)?.has(deviceId)) return "ok";
       const digest = sha256(token);
       // Every candidate is compared (no early exit) so timing does not reveal which entry matched.
       let ok = false;
       for (const e of exact.get(deviceId) ?? []) ok = matches(digest, e) || ok;
       for (const e of globs) if (e.glob!.test(deviceId)) ok = matches(digest, e) || ok;
-      if (ok) return "ok";
+      if (ok) {
+        remember(token, deviceId);
+        return "ok";
+      }
       let other = false;
       for (const e of entries) other = matches(digest, e) || other;
       return other ? "wrong-device" : "unknown-token";

@@ -33,7 +33,13 @@ export type Claim =
 interface Bucket {
   /** minute number (ms / 60_000) */
   minute: number;
-  byDevice: Map<string, Set<string>>;
+  byDevice: Map<string, IdList>;
+}
+
+/** msgIds of one device in one bucket, oldest first; `ids[head…]` are live (eviction advances head). */
+interface IdList {
+  ids: string[];
+  head: number;
 }
 
 const MINUTE = 60_000;
@@ -43,8 +49,14 @@ export class MsgIdDedup {
   private readonly maxPerDevice: number;
   private readonly maxTotal: number;
   private readonly buckets: Bucket[] = [];
-  private readonly perDevice = new Map<string, number>();
-  private readonly inFlight = new Map<string, Promise<boolean>>();
+  /**
+   * device → every msgId it has in any bucket: one lookup answers `has`, however many minute
+   * buckets the window spans (a msgId is in at most one bucket). Its size is the per-device count.
+   */
+  private readonly perDevice = new Map<string, Set<string>>();
+  /** device → msgId → the attempt storing it now (nested maps: no key string built per msgId) */
+  private readonly inFlight = new Map<string, Map<string, FreshClaim>>();
+  private flying = 0;
   private total = 0;
 
   constructor(private readonly clock: () => number = Date.now, private readonly opts: DedupOptions = {}) {
@@ -61,43 +73,50 @@ export class MsgIdDedup {
 
   /** msgIds being stored right now. */
   inFlightCount(): number {
-    return this.inFlight.size;
+    return this.flying;
   }
 
   claim(device: string, msgId: string): Claim {
-    const key = `${device}\n${msgId}`;
-    const pending = this.inFlight.get(key);
-    if (pending) return { kind: "pending", wait: pending };
+    let flying = this.inFlight.get(device);
+    const pending = flying?.get(msgId);
+    if (pending) return { kind: "pending", wait: pending.wait() };
     if (this.has(device, msgId)) return { kind: "duplicate" };
-    let resolve!: (durable: boolean) => void;
-    const wait = new Promise<boolean>((r) => { resolve = r; });
-    this.inFlight.set(key, wait);
-    let settled = false;
-    return {
-      kind: "fresh",
-      done: (durable) => {
-        if (settled) return;
-        settled = true;
-        if (durable) this.add(device, msgId);
-        this.inFlight.delete(key);
-        resolve(durable);
-      },
-    };
+    if (!flying) this.inFlight.set(device, (flying = new Map()));
+    const claim = new FreshClaim(this, device, msgId);
+    flying.set(msgId, claim);
+    this.flying++;
+    return claim;
+  }
+
+  /** Called once by a FreshClaim: records the outcome and releases the msgId. */
+  settle(claim: FreshClaim, durable: boolean): void {
+    if (durable) this.add(claim.device, claim.msgId);
+    const flying = this.inFlight.get(claim.device);
+    if (flying?.get(claim.msgId) === claim) {
+      flying.delete(claim.msgId);
+      this.flying--;
+      if (flying.size === 0) this.inFlight.delete(claim.device);
+    }
   }
 
   /** True when `(device, msgId)` was stored durably within the window. */
   has(device: string, msgId: string): boolean {
     this.expire();
-    for (let i = this.buckets.length - 1; i >= 0; i--) {
-      if (this.buckets[i]!.byDevice.get(device)?.has(msgId)) return true;
-    }
-    return false;
+    return this.perDevice.get(device)?.has(msgId) === true;
   }
 
   private add(device: string, msgId: string): void {
-    if (this.has(device, msgId)) return;
-    while ((this.perDevice.get(device) ?? 0) >= this.maxPerDevice) this.evictOldest("device_cap", device);
-    while (this.total >= this.maxTotal) this.evictOldest("total_cap");
+    let all = this.perDevice.get(device);
+    // claim() checked after expiring, and the msgId stayed in flight since: this only guards the counts.
+    if (all?.has(msgId)) return;
+    if (all !== undefined && all.size >= this.maxPerDevice) {
+      while ((this.perDevice.get(device)?.size ?? 0) >= this.maxPerDevice) this.evictOldest("device_cap", device);
+      all = this.perDevice.get(device);
+    }
+    if (this.total >= this.maxTotal) {
+      while (this.total >= this.maxTotal) this.evictOldest("total_cap");
+      all = this.perDevice.get(device);
+    }
     const minute = Math.floor(this.clock() / MINUTE);
     let b = this.buckets[this.buckets.length - 1];
     // A clock that stepped back files the entry in the newest bucket: it then lives a bit longer, never shorter.
@@ -105,10 +124,11 @@ export class MsgIdDedup {
       b = { minute, byDevice: new Map() };
       this.buckets.push(b);
     }
-    let set = b.byDevice.get(device);
-    if (!set) b.byDevice.set(device, (set = new Set()));
-    set.add(msgId);
-    this.perDevice.set(device, (this.perDevice.get(device) ?? 0) + 1);
+    let list = b.byDevice.get(device);
+    if (!list) b.byDevice.set(device, (list = { ids: [], head: 0 }));
+    list.ids.push(msgId);
+    if (!all) this.perDevice.set(device, (all = new Set()));
+    all.add(msgId);
     this.total++;
   }
 
@@ -117,15 +137,23 @@ export class MsgIdDedup {
     const now = this.clock();
     while (this.buckets.length > 0 && (this.buckets[0]!.minute + 1) * MINUTE + this.windowMs <= now) {
       const b = this.buckets.shift()!;
-      for (const [device, set] of b.byDevice) this.forget(device, set.size);
+      for (const [device, list] of b.byDevice) {
+        const all = this.perDevice.get(device);
+        if (all) {
+          for (let i = list.head; i < list.ids.length; i++) all.delete(list.ids[i]!);
+          if (all.size === 0) this.perDevice.delete(device);
+        }
+        this.total -= list.ids.length - list.head;
+      }
     }
   }
 
-  private forget(device: string, n: number): void {
-    this.total -= n;
-    const left = (this.perDevice.get(device) ?? 0) - n;
-    if (left > 0) this.perDevice.set(device, left);
-    else this.perDevice.delete(device);
+  private forget(device: string, msgId: string): void {
+    this.total--;
+    const all = this.perDevice.get(device);
+    if (!all) return;
+    all.delete(msgId);
+    if (all.size === 0) this.perDevice.delete(device);
   }
 
   private evictOldest(reason: "device_cap" | "total_cap", device?: string): void {
@@ -134,16 +162,47 @@ export class MsgIdDedup {
       const entry = device !== undefined ? b.byDevice.get(device) : b.byDevice.values().next().value;
       const dev = device ?? b.byDevice.keys().next().value;
       if (!entry || dev === undefined) continue;
-      const first = entry.values().next();
-      if (!first.done) entry.delete(first.value);
-      if (entry.size === 0) b.byDevice.delete(dev);
+      const first = entry.head < entry.ids.length ? entry.ids[entry.head++] : undefined;
+      if (entry.head >= entry.ids.length) b.byDevice.delete(dev);
+      else if (entry.head > 1024 && entry.head * 2 > entry.ids.length) {
+        // compact now and then so a list evicted from the front does not keep its dead half
+        entry.ids = entry.ids.slice(entry.head);
+        entry.head = 0;
+      }
       if (b.byDevice.size === 0) this.buckets.splice(i, 1);
-      this.forget(dev, 1);
+      if (first === undefined) this.total--;
+      else this.forget(dev, first);
       this.opts.onEvict?.(reason, dev);
       return;
     }
     // Counts and buckets disagree: resynchronise rather than loop forever.
     if (device !== undefined) this.perDevice.delete(device);
     else this.total = 0;
+  }
+}
+
+/**
+ * The `fresh` claim. A class rather than closures, and the promise a concurrent duplicate waits on
+ * is made only when one asks: almost every msgId is claimed and settled with nobody waiting.
+ */
+class FreshClaim {
+  readonly kind = "fresh" as const;
+  private settled = false;
+  private outcome: Promise<boolean> | undefined;
+  private resolve: ((durable: boolean) => void) | undefined;
+
+  constructor(private readonly owner: MsgIdDedup, readonly device: string, readonly msgId: string) {}
+
+  done(durable: boolean): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.owner.settle(this, durable);
+    if (this.resolve) this.resolve(durable);
+    else this.outcome = Promise.resolve(durable);
+  }
+
+  /** Resolves with this attempt's outcome (true = durable); never rejects. */
+  wait(): Promise<boolean> {
+    return (this.outcome ??= new Promise<boolean>((r) => { this.resolve = r; }));
   }
 }

@@ -1,7 +1,7 @@
 import type { IngestConfig } from "../config/types.js";
 import { describeError, isFloorgateError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
-import { DEVICE_ID_RE, type Sample } from "../core/sample.js";
+import { DEVICE_ID_RE, type Sample, type SampleValue } from "../core/sample.js";
 import type { Metrics } from "../runtime/metrics.js";
 import { createDeviceAuth } from "./auth.js";
 import { MsgIdDedup, type Claim, type DedupOptions } from "./dedup.js";
@@ -155,14 +155,19 @@ export function createIngest(
     let duplicates = 0;
     let newest: number | null = null;
 
-    const toSamples = (m: PushMessage): Sample[] => {
+    /** Appends a message's samples (skew-corrected ts) to `out`; runs once per pushed value. */
+    const addSamples = (m: PushMessage, out: Sample[]): void => {
       let ts = m.ts ?? receivedAt;
       if (Math.abs(ts - receivedAt) > maxSkewMs) {
         ts = receivedAt;
         skewed++;
       }
       if (newest === null || ts > newest) newest = ts;
-      return m.values.map(([tag, value]) => ({ device: deviceId, tag, value, quality: "good", ts }));
+      const { tags, values } = m;
+      for (let i = 0; i < tags.length; i++) {
+        const tag = tags[i]!;
+        out.push({ device: deviceId, tag, value: values[tag] as SampleValue, quality: "good", ts });
+      }
     };
 
     let todo = parsed.messages;
@@ -172,30 +177,33 @@ export function createIngest(
       }
       const samples: Sample[] = [];
       const claims: Extract<Claim, { kind: "fresh" }>[] = [];
-      const waiting: { msg: PushMessage; wait: Promise<boolean> }[] = [];
-      for (const m of todo) {
+      let waiting: { msg: PushMessage; wait: Promise<boolean> }[] | undefined;
+      for (let i = 0; i < todo.length; i++) {
+        const m = todo[i]!;
         if (m.msgId === undefined) {
-          samples.push(...toSamples(m));
+          addSamples(m, samples);
           continue;
         }
         const c = dedup.claim(deviceId, m.msgId);
         if (c.kind === "duplicate") duplicates++;
-        else if (c.kind === "pending") waiting.push({ msg: m, wait: c.wait });
+        else if (c.kind === "pending") (waiting ??= []).push({ msg: m, wait: c.wait });
         else {
           claims.push(c);
-          samples.push(...toSamples(m));
+          addSamples(m, samples);
         }
       }
       // Our own claims are settled before we wait for anyone else's: no two pushes can wait on each other.
       const result = await store(deviceId, samples);
-      for (const c of claims) c.done(result === true);
+      for (let i = 0; i < claims.length; i++) claims[i]!.done(result === true);
       if (result !== true) return result;
       stored += samples.length;
-      const outcomes = await Promise.all(waiting.map((w) => w.wait));
+      if (waiting === undefined) break;
+      const w = waiting;
+      const outcomes = await Promise.all(w.map((x) => x.wait));
       todo = [];
       outcomes.forEach((durable, i) => {
         if (durable) duplicates++;
-        else todo.push(waiting[i]!.msg);
+        else todo.push(w[i]!.msg);
       });
     }
 

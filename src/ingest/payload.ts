@@ -6,13 +6,21 @@ export interface PayloadProblem {
   message: string;
 }
 
-/** One validated device message: `values` has at least one tag, every name and value checked. */
+/**
+ * One validated device message: at least one tag, every name and value checked. The tags and
+ * their values are kept as parsed (no per-value copy: this runs for every pushed sample).
+ */
 export interface PushMessage {
-  msgId?: string;
+  msgId?: string | undefined;
   /** ms since the epoch, as sent by the device (skew correction happens later) */
-  ts?: number;
-  /** tag → value pairs in body order (an array, so a tag named `__proto__` is just a name) */
-  values: Array<[string, SampleValue]>;
+  ts?: number | undefined;
+  /** tag names in body order; each one is an own key of `values` */
+  tags: readonly string[];
+  /**
+   * tag → value; read it only through `tags` (`values[tag]`): it is the parsed JSON object, whose
+   * own `__proto__` key (JSON.parse defines it as a plain property) is then just a tag name.
+   */
+  values: Readonly<Record<string, SampleValue>>;
 }
 
 export type ParseResult = { ok: true; messages: PushMessage[] } | { ok: false; problems: PayloadProblem[] };
@@ -66,6 +74,66 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** `[A-Za-z0-9_.-]{1,128}` (TAG_NAME_RE) without a RegExp call: this runs once per pushed value. */
+export function isTagName(s: string): boolean {
+  const n = s.length;
+  if (n < 1 || n > 128) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    // a-z, A-Z, 0-9, '_', '.', '-'
+    if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 46 || c === 45) continue;
+    return false;
+  }
+  return true;
+}
+
+/**
+ * The happy path of `validateMessage`: one walk, no paths, no copies. Returns undefined at the
+ * first irregularity of any kind; the caller then runs `validateMessage`, which is the authority
+ * on what is wrong (and on what is right: it accepts anything this one does, with the same result).
+ */
+function fastMessage(raw: unknown): PushMessage | undefined {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return undefined;
+  const o = raw as Record<string, unknown>;
+  let msgId: string | undefined;
+  let ts: number | undefined;
+  let values: unknown;
+  let seen = 0;
+  for (const k in o) {
+    if (k === "values") values = o.values;
+    else if (k === "msgId") {
+      const id = o.msgId;
+      if (typeof id !== "string" || id.length < 1 || id.length > MAX_MSG_ID) return undefined;
+      msgId = id;
+    } else if (k === "ts") {
+      const t = o.ts;
+      if (typeof t !== "string") return undefined;
+      ts = parseRfc3339(t);
+      if (ts === undefined) return undefined;
+    } else return undefined;
+    seen++;
+  }
+  if (values === undefined || typeof values !== "object" || values === null || Array.isArray(values)) return undefined;
+  // for…in also walks inherited enumerable keys: a count mismatch means a polluted prototype
+  if (seen !== Object.keys(o).length) return undefined;
+  const vals = values as Record<string, unknown>;
+  const tags = Object.keys(vals);
+  const n = tags.length;
+  if (n === 0) return undefined;
+  for (let i = 0; i < n; i++) {
+    const tag = tags[i]!;
+    if (!isTagName(tag)) return undefined;
+    const v = vals[tag];
+    if (typeof v === "number") {
+      if (v - v !== 0) return undefined; // NaN or ±Infinity
+    } else if (typeof v === "string") {
+      if (v.length > MAX_STRING_VALUE) return undefined;
+    } else if (v !== null && typeof v !== "boolean") return undefined;
+  }
+  // One object shape for every message (absent fields are undefined, not missing).
+  return { msgId, ts, tags, values: vals as Record<string, SampleValue> };
+}
+
 function validateMessage(raw: unknown, prefix: string, problems: PayloadProblem[]): PushMessage | undefined {
   const at = (k: string) => keyPath(prefix, k);
   if (!isPlainObject(raw)) {
@@ -76,7 +144,8 @@ function validateMessage(raw: unknown, prefix: string, problems: PayloadProblem[
   for (const k of Object.keys(raw)) {
     if (!MESSAGE_KEYS.has(k)) problems.push({ path: at(k), message: "unknown key (allowed: msgId, ts, values)" });
   }
-  const msg: PushMessage = { values: [] };
+  const msg: { msgId?: string; ts?: number; tags: string[]; values: Record<string, SampleValue> } = { tags: [], values: Object.create(null) as Record<string, SampleValue> };
+  const put = (tag: string, v: SampleValue) => { msg.tags.push(tag); msg.values[tag] = v; };
   if ("msgId" in raw) {
     const id = raw.msgId;
     if (typeof id !== "string") problems.push({ path: at("msgId"), message: `expected a string, found ${typeName(id)}` });
@@ -107,17 +176,34 @@ function validateMessage(raw: unknown, prefix: string, problems: PayloadProblem[
         problems.push({ path: p, message: "bad tag name: 1–128 characters of A-Z a-z 0-9 _ . -" });
         continue;
       }
-      if (v === null || typeof v === "boolean") msg.values.push([tag, v]);
+      if (v === null || typeof v === "boolean") put(tag, v);
       else if (typeof v === "number") {
-        if (Number.isFinite(v)) msg.values.push([tag, v]);
+        if (Number.isFinite(v)) put(tag, v);
         else problems.push({ path: p, message: "number out of range (must be finite)" });
       } else if (typeof v === "string") {
-        if (v.length <= MAX_STRING_VALUE) msg.values.push([tag, v]);
+        if (v.length <= MAX_STRING_VALUE) put(tag, v);
         else problems.push({ path: p, message: `string longer than ${MAX_STRING_VALUE} characters (${v.length})` });
       } else problems.push({ path: p, message: `expected number, boolean, string or null, found ${typeName(v)}` });
     }
   }
   return problems.length === before ? msg : undefined;
+}
+
+/** All messages of a body through `fastMessage`, or undefined as soon as one is irregular. */
+function fastBody(raw: unknown): PushMessage[] | undefined {
+  if (!Array.isArray(raw)) {
+    const m = fastMessage(raw);
+    return m === undefined ? undefined : [m];
+  }
+  const n = raw.length;
+  if (n === 0) return undefined;
+  const out = new Array<PushMessage>(n);
+  for (let i = 0; i < n; i++) {
+    const m = fastMessage(raw[i]);
+    if (m === undefined) return undefined;
+    out[i] = m;
+  }
+  return out;
 }
 
 /**
@@ -133,6 +219,8 @@ export function parsePushBody(body: Buffer | string): ParseResult {
     const detail = err instanceof Error ? err.message : String(err);
     return { ok: false, problems: [{ path: "", message: `invalid JSON: ${detail.slice(0, 200)}` }] };
   }
+  const fast = fastBody(raw);
+  if (fast !== undefined) return { ok: true, messages: fast };
   const problems: PayloadProblem[] = [];
   const messages: PushMessage[] = [];
   if (Array.isArray(raw)) {

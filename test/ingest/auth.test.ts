@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { createDeviceAuth, globToRegExp } from "../../src/ingest/auth.js";
+import { AUTH_CACHE_MAX, createDeviceAuth, globToRegExp } from "../../src/ingest/auth.js";
 import { isFloorgateError } from "../../src/core/errors.js";
 
 const sha = (s: string) => `sha256:${createHash("sha256").update(s).digest("hex")}`;
@@ -58,5 +58,21 @@ describe("device auth", () => {
       expect(isFloorgateError(err, "CONFIG_INVALID")).toBe(true);
       expect((err as Error).message).toContain("ingest.devices[0].tokenHash");
     }
+  });
+  it("remembered ok decisions stay per device: a granted token does not open other ids", () => {
+    const a = createDeviceAuth([{ id: "agv-17", token: "t17" }, { id: "agv-18", token: "t18" }, { id: "dev-*", token: "glob" }]);
+    for (let i = 0; i < 3; i++) {
+      expect(a.check("agv-17", "t17")).toBe("ok");
+      expect(a.check("agv-18", "t17")).toBe("wrong-device");
+      expect(a.check("agv-17", "t18")).toBe("wrong-device");
+      expect(a.check("agv-17", "t17x")).toBe("unknown-token");
+    }
+    // more glob ids than the cache holds: every answer stays right across the reset
+    const wrong: string[] = [];
+    for (let i = 0; i < AUTH_CACHE_MAX + 50; i++) if (a.check(`dev-${i}`, "glob") !== "ok") wrong.push(`dev-${i}`);
+    for (let i = 0; i < AUTH_CACHE_MAX + 50; i += 97) if (a.check(`dev-${i}`, "glob") !== "ok") wrong.push(`again dev-${i}`);
+    expect(wrong).toEqual([]);
+    expect(a.check("agv-17", "glob")).toBe("wrong-device");
+    expect(a.check("dev-1", "t17")).toBe("wrong-device");
   });
 });

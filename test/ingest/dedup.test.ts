@@ -92,4 +92,22 @@ describe("msgId dedup", () => {
     c.advance(12 * 60_000);
     expect(d.size()).toBe(0);
   });
+  it("expires minute by minute: older buckets go, newer ones still answer", () => {
+    const c = fakeClock(Date.parse("2026-11-21T08:00:00.000Z"));
+    const d = new MsgIdDedup(c.now);
+    for (let m = 0; m < 5; m++) {
+      fresh(d, "a", `m${m}`).done(true);
+      fresh(d, "b", `m${m}`).done(true);
+      c.advance(60_000);
+    }
+    expect(d.size()).toBe(10);
+    c.set(Date.parse("2026-11-21T08:12:00.000Z")); // buckets of 08:00 and 08:01 are past the window
+    expect(d.has("a", "m0")).toBe(false);
+    expect(d.has("b", "m1")).toBe(false);
+    expect(d.has("a", "m2")).toBe(true);
+    expect(d.has("b", "m4")).toBe(true);
+    expect(d.size()).toBe(6);
+    expect(d.claim("a", "m0").kind).toBe("fresh");
+    expect(d.claim("a", "m3").kind).toBe("duplicate");
+  });
 });

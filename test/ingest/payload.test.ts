@@ -1,6 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parsePushBody, parseRfc3339, type ParseResult } from "../../src/ingest/payload.js";
+import { isTagName, parsePushBody, parseRfc3339, type ParseResult, type PushMessage } from "../../src/ingest/payload.js";
+import { TAG_NAME_RE } from "../../src/core/sample.js";
+
+/** A message's tag → value pairs in body order. */
+const pairs = (m: PushMessage) => m.tags.map((t) => [t, m.values[t]]);
 
 function problems(r: ParseResult) {
   if (r.ok) throw new Error("expected problems, got a valid body");
@@ -11,23 +15,24 @@ const paths = (body: unknown) => problems(parsePushBody(typeof body === "string"
 describe("push payload", () => {
   it("parses one message", () => {
     const r = parsePushBody(JSON.stringify({ msgId: "agv-17-000123", ts: "2026-11-21T08:00:00.123Z", values: { battery_pct: 81.5, x_m: 12.25, loaded: true, s: "x", n: null } }));
-    expect(r).toEqual({
-      ok: true,
-      messages: [{
-        msgId: "agv-17-000123", ts: Date.parse("2026-11-21T08:00:00.123Z"),
-        values: [["battery_pct", 81.5], ["x_m", 12.25], ["loaded", true], ["s", "x"], ["n", null]],
-      }],
-    });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.messages).toHaveLength(1);
+    expect(r.messages[0]!.msgId).toBe("agv-17-000123");
+    expect(r.messages[0]!.ts).toBe(Date.parse("2026-11-21T08:00:00.123Z"));
+    expect(pairs(r.messages[0]!)).toEqual([["battery_pct", 81.5], ["x_m", 12.25], ["loaded", true], ["s", "x"], ["n", null]]);
   });
 
   it("parses an array of messages", () => {
     const r = parsePushBody(Buffer.from(JSON.stringify([{ values: { a: 1 } }, { msgId: "m", values: { "b.c-d_e": 2 } }])));
-    expect(r.ok && r.messages.map((m) => m.values)).toEqual([[["a", 1]], [["b.c-d_e", 2]]]);
+    expect(r.ok && r.messages.map(pairs)).toEqual([[["a", 1]], [["b.c-d_e", 2]]]);
+    expect(r.ok && r.messages.map((m) => m.msgId)).toEqual([undefined, "m"]);
   });
 
   it("keeps a tag named __proto__ as a plain name", () => {
     const r = parsePushBody('{"values":{"__proto__":5}}');
-    expect(r.ok && r.messages[0]!.values).toEqual([["__proto__", 5]]);
+    expect(r.ok && pairs(r.messages[0]!)).toEqual([["__proto__", 5]]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
   it("names every problem by path", () => {
@@ -41,6 +46,24 @@ describe("push payload", () => {
     expect(paths({})).toEqual(["values"]);
     expect(paths({ values: null })).toEqual(["values"]);
     expect(paths({ values: { ["t".repeat(129)]: 1 } })[0]).toMatch(/^values\["t{40}…"\]$/);
+  });
+
+  it("tag names: the char-code check agrees with TAG_NAME_RE", () => {
+    for (const t of ["a", "A.b-c_9", "t".repeat(128), "", "t".repeat(129), "a b", "é", "a/b", "a:b", "[", "`", "@", "{", "\u0000"]) {
+      expect(isTagName(t), JSON.stringify(t)).toBe(TAG_NAME_RE.test(t));
+    }
+    fc.assert(fc.property(fc.string({ maxLength: 140, unit: "binary" }), (t) => isTagName(t) === TAG_NAME_RE.test(t)), { numRuns: 500 });
+  });
+
+  it("a polluted Object.prototype neither adds keys to a message nor breaks validation", () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.injected = 1;
+    try {
+      const r = parsePushBody('[{"msgId":"a","values":{"x":1}},{"values":{"y":2}}]');
+      expect(r.ok && r.messages.map(pairs)).toEqual([[["x", 1]], [["y", 2]]]);
+    } finally {
+      delete proto.injected;
+    }
   });
 
   it("refuses non-finite numbers (1e999 parses to Infinity)", () => {
@@ -93,7 +116,7 @@ describe("push payload", () => {
         expect(p.msgId).toBe(m.msgId);
         expect(p.ts).toBe(m.ts?.getTime());
         // JSON turns -0 into 0
-        expect(p.values).toEqual(Object.entries(JSON.parse(JSON.stringify(m.values))));
+        expect(pairs(p)).toEqual(Object.entries(JSON.parse(JSON.stringify(m.values))));
       });
     }), { numRuns: 300 });
   });
