@@ -11,7 +11,9 @@
  *   node dist/bench/modbus-scale-gateway.js CONFIG.yaml PORTS.json
  */
 import { readFileSync } from "node:fs";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { join } from "node:path";
+import { writeHeapSnapshot } from "node:v8";
+import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay } from "node:perf_hooks";
 import { loadOrExplain, stopWithin, untilSignal } from "../src/cli/run.js";
 import type { DeviceConfig, GatewayConfig } from "../src/config/types.js";
 import { createLogger } from "../src/core/logger.js";
@@ -50,6 +52,14 @@ async function main(): Promise<number> {
     return 2;
   }
   const stopStats = process.env.FLOORGATE_BENCH_STATS === "1" ? printStats() : undefined;
+  // FLOORGATE_BENCH_HEAPSNAPSHOT=DIR: SIGUSR2 writes a heap snapshot there (what holds the RSS).
+  const snapDir = process.env.FLOORGATE_BENCH_HEAPSNAPSHOT;
+  if (snapDir) {
+    process.on("SIGUSR2", () => {
+      const file = writeHeapSnapshot(join(snapDir, `gateway-${Date.now()}.heapsnapshot`));
+      process.stderr.write(`bench-heapsnapshot ${file}\n`);
+    });
+  }
   await untilSignal();
   stopStats?.();
   return stopWithin(gw, log);
@@ -63,13 +73,24 @@ function printStats(): () => void {
   const h = monitorEventLoopDelay({ resolution: 10 });
   h.enable();
   const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
+  // GC time by kind: promotion (objects outliving the young generation) shows as major GCs
+  const gc = { minorMs: 0, minor: 0, majorMs: 0, major: 0 };
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = ((e as unknown as { detail?: { kind?: number } }).detail)?.kind;
+      if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) { gc.minor++; gc.minorMs += e.duration; }
+      else { gc.major++; gc.majorMs += e.duration; }
+    }
+  });
+  obs.observe({ entryTypes: ["gc"] });
   const t = setInterval(() => {
     const m = process.memoryUsage();
-    process.stderr.write(`bench-stats rss ${mib(m.rss)} heapUsed ${mib(m.heapUsed)} heapTotal ${mib(m.heapTotal)} external ${mib(m.external)} arrayBuffers ${mib(m.arrayBuffers)} MiB; loop delay p50 ${(h.percentile(50) / 1e6).toFixed(1)} p99 ${(h.percentile(99) / 1e6).toFixed(1)} max ${(h.max / 1e6).toFixed(1)} ms\n`);
+    process.stderr.write(`bench-stats rss ${mib(m.rss)} heapUsed ${mib(m.heapUsed)} heapTotal ${mib(m.heapTotal)} external ${mib(m.external)} arrayBuffers ${mib(m.arrayBuffers)} MiB; loop delay p50 ${(h.percentile(50) / 1e6).toFixed(1)} p99 ${(h.percentile(99) / 1e6).toFixed(1)} max ${(h.max / 1e6).toFixed(1)} ms; gc minor ${gc.minor}/${gc.minorMs.toFixed(0)} ms major ${gc.major}/${gc.majorMs.toFixed(0)} ms\n`);
     h.reset();
+    gc.minor = gc.minorMs = gc.major = gc.majorMs = 0;
   }, 5000);
   t.unref();
-  return () => { clearInterval(t); h.disable(); };
+  return () => { clearInterval(t); h.disable(); obs.disconnect(); };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -8,7 +8,7 @@
  * jitter p99 measured where the requests land; the gateway process's own CPU (% of one core, from
  * /proc/<pid>/stat) and RSS (VmRSS) sampled every few seconds.
  *
- *   node dist/bench/modbus-scale.js --devices 2000 [--tags 100] [--poll 1000] [--delay 5] [--duration 60] [--warmup 15] [--cpu-prof DIR]
+ *   node dist/bench/modbus-scale.js --devices 2000 [--tags 100] [--poll 1000] [--delay 5] [--duration 60] [--warmup 15] [--cpu-prof DIR] [--semi-space MiB]
  *   node dist/bench/modbus-scale.js --find-max [--steps 1000,2000,3000,5000,7500,9000] [--duration 30]
  */
 import { fork, spawn, type ChildProcess } from "node:child_process";
@@ -51,6 +51,8 @@ export interface ScaleOptions {
   viaCli?: boolean;
   /** print progress lines to stderr */
   verbose?: boolean;
+  /** V8 --max-semi-space-size for the gateway in MiB (default 64, as bin/floorgate's shebang) */
+  semiSpaceMiB?: number;
 }
 
 function log(on: boolean | undefined, msg: string): void {
@@ -248,7 +250,9 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
 
     const logFd = openSync(join(dir, "gateway.log"), "w");
     // The same V8 flag as bin/floorgate's shebang, so the bench measures what operators run.
-    const nodeFlags = ["--max-semi-space-size=64", ...(opts.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", join(dir, "prof")] : [])];
+    // FLOORGATE_BENCH_NODE_FLAGS: extra V8/Node flags for the gateway only (e.g. --trace-gc-nvp)
+    const extraFlags = (process.env.FLOORGATE_BENCH_NODE_FLAGS ?? "").split(" ").filter((f) => f !== "");
+    const nodeFlags = [`--max-semi-space-size=${opts.semiSpaceMiB ?? 64}`, ...extraFlags, ...(opts.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", join(dir, "prof")] : [])];
     const cmd = opts.viaCli ? [BIN, "run", "--config", cfg] : [...process.execArgv, LAUNCHER, cfg, portsFile];
     gw = spawn(process.execPath, [...nodeFlags, ...cmd], {
       cwd: dir, stdio: ["ignore", logFd, logFd], env: { ...process.env, FLOORGATE_LOG_LEVEL: "warn" },
@@ -322,6 +326,8 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
       sim_requests_per_s: Math.round(simStats.requests / seconds),
       gateway_cpu_pct_of_one_core: r1(cpuPct),
       gateway_cpu_pct_max_interval: r1(Math.max(...cpuSeries)),
+      // robust on a shared machine: CPU time spent per unit of work, not per wall second
+      gateway_cpu_s_per_million_values: Math.round(((prev.ticks - p0.ticks) / CLK_TCK / (values / 1e6)) * 1000) / 1000,
       gateway_rss_start_mib: mib(rssSeries[0]!),
       gateway_rss_end_mib: mib(rssSeries[rssSeries.length - 1]!),
       gateway_rss_max_mib: mib(Math.max(...rssSeries)),
@@ -364,6 +370,8 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
         const lines = readFileSync(join(dir, "gateway.log"), "utf8").split("\n").filter((l) => l.startsWith("bench-stats"));
         process.stderr.write(lines.map((l) => `[modbus-scale] ${l}\n`).join(""));
       }
+      // FLOORGATE_BENCH_KEEP_LOG=FILE: keep the gateway's log (e.g. with --trace-gc-nvp output)
+      if (process.env.FLOORGATE_BENCH_KEEP_LOG) await copyFile(join(dir, "gateway.log"), process.env.FLOORGATE_BENCH_KEEP_LOG);
       await rm(dir, { recursive: true, force: true });
     }
   }
@@ -407,6 +415,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const common = {
     tags: num("tags"), pollMs: num("poll"), replyDelayMs: num("delay"),
     durationMs: seconds("duration"), warmupMs: seconds("warmup"), cpuProfDir: argValue("cpu-prof"), viaCli: process.argv.includes("--via-cli"), verbose: true,
+    semiSpaceMiB: num("semi-space"),
   };
   const main = async (): Promise<void> => {
     if (process.argv.includes("--find-max")) {

@@ -3,7 +3,7 @@
  * turns replies into raw samples, keeps the device state, demotes a silent device and writes back.
  * Per-device memory is the tag list, the read plan and one small record per tag.
  */
-import { Backoff, sleep } from "../../src/core/backoff.js";
+import { Backoff } from "../../src/core/backoff.js";
 import type { Driver, DriverContext } from "../../src/core/driver.js";
 import { FloorgateError, describeError } from "../../src/core/errors.js";
 import type { DeviceState, Sample, SampleValue } from "../../src/core/sample.js";
@@ -100,19 +100,31 @@ export class ModbusDriver implements Driver {
    */
   private async rateLoop(ctx: DriverContext, pollMs: number, reqs: ReadRequest[]): Promise<void> {
     const phase = pollPhase(this.cfg.id, pollMs);
-    await this.pollOnce(ctx, pollMs, reqs);
-    let next = nextTick(Date.now(), pollMs, phase);
-    while (!ctx.signal.aborted) {
-      const wait = next - Date.now();
-      if (wait > 0) {
-        try { await sleep(wait, ctx.signal); } catch { return; }
-      }
-      if (ctx.signal.aborted) return;
+    // One abort listener for the loop's life rather than one per wait (an abortable sleep adds and
+    // removes a listener every poll: thousands per second across devices).
+    let timer: NodeJS.Timeout | undefined;
+    let wake: (() => void) | undefined;
+    const onAbort = (): void => { clearTimeout(timer); wake?.(); };
+    ctx.signal.addEventListener("abort", onAbort, { once: true });
+    try {
       await this.pollOnce(ctx, pollMs, reqs);
-      const following = nextTick(Math.max(Date.now(), next), pollMs, phase);
-      const skipped = Math.round((following - next) / pollMs) - 1;
-      if (skipped > 0) ctx.count("skipped_poll", skipped);
-      next = following;
+      let next = nextTick(Date.now(), pollMs, phase);
+      while (!ctx.signal.aborted) {
+        const wait = next - Date.now();
+        if (wait > 0) {
+          await new Promise<void>((resolve) => { wake = resolve; timer = setTimeout(resolve, wait); });
+          wake = undefined;
+        }
+        if (ctx.signal.aborted) return;
+        await this.pollOnce(ctx, pollMs, reqs);
+        const following = nextTick(Math.max(Date.now(), next), pollMs, phase);
+        const skipped = Math.round((following - next) / pollMs) - 1;
+        if (skipped > 0) ctx.count("skipped_poll", skipped);
+        next = following;
+      }
+    } finally {
+      clearTimeout(timer);
+      ctx.signal.removeEventListener("abort", onAbort);
     }
   }
 

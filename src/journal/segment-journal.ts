@@ -9,14 +9,14 @@ import { lockDir } from "./dir-lock.js";
 import { decodeFrame, encodeFrame, FRAME_PREFIX } from "./frame-codec.js";
 import { FrameIndex } from "./frame-index.js";
 import type { Journal, JournalEvent, JournalOptions, JournalOutputStats, JournalStats } from "./journal.js";
-import { RecentFrames } from "./recent-frames.js";
+import { FrameColumns, RecentFrames } from "./recent-frames.js";
 import { listSegments, scanSegment, segmentName } from "./segment-scan.js";
 
 /**
  * Extra knobs of the segment journal, for tests and benchmarks; the daemon uses the defaults.
  */
 export interface SegmentJournalOptions extends JournalOptions {
-  /** samples kept decoded in memory for live forwarding (default 100,000) */
+  /** samples kept in memory (as columns, ~32 bytes each) for live forwarding (default 100,000) */
   cacheSamples?: number;
   /** pending bytes that trigger a group commit before `fsyncIntervalMs` (default 1 MiB) */
   groupCommitBytes?: number;
@@ -65,7 +65,11 @@ interface PendingAppend {
   seg: Segment;
   frame: Buffer;
   firstPos: number;
-  samples: JournaledSample[];
+  count: number;
+  firstTs: number;
+  lastTs: number;
+  /** null when the cache is off */
+  cols: FrameColumns | null;
   queuedAt: number;
   resolve: (pos: number) => void;
   reject: (err: unknown) => void;
@@ -127,6 +131,7 @@ export class SegmentJournal implements Journal {
   private active!: Segment;
   private readonly outputs = new Map<string, OutputState>();
   private readonly cache: RecentFrames;
+  private readonly cacheOn: boolean;
 
   /** next position to assign */
   private nextPos = 1;
@@ -167,7 +172,9 @@ export class SegmentJournal implements Journal {
     this.dir = opts.dir;
     this.segmentBytes = opts.segmentBytes ?? defaultSegmentBytes(opts.maxBytes);
     this.groupBytes = opts.groupCommitBytes ?? MiB;
-    this.cache = new RecentFrames(opts.cacheSamples ?? 100_000);
+    const cacheSamples = opts.cacheSamples ?? 100_000;
+    this.cache = new RecentFrames(cacheSamples);
+    this.cacheOn = cacheSamples > 0;
   }
 
   // ---------------------------------------------------------------- recovery
@@ -306,17 +313,14 @@ export class SegmentJournal implements Journal {
     this.pendingBytes += size;
     this.nextPos += samples.length;
 
-    const copies: JournaledSample[] = new Array(samples.length);
-    for (let i = 0; i < samples.length; i++) {
-      const s = samples[i]!;
-      const c: JournaledSample = { device: s.device, tag: s.tag, value: s.value, quality: s.quality, ts: s.ts, pos: firstPos + i };
-      if (s.unit !== undefined) c.unit = s.unit;
-      if (s.reason !== undefined) c.reason = s.reason;
-      copies[i] = c;
-    }
-
+    // Columns, not per-sample copies: what is held until durable and then cached must not be one
+    // object per sample (see FrameColumns). Built now because the caller may reuse its objects.
+    const cols = this.cacheOn ? new FrameColumns(samples) : null;
+    const count = samples.length;
+    const firstTs = samples[0]!.ts;
+    const lastTs = samples[count - 1]!.ts;
     return new Promise<number>((resolve, reject) => {
-      this.pending.push({ seg, frame, firstPos, samples: copies, queuedAt: performance.now(), resolve, reject });
+      this.pending.push({ seg, frame, firstPos, count, firstTs, lastTs, cols, queuedAt: performance.now(), resolve, reject });
       this.kick();
     });
   }
@@ -427,18 +431,18 @@ export class SegmentJournal implements Journal {
     }
     for (const { p, offset } of written) {
       const seg = p.seg;
-      const n = p.samples.length;
+      const n = p.count;
       seg.index.push(offset, p.firstPos, n);
       seg.indexedEnd = offset + p.frame.length;
-      if (seg.records === 0) seg.firstTs = p.samples[0]!.ts;
+      if (seg.records === 0) seg.firstTs = p.firstTs;
       seg.records += n;
       seg.lastPos = p.firstPos + n - 1;
       this.appended += n;
       this.durablePos = seg.lastPos;
-      this.newestTs = p.samples[n - 1]!.ts;
-      this.cache.add(p.firstPos, p.samples);
+      this.newestTs = p.lastTs;
+      if (p.cols) this.cache.add(p.firstPos, p.cols);
     }
-    for (const { p } of written) p.resolve(p.firstPos + p.samples.length - 1);
+    for (const { p } of written) p.resolve(p.firstPos + p.count - 1);
     for (const w of this.durableWaiters) {
       if (this.durablePos > w.after) w.wake();
     }

@@ -58,6 +58,23 @@ describe("planMessages", () => {
     );
   });
 
+  it("gives each device's run in batch order when every device appears in one run (one poll per append)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 30 }), { minLength: 1, maxLength: 8 }), fc.integer({ min: 1, max: 12 }), (runs, maxBatch) => {
+        let pos = 100;
+        const batch: JournaledSample[] = runs.flatMap((len, r) =>
+          Array.from({ length: len }, (_, k): JournaledSample => ({ device: `dev${r}`, tag: `t${k}`, value: k, quality: "good", ts: 0, pos: pos++ })));
+        const msgs = planMessages(batch, maxBatch);
+        // reference: the devices in order, each cut into chunks of maxBatch
+        const want = runs.flatMap((len, r) => Array.from({ length: Math.ceil(len / maxBatch) }, (_, c) => {
+          const samples = batch.filter((s) => s.device === `dev${r}`).slice(c * maxBatch, (c + 1) * maxBatch);
+          return { device: `dev${r}`, batch: samples[samples.length - 1]!.pos, samples };
+        }));
+        expect(msgs).toEqual(want);
+      }),
+    );
+  });
+
   it("returns nothing for an empty write", () => {
     expect(planMessages([], 500)).toEqual([]);
   });

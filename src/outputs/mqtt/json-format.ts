@@ -18,6 +18,35 @@ export interface TelemetryMessage {
  */
 export function planMessages(batch: readonly JournaledSample[], maxBatch: number): TelemetryMessage[] {
   const limit = Math.max(1, Math.floor(maxBatch));
+  const n = batch.length;
+  if (n === 0) return [];
+  // Usual case: the journal holds one poll of one device per append, so each device's samples form
+  // a single run; then the messages are slices in batch order, with no grouping and no sort.
+  const runStarts = [0];
+  let seen: Set<string> | undefined;
+  let prev = batch[0]!.device;
+  for (let i = 1; i < n; i++) {
+    const d = batch[i]!.device;
+    if (d === prev) continue;
+    (seen ??= new Set()).add(prev);
+    if (seen.has(d)) return planGrouped(batch, limit);
+    runStarts.push(i);
+    prev = d;
+  }
+  runStarts.push(n);
+  const out: TelemetryMessage[] = [];
+  for (let r = 0; r + 1 < runStarts.length; r++) {
+    const end = runStarts[r + 1]!;
+    for (let a = runStarts[r]!; a < end; a += limit) {
+      const b = Math.min(end, a + limit);
+      out.push({ device: batch[a]!.device, batch: batch[b - 1]!.pos, samples: a === 0 && b === n ? (batch as JournaledSample[]) : batch.slice(a, b) });
+    }
+  }
+  return out;
+}
+
+/** The general case of `planMessages`: a device's samples interleave with others'. */
+function planGrouped(batch: readonly JournaledSample[], limit: number): TelemetryMessage[] {
   const byDevice = new Map<string, JournaledSample[]>();
   for (const s of batch) {
     const group = byDevice.get(s.device);
@@ -37,7 +66,7 @@ export function planMessages(batch: readonly JournaledSample[], maxBatch: number
 
 const QUALITY: Record<Quality, string> = { good: '"good"', uncertain: '"uncertain"', bad: '"bad"' };
 
-/** JSON for a value; NaN and ±Infinity have no JSON form and travel as null. */
+/** JSON for a non-integer value; NaN and ±Infinity have no JSON form and travel as null. */
 function encodeValue(v: SampleValue): string {
   switch (typeof v) {
     case "number":
@@ -53,33 +82,30 @@ function encodeValue(v: SampleValue): string {
 
 /**
  * Builds telemetry payloads by string concatenation (several times faster than JSON.stringify of an
- * object graph at 500 samples per message), with the last timestamp's ISO form and encoded strings
- * cached: a poll cycle gives many samples the same `ts`, tag and unit names repeat every message.
+ * object graph at 500 samples per message). Per sample only three pieces are joined: the tag's
+ * cached `{"tag":…,"value":` prefix, the value, and a `,"quality":…,"ts":…}` suffix cached for the
+ * last (quality, ts, unit) — a poll gives every sample of a message the same ts and quality, and
+ * tag names repeat every poll. The result is what JSON.stringify of the spec object gives.
  */
 export class TelemetryEncoder {
-  private lastTs = Number.NaN;
-  private lastIso = "";
+  private readonly gatewayHead: string;
+  /** tag → `{"tag":"…","value":` */
+  private readonly prefixes = new Map<string, string>();
+  /** device / unit → its JSON string */
   private readonly strings = new Map<string, string>();
-  private readonly gatewayJson: string;
+  private sufTs = Number.NaN;
+  private sufQuality = "";
+  private sufUnit: string | undefined = undefined;
+  private suffix = "";
 
   constructor(gatewayId: string) {
-    this.gatewayJson = JSON.stringify(gatewayId);
+    this.gatewayHead = `{"gateway":${JSON.stringify(gatewayId)},"device":`;
   }
 
-  /** RFC 3339, ms, UTC; an invalid time (should never reach the journal) travels as null. */
-  private ts(ms: number): string {
-    if (ms !== this.lastTs) {
-      this.lastTs = ms;
-      const d = new Date(ms);
-      this.lastIso = Number.isNaN(d.getTime()) ? "null" : `"${d.toISOString()}"`;
-    }
-    return this.lastIso;
-  }
-
+  /** Bounded: tag/unit/device names are a fixed set from config and pushing devices. */
   private str(s: string): string {
     let enc = this.strings.get(s);
     if (enc === undefined) {
-      // Bounded: tag/unit/device names are a fixed set from config and pushing devices.
       if (this.strings.size >= 50_000) this.strings.clear();
       enc = JSON.stringify(s);
       this.strings.set(s, enc);
@@ -87,13 +113,37 @@ export class TelemetryEncoder {
     return enc;
   }
 
+  private prefixOf(tag: string): string {
+    let p = this.prefixes.get(tag);
+    if (p === undefined) {
+      if (this.prefixes.size >= 50_000) this.prefixes.clear();
+      p = `{"tag":${JSON.stringify(tag)},"value":`;
+      this.prefixes.set(tag, p);
+    }
+    return p;
+  }
+
+  /** RFC 3339, ms, UTC; an invalid time (should never reach the journal) travels as null. */
+  private suffixFor(quality: Quality, ms: number, unit: string | undefined): string {
+    this.sufTs = ms;
+    this.sufQuality = quality;
+    this.sufUnit = unit;
+    const d = new Date(ms);
+    const ts = Number.isNaN(d.getTime()) ? "null" : `"${d.toISOString()}"`;
+    this.suffix = `,"quality":${QUALITY[quality] ?? JSON.stringify(quality)},"ts":${ts}${unit === undefined ? "" : `,"unit":${this.str(unit)}`}}`;
+    return this.suffix;
+  }
+
   encode(msg: TelemetryMessage): string {
-    let out = `{"gateway":${this.gatewayJson},"device":${this.str(msg.device)},"batch":${msg.batch},"samples":[`;
+    let out = `${this.gatewayHead}${this.str(msg.device)},"batch":${msg.batch},"samples":[`;
     const samples = msg.samples;
     for (let i = 0; i < samples.length; i++) {
       const s = samples[i]!;
-      out += `${i === 0 ? "" : ","}{"tag":${this.str(s.tag)},"value":${encodeValue(s.value)},"quality":${QUALITY[s.quality] ?? JSON.stringify(s.quality)},"ts":${this.ts(s.ts)}`;
-      out += s.unit === undefined ? "}" : `,"unit":${this.str(s.unit)}}`;
+      const prefix = this.prefixOf(s.tag);
+      const suffix = s.ts === this.sufTs && s.quality === this.sufQuality && s.unit === this.sufUnit ? this.suffix : this.suffixFor(s.quality, s.ts, s.unit);
+      const v = s.value;
+      const value = typeof v === "number" && Number.isFinite(v) ? "" + v : encodeValue(v);
+      out += (i === 0 ? prefix : "," + prefix) + value + suffix;
     }
     return out + "]}";
   }
