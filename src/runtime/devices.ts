@@ -14,8 +14,6 @@ interface DeviceEntry {
 }
 
 export type DeviceStateListener = (id: string, state: DeviceState, error: string | null, ts: number) => void;
-export type SamplesListener = (samples: readonly Sample[]) => void;
-
 /**
  * Every configured device and every device that has pushed: state, counters and the latest value
  * per tag. It is the live view's tap: it holds one sample per tag, never a queue.
@@ -23,7 +21,6 @@ export type SamplesListener = (samples: readonly Sample[]) => void;
 export class DeviceRegistry {
   private readonly devices = new Map<string, DeviceEntry>();
   private readonly stateListeners = new Set<DeviceStateListener>();
-  private readonly sampleListeners = new Set<SamplesListener>();
 
   /** A configured device; it starts `connecting` (or `disabled`). */
   addConfigured(id: string, driver: string, disabled = false): void {
@@ -64,21 +61,11 @@ export class DeviceRegistry {
       d.latest.set(s);
       if (d.lastSampleTs === null || s.ts > d.lastSampleTs) d.lastSampleTs = s.ts;
     }
-    for (const l of this.sampleListeners) l(samples);
   }
 
   onState(l: DeviceStateListener): () => void {
     this.stateListeners.add(l);
     return () => this.stateListeners.delete(l);
-  }
-
-  onSamples(l: SamplesListener): () => void {
-    this.sampleListeners.add(l);
-    return () => this.sampleListeners.delete(l);
-  }
-
-  has(id: string): boolean {
-    return this.devices.has(id);
   }
 
   states(): { id: string; state: DeviceState; error: string | null }[] {

@@ -19,7 +19,6 @@ export class Metrics {
   readonly ingestDedupEvictions: Counter<"reason">;
   readonly driverEvents: Counter<"device" | "event">;
   readonly outputReconnects: Counter<"output">;
-  readonly liveRejects: Counter<"reason">;
 
   constructor(collect: {
     deviceStates(): { device: string; state: string }[];
@@ -37,7 +36,6 @@ export class Metrics {
     this.ingestDedupEvictions = new Counter({ name: "floorgate_ingest_dedup_evictions_total", help: "Remembered msgIds evicted early by the memory caps, by reason", labelNames: ["reason"], registers: r });
     this.driverEvents = new Counter({ name: "floorgate_driver_events_total", help: "Driver events (timeouts, skipped polls, late replies, reconnects)", labelNames: ["device", "event"], registers: r });
     this.outputReconnects = new Counter({ name: "floorgate_output_reconnects_total", help: "Output sessions lost and reopened", labelNames: ["output"], registers: r });
-    this.liveRejects = new Counter({ name: "floorgate_live_rejects_total", help: "Live feed upgrades refused or clients closed, by reason", labelNames: ["reason"], registers: r });
     new Gauge({
       name: "floorgate_device_state", help: "1 for the device's current state", labelNames: ["device", "state"], registers: r,
       collect() {
