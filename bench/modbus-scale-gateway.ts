@@ -4,8 +4,8 @@
  * Why it exists: `floorgate run` refuses configs over 4 MiB or 500,000 YAML nodes (20,000 through
  * aliases) — src/config/load.ts and src/config/source.ts — and 2,000 devices × 100 tags is ~1.8 M
  * nodes (~9 MB) spelled out. So this launcher validates a config with ONE template Modbus device
- * through the real loader, then clones that device once per simulator port (fresh, deep-copied tag
- * objects per device, as a parsed file would give) and runs exactly what `floorgate run` runs:
+ * through the real loader, then clones that device once per simulator port (sharing its interned tag
+ * list, as the loader does for a file of identical devices) and runs exactly what `floorgate run` runs:
  * Gateway.start, the same logger, SIGTERM → stopWithin.
  *
  *   node dist/bench/modbus-scale-gateway.js CONFIG.yaml PORTS.json
@@ -26,12 +26,9 @@ export function expandDevices(config: GatewayConfig, ports: readonly number[]): 
   if (!tmpl || tmpl.driver !== "modbus" || tmpl.connection.transport === "rtu") {
     throw new Error("the template config needs one Modbus TCP device first");
   }
-  const devices: DeviceConfig[] = ports.map((port, i) => {
-    const d = structuredClone(tmpl);
-    d.id = `d${i}`;
-    if (d.connection.transport !== "rtu") d.connection.port = port;
-    return d;
-  });
+  // What the config builder gives for devices with identical tags: one shared (interned) tag
+  // list, a device object and connection of their own.
+  const devices: DeviceConfig[] = ports.map((port, i) => ({ ...tmpl, id: `d${i}`, connection: { ...tmpl.connection, port } }));
   return { ...config, devices };
 }
 
@@ -60,9 +57,40 @@ async function main(): Promise<number> {
       process.stderr.write(`bench-heapsnapshot ${file}\n`);
     });
   }
+  const profFile = process.env.FLOORGATE_BENCH_HEAPPROF;
+  if (profFile) void promotedAllocations(profFile);
   await untilSignal();
   stopStats?.();
   return stopWithin(gw, log);
+}
+
+/**
+ * FLOORGATE_BENCH_HEAPPROF=FILE: which code allocates what V8 promotes. The sampling heap profiler
+ * keeps a sample until its object is collected; started right after a major GC and stopped 6 s
+ * later (before the next one), its young garbage has been scavenged away and what remains is live
+ * data plus promoted-then-dead objects: the old-generation churn, by allocation stack.
+ */
+async function promotedAllocations(file: string): Promise<void> {
+  const { Session } = await import("node:inspector/promises");
+  const { writeFileSync } = await import("node:fs");
+  await new Promise((r) => setTimeout(r, 12_000));
+  await new Promise<void>((resolve) => {
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const kind = ((e as unknown as { detail?: { kind?: number } }).detail)?.kind;
+        if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) { obs.disconnect(); resolve(); return; }
+      }
+    });
+    obs.observe({ entryTypes: ["gc"] });
+  });
+  const s = new Session();
+  s.connect();
+  await s.post("HeapProfiler.startSampling", { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: false } as never);
+  await new Promise((r) => setTimeout(r, 10_000));
+  const { profile } = await s.post("HeapProfiler.stopSampling");
+  writeFileSync(file, JSON.stringify(profile));
+  process.stderr.write(`bench-heapprof ${file}\n`);
+  s.disconnect();
 }
 
 /**

@@ -22,8 +22,31 @@ export function lineSpecOf(cfg: ModbusDeviceConfig): LineSpec {
   return { kind: c.transport, host: c.host, port: c.port };
 }
 
-/** The device's read plan, one list of requests per distinct poll rate. */
+/**
+ * Read plans by tag list (interned by the config builder, so identical devices share one list)
+ * and the device settings the plan depends on. The request objects are shared and never
+ * mutated; each device gets its own lists, because a refused merged read is split in its list.
+ */
+const planCache = new WeakMap<readonly ModbusTagConfig[], Map<string, Map<number, ReadRequest[]>>>();
+const tagIndexCache = new WeakMap<readonly ModbusTagConfig[], Map<string, ModbusTagConfig>>();
+
+/** The device's read plan, one list of requests per distinct poll rate (a fresh list per call). */
 export function planDevice(cfg: ModbusDeviceConfig): Map<number, ReadRequest[]> {
+  const key = `${cfg.connection.unitId}|${cfg.pollMs}|${cfg.maxGap}|${cfg.tagByTag}`;
+  let byKey = planCache.get(cfg.tags);
+  if (!byKey) planCache.set(cfg.tags, (byKey = new Map()));
+  let plan = byKey.get(key);
+  if (!plan) byKey.set(key, (plan = computePlan(cfg)));
+  return new Map([...plan].map(([rate, reqs]) => [rate, [...reqs]]));
+}
+
+function tagIndexOf(tags: readonly ModbusTagConfig[]): Map<string, ModbusTagConfig> {
+  let index = tagIndexCache.get(tags);
+  if (!index) tagIndexCache.set(tags, (index = new Map(tags.map((t) => [t.name, t]))));
+  return index;
+}
+
+function computePlan(cfg: ModbusDeviceConfig): Map<number, ReadRequest[]> {
   const items = cfg.tags.map((t, id) => ({
     id, unitId: t.unitId ?? cfg.connection.unitId, area: t.area, address: t.address,
     width: tagWidth(t), pollMs: t.pollMs ?? cfg.pollMs,
@@ -74,7 +97,7 @@ export class ModbusDriver implements Driver {
   constructor(private readonly cfg: ModbusDeviceConfig) {
     this.demoteBackoff = new Backoff({ initialMs: Math.max(cfg.pollMs, 100), maxMs: cfg.reconnectMaxMs });
     this.lastBad = cfg.tags.map(() => undefined);
-    this.tagIndex = new Map(cfg.tags.map((t) => [t.name, t]));
+    this.tagIndex = tagIndexOf(cfg.tags);
   }
 
   async run(ctx: DriverContext): Promise<void> {
@@ -135,6 +158,15 @@ export class ModbusDriver implements Driver {
       if (Date.now() < this.demotedUntil) return;
       this.demotedUntil = Number.POSITIVE_INFINITY; // one probe at a time across rate groups
     }
+    await this.readAndEmit(ctx, line, pollMs, reqs);
+  }
+
+  /**
+   * One read pass, its samples handed to the runtime. It returns the runtime's durability promise
+   * instead of awaiting it, so this frame — the only holder of the samples — is gone while the
+   * journal commits; awaiting here would keep every value alive past V8's young generation.
+   */
+  private async readAndEmit(ctx: DriverContext, line: Line, pollMs: number, reqs: ReadRequest[]): Promise<void> {
     const conn = this.cfg.connection;
     const { results, outcome } = await readPass(line, reqs, this.cfg.tags, ctx, {
       timeoutMs: conn.timeoutMs,
@@ -146,7 +178,7 @@ export class ModbusDriver implements Driver {
     if (ctx.signal.aborted) return;
     this.outcomes.set(pollMs, outcome);
     this.updateState(outcome);
-    await this.emit(ctx, results);
+    return this.emit(ctx, results);
   }
 
   private updateState(last: PassOutcome): void {
@@ -178,7 +210,8 @@ export class ModbusDriver implements Driver {
     else if (fail > 0) this.setState("offline", err ?? "unreachable");
   }
 
-  private async emit(ctx: DriverContext, results: PassResults): Promise<void> {
+  /** Drops repeats of an unchanged bad reason, then hands the rest on; see readAndEmit for why it is not async. */
+  private emit(ctx: DriverContext, results: PassResults): Promise<void> | undefined {
     const { samples: all, ids } = results;
     let samples = all;
     for (let k = 0; k < all.length; k++) {
@@ -196,12 +229,8 @@ export class ModbusDriver implements Driver {
       }
       if (samples !== all) samples.push(s);
     }
-    if (!samples.length) return;
-    try {
-      await ctx.emit(samples);
-    } catch {
-      // JOURNAL_FULL and friends: the runtime counts the drop; polling carries on.
-    }
+    if (!samples.length) return undefined;
+    return ctx.emit(samples); // never rejects: the runtime counts what the journal refuses
   }
 
   private setState(state: DeviceState, error: string | null): void {

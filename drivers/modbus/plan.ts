@@ -28,6 +28,8 @@ export interface ReadRequest {
   count: number;
   /** ids of the tags inside [start, start+count), sorted by address */
   items: PlanItem[];
+  /** the request PDU, built on first use and reused every poll (the line never modifies it) */
+  pdu?: Buffer;
 }
 
 export interface PlanOptions {

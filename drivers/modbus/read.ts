@@ -73,7 +73,7 @@ export async function readPass(
     const req = requests[i]!;
     let reply;
     try {
-      reply = await line.request(req.unitId, readPdu(readFunction(req.area), req.start, req.count), opts.timeoutMs, client);
+      reply = await line.request(req.unitId, (req.pdu ??= readPdu(readFunction(req.area), req.start, req.count)), opts.timeoutMs, client);
     } catch (err) {
       const reason = describeFailure(err);
       outcome.firstError ??= reason;

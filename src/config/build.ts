@@ -41,6 +41,7 @@ const or = <T>(v: unknown, d: T): T => (v === undefined || v === null ? d : (v a
  * and the semantic checks, so it trusts shapes; paths become absolute against `baseDir`.
  */
 export function buildConfig(data: unknown, baseDir: string): GatewayConfig {
+  const interner = new TagInterner();
   const root = obj(data);
   const gw = obj(root.gateway);
   const gatewayId = gw.id as string;
@@ -66,7 +67,7 @@ export function buildConfig(data: unknown, baseDir: string): GatewayConfig {
       fsync: or(journal.fsync, DEFAULTS.journal.fsync),
       fsyncIntervalMs: or(journal.fsyncIntervalMs, DEFAULTS.journal.fsyncIntervalMs),
     },
-    devices: arr(root.devices).map((d) => buildDevice(obj(d))),
+    devices: arr(root.devices).map((d) => buildDevice(obj(d), interner)),
     ingest: buildIngest(root.ingest),
     outputs: arr(root.outputs).map((o) => buildOutput(obj(o), gatewayId, baseDir)),
   };
@@ -79,7 +80,37 @@ function tagCommon(t: Obj): TagCommon {
   return out;
 }
 
-function buildDevice(d: Obj): DeviceConfig {
+/**
+ * Identical Modbus tags — and identical tag lists — across devices become one shared object.
+ * Why: plants configure hundreds of machines of the same model from one template (a YAML anchor,
+ * or generated files); 2,000 devices × 100 tags as separate objects held ~100 MB of duplicate
+ * config and read plans that every major GC had to mark. The runtime keys its per-tag-list caches
+ * (read plans, normalize rules) on the shared list. Config objects are therefore immutable.
+ */
+class TagInterner {
+  private readonly tags = new Map<string, ModbusTagConfig>();
+  private readonly lists = new Map<string, ModbusTagConfig[]>();
+
+  list(raw: unknown[]): ModbusTagConfig[] {
+    const keys: string[] = [];
+    const built = raw.map((t) => {
+      const tag = buildModbusTag(obj(t));
+      const key = JSON.stringify(tag);
+      keys.push(key);
+      const known = this.tags.get(key);
+      if (known) return known;
+      this.tags.set(key, tag);
+      return tag;
+    });
+    const listKey = keys.join("\n");
+    const known = this.lists.get(listKey);
+    if (known) return known;
+    this.lists.set(listKey, built);
+    return built;
+  }
+}
+
+function buildDevice(d: Obj, interner: TagInterner): DeviceConfig {
   const common = { id: d.id as string, reconnectMaxMs: or(d.reconnectMaxMs, DEFAULTS.reconnectMaxMs), disabled: or(d.disabled, false) };
   if (d.driver === "modbus") {
     const dev: ModbusDeviceConfig = {
@@ -90,7 +121,7 @@ function buildDevice(d: Obj): DeviceConfig {
       maxGap: or(d.maxGap, DEFAULTS.modbus.maxGap),
       tagByTag: or(d.tagByTag, DEFAULTS.modbus.tagByTag),
       maxTimeouts: or(d.maxTimeouts, DEFAULTS.modbus.maxTimeouts),
-      tags: arr(d.tags).map((t) => buildModbusTag(obj(t))),
+      tags: interner.list(arr(d.tags)),
     };
     return dev;
   }

@@ -93,7 +93,8 @@ export interface ModbusDeviceConfig extends DeviceCommon {
   tagByTag: boolean;
   /** consecutive timeouts before the device is demoted; default 3 */
   maxTimeouts: number;
-  tags: ModbusTagConfig[];
+  /** Shared by every device with an identical tag list (see build.ts TagInterner): never mutate. */
+  tags: readonly ModbusTagConfig[];
 }
 
 export interface OpcuaTagConfig extends TagCommon {

@@ -18,6 +18,7 @@ import type { HealthReport, StatusView, TagValue, DeviceInfo } from "./status.js
 
 /** How long a pushing device may stay silent before it is shown offline (spec §1: unreachable). */
 const PUSH_SILENCE_MS = 60_000;
+const DONE: Promise<void> = Promise.resolve();
 
 interface RunningDriver {
   config: DeviceConfig;
@@ -163,16 +164,16 @@ export class Gateway implements StatusView {
   }
 
   private driverContext(dc: DeviceConfig, signal: AbortSignal): DriverContext {
-    const rules = new Map<string, TagRules>(dc.tags.map((t) => [t.name, t]));
-    const normalizer = new Normalizer(rules);
+    const normalizer = Normalizer.forTags(dc.tags);
     const log = this.log.child({ device: dc.id });
     return {
       signal,
       log,
-      emit: async (samples) => {
+      // Not async: nothing here may hold the samples while the journal's fsync is awaited.
+      emit: (samples) => {
         const norm = normalizer.apply(samples);
-        if (norm.length === 0) return;
-        await this.append(dc.id, norm, "poll");
+        if (norm.length === 0) return DONE;
+        return this.appendPolled(dc.id, norm);
       },
       setState: (state, error) => {
         if (this.registry.setState(dc.id, state, error ?? null)) {
@@ -189,7 +190,7 @@ export class Gateway implements StatusView {
   /** The ingest sink: resolves when durable, rejects JOURNAL_FULL / JOURNAL_IO (→ 503). */
   private async push(device: string, samples: Sample[]): Promise<void> {
     this.registry.ensurePushed(device);
-    await this.append(device, this.pushNormalizer.apply(samples), "push");
+    await this.append(device, this.pushNormalizer.apply(samples));
     this.lastPush.set(device, Date.now());
     if (this.registry.setState(device, "online", null)) this.log.info({ device }, `device ${device} online`);
   }
@@ -204,23 +205,44 @@ export class Gateway implements StatusView {
   }
 
   /**
-   * Journals samples of one device. Polled samples that the journal refuses are counted as dropped
-   * and not rethrown (the poller carries on); pushed ones are rethrown so the device gets a 503.
+   * Journals one device's pushed samples; rejects with the journal's error (JOURNAL_FULL,
+   * JOURNAL_IO) so the device gets a 503.
    */
-  private async append(device: string, samples: Sample[], origin: "poll" | "push"): Promise<void> {
+  private async append(device: string, samples: Sample[]): Promise<void> {
     this.registry.observe(samples);
+    const n = samples.length;
     try {
       await this.journal.append(samples);
-      this.journalFull = false;
-      this.metrics.samplesIn.inc({ device }, samples.length);
-      this.registry.count(device, "samples_in", samples.length);
     } catch (err) {
-      const reason = isFloorgateError(err, "JOURNAL_FULL") ? "journal_full" : "journal_io";
-      if (reason === "journal_full") this.journalFull = true;
-      if (origin === "push") throw err;
-      this.metrics.drops.inc({ reason, output: "" }, samples.length);
-      this.registry.count(device, `dropped_${reason}`, samples.length);
+      if (isFloorgateError(err, "JOURNAL_FULL")) this.journalFull = true;
+      throw err;
     }
+    this.accepted(device, n);
+  }
+
+  /**
+   * Journals one device's polled samples. Synchronous up to the journal's copy, and the returned
+   * promise closes over the count only, so the samples die young. Refused samples are counted as
+   * dropped, never rethrown: the poller carries on.
+   */
+  private appendPolled(device: string, samples: Sample[]): Promise<void> {
+    this.registry.observe(samples);
+    const n = samples.length;
+    return this.journal.append(samples).then(
+      () => this.accepted(device, n),
+      (err: unknown) => {
+        const reason = isFloorgateError(err, "JOURNAL_FULL") ? "journal_full" : "journal_io";
+        if (reason === "journal_full") this.journalFull = true;
+        this.metrics.drops.inc({ reason, output: "" }, n);
+        this.registry.count(device, `dropped_${reason}`, n);
+      },
+    );
+  }
+
+  private accepted(device: string, n: number): void {
+    this.journalFull = false;
+    this.metrics.samplesIn.inc({ device }, n);
+    this.registry.count(device, "samples_in", n);
   }
 
   /** Write-back to a device tag: checks `writable`, applies inverse scaling, hands the raw value to the driver. */

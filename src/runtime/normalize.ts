@@ -24,10 +24,29 @@ export function unscale(value: number, rules: TagRules): number {
 interface Last { value: Sample["value"]; quality: Sample["quality"] }
 
 /** A tag's rules with what `apply` needs to decide precomputed. */
-interface Compiled {
+export interface Compiled {
   rules: TagRules;
   scaled: boolean;
   deadband: number;
+}
+
+/** Compiled rules of one tag list, shareable between normalizers. */
+export class CompiledRules {
+  constructor(readonly byTag: ReadonlyMap<string, Compiled>) {}
+}
+
+const compiledByList = new WeakMap<readonly object[], CompiledRules>();
+
+function compile(rules: ReadonlyMap<string, TagRules>): Map<string, Compiled> {
+  const out = new Map<string, Compiled>();
+  for (const [tag, r] of rules) {
+    out.set(tag, {
+      rules: r,
+      scaled: !(r.scale === 1 && r.offset === 0),
+      deadband: r.deadband !== undefined && r.deadband > 0 ? r.deadband : 0,
+    });
+  }
+  return out;
 }
 
 /**
@@ -42,16 +61,24 @@ interface Compiled {
  */
 export class Normalizer {
   private readonly last = new Map<string, Last>();
-  private readonly compiled = new Map<string, Compiled>();
+  private readonly compiled: ReadonlyMap<string, Compiled>;
 
-  constructor(rules: ReadonlyMap<string, TagRules>) {
-    for (const [tag, r] of rules) {
-      this.compiled.set(tag, {
-        rules: r,
-        scaled: !(r.scale === 1 && r.offset === 0),
-        deadband: r.deadband !== undefined && r.deadband > 0 ? r.deadband : 0,
-      });
+  /** `rules` per tag name; or, from `forTags`, rules already compiled and shared. */
+  constructor(rules: ReadonlyMap<string, TagRules> | CompiledRules) {
+    this.compiled = rules instanceof CompiledRules ? rules.byTag : compile(rules);
+  }
+
+  /**
+   * A normalizer for a configured tag list. The compiled rules are shared by every device with
+   * the same (interned, see config/build.ts) list; only the deadband memory is per device.
+   */
+  static forTags(tags: readonly (TagRules & { name: string })[]): Normalizer {
+    let compiled = compiledByList.get(tags);
+    if (!compiled) {
+      compiled = new CompiledRules(compile(new Map(tags.map((t) => [t.name, t]))));
+      compiledByList.set(tags, compiled);
     }
+    return new Normalizer(compiled);
   }
 
   /** Returns the samples to journal (possibly fewer than given). */

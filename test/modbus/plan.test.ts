@@ -1,5 +1,7 @@
 import { describe, it, expect } from "vitest";
 import { planReads, splitRequest, type PlanItem } from "../../drivers/modbus/plan.js";
+import { planDevice } from "../../drivers/modbus/device.js";
+import type { ModbusDeviceConfig, ModbusTagConfig } from "../../src/config/types.js";
 
 type Row = [area: PlanItem["area"], address: number, width: number, unitId?: number, pollMs?: number];
 const items = (rows: Row[]): PlanItem[] =>
@@ -53,5 +55,38 @@ describe("splitRequest", () => {
     const halves = splitRequest(req!)!;
     expect(halves.map((h) => [h.start, h.count, h.items.map((i) => i.id)])).toEqual([[0, 5, [0, 1]], [10, 14, [2, 3]]]);
     expect(splitRequest(splitRequest(halves[0])![0])).toBeUndefined();
+  });
+});
+
+describe("planDevice: plans shared between devices with one tag list", () => {
+  const tags: ModbusTagConfig[] = [0, 1, 2, 40].map((a) => ({
+    name: `t${a}`, area: "holding", address: a, type: "uint16", byteOrder: "ABCD", scale: 1, offset: 0, writable: false,
+  }));
+  const device = (id: string, unitId: number, list = tags): ModbusDeviceConfig => ({
+    id, driver: "modbus", reconnectMaxMs: 30_000, disabled: false, pollMs: 1000, maxGap: 8, tagByTag: false, maxTimeouts: 3,
+    connection: { transport: "tcp", host: "127.0.0.1", port: 502, unitId, timeoutMs: 1000 }, tags: list,
+  });
+
+  it("gives each device its own lists over the same request objects", () => {
+    const a = planDevice(device("a", 1)).get(1000)!;
+    const b = planDevice(device("b", 1)).get(1000)!;
+    expect(a).not.toBe(b);
+    expect(a).toHaveLength(2);
+    expect(a.every((r, i) => r === b[i])).toBe(true);
+    // a split in one device's list (what readPass does on an illegal-address reply) stays there
+    a.splice(0, 1, ...splitRequest(a[0]!)!);
+    expect(a).toHaveLength(3);
+    expect(planDevice(device("c", 1)).get(1000)!).toHaveLength(2);
+    expect(b).toHaveLength(2);
+  });
+
+  it("plans anew when a setting the plan depends on differs", () => {
+    const u1 = planDevice(device("a", 1)).get(1000)!;
+    const u2 = planDevice(device("b", 2)).get(1000)!;
+    expect(u2[0]).not.toBe(u1[0]);
+    expect(u2[0]!.unitId).toBe(2);
+    const other = planDevice(device("c", 1, [...tags])).get(1000)!;
+    expect(other[0]).not.toBe(u1[0]);
+    expect(other.map((r) => [r.start, r.count])).toEqual(u1.map((r) => [r.start, r.count]));
   });
 });

@@ -40,6 +40,8 @@ describe("config at plant scale", () => {
     expect(r.config.devices).toHaveLength(2000);
     expect(r.config.devices[1999]!.tags).toHaveLength(100);
     expect(r.config.devices[1999]!.id).toBe("d1999");
+    // identical tag lists are one shared, interned list (the runtime shares plans and rules by it)
+    expect(r.config.devices[1999]!.tags).toBe(r.config.devices[0]!.tags);
     expect(ms).toBeLessThan(45_000);
   }, 120_000);
 
@@ -55,6 +57,24 @@ describe("config at plant scale", () => {
     const problems = r.ok ? [] : r.problems;
     expect(problems.filter((p) => /too large/.test(p.message))).toEqual([]);
   }, 120_000);
+
+  it("shares identical tags and tag lists across devices, and only identical ones", () => {
+    const tag = (a: number, extra = ""): string => `      - { name: t${a}, area: holding, address: ${a}, type: uint16${extra} }`;
+    const dev = (id: string, tags: string[]): string => `  - id: ${id}\n    driver: modbus\n    connection: { transport: tcp, host: 127.0.0.1, port: 1502 }\n    tags:\n${tags.join("\n")}\n`;
+    const same = [tag(0), tag(1), tag(2)];
+    const text = HEAD + dev("a", same) + dev("b", same) + dev("c", [tag(0), tag(1), tag(2, ", scale: 0.1")]) + dev("d", [tag(0), tag(1)]);
+    const r = parseConfigText(text, join(dir, "share.yaml"), {});
+    if (!r.ok) throw new Error(r.problems.map((p) => p.message).join("\n"));
+    const [a, b, c, d] = r.config.devices.map((x) => x.tags);
+    expect(b).toBe(a);
+    expect(c).not.toBe(a);
+    expect(d).not.toBe(a);
+    expect(c![0]).toBe(a![0]); // the same tag is one object in every list
+    expect(d![1]).toBe(a![1]);
+    expect(c![2]).not.toBe(a![2]);
+    expect(c![2]!.scale).toBe(0.1);
+    expect(a![2]!.scale).toBe(1);
+  });
 
   it("still refuses an alias bomb, quickly", () => {
     const bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];

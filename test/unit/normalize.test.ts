@@ -76,3 +76,18 @@ describe("scaling helpers", () => {
     expect(applyScale(true, r)).toBe(true);
   });
 });
+
+describe("Normalizer.forTags", () => {
+  const tags = [{ name: "t", scale: 0.5, offset: 0, deadband: 1 }];
+  const s = (device: string, value: number): Sample => ({ device, tag: "t", value, quality: "good", ts: 1 });
+
+  it("applies the list's rules and keeps deadband memory per device", () => {
+    const a = Normalizer.forTags(tags);
+    const b = Normalizer.forTags(tags);
+    expect(a.apply([s("a", 10)]).map((x) => x.value)).toEqual([5]);
+    // a's last value does not suppress b's first reading, nor b's a's change
+    expect(b.apply([s("b", 10)]).map((x) => x.value)).toEqual([5]);
+    expect(a.apply([s("a", 11)])).toEqual([]); // 5.5 is within the deadband of 5
+    expect(b.apply([s("b", 14)]).map((x) => x.value)).toEqual([7]);
+  });
+});
