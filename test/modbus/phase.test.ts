@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { nextTick, pollPhase } from "../../drivers/modbus/device.js";
+import { firstPollDelay, nextTick, pollPhase } from "../../drivers/modbus/device.js";
 
 describe("poll phase offsets", () => {
   it("are stable per device id and inside the period", () => {
@@ -30,6 +30,21 @@ describe("poll phase offsets", () => {
     expect(pollPhase("d1", 1)).toBe(0);
     expect(pollPhase("d1", 0.5)).toBe(0);
     expect(pollPhase("d1", 7)).toBeLessThan(7);
+  });
+});
+
+describe("firstPollDelay", () => {
+  it("spreads the first polls of 2,000 devices over at most a second", () => {
+    const delays = Array.from({ length: 2000 }, (_, i) => firstPollDelay(`d${i}`, 60_000));
+    expect(Math.max(...delays)).toBeLessThan(1000);
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(0);
+    const perMs = new Map<number, number>();
+    for (const d of delays) perMs.set(d, (perMs.get(d) ?? 0) + 1);
+    expect(Math.max(...perMs.values())).toBeLessThan(12);
+  });
+
+  it("stays inside a short poll period", () => {
+    for (let i = 0; i < 100; i++) expect(firstPollDelay(`d${i}`, 50)).toBeLessThan(50);
   });
 });
 
