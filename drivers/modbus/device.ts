@@ -100,6 +100,8 @@ export class ModbusDriver implements Driver {
   private readonly demoteBackoff: Backoff;
   /** last bad reason emitted per tag: a tag that stays bad for the same reason is not re-emitted */
   private readonly lastBad: (string | undefined)[];
+  /** how many entries of lastBad are set */
+  private badTags = 0;
   private readonly outcomes = new Map<number, PassOutcome>();
   private state: DeviceState | undefined;
   private readonly tagIndex: Map<string, ModbusTagConfig>;
@@ -228,6 +230,8 @@ export class ModbusDriver implements Driver {
   /** Drops repeats of an unchanged bad reason, then hands the rest on; see readAndEmit for why it is not async. */
   private emit(ctx: DriverContext, results: PassResults): Promise<void> | undefined {
     const { samples: all, ids } = results;
+    // The usual poll: every value good and no tag was bad before — nothing to filter or clear.
+    if (results.bad === 0 && this.badTags === 0) return all.length ? ctx.emit(all) : undefined;
     let samples = all;
     for (let k = 0; k < all.length; k++) {
       const s = all[k]!;
@@ -238,9 +242,11 @@ export class ModbusDriver implements Driver {
           if (samples === all) samples = all.slice(0, k);
           continue;
         }
+        if (this.lastBad[id] === undefined) this.badTags++;
         this.lastBad[id] = s.reason;
       } else if (this.lastBad[id] !== undefined) {
         this.lastBad[id] = undefined;
+        this.badTags--;
       }
       if (samples !== all) samples.push(s);
     }

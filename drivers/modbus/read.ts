@@ -20,6 +20,8 @@ import { splitRequest, type ReadRequest } from "./plan.js";
 export interface PassResults {
   samples: Sample[];
   ids: number[];
+  /** how many of the samples have quality `bad` */
+  bad: number;
 }
 
 /** How a pass went, for device state and demotion. */
@@ -52,13 +54,14 @@ export interface PassOptions {
 export async function readPass(
   line: Line, requests: ReadRequest[], tags: readonly ModbusTagConfig[], client: LineClient, opts: PassOptions,
 ): Promise<{ results: PassResults; outcome: PassOutcome }> {
-  const results: PassResults = { samples: [], ids: [] };
+  const results: PassResults = { samples: [], ids: [], bad: 0 };
   const device = opts.device ?? "";
   const push = (id: number, ts: number, value: SampleValue, quality: Quality, reason: string | undefined): void => {
     const tag = tags[id]!;
     const s: Sample = { device, tag: tag.name, value, quality, ts };
     if (tag.unit !== undefined) s.unit = tag.unit;
     if (reason !== undefined) s.reason = reason;
+    if (quality === "bad") results.bad++;
     results.samples.push(s);
     results.ids.push(id);
   };

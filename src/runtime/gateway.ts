@@ -208,7 +208,7 @@ export class Gateway implements StatusView {
    * Journals one device's pushed samples; rejects with the journal's error (JOURNAL_FULL,
    * JOURNAL_IO) so the device gets a 503.
    */
-  private async append(device: string, samples: Sample[]): Promise<void> {
+  private async append(device: string, samples: readonly Sample[]): Promise<void> {
     this.registry.observe(samples);
     const n = samples.length;
     try {
@@ -225,7 +225,7 @@ export class Gateway implements StatusView {
    * promise closes over the count only, so the samples die young. Refused samples are counted as
    * dropped, never rethrown: the poller carries on.
    */
-  private appendPolled(device: string, samples: Sample[]): Promise<void> {
+  private appendPolled(device: string, samples: readonly Sample[]): Promise<void> {
     this.registry.observe(samples);
     const n = samples.length;
     return this.journal.append(samples).then(

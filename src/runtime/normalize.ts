@@ -32,7 +32,11 @@ export interface Compiled {
 
 /** Compiled rules of one tag list, shareable between normalizers. */
 export class CompiledRules {
-  constructor(readonly byTag: ReadonlyMap<string, Compiled>) {}
+  /** no tag scales, has a deadband or adds a unit: `apply` hands the samples on untouched */
+  readonly passThrough: boolean;
+  constructor(readonly byTag: ReadonlyMap<string, Compiled>) {
+    this.passThrough = [...byTag.values()].every((c) => !c.scaled && c.deadband === 0 && c.rules.unit === undefined);
+  }
 }
 
 const compiledByList = new WeakMap<readonly object[], CompiledRules>();
@@ -62,10 +66,13 @@ function compile(rules: ReadonlyMap<string, TagRules>): Map<string, Compiled> {
 export class Normalizer {
   private readonly last = new Map<string, Last>();
   private readonly compiled: ReadonlyMap<string, Compiled>;
+  private readonly passThrough: boolean;
 
   /** `rules` per tag name; or, from `forTags`, rules already compiled and shared. */
   constructor(rules: ReadonlyMap<string, TagRules> | CompiledRules) {
-    this.compiled = rules instanceof CompiledRules ? rules.byTag : compile(rules);
+    const c = rules instanceof CompiledRules ? rules : new CompiledRules(compile(rules));
+    this.compiled = c.byTag;
+    this.passThrough = c.passThrough;
   }
 
   /**
@@ -81,8 +88,12 @@ export class Normalizer {
     return new Normalizer(compiled);
   }
 
-  /** Returns the samples to journal (possibly fewer than given). */
-  apply(samples: readonly Sample[]): Sample[] {
+  /**
+   * Returns the samples to journal (possibly fewer than given; when no rule changes anything, the
+   * very array given — the rules leave every sample as it is and no copy is made).
+   */
+  apply(samples: readonly Sample[]): readonly Sample[] {
+    if (this.passThrough) return samples;
     const out: Sample[] = [];
     for (let i = 0; i < samples.length; i++) {
       const s = samples[i]!;

@@ -91,3 +91,17 @@ describe("Normalizer.forTags", () => {
     expect(b.apply([s("b", 14)]).map((x) => x.value)).toEqual([7]);
   });
 });
+
+describe("Normalizer pass-through list", () => {
+  it("hands on the very array when no rule scales, bands or adds a unit", () => {
+    const n = Normalizer.forTags([{ name: "a", scale: 1, offset: 0 }, { name: "b", scale: 1, offset: 0 }]);
+    const batch = [sample("a", 1), sample("b", 2), sample("unknown", 3)];
+    expect(n.apply(batch)).toBe(batch);
+  });
+
+  it("does not pass through when one tag of the list has a unit", () => {
+    const n = Normalizer.forTags([{ name: "a", scale: 1, offset: 0 }, { name: "b", scale: 1, offset: 0, unit: "°C" }]);
+    const out = n.apply([sample("a", 1), sample("b", 2)]);
+    expect(out.map((s) => s.unit)).toEqual([undefined, "°C"]);
+  });
+});
