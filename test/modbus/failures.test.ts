@@ -12,10 +12,12 @@ import { makeContext, makeDevice, tcp } from "./context.js";
 import { wire, words } from "./vectors.js";
 
 let server: FaultServer;
+/** unit 2: address 7 is refused while this is true */
+let refuse7 = false;
 beforeAll(async () => {
   server = await startFaultServer({
     // unit 1: address 3 and 60..69 do not exist; unit 5: every read is refused
-    register: (u, _area, a) => (u === 1 && (a === 3 || (a >= 60 && a < 70)) ? -1 : a),
+    register: (u, _area, a) => (u === 1 && (a === 3 || (a >= 60 && a < 70)) ? -1 : u === 2 && a === 7 && refuse7 ? -1 : a),
     behave: (r) => (r.unitId === 9 ? "silent" : r.unitId === 5 ? { exception: 4 } : "answer"),
   });
 });
@@ -45,6 +47,34 @@ describe("exceptions", () => {
     expect(ctx.counts.get("split_read")).toBe(splitsAfterFirst); // remembered: no re-splitting
     // bad tags are reported once per reason, good tags every poll
     expect(ctx.samples.filter((s) => s.tag === "h3").length).toBe(1);
+  });
+
+  it("a tag that goes bad, recovers and goes bad again is reported bad once each time, good every poll between", async () => {
+    refuse7 = true;
+    const tags = [6, 7].map((a) => ({ name: `h${a}`, area: "holding" as const, address: a, type: "uint16" as const }));
+    const cfg = makeDevice("flap", tcp(server.port, 2), tags, { pollMs: 50, tagByTag: true });
+    const ctx = makeContext();
+    const run = createModbusDriver(cfg).run(ctx);
+    const polls = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) await ctx.waitFor((s) => s.tag === "h6", 3000, ctx.samples.length);
+    };
+    await polls(3);
+    refuse7 = false;
+    const recovered = ctx.samples.length;
+    await ctx.waitFor((s) => s.tag === "h7" && s.quality === "good", 3000, recovered);
+    await polls(3);
+    refuse7 = true;
+    const badAgain = ctx.samples.length;
+    await ctx.waitFor((s) => s.tag === "h7" && s.quality === "bad", 3000, badAgain);
+    await polls(3);
+    await stop(ctx, run);
+    const h7 = ctx.samples.filter((s) => s.tag === "h7").map((s) => s.quality);
+    // bad (once), then good on every poll (at least the 3 waited for), then bad (once)
+    const runs = h7.reduce<string[]>((acc, q) => (acc[acc.length - 1] === q ? acc : [...acc, q]), []);
+    expect(runs).toEqual(["bad", "good", "bad"]);
+    expect(h7.filter((q) => q === "bad")).toHaveLength(2);
+    expect(h7.filter((q) => q === "good").length).toBeGreaterThanOrEqual(3);
+    expect(ctx.samples.filter((s) => s.tag === "h6").every((s) => s.quality === "good")).toBe(true);
   });
 
   it("every read answered with an exception: tags bad with the exception named, device `error`", async () => {
