@@ -1,10 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FloorgateError } from "../../src/core/errors.js";
-import type { JournaledSample, Quality } from "../../src/core/sample.js";
+import type { JournaledSample, Quality, SampleValue } from "../../src/core/sample.js";
 import { classifyConnectError } from "../../src/outputs/mqtt/client.js";
 import {
   TelemetryEncoder,
+  type TelemetryMessage,
   deviceStatusPayload,
   gatewayStatusPayload,
   planMessages,
@@ -80,39 +81,176 @@ describe("planMessages", () => {
   });
 });
 
+/** The spec §6 message object; JSON.stringify itself turns NaN/±Infinity into null and -0 into 0. */
+function specObject(gateway: string, m: TelemetryMessage): unknown {
+  return {
+    gateway,
+    device: m.device,
+    batch: m.batch,
+    samples: m.samples.map((s) => {
+      const ms = new Date(s.ts).getTime();
+      return {
+        tag: s.tag,
+        value: s.value,
+        quality: s.quality,
+        ts: Number.isNaN(ms) ? null : new Date(ms).toISOString(),
+        ...(s.unit !== undefined ? { unit: s.unit } : {}),
+      };
+    }),
+  };
+}
+
+const expectedBytes = (gateway: string, m: TelemetryMessage): Buffer => Buffer.from(JSON.stringify(specObject(gateway, m)));
+
+/** Characters JSON must escape or that take 2, 3 or 4 UTF-8 bytes, lone surrogates included. */
+const nastyChar = fc.oneof(
+  fc.constantFrom('"', "\\", "\n", "\r", "\t", "\b", "\f", "\u0000", "\u001f", "\u007f", "/", "é", "ß", "€", "中", "😀", "👍🏽", "\u2028", "\ufeff", "\ud800", "\udfff"),
+  fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)),
+  fc.string({ unit: "grapheme-composite", minLength: 1, maxLength: 1 }),
+  fc.string({ unit: "grapheme-ascii", minLength: 1, maxLength: 1 }),
+);
+const nastyString = (maxLength: number, minLength = 0): fc.Arbitrary<string> => fc.string({ unit: nastyChar, minLength, maxLength });
+
+/** Numbers at the edges of the integer fast path and of String(number)'s notations. */
+const edgeNumber = fc.constantFrom(
+  0, -0, 1, -1, 9, 10, 99, 100, 65535, -32768, 2 ** 31 - 1, 2 ** 31, -(2 ** 31), -(2 ** 31) - 1, 2 ** 32, 4294967295,
+  2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 53, 2 ** 53 + 2, 1e20, 1e21, -1e21, 123456789012345680000, 1e300, Number.MAX_VALUE,
+  Number.MIN_VALUE, -Number.MIN_VALUE, 1e-7, 0.1, -0.5, 1 / 3, Math.PI, NaN, Infinity, -Infinity,
+);
+const valueArb: fc.Arbitrary<SampleValue> = fc.oneof(
+  fc.integer({ min: 0, max: 65535 }),
+  fc.integer(),
+  fc.maxSafeInteger(),
+  fc.double(),
+  fc.float().map((f) => Math.fround(f)),
+  edgeNumber,
+  fc.boolean(),
+  fc.constant(null),
+  nastyString(20),
+);
+const tsArb = fc.oneof(
+  fc.integer({ min: 0, max: 4_102_444_800_000 }),
+  fc.constantFrom(-62_198_755_200_000, 253_402_300_800_000, 8.64e15, 8.64e15 + 1, -8.64e15, NaN, 1.5),
+);
+
+const messageArb: fc.Arbitrary<TelemetryMessage> = fc
+  .record({
+    device: nastyString(16, 1),
+    batch: fc.oneof(fc.nat(), fc.maxSafeInteger()),
+    sharedTs: fc.option(tsArb, { nil: undefined }),
+    samples: fc.array(
+      fc.record({
+        tag: fc.oneof(fc.integer({ min: 0, max: 99 }).map((i) => `r${i}`), nastyString(12, 1)),
+        value: valueArb,
+        quality: fc.constantFrom<Quality>("good", "uncertain", "bad"),
+        ts: tsArb,
+        unit: fc.option(fc.oneof(fc.constantFrom("rpm", "°C", "m³/h"), nastyString(6)), { nil: undefined }),
+      }),
+      { maxLength: 40 },
+    ),
+  })
+  .map(({ device, batch, sharedTs, samples }) => ({
+    device,
+    batch,
+    samples: samples.map((s, i): JournaledSample => {
+      const out: JournaledSample = { device, tag: s.tag, value: s.value, quality: s.quality, ts: sharedTs ?? s.ts, pos: batch - samples.length + i + 1 };
+      if (s.unit !== undefined) out.unit = s.unit;
+      return out;
+    }),
+  }));
+
 describe("TelemetryEncoder", () => {
-  it("produces exactly what JSON.stringify of the spec object would (non-finite numbers as null, -0 as 0)", () => {
+  it("gives exactly the bytes of Buffer.from(JSON.stringify(spec object)), message after message on one encoder", () => {
+    fc.assert(
+      fc.property(nastyString(10), fc.array(messageArb, { minLength: 1, maxLength: 6 }), (gw, msgs) => {
+        const enc = new TelemetryEncoder(gw);
+        const got = msgs.map((m) => enc.encode(m));
+        // Checked only after all were encoded: a payload handed out must never be the reused scratch.
+        for (let i = 0; i < msgs.length; i++) expect(got[i]!.equals(expectedBytes(gw, msgs[i]!))).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("matches JSON.stringify over planned messages of interleaved devices", () => {
     fc.assert(
       fc.property(batchArb, fc.string(), (batch, gw) => {
         const enc = new TelemetryEncoder(gw);
-        for (const m of planMessages(batch, 7)) {
-          const expected = {
-            gateway: gw,
-            device: m.device,
-            batch: m.batch,
-            samples: m.samples.map((s) => ({
-              tag: s.tag,
-              // JSON has no NaN/Infinity (null) and no -0 (0), exactly like JSON.stringify.
-              value: typeof s.value === "number" ? (Number.isFinite(s.value) ? s.value + 0 : null) : s.value,
-              quality: s.quality,
-              ts: new Date(s.ts).toISOString(),
-              ...(s.unit !== undefined ? { unit: s.unit } : {}),
-            })),
-          };
-          const text = enc.encode(m);
-          expect(JSON.parse(text)).toEqual(expected);
-        }
+        for (const m of planMessages(batch, 7)) expect(enc.encode(m).toString("utf8")).toBe(JSON.stringify(specObject(gw, m)));
       }),
     );
   });
 
-  it("writes -0 and large numbers as valid JSON", () => {
+  it("grows its scratch for large messages and stays exact afterwards", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.integer({ min: 0, max: 65535 }), nastyString(200, 100)), { minLength: 300, maxLength: 1200 }),
+        fc.integer({ min: 0, max: 4_102_444_800_000 }),
+        (values, ts) => {
+          const enc = new TelemetryEncoder("gw-ü");
+          const big: TelemetryMessage = {
+            device: "dev😀",
+            batch: values.length,
+            samples: values.map((value, i): JournaledSample => {
+              const s: JournaledSample = { device: "dev😀", tag: `r${i % 100}`, value, quality: "good", ts, pos: i + 1 };
+              if (i % 3 === 0) s.unit = "°C";
+              return s;
+            }),
+          };
+          const small: TelemetryMessage = { device: "d", batch: 1, samples: [{ device: "d", tag: "r1", value: 7, quality: "bad", ts, pos: 1 }] };
+          const a = enc.encode(small);
+          const b = enc.encode(big);
+          const c = enc.encode(small);
+          expect(b.equals(expectedBytes("gw-ü", big))).toBe(true);
+          expect(a.equals(expectedBytes("gw-ü", small))).toBe(true);
+          expect(c.equals(a)).toBe(true);
+          expect(c).not.toBe(a);
+        },
+      ),
+      { numRuns: 20 },
+    );
+  });
+
+  it("survives a message larger than the scratch it keeps (over 1 MiB) and encodes the next one from a fresh scratch", () => {
+    const enc = new TelemetryEncoder("gw");
+    const value = "\u4e2d".repeat(5000); // 15,000 UTF-8 bytes
+    const huge: TelemetryMessage = { device: "d", batch: 9, samples: Array.from({ length: 100 }, (_, i) => ({ device: "d", tag: `t${i}`, value, quality: "good" as const, ts: 0, pos: i })) };
+    const first = enc.encode(huge);
+    expect(first.length).toBeGreaterThan(1024 * 1024);
+    expect(first.equals(expectedBytes("gw", huge))).toBe(true);
+    const next: TelemetryMessage = { device: "e", batch: 10, samples: [{ device: "e", tag: "t0", value: -12.5, quality: "uncertain", ts: 1, unit: "bar", pos: 10 }] };
+    expect(enc.encode(next).toString()).toBe('{"gateway":"gw","device":"e","batch":10,"samples":[{"tag":"t0","value":-12.5,"quality":"uncertain","ts":"1970-01-01T00:00:00.001Z","unit":"bar"}]}');
+    expect(first.equals(expectedBytes("gw", huge))).toBe(true);
+  });
+
+  it("writes the documented wire form for a poll of uint16 registers", () => {
+    const enc = new TelemetryEncoder("line3");
+    const ts = Date.UTC(2026, 0, 2, 3, 4, 5, 6);
+    const out = enc.encode({ device: "press-1", batch: 41, samples: [
+      { device: "press-1", tag: "r0", value: 0, quality: "good", ts, pos: 40 },
+      { device: "press-1", tag: "r1", value: 65535, quality: "good", ts, pos: 41 },
+    ] });
+    expect(out.toString("utf8")).toBe(
+      '{"gateway":"line3","device":"press-1","batch":41,"samples":[' +
+        '{"tag":"r0","value":0,"quality":"good","ts":"2026-01-02T03:04:05.006Z"},' +
+        '{"tag":"r1","value":65535,"quality":"good","ts":"2026-01-02T03:04:05.006Z"}]}',
+    );
+  });
+
+  it("writes -0, non-finite and large numbers as valid JSON", () => {
     const enc = new TelemetryEncoder("gw");
     const text = enc.encode({ device: "d", batch: 1, samples: [
       { device: "d", tag: "a", value: -0, quality: "good", ts: 0, pos: 0 },
       { device: "d", tag: "b", value: 1e300, quality: "good", ts: 0, pos: 1 },
-    ] });
-    expect(JSON.parse(text).samples.map((s: { value: number }) => s.value)).toEqual([0, 1e300]);
+      { device: "d", tag: "c", value: NaN, quality: "good", ts: 0, pos: 2 },
+      { device: "d", tag: "e", value: -Infinity, quality: "good", ts: 0, pos: 3 },
+      { device: "d", tag: "f", value: -(2 ** 53 - 1), quality: "good", ts: 0, pos: 4 },
+    ] }).toString();
+    expect(JSON.parse(text).samples.map((s: { value: number }) => s.value)).toEqual([0, 1e300, null, null, -(2 ** 53 - 1)]);
+  });
+
+  it("encodes an empty message", () => {
+    expect(new TelemetryEncoder("gw").encode({ device: "d", batch: 3, samples: [] }).toString()).toBe('{"gateway":"gw","device":"d","batch":3,"samples":[]}');
   });
 });
 

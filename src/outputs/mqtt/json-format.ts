@@ -1,4 +1,4 @@
-import type { JournaledSample, Quality, SampleValue } from "../../core/sample.js";
+import type { JournaledSample, Quality } from "../../core/sample.js";
 
 /**
  * One telemetry message of the json format (spec §6): samples of one device, at most `maxBatch`,
@@ -66,86 +66,221 @@ function planGrouped(batch: readonly JournaledSample[], limit: number): Telemetr
 
 const QUALITY: Record<Quality, string> = { good: '"good"', uncertain: '"uncertain"', bad: '"bad"' };
 
-/** JSON for a non-integer value; NaN and ±Infinity have no JSON form and travel as null. */
-function encodeValue(v: SampleValue): string {
-  switch (typeof v) {
-    case "number":
-      return Number.isFinite(v) ? String(v) : "null";
-    case "boolean":
-      return v ? "true" : "false";
-    case "string":
-      return JSON.stringify(v);
-    default:
-      return "null";
-  }
+/** Cache entries per map before it is cleared: names are a fixed set from config and pushing devices. */
+const CACHE_LIMIT = 50_000;
+/** First scratch size; it doubles while a message needs more. */
+const SCRATCH_INITIAL = 16 * 1024;
+/** A scratch grown past this by one odd message (long string values) is dropped after it. */
+const SCRATCH_KEEP = 1024 * 1024;
+/** Sample positions the positional prefix cache covers (a message holds at most maxBatch, default 500). */
+const POSITIONS = 4096;
+/** Room for any number: `String(-Number.MIN_VALUE)` is 24 characters, a safe integer at most 17. */
+const NUMBER_ROOM = 32;
+
+/** The `[` is written over the first sample's leading comma, or on its own for no samples. */
+const SAMPLES_OPEN = Buffer.from(',"samples":');
+const CLOSE = Buffer.from("]}");
+const C_OPEN = 0x5b;
+const C_MINUS = 0x2d;
+const C_ZERO = 0x30;
+const NULL_BYTES = Buffer.from("null");
+const TRUE_BYTES = Buffer.from("true");
+const FALSE_BYTES = Buffer.from("false");
+
+/**
+ * Copies `src` to `dst` at `at`; returns the position after it. The caller made room. `TypedArray#set`
+ * even for 4-50 byte runs: measured on Node 20 it beats a JS byte loop about 4× (and
+ * `Buffer#copy` by about 20%), so a run must be a whole Uint8Array, never a `subarray` made per call.
+ */
+function put(dst: Buffer, at: number, src: Uint8Array): number {
+  dst.set(src, at);
+  return at + src.length;
 }
 
 /**
- * Builds telemetry payloads by string concatenation (several times faster than JSON.stringify of an
- * object graph at 500 samples per message). Per sample only three pieces are joined: the tag's
- * cached `{"tag":…,"value":` prefix, the value, and a `,"quality":…,"ts":…}` suffix cached for the
- * last (quality, ts, unit) — a poll gives every sample of a message the same ts and quality, and
- * tag names repeat every poll. The result is what JSON.stringify of the spec object gives.
+ * Writes a safe integer as `String(v)` would (no exponent below 1e21, -0 as "0"); returns the position
+ * after it. Digits go right to left into their final place, so no string is made.
+ */
+function putInteger(dst: Buffer, at: number, v: number): number {
+  if (v < 0) {
+    dst[at++] = C_MINUS;
+    v = -v;
+  }
+  if (v <= 0x7fffffff) {
+    // int32 arithmetic only: a float `%` is a call into the runtime, and this runs per sample.
+    let x = v | 0; // -0 becomes 0
+    const end = at + (x < 10 ? 1 : x < 100 ? 2 : x < 1000 ? 3 : x < 10000 ? 4 : x < 100000 ? 5 : x < 1000000 ? 6 : x < 10000000 ? 7 : x < 100000000 ? 8 : x < 1000000000 ? 9 : 10);
+    let q = end;
+    do {
+      const next = (x / 10) | 0;
+      dst[--q] = C_ZERO + (x - next * 10);
+      x = next;
+    } while (x !== 0);
+    return end;
+  }
+  // Above int32: `%` and the subtraction are exact for safe integers, so the division is too.
+  let len = 10;
+  for (let t = 1e10; t <= v; t *= 10) len++;
+  const end = at + len;
+  let q = end;
+  while (v !== 0) {
+    const d = v % 10;
+    dst[--q] = C_ZERO + d;
+    v = (v - d) / 10;
+  }
+  return end;
+}
+
+/** Writes an ASCII string (the text of a number); returns the position after it. */
+function putAscii(dst: Buffer, at: number, s: string): number {
+  for (let i = 0; i < s.length; i++) dst[at++] = s.charCodeAt(i);
+  return at;
+}
+
+/**
+ * Builds telemetry payloads as UTF-8 bytes: exactly `Buffer.from(JSON.stringify(specObject))`, where
+ * the spec object is `{gateway, device, batch, samples: [{tag, value, quality, ts, unit?}]}` with
+ * NaN/±Infinity as null and ts as ISO 8601 with ms (null if invalid). Bytes rather than a string
+ * because MQTT.js would otherwise flatten every payload and encode it again into the socket, and the
+ * flattened strings live until PUBACK, long enough to reach V8's old generation at 200,000 values/s.
+ *
+ * Messages are written into one reusable scratch Buffer from cached byte runs: per device the head
+ * `{"gateway":…,"device":…,"batch":`, per tag `,{"tag":…,"value":`, and for the last (quality, ts,
+ * unit) the suffix `,"quality":…,"ts":…,"unit":…}` — a poll gives every sample of a message the same
+ * ts and quality, and tag names repeat every poll. Integers are written digit by digit. Each call
+ * returns a fresh Buffer of its own (the scratch is never handed out), so a payload may be held
+ * until its PUBACK while the next message is encoded. One encoder per session; caches are bounded.
  */
 export class TelemetryEncoder {
+  private scratch: Buffer = Buffer.allocUnsafe(SCRATCH_INITIAL);
   private readonly gatewayHead: string;
-  /** tag → `{"tag":"…","value":` */
-  private readonly prefixes = new Map<string, string>();
-  /** device / unit → its JSON string */
-  private readonly strings = new Map<string, string>();
+  /** device → `{"gateway":…,"device":…,"batch":` */
+  private readonly heads = new Map<string, Buffer>();
+  /** tag → `,{"tag":…,"value":` (on the first sample of a message, `[` overwrites the comma) */
+  private readonly prefixes = new Map<string, Buffer>();
+  /**
+   * The tag and prefix seen at each sample position of the previous message. Devices of one model
+   * poll the same tags in the same order, and the journal hands out one string per tag name, so
+   * `===` usually hits here before any hashing; a miss falls back to `prefixes`.
+   */
+  private readonly posTags: string[] = [];
+  private readonly posPrefixes: Buffer[] = [];
+  /** unit → its JSON string */
+  private readonly units = new Map<string, string>();
   private sufTs = Number.NaN;
   private sufQuality = "";
   private sufUnit: string | undefined = undefined;
-  private suffix = "";
+  /** backing store of `suffix`, reused while the suffix fits */
+  private sufStore: Buffer = Buffer.allocUnsafe(128);
+  private suffix: Buffer = this.sufStore.subarray(0, 0);
 
   constructor(gatewayId: string) {
     this.gatewayHead = `{"gateway":${JSON.stringify(gatewayId)},"device":`;
   }
 
-  /** Bounded: tag/unit/device names are a fixed set from config and pushing devices. */
-  private str(s: string): string {
-    let enc = this.strings.get(s);
-    if (enc === undefined) {
-      if (this.strings.size >= 50_000) this.strings.clear();
-      enc = JSON.stringify(s);
-      this.strings.set(s, enc);
+  encode(msg: TelemetryMessage): Buffer {
+    const head = this.headOf(msg.device);
+    let buf = this.room(0, head.length + NUMBER_ROOM + SAMPLES_OPEN.length + 1);
+    let p = put(buf, 0, head);
+    p = this.putNumber(buf, p, msg.batch);
+    p = put(buf, p, SAMPLES_OPEN);
+    const samples = msg.samples;
+    if (samples.length === 0) buf[p++] = C_OPEN;
+    for (let i = 0; i < samples.length; i++) {
+      const s = samples[i]!;
+      const tag = s.tag;
+      let prefix: Buffer;
+      if (this.posTags[i] === tag) prefix = this.posPrefixes[i]!;
+      else {
+        prefix = this.prefixOf(tag);
+        if (i < POSITIONS) {
+          this.posTags[i] = tag;
+          this.posPrefixes[i] = prefix;
+        }
+      }
+      if (!(s.ts === this.sufTs && s.quality === this.sufQuality && s.unit === this.sufUnit)) this.setSuffix(s.quality, s.ts, s.unit);
+      const v = s.value;
+      const text = typeof v === "string" ? JSON.stringify(v) : undefined;
+      // UTF-8 takes at most 3 bytes per UTF-16 unit (a surrogate pair is 4 bytes for 2 units).
+      const need = prefix.length + this.suffix.length + (text === undefined ? NUMBER_ROOM : 3 * text.length);
+      if (p + need > buf.length) buf = this.room(p, need);
+      p = put(buf, p, prefix);
+      if (i === 0) buf[p - prefix.length] = C_OPEN;
+      if (typeof v === "number") p = this.putNumber(buf, p, v);
+      else if (text !== undefined) p += buf.write(text, p, "utf8");
+      else {
+        const lit = v === true ? TRUE_BYTES : v === false ? FALSE_BYTES : NULL_BYTES;
+        p = put(buf, p, lit);
+      }
+      p = put(buf, p, this.suffix);
     }
-    return enc;
+    if (p + CLOSE.length > buf.length) buf = this.room(p, CLOSE.length);
+    p = put(buf, p, CLOSE);
+    const out = Buffer.allocUnsafe(p);
+    buf.copy(out, 0, 0, p);
+    if (buf.length > SCRATCH_KEEP) this.scratch = Buffer.allocUnsafe(SCRATCH_INITIAL);
+    return out;
   }
 
-  private prefixOf(tag: string): string {
+  /** The scratch with at least `need` bytes free after `used`, keeping its first `used` bytes. */
+  private room(used: number, need: number): Buffer {
+    const old = this.scratch;
+    if (used + need <= old.length) return old;
+    let size = old.length * 2;
+    while (size < used + need) size *= 2;
+    const grown = Buffer.allocUnsafe(size);
+    old.copy(grown, 0, 0, used);
+    this.scratch = grown;
+    return grown;
+  }
+
+  /** JSON for a number as `String(v)`; NaN and ±Infinity have no JSON form and travel as null. */
+  private putNumber(buf: Buffer, p: number, v: number): number {
+    if ((v | 0) === v || Number.isSafeInteger(v)) return putInteger(buf, p, v);
+    if (Number.isFinite(v)) return putAscii(buf, p, String(v));
+    return put(buf, p, NULL_BYTES);
+  }
+
+  private headOf(device: string): Buffer {
+    let h = this.heads.get(device);
+    if (h === undefined) {
+      if (this.heads.size >= CACHE_LIMIT) this.heads.clear();
+      h = Buffer.from(`${this.gatewayHead}${JSON.stringify(device)},"batch":`);
+      this.heads.set(device, h);
+    }
+    return h;
+  }
+
+  private prefixOf(tag: string): Buffer {
     let p = this.prefixes.get(tag);
     if (p === undefined) {
-      if (this.prefixes.size >= 50_000) this.prefixes.clear();
-      p = `{"tag":${JSON.stringify(tag)},"value":`;
+      if (this.prefixes.size >= CACHE_LIMIT) this.prefixes.clear();
+      p = Buffer.from(`,{"tag":${JSON.stringify(tag)},"value":`);
       this.prefixes.set(tag, p);
     }
     return p;
   }
 
+  private unitOf(unit: string): string {
+    let u = this.units.get(unit);
+    if (u === undefined) {
+      if (this.units.size >= CACHE_LIMIT) this.units.clear();
+      u = JSON.stringify(unit);
+      this.units.set(unit, u);
+    }
+    return u;
+  }
+
   /** RFC 3339, ms, UTC; an invalid time (should never reach the journal) travels as null. */
-  private suffixFor(quality: Quality, ms: number, unit: string | undefined): string {
+  private setSuffix(quality: Quality, ms: number, unit: string | undefined): void {
     this.sufTs = ms;
     this.sufQuality = quality;
     this.sufUnit = unit;
     const d = new Date(ms);
     const ts = Number.isNaN(d.getTime()) ? "null" : `"${d.toISOString()}"`;
-    this.suffix = `,"quality":${QUALITY[quality] ?? JSON.stringify(quality)},"ts":${ts}${unit === undefined ? "" : `,"unit":${this.str(unit)}`}}`;
-    return this.suffix;
-  }
-
-  encode(msg: TelemetryMessage): string {
-    let out = `${this.gatewayHead}${this.str(msg.device)},"batch":${msg.batch},"samples":[`;
-    const samples = msg.samples;
-    for (let i = 0; i < samples.length; i++) {
-      const s = samples[i]!;
-      const prefix = this.prefixOf(s.tag);
-      const suffix = s.ts === this.sufTs && s.quality === this.sufQuality && s.unit === this.sufUnit ? this.suffix : this.suffixFor(s.quality, s.ts, s.unit);
-      const v = s.value;
-      const value = typeof v === "number" && Number.isFinite(v) ? "" + v : encodeValue(v);
-      out += (i === 0 ? prefix : "," + prefix) + value + suffix;
-    }
-    return out + "]}";
+    const text = `,"quality":${QUALITY[quality] ?? JSON.stringify(quality)},"ts":${ts}${unit === undefined ? "" : `,"unit":${this.unitOf(unit)}`}}`;
+    if (3 * text.length > this.sufStore.length) this.sufStore = Buffer.allocUnsafe(3 * text.length);
+    this.suffix = this.sufStore.subarray(0, this.sufStore.write(text, 0, "utf8"));
   }
 }
 

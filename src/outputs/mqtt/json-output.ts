@@ -21,6 +21,8 @@ import {
  * round trip); see bench/mqtt-output.ts for the measurement behind this number.
  */
 export const DEFAULT_MAX_IN_FLIGHT = 64;
+/** Cached telemetry topics before the cache is cleared; device ids are a fixed set from config and pushing devices. */
+const TOPIC_CACHE_LIMIT = 50_000;
 /** default write size, in messages' worth of samples */
 export const WRITE_MESSAGES = 8;
 
@@ -132,6 +134,8 @@ class MqttJsonSession implements OutputSession {
   private announced = false;
   private readonly pending: PendingWrite[] = [];
   private readonly encoder: TelemetryEncoder;
+  /** device → `{topicPrefix}/{device}/telemetry` */
+  private readonly topics = new Map<string, string>();
 
   constructor(
     private readonly client: MqttClient,
@@ -187,21 +191,33 @@ class MqttJsonSession implements OutputSession {
     if (batch.length === 0) return this.settleAfterPending();
     const messages = planMessages(batch, this.cfg.maxBatch);
     const topics: string[] = new Array<string>(messages.length);
-    const payloads: string[] = new Array<string>(messages.length);
+    const payloads: Buffer[] = new Array<Buffer>(messages.length);
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
-      topics[i] = telemetryTopic(this.cfg.topicPrefix, m.device);
+      topics[i] = this.topicOf(m.device);
       payloads[i] = this.encoder.encode(m);
     }
     return this.publishAll(topics, payloads);
   }
 
+  /** One topic string per device instead of one per message; bounded like the encoder's caches. */
+  private topicOf(device: string): string {
+    let t = this.topics.get(device);
+    if (t === undefined) {
+      if (this.topics.size >= TOPIC_CACHE_LIMIT) this.topics.clear();
+      t = telemetryTopic(this.cfg.topicPrefix, device);
+      this.topics.set(device, t);
+    }
+    return t;
+  }
+
   /**
    * Publishes one write's messages. A separate method so that the ack callbacks MQTT.js holds until
    * each PUBACK close over the payloads only, never over the write's samples: at 200,000 values/s
-   * the samples of every write in flight would otherwise outlive V8's young generation.
+   * the samples of every write in flight would otherwise outlive V8's young generation. The payloads
+   * are Buffers, so what is held until PUBACK is off-heap bytes, not flattened strings.
    */
-  private publishAll(topics: string[], payloads: string[]): Promise<WriteResult> {
+  private publishAll(topics: string[], payloads: Buffer[]): Promise<WriteResult> {
     return new Promise<WriteResult>((resolve, reject) => {
       const w: PendingWrite = { remaining: payloads.length, done: false, resolve, reject, timer: undefined };
       w.timer = setTimeout(() => this.onWriteTimeout(w), this.timing.writeTimeoutMs);
