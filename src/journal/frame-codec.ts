@@ -37,38 +37,46 @@ const F_REASON = 0x40;
 
 const TWO32 = 0x1_0000_0000;
 
-/** Scratch space reused by every encode; grows to the largest frame seen. */
-let scratch = Buffer.allocUnsafe(64 * 1024);
+/**
+ * Frames are encoded in place into a chunk and handed out as views of it: a frame costs neither
+ * an allocation nor a copy of its own (Buffer.allocUnsafe makes a fresh 8 KiB pool every three
+ * polls, which cost more than the encoding of them). `base` is where the frame being encoded starts;
+ * everything before it belongs to frames already returned and is never written again. A chunk is
+ * kept alive by any frame still held from it, which the journal drops once the frame is on disk.
+ */
+const CHUNK = 64 * 1024;
+// The encoder's mutable state is `var`, not `let`, on purpose: V8 checks a module-level `let` for
+// its temporal dead zone on every read from a function, and these are read several times per
+// sample (measured: 8-10 % of the encode time).
+var scratch = Buffer.allocUnsafeSlow(CHUNK);
+/** Little-endian stores into `scratch`: one inlined store per double, where byte copies were eight. */
+var view = new DataView(scratch.buffer, scratch.byteOffset, scratch.byteLength);
+var base = 0;
 
-/** 8-byte window for moving doubles without Buffer's per-call checks (little-endian hosts). */
+/** 8-byte window for reading doubles without Buffer's per-call checks (little-endian hosts). */
 const f64 = new Float64Array(1);
 const f64b = new Uint8Array(f64.buffer);
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-function ensure(at: number, more: number): void {
-  if (at + more <= scratch.length) return;
-  let size = scratch.length * 2;
-  while (size < at + more) size *= 2;
-  const next = Buffer.allocUnsafe(size);
-  scratch.copy(next, 0, 0, at);
-  scratch = next;
+function newChunk(size: number): void {
+  scratch = Buffer.allocUnsafeSlow(size);
+  view = new DataView(scratch.buffer, scratch.byteOffset, scratch.byteLength);
+  base = 0;
 }
 
-function putDouble(at: number, v: number): void {
-  if (!LE) {
-    scratch.writeDoubleLE(v, at);
-    return;
-  }
-  f64[0] = v;
-  const b = scratch;
-  b[at] = f64b[0]!;
-  b[at + 1] = f64b[1]!;
-  b[at + 2] = f64b[2]!;
-  b[at + 3] = f64b[3]!;
-  b[at + 4] = f64b[4]!;
-  b[at + 5] = f64b[5]!;
-  b[at + 6] = f64b[6]!;
-  b[at + 7] = f64b[7]!;
+/**
+ * Makes room for `more` bytes at `at` (callers test `at + more > scratch.length` inline first) by
+ * moving the frame so far to the start of a new chunk; returns where `at` is now.
+ */
+function grow(at: number, more: number): number {
+  const used = at - base;
+  let size = CHUNK;
+  while (size < used + more) size *= 2;
+  const prev = scratch;
+  const from = base;
+  newChunk(size);
+  prev.copy(scratch, 0, from, at);
+  return used;
 }
 
 function getDouble(buf: Buffer, at: number): number {
@@ -94,37 +102,195 @@ function writeVarint(at: number, v: number): number {
 }
 
 /**
- * The per-frame string table, kept across frames so that encoding does not build a fresh Map per
- * frame: each known string has one slot object recording the frame it was last written in and
- * its index there. A slot from an older frame is just stale; bounded by clearing when it grows
- * past STR_SLOTS_MAX (free-text values could otherwise grow it without end).
+ * One known string: where it sits in the current frame's table, and its bytes for when it is new in
+ * a frame. Slots are kept across frames so that encoding builds no table per frame; a slot whose
+ * `frame` is not the current one is just stale.
  */
-interface StrSlot { frame: number; idx: number }
+interface StrSlot {
+  /** frame the string was last written in, and its table index there */
+  frame: number;
+  idx: number;
+  /**
+   * Bytes of its new-string form (varint prefix + UTF-8) when cached: up to 8 in `w0`/`w1`, more
+   * in `words`. NOT_CACHED, then SEEN_ONCE, until the string is written new a second time (a
+   * free-text value seen once is not worth encoding twice); TOO_BIG over the size or memory cap.
+   */
+  len: number;
+  /** the new form's bytes 0-3 and 4-7 as little-endian words, written with two stores */
+  w0: number;
+  w1: number;
+  /** the new form as little-endian words (zero-padded), when longer than 8 bytes */
+  words: Int32Array | null;
+  /** the per-device tag order, for a string used as a device id */
+  seq: DeviceSeq | null;
+}
+const NOT_CACHED = -1;
+const SEEN_ONCE = -2;
+const TOO_BIG = -3;
+
+/**
+ * A device's strings by their place among its samples in a frame: a poll lists the same tags (and
+ * units, and often the same state strings) in the same order every time, so the n-th sample of a
+ * device usually carries the string the n-th one did last frame, and an identity compare finds its
+ * slot without hashing it. Valid only for the table generation `gen` it was built in.
+ */
+interface DeviceSeq {
+  gen: number;
+  frame: number;
+  next: number;
+  tags: (string | undefined)[];
+  tagSlots: (StrSlot | undefined)[];
+  units: (string | undefined)[];
+  unitSlots: (StrSlot | undefined)[];
+  values: (string | undefined)[];
+  valueSlots: (StrSlot | undefined)[];
+}
+
+/**
+ * Every known string's slot. Bounded: cleared when it reaches STR_SLOTS_MAX (free-text values could
+ * otherwise grow it without end), exactly where the encoder before the fast paths cleared it, since
+ * a clear inside a frame makes a string already in that frame's table be written anew: the bytes of
+ * such a frame depend on it.
+ */
 const strSlots = new Map<string, StrSlot>();
 const STR_SLOTS_MAX = 100_000;
-let frameNo = 0;
-let tableSize = 0;
+/** bumped by every clear: slots and sequences of an older generation must not be used */
+var gen = 0;
+var frameNo = 0;
+var tableSize = 0;
+/** the previous sample's device and its slot: polls put one device in a run of samples */
+var prevDev: string | undefined;
+var prevDevSlot: StrSlot | undefined;
 
-function writeStr(at: number, s: string): number {
-  const slot = strSlots.get(s);
-  if (slot !== undefined && slot.frame === frameNo) {
-    ensure(at, 5);
-    return writeVarint(at, slot.idx * 2);
+/** Cached encoded bytes are capped in total and per string; beyond that strings are encoded per write. */
+const ENC_STR_MAX = 256;
+const ENC_BUDGET = 4 * 1024 * 1024;
+var encBytes = 0;
+/** Per device, at most this many samples per frame keep their place in `DeviceSeq`. */
+const SEQ_MAX = 4096;
+/**
+ * Entries over all `DeviceSeq`s (2,000 devices of 100 tags with units take 400,000); past this, all
+ * are dropped at the next frame and rebuilt by the polls that come back. Device ids seen once
+ * would otherwise keep theirs until the string table is cleared.
+ */
+const SEQ_BUDGET = 1_000_000;
+var seqEntries = 0;
+/** the device slots that carry a `DeviceSeq` */
+var seqOwners: StrSlot[] = [];
+
+/** Strings the encoder's table knows (bounded by its clearing); for tests and diagnostics. */
+export function encoderStringCount(): number {
+  return strSlots.size;
+}
+
+function clearSlots(): void {
+  strSlots.clear();
+  gen++;
+  encBytes = 0;
+  seqOwners = [];
+  seqEntries = 0;
+  prevDev = undefined;
+  prevDevSlot = undefined;
+}
+
+function slotOf(s: string): StrSlot {
+  const known = strSlots.get(s);
+  if (known !== undefined) return known;
+  if (strSlots.size >= STR_SLOTS_MAX) clearSlots();
+  const slot: StrSlot = { frame: 0, idx: 0, len: NOT_CACHED, w0: 0, w1: 0, words: null, seq: null };
+  strSlots.set(s, slot);
+  // After the insert, as the old encoder failed on a non-string only once it was in the table: the
+  // table's size, and so where it is cleared, stays the same. Its slot fails again in putLong.
+  if (typeof s !== "string") throw new TypeError(`expected a string, got ${typeof s}`);
+  return slot;
+}
+
+const wordBuf = new Int32Array(ENC_STR_MAX / 4 + 2);
+const wordBytes = Buffer.from(wordBuf.buffer);
+
+/** Fills in the cached new-string form of `slot`, or marks it TOO_BIG. */
+function cacheBytes(slot: StrSlot, s: string): void {
+  const bytes = Buffer.byteLength(s, "utf8");
+  const v = bytes * 2 + 1;
+  const head = v < 0x80 ? 1 : v < 0x4000 ? 2 : 3;
+  const len = head + bytes;
+  if (len > ENC_STR_MAX || encBytes + len > ENC_BUDGET) {
+    slot.len = TOO_BIG;
+    return;
   }
-  if (slot !== undefined) {
-    slot.frame = frameNo;
-    slot.idx = tableSize++;
+  wordBuf.fill(0);
+  let at = 0;
+  for (let x = v; ; x = Math.floor(x / 128)) {
+    if (x < 0x80) {
+      wordBytes[at++] = x;
+      break;
+    }
+    wordBytes[at++] = (x & 0x7f) | 0x80;
+  }
+  wordBytes.write(s, head, bytes, "utf8");
+  // Word i holds bytes 4i..4i+3 in host order; the writers store words little-endian, so on a
+  // big-endian host fix them up here.
+  const nWords = (len + 3) >> 2;
+  const dv = new DataView(wordBuf.buffer);
+  for (let i = 0; i < nWords; i++) wordBuf[i] = dv.getInt32(i * 4, true);
+  if (len <= 8) {
+    slot.w0 = wordBuf[0]!;
+    slot.w1 = wordBuf[1]!;
   } else {
-    if (strSlots.size >= STR_SLOTS_MAX) strSlots.clear();
-    strSlots.set(s, { frame: frameNo, idx: tableSize++ });
+    slot.words = wordBuf.slice(0, nWords);
+    encBytes += nWords * 4 + 64; // the 64: a typed array's own overhead, roughly
+  }
+  slot.len = len;
+}
+
+/** Writes the string of `slot` (which is `s`'s): a table reference, or the string itself when new in this frame. */
+function putStr(at: number, slot: StrSlot, s: string): number {
+  if (at + 72 > scratch.length) at = grow(at, 72);
+  if (slot.frame === frameNo) {
+    const ref = slot.idx * 2;
+    if (ref < 0x80) {
+      scratch[at] = ref;
+      return at + 1;
+    }
+    return writeVarint(at, ref);
+  }
+  slot.frame = frameNo;
+  slot.idx = tableSize++;
+  const len = slot.len;
+  // Two word stores, and garbage past the string's end that the next write overwrites (the room
+  // check above covers it): device ids, short tag names and units mostly fit in 8 bytes.
+  if (len > 0 && len <= 8) {
+    view.setInt32(at, slot.w0, true);
+    view.setInt32(at + 4, slot.w1, true);
+    return at + len;
+  }
+  return putLong(at, slot, s);
+}
+
+/** The rest of `putStr`, kept apart so the common paths above stay small enough to inline. */
+function putLong(at: number, slot: StrSlot, s: string): number {
+  if (slot.len === SEEN_ONCE) {
+    cacheBytes(slot, s);
+    const len = slot.len;
+    if (len > 0 && len <= 8) {
+      view.setInt32(at, slot.w0, true);
+      view.setInt32(at + 4, slot.w1, true);
+      return at + len;
+    }
+  } else if (slot.len === NOT_CACHED) slot.len = SEEN_ONCE;
+  const words = slot.words;
+  if (words !== null) {
+    const n = words.length;
+    if (at + n * 4 > scratch.length) at = grow(at, n * 4);
+    const dv = view;
+    for (let i = 0; i < n; i++) dv.setInt32(at + i * 4, words[i]!, true);
+    return at + slot.len;
   }
   const n = s.length;
-  ensure(at, n * 3 + 5);
-  // Device ids and tag names are short ASCII: copy char codes directly (Buffer.write costs more
-  // per call than the copy for strings this short).
+  if (at + n * 3 + 5 > scratch.length) at = grow(at, n * 3 + 5);
   if (n < 64) {
     const b = scratch;
-    b[at] = n * 2 + 1; // one-byte varint: n < 64
+    b[at] = n * 2 + 1;
     let i = 0;
     for (; i < n; i++) {
       const c = s.charCodeAt(i);
@@ -139,18 +305,41 @@ function writeStr(at: number, s: string): number {
   return at + bytes;
 }
 
+function seqOf(devSlot: StrSlot): DeviceSeq {
+  let seq = devSlot.seq;
+  if (seq === null || seq.gen !== gen) {
+    seq = { gen, frame: 0, next: 0, tags: [], tagSlots: [], units: [], unitSlots: [], values: [], valueSlots: [] };
+    devSlot.seq = seq;
+    seqOwners.push(devSlot);
+  }
+  if (seq.frame !== frameNo) {
+    seq.frame = frameNo;
+    seq.next = 0;
+  }
+  return seq;
+}
+
 /**
  * Encodes `samples` as one complete frame (header, CRC and payload) starting at `firstPos`.
  * Returns a fresh buffer the caller owns.
  */
 export function encodeFrame(samples: readonly Sample[], firstPos: number): Buffer {
-  if (frameNo >= 0x3fffffff) { strSlots.clear(); frameNo = 0; }
+  if (frameNo >= 0x3fffffff) { clearSlots(); frameNo = 0; }
   frameNo++;
   tableSize = 0;
-  let at = FRAME_HEADER;
+  if (seqEntries > SEQ_BUDGET) dropSeqs();
+  // A fresh chunk when this frame would likely not fit in the rest of the current one (most
+  // samples take 12 to 30 bytes), or when the current one was grown for a large frame.
+  const estimate = FRAME_HEADER + samples.length * 32;
+  if (scratch.length - base < estimate || scratch.length > CHUNK) {
+    let size = CHUNK;
+    while (size < estimate) size *= 2;
+    newChunk(size);
+  }
+  let at = base + FRAME_HEADER;
   for (let k = 0; k < samples.length; k++) {
     const s = samples[k]!;
-    ensure(at, 32);
+    if (at + 32 > scratch.length) at = grow(at, 32);
     const v: SampleValue = s.value;
     let kind: number;
     if (typeof v === "number") kind = V_NUM;
@@ -159,32 +348,89 @@ export function encodeFrame(samples: readonly Sample[], firstPos: number): Buffe
     else if (v === false) kind = V_FALSE;
     else kind = V_STR;
     const q = s.quality === "good" ? 0 : s.quality === "uncertain" ? 1 : 2;
+    const unit = s.unit;
+    const reason = s.reason;
     let flags = q | (kind << 2);
-    if (s.unit !== undefined) flags |= F_UNIT;
-    if (s.reason !== undefined) flags |= F_REASON;
-    scratch[at++] = flags;
-    putDouble(at, s.ts);
-    at += 8;
-    at = writeStr(at, s.device);
-    at = writeStr(at, s.tag);
+    if (unit !== undefined) flags |= F_UNIT;
+    if (reason !== undefined) flags |= F_REASON;
+    scratch[at] = flags;
+    view.setFloat64(at + 1, s.ts, true);
+    at += 9;
+
+    const dev = s.device;
+    let devSlot: StrSlot;
+    if (dev === prevDev) devSlot = prevDevSlot!;
+    else {
+      devSlot = slotOf(dev);
+      prevDev = dev;
+      prevDevSlot = devSlot;
+    }
+    at = putStr(at, devSlot, dev);
+
+    // Each lookup below may clear the table (generation change): `seq` is re-checked after one.
+    let seq = seqOf(devSlot);
+    const j = seq.next++;
+    const tag = s.tag;
+    let slot: StrSlot;
+    if (seq.tags[j] === tag) slot = seq.tagSlots[j]!;
+    else {
+      slot = slotOf(tag);
+      if (seq.gen === gen) remember(seq.tags, seq.tagSlots, j, tag, slot);
+    }
+    at = putStr(at, slot, tag);
+
     if (kind === V_NUM) {
-      ensure(at, 8);
-      putDouble(at, v as number);
+      if (at + 8 > scratch.length) at = grow(at, 8);
+      view.setFloat64(at, v as number, true);
       at += 8;
     } else if (kind === V_STR) {
-      at = writeStr(at, String(v));
+      const str = typeof v === "string" ? v : String(v);
+      if (seq.gen === gen && seq.values[j] === str) slot = seq.valueSlots[j]!;
+      else {
+        slot = slotOf(str);
+        if (seq.gen === gen) remember(seq.values, seq.valueSlots, j, str, slot);
+      }
+      at = putStr(at, slot, str);
     }
-    if (s.unit !== undefined) at = writeStr(at, s.unit);
-    if (s.reason !== undefined) at = writeStr(at, s.reason);
+    if (unit !== undefined) {
+      if (seq.gen === gen && seq.units[j] === unit) slot = seq.unitSlots[j]!;
+      else {
+        slot = slotOf(unit);
+        if (seq.gen === gen) remember(seq.units, seq.unitSlots, j, unit, slot);
+      }
+      at = putStr(at, slot, unit);
+    }
+    if (reason !== undefined) at = putStr(at, slotOf(reason), reason);
   }
-  const frame = Buffer.allocUnsafe(at);
-  scratch.copy(frame, 0, 0, at);
-  frame.writeUInt32LE(at - FRAME_PREFIX, 0);
-  frame.writeUInt32LE(firstPos % TWO32, 8);
-  frame.writeUInt32LE(Math.floor(firstPos / TWO32), 12);
-  frame.writeUInt32LE(samples.length, 16);
-  frame.writeUInt32LE(crc32(frame.subarray(FRAME_PREFIX, at)), 4);
-  return frame;
+  // DataView stores wrap where Buffer's writeUInt32LE refused: keep refusing, after the samples as before.
+  if (firstPos < 0 || firstPos >= TWO32 * TWO32) throw new RangeError(`firstPos out of range: ${firstPos}`);
+  const start = base;
+  view.setUint32(start, at - start - FRAME_PREFIX, true);
+  view.setUint32(start + 8, firstPos % TWO32, true);
+  view.setUint32(start + 12, Math.floor(firstPos / TWO32), true);
+  view.setUint32(start + 16, samples.length, true);
+  view.setUint32(start + 4, crc32(scratch.subarray(start + FRAME_PREFIX, at)), true);
+  base = at;
+  return scratch.subarray(start, at);
+}
+
+/** Records `s` and its slot at place `j`, padding so the arrays stay packed when samples lack the field. */
+function remember(strs: (string | undefined)[], slots: (StrSlot | undefined)[], j: number, s: string, slot: StrSlot): void {
+  if (j >= SEQ_MAX) return;
+  while (strs.length < j) {
+    strs.push(undefined);
+    slots.push(undefined);
+    seqEntries++;
+  }
+  if (j === strs.length) seqEntries++;
+  strs[j] = s;
+  slots[j] = slot;
+}
+
+function dropSeqs(): void {
+  for (const owner of seqOwners) owner.seq = null;
+  seqOwners = [];
+  seqEntries = 0;
 }
 
 export interface FrameHeader {
