@@ -4,7 +4,7 @@ import { FloorgateError, describeError } from "../../core/errors.js";
 import { safeUrl, type Logger } from "../../core/logger.js";
 import type { DeviceState, JournaledSample } from "../../core/sample.js";
 import type { Output, OutputContext, OutputSession, WriteResult } from "../output.js";
-import { DEFAULT_TIMING, buildClientOptions, classifyConnectError, type MqttTiming } from "./client.js";
+import { DEFAULT_TIMING, buildClientOptions, classifyConnectError, skipStoreCopy, type MqttTiming } from "./client.js";
 import {
   TelemetryEncoder,
   deviceStatusPayload,
@@ -68,6 +68,7 @@ async function connectSession(
   if (ctx.signal.aborted) throw aborted();
 
   const client = mqtt.connect(cfg.url, opts);
+  skipStoreCopy(client);
   const errors: { last: Error | undefined } = { last: undefined };
   // Always listening: an 'error' event without a listener would crash the process.
   client.on("error", (err) => { errors.last = err; });
