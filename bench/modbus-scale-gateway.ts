@@ -85,7 +85,7 @@ async function promotedAllocations(file: string): Promise<void> {
   });
   const s = new Session();
   s.connect();
-  await s.post("HeapProfiler.startSampling", { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: false } as never);
+  await s.post("HeapProfiler.startSampling", { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: process.env.FLOORGATE_BENCH_HEAPPROF_ALL === "1" } as never);
   await new Promise((r) => setTimeout(r, 10_000));
   const { profile } = await s.post("HeapProfiler.stopSampling");
   writeFileSync(file, JSON.stringify(profile));

@@ -1,51 +1,61 @@
 import type { JournaledSample, Quality, Sample, SampleValue } from "../core/sample.js";
 
 /**
- * One append's samples as columns. Why: the cache keeps about a second of samples, long enough
- * for V8 to promote whatever it holds to the old generation; one object per sample held there was
- * most of the gateway's old-generation churn (and of its major GCs) at 200,000 values/s. Columns
- * are a handful of arrays per append (numbers stay unboxed in double arrays), and the samples a
- * read hands out are built fresh and die young.
+ * One append's samples as columns. Why: the cache keeps about half a second of samples, long
+ * enough for V8 to promote whatever it holds to the old generation; one object per sample held
+ * there was most of the gateway's old-generation churn (and of its major GCs) at 200,000
+ * values/s. Columns are sized once (no growth by push): timestamps and numeric values in
+ * Float64Arrays (off the JS heap, no box per number), qualities in bytes, and only the rare
+ * non-numeric values in a sparse array. The samples a read hands out are built fresh and die young.
  */
+const QUALITIES: readonly Quality[] = ["good", "uncertain", "bad"];
+
 export class FrameColumns {
   readonly length: number;
   /** the one device of every sample (the usual case: one poll of one device), else per sample */
   private readonly device: string | string[];
   private readonly tags: string[];
-  private readonly values: SampleValue[];
-  private readonly qualities: Quality[];
-  private readonly ts: number[];
+  /** numeric values; where `other` has an entry, that entry is the value instead */
+  private readonly nums: Float64Array;
+  private readonly other: Map<number, SampleValue> | undefined;
+  private readonly qualities: Uint8Array;
+  private readonly ts: Float64Array;
   private readonly units: (string | undefined)[] | undefined;
   private readonly reasons: (string | undefined)[] | undefined;
 
   constructor(samples: readonly Sample[]) {
     const n = samples.length;
     this.length = n;
-    const tags: string[] = [];
-    const values: SampleValue[] = [];
-    const qualities: Quality[] = [];
-    const ts: number[] = [];
+    const tags = new Array<string>(n);
+    const nums = new Float64Array(n);
+    const qualities = new Uint8Array(n);
+    const ts = new Float64Array(n);
+    let other: Map<number, SampleValue> | undefined;
     let units: (string | undefined)[] | undefined;
     let reasons: (string | undefined)[] | undefined;
     const first = n > 0 ? samples[0]!.device : "";
     let devices: string[] | undefined;
     for (let i = 0; i < n; i++) {
       const s = samples[i]!;
-      if (devices) devices.push(s.device);
+      if (devices) devices[i] = s.device;
       else if (s.device !== first) {
-        devices = new Array<string>(i).fill(first);
-        devices.push(s.device);
+        devices = new Array<string>(n).fill(first);
+        devices[i] = s.device;
       }
-      tags.push(s.tag);
-      values.push(s.value);
-      qualities.push(s.quality);
-      ts.push(s.ts);
+      tags[i] = s.tag;
+      const v = s.value;
+      if (typeof v === "number") nums[i] = v;
+      else (other ??= new Map()).set(i, v);
+      const q = s.quality;
+      qualities[i] = q === "good" ? 0 : q === "uncertain" ? 1 : 2;
+      ts[i] = s.ts;
       if (s.unit !== undefined) (units ??= new Array<string | undefined>(n))[i] = s.unit;
       if (s.reason !== undefined) (reasons ??= new Array<string | undefined>(n))[i] = s.reason;
     }
     this.device = devices ?? first;
     this.tags = tags;
-    this.values = values;
+    this.nums = nums;
+    this.other = other;
     this.qualities = qualities;
     this.ts = ts;
     this.units = units;
@@ -59,11 +69,12 @@ export class FrameColumns {
   /** A fresh sample for index `i` at position `pos`; same property order as the frame decoder's. */
   sample(i: number, pos: number): JournaledSample {
     const d = this.device;
+    const other = this.other;
     const s: JournaledSample = {
       device: typeof d === "string" ? d : d[i]!,
       tag: this.tags[i]!,
-      value: this.values[i]!,
-      quality: this.qualities[i]!,
+      value: other !== undefined && other.has(i) ? other.get(i)! : this.nums[i]!,
+      quality: QUALITIES[this.qualities[i]!]!,
       ts: this.ts[i]!,
       pos,
     };
