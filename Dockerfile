@@ -29,5 +29,5 @@ EXPOSE 8080 1884
 # (with operatorTokens, which the validator requires for a non-loopback listener).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))"
-ENTRYPOINT ["node", "--max-semi-space-size=32", "--no-allocation-site-pretenuring", "/app/bin/floorgate"]
+ENTRYPOINT ["node", "--max-semi-space-size=16", "--no-allocation-site-pretenuring", "/app/bin/floorgate"]
 CMD ["run", "--config", "/config/floorgate.yaml"]

@@ -81,7 +81,7 @@ ingest:
 outputs:
   - { type: mqtt, name: cloud, url: "${brokerUrl}", qos: 1, maxBatch: 500 }
 `);
-  const child = spawn(process.execPath, ["--max-semi-space-size=32", "--no-allocation-site-pretenuring", BIN, "run", "--config", cfg], { stdio: "ignore", env: { ...process.env, FLOORGATE_LOG_LEVEL: "warn" } });
+  const child = spawn(process.execPath, ["--max-semi-space-size=16", "--no-allocation-site-pretenuring", BIN, "run", "--config", cfg], { stdio: "ignore", env: { ...process.env, FLOORGATE_LOG_LEVEL: "warn" } });
   const base = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${base}/healthz`).then((r) => r.status, () => 0)) === 200, 20_000);
   return { base, child };

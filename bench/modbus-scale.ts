@@ -51,7 +51,7 @@ export interface ScaleOptions {
   viaCli?: boolean;
   /** print progress lines to stderr */
   verbose?: boolean;
-  /** V8 --max-semi-space-size for the gateway in MiB (default 32, as bin/floorgate's shebang) */
+  /** V8 --max-semi-space-size for the gateway in MiB (default 16, as bin/floorgate's shebang) */
   semiSpaceMiB?: number;
 }
 
@@ -252,7 +252,7 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
     // The same V8 flag as bin/floorgate's shebang, so the bench measures what operators run.
     // FLOORGATE_BENCH_NODE_FLAGS: extra V8/Node flags for the gateway only (e.g. --trace-gc-nvp)
     const extraFlags = (process.env.FLOORGATE_BENCH_NODE_FLAGS ?? "").split(" ").filter((f) => f !== "");
-    const nodeFlags = [`--max-semi-space-size=${opts.semiSpaceMiB ?? 32}`, "--no-allocation-site-pretenuring", ...extraFlags, ...(opts.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", join(dir, "prof")] : [])];
+    const nodeFlags = [`--max-semi-space-size=${opts.semiSpaceMiB ?? 16}`, "--no-allocation-site-pretenuring", ...extraFlags, ...(opts.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", join(dir, "prof")] : [])];
     const cmd = opts.viaCli ? [BIN, "run", "--config", cfg] : [...process.execArgv, LAUNCHER, cfg, portsFile];
     gw = spawn(process.execPath, [...nodeFlags, ...cmd], {
       cwd: dir, stdio: ["ignore", logFd, logFd], env: { ...process.env, FLOORGATE_LOG_LEVEL: "warn" },
