@@ -12,7 +12,7 @@ import { openJournal } from "../journal/segment-journal.js";
 import { DeviceRegistry } from "./devices.js";
 import { Forwarder } from "./forwarder.js";
 import { Metrics } from "./metrics.js";
-import { Normalizer, unscale, type TagRules } from "./normalize.js";
+import { Normalizer, unscale } from "./normalize.js";
 import { createDriver, createOutput } from "./registry.js";
 import type { HealthReport, StatusView, TagValue, DeviceInfo } from "./status.js";
 
