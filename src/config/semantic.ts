@@ -5,6 +5,7 @@ import type { ConfigSource, Pos } from "./source.js";
 import { formatPath, pointerOf } from "./paths.js";
 import { isLoopback, listenersClash, parseHostPort, type HostPort } from "./net.js";
 import { parseSize } from "./sizes.js";
+import { DEFAULTS } from "./build.js";
 
 type Obj = Record<string, unknown>;
 type Segs = (string | number)[];
@@ -97,13 +98,16 @@ export function checkSemantics(source: ConfigSource, baseDir: string): ConfigPro
     else seenIds.set(id, segs);
   };
 
+  const serialLines = new Map<string, { segs: Segs; settings: Record<string, unknown> }>();
   list(root.devices).forEach((d, i) => {
     if (!isObj(d)) return;
     const segs: Segs = ["devices", i];
     claimId(d.id, [...segs, "id"], "device id");
     checkTagNames(d.tags, segs, add, where);
-    if (d.driver === "modbus") checkModbus(d, segs, add);
-    else if (d.driver === "opcua") checkOpcua(d, segs, add);
+    if (d.driver === "modbus") {
+      checkModbus(d, segs, add);
+      checkSerialLine(d, segs, serialLines, add, where);
+    } else if (d.driver === "opcua") checkOpcua(d, segs, add);
   });
 
   // ingest
@@ -211,6 +215,27 @@ function checkTagNames(tags: unknown, devSegs: Segs, add: Add, where: (s: Segs) 
     if (first) add(segs, `duplicate tag name "${t.name}" in this device: already used at ${where(first)}`);
     else seen.set(t.name, segs);
   });
+}
+
+/**
+ * Devices on one serial port share one line, opened once: with different baud rates or framing
+ * the first device to open it would silently decide for all of them.
+ */
+function checkSerialLine(
+  d: Obj, segs: Segs, lines: Map<string, { segs: Segs; settings: Record<string, unknown> }>, add: Add, where: (s: Segs) => string,
+): void {
+  const conn = isObj(d.connection) ? d.connection : {};
+  const path = str(conn.path);
+  if (conn.transport !== "rtu" || path === undefined) return;
+  const settings: Record<string, unknown> = {};
+  for (const k of ["baudRate", "parity", "dataBits", "stopBits"] as const) settings[k] = conn[k] ?? DEFAULTS.rtu[k];
+  const first = lines.get(path);
+  if (!first) { lines.set(path, { segs: [...segs, "connection"], settings }); return; }
+  for (const k of Object.keys(settings)) {
+    if (settings[k] === first.settings[k]) continue;
+    add([...segs, "connection", ...(conn[k] === undefined ? [] : [k])],
+      `serial port ${path} is also used by ${where(first.segs)} with ${k} ${String(first.settings[k])}, here ${String(settings[k])}; devices on one serial line must use the same baudRate, parity, dataBits and stopBits`);
+  }
 }
 
 function checkModbus(d: Obj, segs: Segs, add: Add): void {
