@@ -16,8 +16,13 @@ import { Normalizer, unscale } from "./normalize.js";
 import { createDriver, createOutput } from "./registry.js";
 import type { HealthReport, StatusView, TagValue, DeviceInfo } from "./status.js";
 
-/** How long a pushing device may stay silent before it is shown offline (spec §1: unreachable). */
-const PUSH_SILENCE_MS = 60_000;
+/** Knobs that are not config: the defaults are what operators get; tests shorten them. */
+export interface GatewayOptions {
+  /** a pushing device silent this long is shown offline (spec §1: unreachable); default 60 s */
+  pushSilenceMs?: number;
+  /** how often silence is checked; default 5 s */
+  pushSweepMs?: number;
+}
 const DONE: Promise<void> = Promise.resolve();
 
 interface RunningDriver {
@@ -47,11 +52,17 @@ export class Gateway implements StatusView {
   private readonly lastPush = new Map<string, number>();
   private pushSweep: NodeJS.Timeout | null = null;
 
+  private readonly pushSilenceMs: number;
+  private readonly pushSweepMs: number;
+
   private constructor(
     readonly config: GatewayConfig,
     readonly journal: Journal,
     private readonly log: Logger,
+    opts: GatewayOptions,
   ) {
+    this.pushSilenceMs = opts.pushSilenceMs ?? 60_000;
+    this.pushSweepMs = opts.pushSweepMs ?? 5_000;
     this.metrics = new Metrics({
       deviceStates: () => this.registry.states().map((d) => ({ device: d.id, state: d.state })),
       journal: () => {
@@ -65,7 +76,7 @@ export class Gateway implements StatusView {
   }
 
   /** Starts everything; rejects with JOURNAL_IO or PORT_IN_USE (exit code 2) after undoing what started. */
-  static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
+  static async start(config: GatewayConfig, log: Logger, opts: GatewayOptions = {}): Promise<Gateway> {
     const dir = join(config.gateway.dataDir, "journal");
     let journal: Journal;
     try {
@@ -88,7 +99,7 @@ export class Gateway implements StatusView {
     } catch (err) {
       throw isFloorgateError(err) ? err : new FloorgateError("JOURNAL_IO", `cannot open the journal in ${dir}: ${describeError(err)}`, { cause: err });
     }
-    const gw: Gateway = new Gateway(config, journal, log);
+    const gw: Gateway = new Gateway(config, journal, log, opts);
     try {
       gw.startOutputs();
       await gw.startHttp();
@@ -137,7 +148,7 @@ export class Gateway implements StatusView {
       throw isFloorgateError(err) ? err : new FloorgateError("PORT_IN_USE", `cannot listen on ${this.config.http.listen}: ${describeError(err)}`, { cause: err });
     }
     this.http = http;
-    this.pushSweep = setInterval(() => this.sweepPushed(), 5000);
+    this.pushSweep = setInterval(() => this.sweepPushed(), this.pushSweepMs);
     this.pushSweep.unref();
   }
 
@@ -195,11 +206,12 @@ export class Gateway implements StatusView {
     if (this.registry.setState(device, "online", null)) this.log.info({ device }, `device ${device} online`);
   }
 
-  /** A pushing device that has been silent for PUSH_SILENCE_MS is shown offline until it pushes again. */
+  /** A pushing device that has been silent for pushSilenceMs is shown offline until it pushes again. */
   private sweepPushed(now = Date.now()): void {
+    const silence = this.pushSilenceMs;
     for (const [device, at] of this.lastPush) {
-      if (now - at > PUSH_SILENCE_MS && this.registry.setState(device, "offline", `no push for ${PUSH_SILENCE_MS / 1000} s`)) {
-        this.log.info({ device }, `device ${device} offline: no push for ${PUSH_SILENCE_MS / 1000} s`);
+      if (now - at > silence && this.registry.setState(device, "offline", `no push for ${silence / 1000} s`)) {
+        this.log.info({ device }, `device ${device} offline: no push for ${silence / 1000} s`);
       }
     }
   }
