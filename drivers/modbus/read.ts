@@ -54,7 +54,11 @@ export interface PassOptions {
 export async function readPass(
   line: Line, requests: ReadRequest[], tags: readonly ModbusTagConfig[], client: LineClient, opts: PassOptions,
 ): Promise<{ results: PassResults; outcome: PassOutcome }> {
-  const results: PassResults = { samples: [], ids: [], bad: 0 };
+  // Every planned tag gives at most one sample: size the arrays once instead of regrowing them.
+  let total = 0;
+  for (const r of requests) total += r.items.length;
+  const results: PassResults = { samples: new Array<Sample>(total), ids: new Array<number>(total), bad: 0 };
+  let n = 0;
   const device = opts.device ?? "";
   const push = (id: number, ts: number, value: SampleValue, quality: Quality, reason: string | undefined): void => {
     const tag = tags[id]!;
@@ -62,8 +66,8 @@ export async function readPass(
     if (tag.unit !== undefined) s.unit = tag.unit;
     if (reason !== undefined) s.reason = reason;
     if (quality === "bad") results.bad++;
-    results.samples.push(s);
-    results.ids.push(id);
+    results.samples[n] = s;
+    results.ids[n++] = id;
   };
   const outcome: PassOutcome = { ok: 0, exceptions: 0, timeouts: 0, transport: 0 };
   const failAll = (req: ReadRequest, reason: string): void => {
@@ -130,6 +134,7 @@ export async function readPass(
     }
     i++;
   }
+  if (n < total) { results.samples.length = n; results.ids.length = n; } // a pass cut short
   return { results, outcome };
 }
 

@@ -127,16 +127,39 @@ export class RecentFrames {
     return pos >= first.firstPos && pos < last.firstPos + last.cols.length;
   }
 
-  /** Appends samples from `start` on to `out` until it holds `max` (caller checked `covers`). */
-  read(start: number, max: number, out: JournaledSample[]): void {
+  /**
+   * Samples from `start` on, at most `max`, in an array sized once (a read of thousands of
+   * samples would otherwise regrow it a dozen times). The caller checked `covers`.
+   */
+  readNew(start: number, max: number): JournaledSample[] {
+    const last = this.frames[this.frames.length - 1]!;
+    const n = Math.max(0, Math.min(max, last.firstPos + last.cols.length - start));
+    const out = new Array<JournaledSample>(n);
+    let k = 0;
+    for (let i = this.frameIndexOf(start); i < this.frames.length && k < n; i++) {
+      const f = this.frames[i]!;
+      const from = Math.max(0, start - f.firstPos);
+      const take = Math.min(f.cols.length - from, n - k);
+      for (let j = 0; j < take; j++) out[k++] = f.cols.sample(from + j, f.firstPos + from + j);
+    }
+    return out;
+  }
+
+  /** The index in `frames` of the frame holding `pos` (caller checked `covers`). */
+  private frameIndexOf(pos: number): number {
     let lo = this.head;
     let hi = this.frames.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
-      if (this.frames[mid]!.firstPos <= start) lo = mid;
+      if (this.frames[mid]!.firstPos <= pos) lo = mid;
       else hi = mid - 1;
     }
-    for (let i = lo; i < this.frames.length && out.length < max; i++) {
+    return lo;
+  }
+
+  /** Appends samples from `start` on to `out` until it holds `max` (caller checked `covers`). */
+  read(start: number, max: number, out: JournaledSample[]): void {
+    for (let i = this.frameIndexOf(start); i < this.frames.length && out.length < max; i++) {
       const f = this.frames[i]!;
       const from = Math.max(0, start - f.firstPos);
       const take = Math.min(f.cols.length - from, max - out.length);

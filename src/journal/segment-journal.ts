@@ -544,10 +544,7 @@ export class SegmentJournal implements Journal {
     if (start > this.durablePos || start <= 0) return out;
     max = Math.min(max, this.durablePos - start + 1);
 
-    if (this.cache.covers(start)) {
-      this.cache.read(start, max, out);
-      return out;
-    }
+    if (this.cache.covers(start)) return this.cache.readNew(start, max);
     while (out.length < max) {
       const seg = this.segmentFor(start);
       if (!seg) break;
