@@ -68,6 +68,26 @@ const QUALITY: Record<Quality, string> = { good: '"good"', uncertain: '"uncertai
 
 /** Cache entries per map before it is cleared: names are a fixed set from config and pushing devices. */
 const CACHE_LIMIT = 50_000;
+
+/**
+ * `map`'s entry for `key`, made by `make` on first use. Bounded by clearing at CACHE_LIMIT:
+ * device, tag and unit names are a fixed set from config and pushing devices, so the clear only
+ * guards against a flood of new names.
+ */
+export function cachedIn<K, V>(map: Map<K, V>, key: K, make: (key: K) => V): V {
+  let v = map.get(key);
+  if (v === undefined) {
+    if (map.size >= CACHE_LIMIT) map.clear();
+    v = make(key);
+    map.set(key, v);
+  }
+  return v;
+}
+
+function makePrefix(tag: string): Buffer {
+  return Buffer.from(`,{"tag":${JSON.stringify(tag)},"value":`);
+}
+
 /** First scratch size; it doubles while a message needs more. */
 const SCRATCH_INITIAL = 16 * 1024;
 /** A scratch grown past this by one odd message (long string values) is dropped after it. */
@@ -241,34 +261,19 @@ export class TelemetryEncoder {
     return put(buf, p, NULL_BYTES);
   }
 
+  // Makers made once: a closure per call would be an allocation per sample on a miss.
+  private readonly makeHead = (device: string): Buffer => Buffer.from(`${this.gatewayHead}${JSON.stringify(device)},"batch":`);
+
   private headOf(device: string): Buffer {
-    let h = this.heads.get(device);
-    if (h === undefined) {
-      if (this.heads.size >= CACHE_LIMIT) this.heads.clear();
-      h = Buffer.from(`${this.gatewayHead}${JSON.stringify(device)},"batch":`);
-      this.heads.set(device, h);
-    }
-    return h;
+    return cachedIn(this.heads, device, this.makeHead);
   }
 
   private prefixOf(tag: string): Buffer {
-    let p = this.prefixes.get(tag);
-    if (p === undefined) {
-      if (this.prefixes.size >= CACHE_LIMIT) this.prefixes.clear();
-      p = Buffer.from(`,{"tag":${JSON.stringify(tag)},"value":`);
-      this.prefixes.set(tag, p);
-    }
-    return p;
+    return cachedIn(this.prefixes, tag, makePrefix);
   }
 
   private unitOf(unit: string): string {
-    let u = this.units.get(unit);
-    if (u === undefined) {
-      if (this.units.size >= CACHE_LIMIT) this.units.clear();
-      u = JSON.stringify(unit);
-      this.units.set(unit, u);
-    }
-    return u;
+    return cachedIn(this.units, unit, JSON.stringify);
   }
 
   /** RFC 3339, ms, UTC; an invalid time (should never reach the journal) travels as null. */

@@ -7,6 +7,7 @@ import type { Output, OutputContext, OutputSession, WriteResult } from "../outpu
 import { DEFAULT_TIMING, buildClientOptions, classifyConnectError, skipStoreCopy, type MqttTiming } from "./client.js";
 import {
   TelemetryEncoder,
+  cachedIn,
   deviceStatusPayload,
   deviceStatusTopic,
   gatewayStatusPayload,
@@ -21,8 +22,6 @@ import {
  * round trip); see bench/mqtt-output.ts for the measurement behind this number.
  */
 export const DEFAULT_MAX_IN_FLIGHT = 64;
-/** Cached telemetry topics before the cache is cleared; device ids are a fixed set from config and pushing devices. */
-const TOPIC_CACHE_LIMIT = 50_000;
 /** default write size, in messages' worth of samples */
 export const WRITE_MESSAGES = 8;
 
@@ -203,14 +202,10 @@ class MqttJsonSession implements OutputSession {
 
   /** One topic string per device instead of one per message; bounded like the encoder's caches. */
   private topicOf(device: string): string {
-    let t = this.topics.get(device);
-    if (t === undefined) {
-      if (this.topics.size >= TOPIC_CACHE_LIMIT) this.topics.clear();
-      t = telemetryTopic(this.cfg.topicPrefix, device);
-      this.topics.set(device, t);
-    }
-    return t;
+    return cachedIn(this.topics, device, this.makeTopic);
   }
+
+  private readonly makeTopic = (device: string): string => telemetryTopic(this.cfg.topicPrefix, device);
 
   /**
    * Publishes one write's messages. A separate method so that the ack callbacks MQTT.js holds until
