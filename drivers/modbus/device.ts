@@ -4,6 +4,7 @@
  * Per-device memory is the tag list, the read plan and one small record per tag.
  */
 import { Backoff } from "../../src/core/backoff.js";
+import { ClockEntry, pollClock } from "../../src/core/poll-clock.js";
 import type { Driver, DriverContext } from "../../src/core/driver.js";
 import { FloorgateError, describeError } from "../../src/core/errors.js";
 import type { DeviceState, Sample, SampleValue } from "../../src/core/sample.js";
@@ -131,41 +132,48 @@ export class ModbusDriver implements Driver {
    * there is no drift. The phase is a stable hash of the device id: thousands of devices then
    * spread their polls across the period instead of all firing in the same millisecond (which
    * turned every tick into a burst of thousands of requests and replies, and jitter into hundreds
-   * of ms). Ticks that pass during a poll are skipped and counted.
+   * of ms). Ticks that pass during a poll are skipped and counted. Waits are entries in the shared
+   * poll clock (see PollClock for why not one timer and promise per wait). Resolves once aborted
+   * and the poll in progress, if any, has finished.
    */
-  private async rateLoop(ctx: DriverContext, pollMs: number, reqs: ReadRequest[]): Promise<void> {
+  private rateLoop(ctx: DriverContext, pollMs: number, reqs: ReadRequest[]): Promise<void> {
     const phase = pollPhase(this.cfg.id, pollMs);
-    // One abort listener for the loop's life rather than one per wait (an abortable sleep adds and
-    // removes a listener every poll: thousands per second across devices).
-    let timer: NodeJS.Timeout | undefined;
-    let wake: (() => void) | undefined;
-    const onAbort = (): void => { clearTimeout(timer); wake?.(); };
-    ctx.signal.addEventListener("abort", onAbort, { once: true });
-    const sleep = async (ms: number): Promise<void> => {
-      await new Promise<void>((resolve) => { wake = resolve; timer = setTimeout(resolve, ms); });
-      wake = undefined;
-    };
-    try {
+    const signal = ctx.signal;
+    return new Promise<void>((resolve, reject) => {
+      let next = -1; // the tick being polled; -1 before the first poll
+      let polling = false;
+      const finish = (err?: unknown): void => {
+        pollClock.cancel(entry);
+        signal.removeEventListener("abort", onAbort);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const onAbort = (): void => {
+        pollClock.cancel(entry);
+        if (!polling) finish();
+      };
+      const polled = (): void => {
+        polling = false;
+        if (signal.aborted) return finish();
+        if (next < 0) next = nextTick(Date.now(), pollMs, phase);
+        else {
+          const following = nextTick(Math.max(Date.now(), next), pollMs, phase);
+          const skipped = Math.round((following - next) / pollMs) - 1;
+          if (skipped > 0) ctx.count("skipped_poll", skipped);
+          next = following;
+        }
+        pollClock.schedule(entry, next);
+      };
+      const entry = new ClockEntry(() => {
+        polling = true;
+        this.pollOnce(ctx, pollMs, reqs).then(polled, finish);
+      });
+      if (signal.aborted) return resolve();
+      signal.addEventListener("abort", onAbort, { once: true });
       // The first poll comes soon but spread out: thousands of devices started at once would
       // otherwise poll in the same millisecond (a burst that V8 learns from, see firstPollDelay).
-      await sleep(firstPollDelay(this.cfg.id, pollMs));
-      if (ctx.signal.aborted) return;
-      await this.pollOnce(ctx, pollMs, reqs);
-      let next = nextTick(Date.now(), pollMs, phase);
-      while (!ctx.signal.aborted) {
-        const wait = next - Date.now();
-        if (wait > 0) await sleep(wait);
-        if (ctx.signal.aborted) return;
-        await this.pollOnce(ctx, pollMs, reqs);
-        const following = nextTick(Math.max(Date.now(), next), pollMs, phase);
-        const skipped = Math.round((following - next) / pollMs) - 1;
-        if (skipped > 0) ctx.count("skipped_poll", skipped);
-        next = following;
-      }
-    } finally {
-      clearTimeout(timer);
-      ctx.signal.removeEventListener("abort", onAbort);
-    }
+      pollClock.schedule(entry, Date.now() + firstPollDelay(this.cfg.id, pollMs));
+    });
   }
 
   private async pollOnce(ctx: DriverContext, pollMs: number, reqs: ReadRequest[]): Promise<void> {
