@@ -19,7 +19,11 @@ import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { JournaledSample, Quality, SampleValue } from "../src/core/sample.js";
+import { SampleColumns } from "../src/core/sample-columns.js";
 import { TelemetryEncoder, type TelemetryMessage } from "../src/outputs/mqtt/json-format.js";
+
+/** A message in both shapes: columns for today's encoder, sample objects for the string baseline. */
+type BenchMessage = TelemetryMessage & { samples: JournaledSample[] };
 
 const DEVICES = 2000;
 const TAGS = 100;
@@ -97,7 +101,7 @@ class StringTelemetryEncoder {
     return this.suffix;
   }
 
-  encode(msg: TelemetryMessage): string {
+  encode(msg: BenchMessage): string {
     let out = `${this.gatewayHead}${this.str(msg.device)},"batch":${msg.batch},"samples":[`;
     const samples = msg.samples;
     for (let i = 0; i < samples.length; i++) {
@@ -115,9 +119,9 @@ class StringTelemetryEncoder {
 /** One string per tag name, as the journal's frame decoder hands them out. */
 const TAG_NAMES = Array.from({ length: TAGS }, (_, t) => `r${t}`);
 
-function makeMessages(round: number): TelemetryMessage[] {
+function makeMessages(round: number): BenchMessage[] {
   const ts = Date.UTC(2026, 0, 1) + round * 1000;
-  const out: TelemetryMessage[] = new Array(DEVICES);
+  const out: BenchMessage[] = new Array(DEVICES);
   let pos = round * DEVICES * TAGS;
   for (let d = 0; d < DEVICES; d++) {
     const device = `plc-${String(d).padStart(4, "0")}`;
@@ -125,7 +129,7 @@ function makeMessages(round: number): TelemetryMessage[] {
     for (let t = 0; t < TAGS; t++) {
       samples[t] = { device, tag: TAG_NAMES[t]!, value: (d * 7919 + t * 104_729 + round * 31) % 65536, quality: "good", ts, pos: ++pos };
     }
-    out[d] = { device, batch: pos, samples };
+    out[d] = { device, batch: pos, samples, runs: [{ cols: SampleColumns.fromSamples(samples), from: 0, count: TAGS, firstPos: pos - TAGS + 1 }] };
   }
   return out;
 }
@@ -133,7 +137,7 @@ function makeMessages(round: number): TelemetryMessage[] {
 interface Variant {
   name: string;
   /** Encodes one message; returns what would be held until PUBACK and its byte count. */
-  run(m: TelemetryMessage): { held: unknown; bytes: number };
+  run(m: BenchMessage): { held: unknown; bytes: number };
 }
 
 interface Figures { msgPerS: number; mbPerS: number; cpuUsPerMsg: number; gcMsPerRound: number }
@@ -152,7 +156,7 @@ v8.setFlagsFromString("--expose-gc");
 const fullGc = runInNewContext("gc") as () => void;
 
 /** Runs `rounds` and appends each round's wall ms, process CPU µs (all threads, so GC helper threads count) and GC ms to `into`. */
-async function measure(v: Variant, rounds: TelemetryMessage[][], into: Rounds): Promise<void> {
+async function measure(v: Variant, rounds: BenchMessage[][], into: Rounds): Promise<void> {
   fullGc();
   await tick();
   const held: unknown[] = new Array(HELD);

@@ -2,6 +2,7 @@ import { pathToFileURL } from "node:url";
 import type { MqttOutputConfig } from "../src/config/types.js";
 import { createLogger } from "../src/core/logger.js";
 import type { JournaledSample } from "../src/core/sample.js";
+import { SampleBatch } from "../src/core/sample-columns.js";
 import { createMqttJsonOutput } from "../src/outputs/mqtt/json-output.js";
 
 export interface MqttOutputBench {
@@ -65,7 +66,7 @@ export async function benchMqttOutput(url: string, opts: MqttOutputBenchOptions 
     while (performance.now() - start < durationMs) {
       while (outstanding.size < window) {
         const batch = nextBatch();
-        const p: Promise<void> = session.write(batch).then(() => { sent += batch.length; outstanding.delete(p); });
+        const p: Promise<void> = session.write(SampleBatch.of(batch)).then(() => { sent += batch.length; outstanding.delete(p); });
         outstanding.add(p);
       }
       await Promise.race(outstanding);

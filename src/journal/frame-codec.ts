@@ -1,5 +1,6 @@
 import { crc32 } from "node:zlib";
 import type { JournaledSample, Quality, Sample, SampleValue } from "../core/sample.js";
+import { SampleColumns } from "../core/sample-columns.js";
 
 /**
  * On-disk frame: one per `append` call, so an append is stored whole or (torn) not at all.
@@ -320,44 +321,55 @@ function seqOf(devSlot: StrSlot): DeviceSeq {
 }
 
 /**
- * Encodes `samples` as one complete frame (header, CRC and payload) starting at `firstPos`.
- * Returns a fresh buffer the caller owns.
+ * Encodes samples as one complete frame (header, CRC and payload) starting at `firstPos`. Reads
+ * columns; an array of samples (tools, tests) is turned into columns first. Returns a view into
+ * the encoder's chunk that the caller owns.
  */
-export function encodeFrame(samples: readonly Sample[], firstPos: number): Buffer {
+export function encodeFrame(input: SampleColumns | readonly Sample[], firstPos: number): Buffer {
+  const cols = input instanceof SampleColumns ? input : SampleColumns.fromSamples(input);
+  const n = cols.length;
+  const tags = cols.tags;
+  const nums = cols.nums;
+  const other = cols.other;
+  const qualities = cols.qualities;
+  const tsCol = cols.ts;
+  const units = cols.units;
+  const reasons = cols.reasons;
+  const oneDev = typeof cols.device === "string" ? cols.device : undefined;
+  const devs = typeof cols.device === "string" ? undefined : cols.device;
   if (frameNo >= 0x3fffffff) { clearSlots(); frameNo = 0; }
   frameNo++;
   tableSize = 0;
   if (seqEntries > SEQ_BUDGET) dropSeqs();
   // A fresh chunk when this frame would likely not fit in the rest of the current one (most
   // samples take 12 to 30 bytes), or when the current one was grown for a large frame.
-  const estimate = FRAME_HEADER + samples.length * 32;
+  const estimate = FRAME_HEADER + n * 32;
   if (scratch.length - base < estimate || scratch.length > CHUNK) {
     let size = CHUNK;
     while (size < estimate) size *= 2;
     newChunk(size);
   }
   let at = base + FRAME_HEADER;
-  for (let k = 0; k < samples.length; k++) {
-    const s = samples[k]!;
+  for (let k = 0; k < n; k++) {
     if (at + 32 > scratch.length) at = grow(at, 32);
-    const v: SampleValue = s.value;
+    const v: SampleValue = other !== undefined && other.has(k) ? other.get(k)! : nums[k]!;
     let kind: number;
     if (typeof v === "number") kind = V_NUM;
     else if (v === null || v === undefined) kind = V_NULL;
     else if (v === true) kind = V_TRUE;
     else if (v === false) kind = V_FALSE;
     else kind = V_STR;
-    const q = s.quality === "good" ? 0 : s.quality === "uncertain" ? 1 : 2;
-    const unit = s.unit;
-    const reason = s.reason;
+    const q = qualities[k]!;
+    const unit = units === undefined ? undefined : units[k];
+    const reason = reasons === undefined ? undefined : reasons[k];
     let flags = q | (kind << 2);
     if (unit !== undefined) flags |= F_UNIT;
     if (reason !== undefined) flags |= F_REASON;
     scratch[at] = flags;
-    view.setFloat64(at + 1, s.ts, true);
+    view.setFloat64(at + 1, tsCol[k]!, true);
     at += 9;
 
-    const dev = s.device;
+    const dev = oneDev ?? devs![k]!;
     let devSlot: StrSlot;
     if (dev === prevDev) devSlot = prevDevSlot!;
     else {
@@ -370,7 +382,7 @@ export function encodeFrame(samples: readonly Sample[], firstPos: number): Buffe
     // Each lookup below may clear the table (generation change): `seq` is re-checked after one.
     let seq = seqOf(devSlot);
     const j = seq.next++;
-    const tag = s.tag;
+    const tag = tags[k]!;
     let slot: StrSlot;
     if (seq.tags[j] === tag) slot = seq.tagSlots[j]!;
     else {
@@ -408,7 +420,7 @@ export function encodeFrame(samples: readonly Sample[], firstPos: number): Buffe
   view.setUint32(start, at - start - FRAME_PREFIX, true);
   view.setUint32(start + 8, firstPos % TWO32, true);
   view.setUint32(start + 12, Math.floor(firstPos / TWO32), true);
-  view.setUint32(start + 16, samples.length, true);
+  view.setUint32(start + 16, n, true);
   view.setUint32(start + 4, crc32(scratch.subarray(start + FRAME_PREFIX, at)), true);
   base = at;
   return scratch.subarray(start, at);

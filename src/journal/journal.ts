@@ -1,4 +1,5 @@
 import type { JournaledSample, Sample } from "../core/sample.js";
+import type { SampleBatch, SampleColumns } from "../core/sample-columns.js";
 
 /**
  * Durable, append-only store of samples, shared by every output (spec §7). Written once per
@@ -15,9 +16,11 @@ export interface Journal {
    * least `fsyncIntervalMs` apart, so an append waits at most one interval plus one commit). Rejects with code JOURNAL_FULL under `overflow: reject` when the
    * cap would be exceeded (nothing of the call is stored), JOURNAL_IO when the disk write or fsync
    * failed (the gateway reports itself unable to accept data), JOURNAL_CLOSED after `close()`.
-   * An empty array resolves at once with the current newest position.
+   * An empty array resolves at once with the current newest position. Columns are kept as given
+   * (the caller hands them over and never changes them again); an array is copied before this
+   * returns, so the caller may reuse its objects.
    */
-  append(samples: readonly Sample[]): Promise<number>;
+  append(samples: SampleColumns | readonly Sample[]): Promise<number>;
 
   /**
    * Up to `max` samples with position > `after`, in position order. When samples after `after`
@@ -26,6 +29,13 @@ export interface Journal {
    * are returned.
    */
   read(after: number, max: number): Promise<JournaledSample[]>;
+
+  /**
+   * The same samples as `read`, as runs over column sets: what forwarders use, so no object per
+   * sample exists between the journal and an output (see SampleColumns). The column sets may be
+   * shared with other readers and must not be changed.
+   */
+  readBatch(after: number, max: number): Promise<SampleBatch>;
 
   /** Resolves once a durable sample with position > `after` exists, or when `signal` aborts. */
   waitFor(after: number, signal: AbortSignal): Promise<void>;

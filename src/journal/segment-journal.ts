@@ -9,7 +9,8 @@ import { lockDir } from "./dir-lock.js";
 import { decodeFrame, encodeFrame, FRAME_PREFIX } from "./frame-codec.js";
 import { FrameIndex } from "./frame-index.js";
 import type { Journal, JournalEvent, JournalOptions, JournalOutputStats, JournalStats } from "./journal.js";
-import { FrameColumns, RecentFrames } from "./recent-frames.js";
+import { RecentFrames } from "./recent-frames.js";
+import { SampleBatch, SampleColumns, type SampleRun } from "../core/sample-columns.js";
 import { listSegments, scanSegment, segmentName } from "./segment-scan.js";
 
 /**
@@ -69,7 +70,7 @@ interface PendingAppend {
   firstTs: number;
   lastTs: number;
   /** null when the cache is off */
-  cols: FrameColumns | null;
+  cols: SampleColumns | null;
   queuedAt: number;
   resolve: (pos: number) => void;
   reject: (err: unknown) => void;
@@ -275,14 +276,18 @@ export class SegmentJournal implements Journal {
 
   // ---------------------------------------------------------------- append
 
-  append(samples: readonly Sample[]): Promise<number> {
+  append(input: SampleColumns | readonly Sample[]): Promise<number> {
     if (this.closing) return Promise.reject(new FloorgateError("JOURNAL_CLOSED", "journal is closed"));
     if (!this.writable) return Promise.reject(new FloorgateError("JOURNAL_IO", "journal is not writable after a disk error"));
-    if (samples.length === 0) return Promise.resolve(this.durablePos);
+    if (input.length === 0) return Promise.resolve(this.durablePos);
 
     const firstPos = this.nextPos;
     let frame: Buffer;
+    let samples: SampleColumns;
     try {
+      // Columns, not per-sample copies: what is held until durable and then cached must not be one
+      // object per sample (see SampleColumns). Copied now when given objects the caller may reuse.
+      samples = input instanceof SampleColumns ? input : SampleColumns.fromSamples(input);
       frame = encodeFrame(samples, firstPos);
     } catch (err) {
       return Promise.reject(new FloorgateError("JOURNAL_IO", `cannot encode samples: ${(err as Error).message}`, { cause: err }));
@@ -313,12 +318,10 @@ export class SegmentJournal implements Journal {
     this.pendingBytes += size;
     this.nextPos += samples.length;
 
-    // Columns, not per-sample copies: what is held until durable and then cached must not be one
-    // object per sample (see FrameColumns). Built now because the caller may reuse its objects.
-    const cols = this.cacheOn ? new FrameColumns(samples) : null;
+    const cols = this.cacheOn ? samples : null;
     const count = samples.length;
-    const firstTs = samples[0]!.ts;
-    const lastTs = samples[count - 1]!.ts;
+    const firstTs = samples.ts[0]!;
+    const lastTs = samples.ts[count - 1]!;
     return new Promise<number>((resolve, reject) => {
       this.pending.push({ seg, frame, firstPos, count, firstTs, lastTs, cols, queuedAt: performance.now(), resolve, reject });
       this.kick();
@@ -536,30 +539,42 @@ export class SegmentJournal implements Journal {
   // ---------------------------------------------------------------- read
 
   async read(after: number, max: number): Promise<JournaledSample[]> {
+    return (await this.readBatch(after, max)).toArray();
+  }
+
+  async readBatch(after: number, max: number): Promise<SampleBatch> {
     if (this.closed) throw new FloorgateError("JOURNAL_CLOSED", "journal is closed");
-    const out: JournaledSample[] = [];
-    if (!(max > 0)) return out;
+    if (!(max > 0)) return SampleBatch.EMPTY;
     max = Math.floor(max);
     let start = Math.max(Math.floor(after) + 1, this.oldestPos());
-    if (start > this.durablePos || start <= 0) return out;
+    if (start > this.durablePos || start <= 0) return SampleBatch.EMPTY;
     max = Math.min(max, this.durablePos - start + 1);
 
-    if (this.cache.covers(start)) return this.cache.readNew(start, max);
-    while (out.length < max) {
+    const runs: SampleRun[] = [];
+    if (this.cache.covers(start)) {
+      this.cache.readRuns(start, max, runs);
+      return new SampleBatch(runs);
+    }
+    let got = 0;
+    while (got < max) {
       const seg = this.segmentFor(start);
       if (!seg) break;
-      const before = out.length;
-      await this.readSegment(seg, start, max, out);
-      if (out.length === before) break;
+      const out: JournaledSample[] = [];
+      await this.readSegment(seg, start, max - got, out);
+      if (out.length === 0) break;
+      // Positions are contiguous within one segment read, so this is one run of fresh columns
+      // (`of` would split it where they were not).
+      for (const r of SampleBatch.of(out).runs) runs.push(r);
+      got += out.length;
       start = out[out.length - 1]!.pos + 1;
       // A chunk ended at a segment end (or READ_CHUNK): go on into the next segment or the cache.
-      if (out.length >= max || start > this.durablePos) break;
+      if (got >= max || start > this.durablePos) break;
       if (this.cache.covers(start)) {
-        this.cache.read(start, max, out);
+        got += this.cache.readRuns(start, max - got, runs);
         break;
       }
     }
-    return out;
+    return new SampleBatch(runs);
   }
 
   /** The segment holding the first durable sample at or after `pos`. */

@@ -1,5 +1,6 @@
 import type { Logger } from "../core/logger.js";
-import type { DeviceState, JournaledSample } from "../core/sample.js";
+import type { DeviceState } from "../core/sample.js";
+import type { SampleBatch } from "../core/sample-columns.js";
 
 /**
  * A northbound destination (MQTT, InfluxDB). An output knows its destination and nothing else: the
@@ -30,13 +31,14 @@ export interface OutputContext {
 
 export interface OutputSession {
   /**
-   * Sends `batch` (journal order, positions strictly increasing). Resolves once the destination
+   * Sends `batch` (journal order, positions strictly increasing; columns shared with other
+   * outputs and the journal's cache, so read-only). Resolves once the destination
    * has acknowledged all of it; `dropped` lists parts the destination refused for good (poison
    * data) — those are counted and skipped, never retried. Rejects with OUTPUT_UNAVAILABLE or
    * OUTPUT_TIMEOUT when the session broke: the runtime closes it, reconnects and resends from
    * the cursor (at least once). Writes resolve in the order they were issued.
    */
-  write(batch: readonly JournaledSample[]): Promise<WriteResult>;
+  write(batch: SampleBatch): Promise<WriteResult>;
 
   /**
    * `undefined` when the session may send now; otherwise a promise that resolves once it may

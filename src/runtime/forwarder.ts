@@ -1,7 +1,8 @@
 import { Backoff, sleep } from "../core/backoff.js";
 import { describeError, FloorgateError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
-import type { DeviceState, JournaledSample } from "../core/sample.js";
+import type { DeviceState } from "../core/sample.js";
+import type { SampleBatch } from "../core/sample-columns.js";
 import { isoTs } from "../core/sample.js";
 import type { Journal } from "../journal/journal.js";
 import type { Output, OutputSession, WriteResult } from "../outputs/output.js";
@@ -147,10 +148,10 @@ export class Forwarder {
         if (this.state === "waiting") this.setState("online", null);
         if (queue.length < this.output.maxInFlight) {
           const max = plan.length > 0 ? Math.min(this.output.maxBatch, plan[0]! - readPos) : this.output.maxBatch;
-          const batch = await this.journal.read(readPos, max);
-          const last = batch[batch.length - 1];
-          if (last) {
-            readPos = last.pos;
+          const batch = await this.journal.readBatch(readPos, max);
+          const last = batch.lastPos;
+          if (last !== undefined) {
+            readPos = last;
             while (plan.length > 0 && plan[0]! <= readPos) plan.shift();
             queue.push(this.issue(session, batch, wake));
             continue;
@@ -168,8 +169,8 @@ export class Forwarder {
     }
   }
 
-  private issue(session: OutputSession, batch: readonly JournaledSample[], wake: Wakeup): InFlight {
-    const f: InFlight = { lastPos: batch[batch.length - 1]!.pos, count: batch.length, state: "pending" };
+  private issue(session: OutputSession, batch: SampleBatch, wake: Wakeup): InFlight {
+    const f: InFlight = { lastPos: batch.lastPos!, count: batch.length, state: "pending" };
     session.write(batch).then(
       (r) => { f.state = "done"; f.result = r; wake.notify(); },
       (e: unknown) => { f.state = "failed"; f.error = e; wake.notify(); },

@@ -433,7 +433,7 @@ function freshFrame(n: number): Sample[] {
  * every encode goes to both.
  */
 function lockstep(warm: readonly (readonly Sample[])[] = []): void {
-  const fill = (encode: typeof encodeFrame, count: () => number): void => {
+  const fill = (encode: (samples: readonly Sample[], firstPos: number) => Buffer, count: () => number): void => {
     while (count() < STR_SLOTS_MAX) encode(freshFrame(Math.min(5_000, STR_SLOTS_MAX - count())), 0);
   };
   fill(encodeFrame, encoderStringCount);

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { isFloorgateError } from "../../src/core/errors.js";
 import type { Sample } from "../../src/core/sample.js";
+import { SampleColumns } from "../../src/core/sample-columns.js";
 import type { Journal, JournalOptions } from "../../src/journal/journal.js";
 
 export type JournalFactory = (opts: JournalOptions) => Promise<Journal>;
@@ -79,6 +80,43 @@ export function journalConformance(name: string, factory: JournalFactory): void 
         expect(st.writable).toBe(true);
       } finally {
         await j.close();
+      }
+    });
+
+    it("readBatch gives what read gives, as runs of contiguous positions, from the cache and from disk; columns are appended as given", async () => {
+      const dir = await freshDir();
+      const check = async (j: Journal, after: number, max: number): Promise<void> => {
+        const batch = await j.readBatch(after, max);
+        const arr = await j.read(after, max);
+        expect(batch.toArray()).toEqual(arr);
+        expect(batch.length).toBe(arr.length);
+        expect(batch.lastPos).toBe(arr[arr.length - 1]?.pos);
+        for (const r of batch.runs) {
+          expect(r.count).toBeGreaterThan(0);
+          expect(r.from + r.count).toBeLessThanOrEqual(r.cols.length);
+        }
+      };
+      const j1 = await factory(optsFor(dir));
+      await j1.append(samples(0, 6));
+      const w = SampleColumns.forDevice("cols-dev", ["a", "b", "c"]);
+      w.set(0, 1.25, 0, 1000);
+      w.set(1, "text", 1, 1001);
+      w.set(2, null, 2, 1002);
+      w.setUnit(0, "bar");
+      w.setReason(2, "modbus exception 2");
+      const cols = w.done();
+      expect(await j1.append(cols)).toBe(9);
+      await j1.append(samples(6, 4));
+      expect((await j1.read(6, 3)).map(strip)).toEqual(cols.toSamples());
+      for (const [after, max] of [[0, 100], [2, 5], [6, 3], [7, 1], [12, 10], [13, 10]] as const) await check(j1, after, max);
+      await j1.close();
+      const j2 = await factory(optsFor(dir));
+      try {
+        expect((await j2.read(6, 3)).map(strip)).toEqual(cols.toSamples());
+        for (const [after, max] of [[0, 100], [2, 5], [6, 3], [7, 1], [12, 10], [13, 10]] as const) await check(j2, after, max);
+        expect((await j2.readBatch(13, 10)).length).toBe(0);
+      } finally {
+        await j2.close();
       }
     });
 

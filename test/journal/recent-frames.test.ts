@@ -1,11 +1,12 @@
 import { describe, it, expect } from "vitest";
 import type { Sample } from "../../src/core/sample.js";
-import { FrameColumns, RecentFrames } from "../../src/journal/recent-frames.js";
+import { SampleBatch, SampleColumns, type SampleRun } from "../../src/core/sample-columns.js";
+import { RecentFrames } from "../../src/journal/recent-frames.js";
 
 const mk = (device: string, tag: string, value: Sample["value"], extra: Partial<Sample> = {}): Sample =>
   ({ device, tag, value, quality: "good", ts: 1_700_000_000_123, ...extra });
 
-describe("FrameColumns", () => {
+describe("SampleColumns", () => {
   it("gives back each sample as given, with its position, for mixed devices, values and optional fields", () => {
     const input: Sample[] = [
       mk("a", "t1", 1.5, { unit: "bar" }),
@@ -14,27 +15,29 @@ describe("FrameColumns", () => {
       mk("a", "t4", null, { quality: "uncertain" }),
       mk("a", "t5", -0),
     ];
-    const cols = new FrameColumns(input);
+    const cols = SampleColumns.fromSamples(input);
     expect(cols.length).toBe(5);
     const out = input.map((_, i) => cols.sample(i, 10 + i));
     expect(out).toEqual(input.map((s, i) => ({ ...s, pos: 10 + i })));
     expect(Object.is(out[4]!.value, -0)).toBe(true);
     expect("unit" in out[1]!).toBe(false);
     expect("reason" in out[0]!).toBe(false);
-    expect(cols.tsAt(2)).toBe(5);
+    expect(cols.ts[2]).toBe(5);
+    expect(cols.deviceAt(2)).toBe("b");
+    expect(cols.toSamples()).toEqual(input);
   });
 
   it("does not see later changes to the caller's objects", () => {
     const s = mk("a", "t", 1);
-    const cols = new FrameColumns([s]);
+    const cols = SampleColumns.fromSamples([s]);
     s.value = 2;
     expect(cols.sample(0, 1).value).toBe(1);
   });
 });
 
 describe("RecentFrames", () => {
-  const frame = (n: number, tagBase: number): FrameColumns =>
-    new FrameColumns(Array.from({ length: n }, (_, i) => mk("d", `t${tagBase + i}`, tagBase + i)));
+  const frame = (n: number, tagBase: number): SampleColumns =>
+    SampleColumns.fromSamples(Array.from({ length: n }, (_, i) => mk("d", `t${tagBase + i}`, tagBase + i)));
 
   it("reads across frames from any covered position, up to max, and evicts the oldest over budget", () => {
     const c = new RecentFrames(10);
@@ -45,8 +48,11 @@ describe("RecentFrames", () => {
     expect(c.covers(5)).toBe(true);
     expect(c.covers(12)).toBe(true);
     expect(c.covers(13)).toBe(false);
-    const out: ReturnType<FrameColumns["sample"]>[] = [];
-    c.read(7, 4, out);
+    const runs: SampleRun[] = [];
+    expect(c.readRuns(7, 4, runs)).toBe(4);
+    // The cached column sets themselves, not copies: two runs, one per frame.
+    expect(runs.map((r) => [r.firstPos, r.from, r.count])).toEqual([[7, 2, 2], [9, 0, 2]]);
+    const out = new SampleBatch(runs).toArray();
     expect(out.map((s) => [s.pos, s.tag, s.value])).toEqual([[7, "t7", 7], [8, "t8", 8], [9, "t9", 9], [10, "t10", 10]]);
     c.dropBefore(9);
     expect(c.covers(8)).toBe(false);
@@ -62,5 +68,42 @@ describe("RecentFrames", () => {
     const off = new RecentFrames(0);
     off.add(1, frame(2, 1));
     expect(off.covers(1)).toBe(false);
+  });
+});
+
+describe("SampleBatch", () => {
+  it("of() splits runs where positions are not contiguous and gives back every sample in order", () => {
+    const samples = [1, 2, 3, 7, 8, 20].map((pos, i) => ({ ...mk(i < 4 ? "a" : "b", `t${i}`, i % 2 ? `s${i}` : i), pos }));
+    const b = SampleBatch.of(samples);
+    expect(b.length).toBe(6);
+    expect(b.lastPos).toBe(20);
+    expect(b.runs.map((r) => [r.firstPos, r.count])).toEqual([[1, 3], [7, 2], [20, 1]]);
+    expect(b.toArray()).toEqual(samples);
+    expect(SampleBatch.EMPTY.lastPos).toBeUndefined();
+  });
+
+  it("columns a driver fills in place keep the given tag list and carry every field", () => {
+    const tags = ["a", "b", "c"];
+    const w = SampleColumns.forDevice("dev", tags);
+    w.set(0, 1.5, 0, 100);
+    w.set(1, "on", 1, 101);
+    w.set(2, null, 2, 102);
+    w.setUnit(0, "bar");
+    w.setReason(2, "modbus exception 2");
+    const cols = w.done();
+    expect(cols.tags).toBe(tags);
+    expect(cols.toSamples()).toEqual([
+      { device: "dev", tag: "a", value: 1.5, quality: "good", ts: 100, unit: "bar" },
+      { device: "dev", tag: "b", value: "on", quality: "uncertain", ts: 101 },
+      { device: "dev", tag: "c", value: null, quality: "bad", ts: 102, reason: "modbus exception 2" },
+    ]);
+  });
+
+  it("column sets carved from one slab stay independent", () => {
+    const many = Array.from({ length: 500 }, (_, k) => SampleColumns.fromSamples([mk("d", "t", k, { ts: k })]));
+    many.forEach((c, k) => {
+      expect(c.nums[0]).toBe(k);
+      expect(c.ts[0]).toBe(k);
+    });
   });
 });

@@ -10,6 +10,15 @@ import {
   gatewayStatusPayload,
   planMessages,
 } from "../../src/outputs/mqtt/json-format.js";
+import { SampleBatch } from "../../src/core/sample-columns.js";
+
+/** A message over the given samples, as the planner would make it from the journal's columns. */
+const M = (device: string, batch: number, samples: readonly JournaledSample[]): TelemetryMessage => ({ device, batch, runs: SampleBatch.of(samples).runs });
+/** A message's samples as objects. */
+const samplesOf = (m: TelemetryMessage): JournaledSample[] => new SampleBatch(m.runs).toArray();
+/** planMessages over samples given as objects, with each message's samples as objects. */
+const plan = (batch: readonly JournaledSample[], maxBatch: number): { device: string; batch: number; samples: JournaledSample[] }[] =>
+  planMessages(SampleBatch.of(batch), maxBatch).map((m) => ({ device: m.device, batch: m.batch, samples: samplesOf(m) }));
 
 const sampleArb = fc.record({
   device: fc.constantFrom("press-1", "oven-2", "agv-17", "d"),
@@ -36,7 +45,7 @@ describe("planMessages", () => {
   it("keeps every sample once, one device and at most maxBatch per message, journal order per device, batch = last pos, strictly increasing", () => {
     fc.assert(
       fc.property(batchArb, fc.integer({ min: 1, max: 10 }), (batch, maxBatch) => {
-        const msgs = planMessages(batch, maxBatch);
+        const msgs = plan(batch, maxBatch);
         expect(msgs.flatMap((m) => m.samples).length).toBe(batch.length);
         for (const m of msgs) {
           expect(m.samples.length).toBeGreaterThanOrEqual(1);
@@ -65,7 +74,7 @@ describe("planMessages", () => {
         let pos = 100;
         const batch: JournaledSample[] = runs.flatMap((len, r) =>
           Array.from({ length: len }, (_, k): JournaledSample => ({ device: `dev${r}`, tag: `t${k}`, value: k, quality: "good", ts: 0, pos: pos++ })));
-        const msgs = planMessages(batch, maxBatch);
+        const msgs = plan(batch, maxBatch);
         // reference: the devices in order, each cut into chunks of maxBatch
         const want = runs.flatMap((len, r) => Array.from({ length: Math.ceil(len / maxBatch) }, (_, c) => {
           const samples = batch.filter((s) => s.device === `dev${r}`).slice(c * maxBatch, (c + 1) * maxBatch);
@@ -77,7 +86,7 @@ describe("planMessages", () => {
   });
 
   it("returns nothing for an empty write", () => {
-    expect(planMessages([], 500)).toEqual([]);
+    expect(planMessages(SampleBatch.EMPTY, 500)).toEqual([]);
   });
 });
 
@@ -87,7 +96,7 @@ function specObject(gateway: string, m: TelemetryMessage): unknown {
     gateway,
     device: m.device,
     batch: m.batch,
-    samples: m.samples.map((s) => {
+    samples: samplesOf(m).map((s) => {
       const ms = new Date(s.ts).getTime();
       return {
         tag: s.tag,
@@ -149,15 +158,12 @@ const messageArb: fc.Arbitrary<TelemetryMessage> = fc
       { maxLength: 40 },
     ),
   })
-  .map(({ device, batch, sharedTs, samples }) => ({
-    device,
-    batch,
-    samples: samples.map((s, i): JournaledSample => {
+  .map(({ device, batch, sharedTs, samples }) =>
+    M(device, batch, samples.map((s, i): JournaledSample => {
       const out: JournaledSample = { device, tag: s.tag, value: s.value, quality: s.quality, ts: sharedTs ?? s.ts, pos: batch - samples.length + i + 1 };
       if (s.unit !== undefined) out.unit = s.unit;
       return out;
-    }),
-  }));
+    })));
 
 describe("TelemetryEncoder", () => {
   it("gives exactly the bytes of Buffer.from(JSON.stringify(spec object)), message after message on one encoder", () => {
@@ -176,7 +182,7 @@ describe("TelemetryEncoder", () => {
     fc.assert(
       fc.property(batchArb, fc.string(), (batch, gw) => {
         const enc = new TelemetryEncoder(gw);
-        for (const m of planMessages(batch, 7)) expect(enc.encode(m).toString("utf8")).toBe(JSON.stringify(specObject(gw, m)));
+        for (const m of planMessages(SampleBatch.of(batch), 7)) expect(enc.encode(m).toString("utf8")).toBe(JSON.stringify(specObject(gw, m)));
       }),
     );
   });
@@ -188,16 +194,12 @@ describe("TelemetryEncoder", () => {
         fc.integer({ min: 0, max: 4_102_444_800_000 }),
         (values, ts) => {
           const enc = new TelemetryEncoder("gw-ü");
-          const big: TelemetryMessage = {
-            device: "dev😀",
-            batch: values.length,
-            samples: values.map((value, i): JournaledSample => {
-              const s: JournaledSample = { device: "dev😀", tag: `r${i % 100}`, value, quality: "good", ts, pos: i + 1 };
-              if (i % 3 === 0) s.unit = "°C";
-              return s;
-            }),
-          };
-          const small: TelemetryMessage = { device: "d", batch: 1, samples: [{ device: "d", tag: "r1", value: 7, quality: "bad", ts, pos: 1 }] };
+          const big = M("dev😀", values.length, values.map((value, i): JournaledSample => {
+            const s: JournaledSample = { device: "dev😀", tag: `r${i % 100}`, value, quality: "good", ts, pos: i + 1 };
+            if (i % 3 === 0) s.unit = "°C";
+            return s;
+          }));
+          const small = M("d", 1, [{ device: "d", tag: "r1", value: 7, quality: "bad", ts, pos: 1 }]);
           const a = enc.encode(small);
           const b = enc.encode(big);
           const c = enc.encode(small);
@@ -214,11 +216,11 @@ describe("TelemetryEncoder", () => {
   it("survives a message larger than the scratch it keeps (over 1 MiB) and encodes the next one from a fresh scratch", () => {
     const enc = new TelemetryEncoder("gw");
     const value = "\u4e2d".repeat(5000); // 15,000 UTF-8 bytes
-    const huge: TelemetryMessage = { device: "d", batch: 9, samples: Array.from({ length: 100 }, (_, i) => ({ device: "d", tag: `t${i}`, value, quality: "good" as const, ts: 0, pos: i })) };
+    const huge = M("d", 9, Array.from({ length: 100 }, (_, i) => ({ device: "d", tag: `t${i}`, value, quality: "good" as const, ts: 0, pos: i })));
     const first = enc.encode(huge);
     expect(first.length).toBeGreaterThan(1024 * 1024);
     expect(first.equals(expectedBytes("gw", huge))).toBe(true);
-    const next: TelemetryMessage = { device: "e", batch: 10, samples: [{ device: "e", tag: "t0", value: -12.5, quality: "uncertain", ts: 1, unit: "bar", pos: 10 }] };
+    const next = M("e", 10, [{ device: "e", tag: "t0", value: -12.5, quality: "uncertain", ts: 1, unit: "bar", pos: 10 }]);
     expect(enc.encode(next).toString()).toBe('{"gateway":"gw","device":"e","batch":10,"samples":[{"tag":"t0","value":-12.5,"quality":"uncertain","ts":"1970-01-01T00:00:00.001Z","unit":"bar"}]}');
     expect(first.equals(expectedBytes("gw", huge))).toBe(true);
   });
@@ -226,10 +228,10 @@ describe("TelemetryEncoder", () => {
   it("writes the documented wire form for a poll of uint16 registers", () => {
     const enc = new TelemetryEncoder("line3");
     const ts = Date.UTC(2026, 0, 2, 3, 4, 5, 6);
-    const out = enc.encode({ device: "press-1", batch: 41, samples: [
+    const out = enc.encode(M("press-1", 41, [
       { device: "press-1", tag: "r0", value: 0, quality: "good", ts, pos: 40 },
       { device: "press-1", tag: "r1", value: 65535, quality: "good", ts, pos: 41 },
-    ] });
+    ]));
     expect(out.toString("utf8")).toBe(
       '{"gateway":"line3","device":"press-1","batch":41,"samples":[' +
         '{"tag":"r0","value":0,"quality":"good","ts":"2026-01-02T03:04:05.006Z"},' +
@@ -239,18 +241,18 @@ describe("TelemetryEncoder", () => {
 
   it("writes -0, non-finite and large numbers as valid JSON", () => {
     const enc = new TelemetryEncoder("gw");
-    const text = enc.encode({ device: "d", batch: 1, samples: [
+    const text = enc.encode(M("d", 1, [
       { device: "d", tag: "a", value: -0, quality: "good", ts: 0, pos: 0 },
       { device: "d", tag: "b", value: 1e300, quality: "good", ts: 0, pos: 1 },
       { device: "d", tag: "c", value: NaN, quality: "good", ts: 0, pos: 2 },
       { device: "d", tag: "e", value: -Infinity, quality: "good", ts: 0, pos: 3 },
       { device: "d", tag: "f", value: -(2 ** 53 - 1), quality: "good", ts: 0, pos: 4 },
-    ] }).toString();
+    ])).toString();
     expect(JSON.parse(text).samples.map((s: { value: number }) => s.value)).toEqual([0, 1e300, null, null, -(2 ** 53 - 1)]);
   });
 
   it("encodes an empty message", () => {
-    expect(new TelemetryEncoder("gw").encode({ device: "d", batch: 3, samples: [] }).toString()).toBe('{"gateway":"gw","device":"d","batch":3,"samples":[]}');
+    expect(new TelemetryEncoder("gw").encode(M("d", 3, [])).toString()).toBe('{"gateway":"gw","device":"d","batch":3,"samples":[]}');
   });
 });
 

@@ -8,6 +8,7 @@ import type { MqttOutputConfig } from "../../src/config/types.js";
 import { isFloorgateError } from "../../src/core/errors.js";
 import { createLogger } from "../../src/core/logger.js";
 import type { JournaledSample } from "../../src/core/sample.js";
+import { SampleBatch } from "../../src/core/sample-columns.js";
 import { createMqttJsonOutput, type MqttJsonOutputOptions } from "../../src/outputs/mqtt/json-output.js";
 import { skipStoreCopy } from "../../src/outputs/mqtt/client.js";
 import mqtt from "mqtt";
@@ -116,7 +117,7 @@ describe("mqtt json output: payloads and topics", () => {
       { device: "press-1", tag: "temp_c", value: null, quality: "bad", ts: ts + 2, unit: "degC", reason: "modbus exception 2", pos: 18233 },
       { device: "press-1", tag: "nan", value: Number.NaN, quality: "bad", ts: ts + 3, pos: 18234 },
     ];
-    await expect(s.write(batch)).resolves.toEqual({ dropped: [] });
+    await expect(s.write(SampleBatch.of(batch))).resolves.toEqual({ dropped: [] });
     const m = await sub.waitFor((x) => x.topic === "fg/shape/press-1/telemetry");
     expect(m.qos).toBe(1);
     expect(m.retain).toBe(false);
@@ -143,9 +144,9 @@ describe("mqtt json output: payloads and topics", () => {
     const c = samples("dev-c", 1);
     // Interleave as a journal would: a0 b0 a1 c0 a2 b1 a3..a6
     const batch = [a[0]!, b[0]!, a[1]!, c[0]!, a[2]!, b[1]!, ...a.slice(3)].map((x, i) => ({ ...x, pos: 5000 + i }));
-    await s.write(batch);
+    await s.write(SampleBatch.of(batch));
     const second = samples("dev-b", 4).map((x, i) => ({ ...x, pos: 6000 + i }));
-    await s.write(second);
+    await s.write(SampleBatch.of(second));
     const isSplit = (m: ReceivedMessage): boolean => m.topic.startsWith("fg/split/") && m.topic.endsWith("/telemetry");
     await sub.until(() => sub.messages.filter(isSplit).length >= 7);
     const msgs = sub.messages.filter(isSplit);
@@ -219,7 +220,7 @@ describe("mqtt json output: payloads and topics", () => {
     expect(() => s.deviceStatus!("press-1", "online", null, ts)).not.toThrow();
     // A later session proves nothing was queued from the closed one.
     const s2 = await connect({ topicPrefix: "fg/dev" });
-    await s2.write(samples("press-1", 1));
+    await s2.write(SampleBatch.of(samples("press-1", 1)));
     await sub.until(() => sub.on("fg/dev/press-1/telemetry").length === 1);
     expect(sub.on("fg/dev/press-1/status")).toHaveLength(1);
   });
@@ -249,7 +250,7 @@ describe("mqtt json output: payloads and topics", () => {
 
   it("QoS 0 writes resolve once written and arrive at QoS 0", async () => {
     const s = await connect({ topicPrefix: "fg/q0", qos: 0 });
-    await s.write(samples("q0dev", 3));
+    await s.write(SampleBatch.of(samples("q0dev", 3)));
     const m = await sub.waitFor((x) => x.topic === "fg/q0/q0dev/telemetry");
     expect(m.qos).toBe(0);
     expect(payloadOf(m).samples).toHaveLength(3);
@@ -290,23 +291,23 @@ describe("mqtt json output: faults", () => {
     } finally {
       await late.close();
     }
-    expect(isFloorgateError(await rejection(s.write(samples("x", 1))), "OUTPUT_UNAVAILABLE")).toBe(true);
+    expect(isFloorgateError(await rejection(s.write(SampleBatch.of(samples("x", 1)))), "OUTPUT_UNAVAILABLE")).toBe(true);
     await s.close();
   });
 
   it("never resends a lost session's in-flight messages: a new session sends only what it is given", async () => {
     const s1 = await viaProxy("fault/resend").connect(ctx());
-    await s1.write(samples("r", 2, 0)); // acked, delivered once
+    await s1.write(SampleBatch.of(samples("r", 2, 0))); // acked, delivered once
     proxy.blackhole(true);
-    const lostWrites = [s1.write(samples("r", 3, 100)), s1.write(samples("r", 3, 200))];
+    const lostWrites = [s1.write(SampleBatch.of(samples("r", 3, 100))), s1.write(SampleBatch.of(samples("r", 3, 200)))];
     const outcomes = Promise.all(lostWrites.map(rejection));
     proxy.cut();
     proxy.blackhole(false);
     for (const e of await outcomes) expect(isFloorgateError(e, "OUTPUT_UNAVAILABLE"), String(e)).toBe(true);
     await s1.lost;
     const s2 = await viaProxy("fault/resend").connect(ctx());
-    await s2.write(samples("r", 2, 300));
-    await s2.write(samples("r", 1, 400));
+    await s2.write(SampleBatch.of(samples("r", 2, 300)));
+    await s2.write(SampleBatch.of(samples("r", 1, 400)));
     await sub.until(() => sub.on("fault/resend/r/telemetry").length >= 3);
     await s2.close();
     // Close is a DISCONNECT after everything before it was acked, so nothing can still be on the way.
@@ -325,7 +326,7 @@ describe("mqtt json output: faults", () => {
       const outstanding = new Set<Promise<unknown>>();
       const failures: unknown[] = [];
       const issue = (): void => {
-        const p: Promise<unknown> = s.write(samples("k", 20)).then(
+        const p: Promise<unknown> = s.write(SampleBatch.of(samples("k", 20))).then(
           () => { acked++; },
           (e: unknown) => { failures.push(e); },
         ).finally(() => outstanding.delete(p));
@@ -351,7 +352,7 @@ describe("mqtt json output: faults", () => {
       expect(failures.length).toBeGreaterThan(0);
       for (const f of failures) expect(isFloorgateError(f, "OUTPUT_UNAVAILABLE"), String(f)).toBe(true);
       await expect(s.lost).resolves.toBeInstanceOf(Error);
-      expect(isFloorgateError(await rejection(s.write(samples("k", 1))), "OUTPUT_UNAVAILABLE")).toBe(true);
+      expect(isFloorgateError(await rejection(s.write(SampleBatch.of(samples("k", 1)))), "OUTPUT_UNAVAILABLE")).toBe(true);
       await s.close();
     } finally {
       await broker.kill();
@@ -389,7 +390,7 @@ describe("mqtt json output: TLS and authentication", () => {
     const sub = await collect(tlsBroker.url, "tls/#", { ca: [await readFile(pki.ca)] });
     try {
       const s = await createMqttJsonOutput(cfgFor(tlsBroker.url, { topicPrefix: "tls/gw", ca: pki.ca }), { id: "gw" }, FAST).connect(ctx());
-      await s.write(samples("tlsdev", 2));
+      await s.write(SampleBatch.of(samples("tlsdev", 2)));
       const m = await sub.waitFor((x) => x.topic === "tls/gw/tlsdev/telemetry");
       expect(payloadOf(m).samples).toHaveLength(2);
       await s.close();
@@ -415,7 +416,7 @@ describe("mqtt json output: TLS and authentication", () => {
     const s = await createMqttJsonOutput(
       cfgFor(mtlsBroker.url, { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }), { id: "gw" }, FAST,
     ).connect(ctx());
-    await s.write(samples("mtls", 1));
+    await s.write(SampleBatch.of(samples("mtls", 1)));
     await s.close();
     const err = await rejection(createMqttJsonOutput(cfgFor(mtlsBroker.url, { ca: pki.ca }), { id: "gw" }, FAST).connect(ctx()));
     expect(isFloorgateError(err), String(err)).toBe(true);
@@ -430,7 +431,7 @@ describe("mqtt json output: TLS and authentication", () => {
       expect(Date.now() - start).toBeLessThan(2000);
     }
     const s = await createMqttJsonOutput(cfgFor(authBroker.url, { username: "edge", password: "s3cret" }), { id: "gw" }, FAST).connect(ctx());
-    await s.write(samples("authdev", 1));
+    await s.write(SampleBatch.of(samples("authdev", 1)));
     await s.close();
   });
 });
@@ -468,7 +469,7 @@ describe("mqtt json output over ws://", () => {
 
   it("delivers telemetry and status over WebSockets", async () => {
     const s = await createMqttJsonOutput(cfgFor(url, { topicPrefix: "ws/gw" }), { id: "gw" }, FAST).connect(ctx());
-    await s.write(samples("wsdev", 3));
+    await s.write(SampleBatch.of(samples("wsdev", 3)));
     await s.close();
     const tel = got.filter((m) => m.topic === "ws/gw/wsdev/telemetry");
     expect(tel).toHaveLength(1);

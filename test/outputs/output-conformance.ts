@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isFloorgateError, type ErrorCode } from "../../src/core/errors.js";
 import { createLogger } from "../../src/core/logger.js";
 import type { JournaledSample, SampleValue } from "../../src/core/sample.js";
+import { SampleBatch } from "../../src/core/sample-columns.js";
 import type { Output, OutputContext, OutputSession } from "../../src/outputs/output.js";
 
 /** A sample as read back from the destination. */
@@ -120,7 +121,7 @@ export function outputConformance(name: string, setup: () => Promise<Conformance
       const batch = makeSamples("conf-ack", 7, 0);
       t.pause();
       let resolved = false;
-      const p = s.write(batch).then((r) => { resolved = true; return r; });
+      const p = s.write(SampleBatch.of(batch)).then((r) => { resolved = true; return r; });
       // A negative observation needs a window: nothing may resolve while the destination is silent.
       await new Promise((r) => setTimeout(r, 400));
       expect(resolved).toBe(false);
@@ -139,7 +140,7 @@ export function outputConformance(name: string, setup: () => Promise<Conformance
       const writes: Promise<unknown>[] = [];
       for (let i = 0; i < n; i++) {
         const batch = [...makeSamples("conf-ord-a", 5, i * 5), ...makeSamples("conf-ord-b", 3, i * 3)];
-        writes.push(s.write(batch).then(() => { order.push(i); }));
+        writes.push(s.write(SampleBatch.of(batch)).then(() => { order.push(i); }));
       }
       await Promise.all(writes);
       expect(order).toEqual(Array.from({ length: n }, (_, i) => i));
@@ -152,7 +153,7 @@ export function outputConformance(name: string, setup: () => Promise<Conformance
 
     it("an empty write resolves", async () => {
       const s = await open();
-      await expect(s.write([])).resolves.toEqual({ dropped: [] });
+      await expect(s.write(SampleBatch.of([]))).resolves.toEqual({ dropped: [] });
       await s.close();
     });
 
@@ -161,10 +162,10 @@ export function outputConformance(name: string, setup: () => Promise<Conformance
       t.pause();
       try {
         const start = Date.now();
-        await expectCode(s.write(makeSamples("conf-timeout", 3, 0)), "OUTPUT_TIMEOUT", "OUTPUT_UNAVAILABLE");
+        await expectCode(s.write(SampleBatch.of(makeSamples("conf-timeout", 3, 0))), "OUTPUT_TIMEOUT", "OUTPUT_UNAVAILABLE");
         expect(elapsed(start)).toBeLessThan(t.writeTimeoutMs + 2000);
         await expect(s.lost).resolves.toBeInstanceOf(Error);
-        await expectCode(s.write(makeSamples("conf-timeout", 1, 3)), "OUTPUT_UNAVAILABLE");
+        await expectCode(s.write(SampleBatch.of(makeSamples("conf-timeout", 1, 3))), "OUTPUT_UNAVAILABLE");
       } finally {
         t.resume();
       }
@@ -219,13 +220,13 @@ export function outputConformance(name: string, setup: () => Promise<Conformance
     it("after close, writes reject with OUTPUT_UNAVAILABLE", async () => {
       const s = await open();
       await s.close();
-      await expectCode(s.write(makeSamples("conf-closed", 1, 0)), "OUTPUT_UNAVAILABLE");
+      await expectCode(s.write(SampleBatch.of(makeSamples("conf-closed", 1, 0))), "OUTPUT_UNAVAILABLE");
     });
 
     it("when the destination goes away: outstanding writes reject, lost resolves, new writes reject at once; a new session works after", async () => {
       const s = await open();
       t.pause(); // keep the write outstanding
-      const outstanding = s.write(makeSamples("conf-down", 4, 0));
+      const outstanding = s.write(SampleBatch.of(makeSamples("conf-down", 4, 0)));
       const outcome = outstanding.then(() => "resolved", (e: unknown) => e);
       await t.stop();
       try {
@@ -234,7 +235,7 @@ export function outputConformance(name: string, setup: () => Promise<Conformance
         const reason = await s.lost;
         expect(reason).toBeInstanceOf(Error);
         const start = Date.now();
-        await expectCode(s.write(makeSamples("conf-down", 1, 4)), "OUTPUT_UNAVAILABLE");
+        await expectCode(s.write(SampleBatch.of(makeSamples("conf-down", 1, 4))), "OUTPUT_UNAVAILABLE");
         expect(elapsed(start)).toBeLessThan(200);
         await s.close();
         await expectCode(t.output().connect(ctx()), "OUTPUT_UNAVAILABLE");
@@ -243,7 +244,7 @@ export function outputConformance(name: string, setup: () => Promise<Conformance
       }
       const s2 = await open();
       const batch = makeSamples("conf-after", 5, 0);
-      await s2.write(batch);
+      await s2.write(SampleBatch.of(batch));
       const got = await eventually(() => t.received("conf-after"), (r) => r.length >= 5);
       expect(got.map((g) => g.value)).toEqual(batch.map((b) => b.value));
       await s2.close();

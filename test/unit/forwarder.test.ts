@@ -40,7 +40,8 @@ class ScriptedOutput implements Output {
     const lost = new Promise<Error>((r) => { this.lose = r; });
     const session: OutputSession = {
       lost,
-      write: (batch) => new Promise<WriteResult>((resolve, reject) => {
+      write: (columns) => new Promise<WriteResult>((resolve, reject) => {
+        const batch = columns.toArray();
         this.writes.push({ batch, resolve, reject });
         this.history.push([batch[0]!.pos, batch[batch.length - 1]!.pos]);
         for (const w of this.waiters.splice(0)) w();

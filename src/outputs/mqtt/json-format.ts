@@ -1,67 +1,84 @@
-import type { JournaledSample, Quality } from "../../core/sample.js";
+import type { Quality } from "../../core/sample.js";
+import { QUALITY_CODES, type SampleBatch, type SampleRun } from "../../core/sample-columns.js";
 
 /**
  * One telemetry message of the json format (spec §6): samples of one device, at most `maxBatch`,
- * in journal order. `batch` is the journal position of its last sample.
+ * in journal order, as runs over the journal's column sets. `batch` is the journal position of its
+ * last sample.
  */
 export interface TelemetryMessage {
   device: string;
   batch: number;
-  samples: JournaledSample[];
+  /** every sample of these runs belongs to `device` */
+  runs: readonly SampleRun[];
+}
+
+/** Samples in a message. */
+export function messageLength(m: TelemetryMessage): number {
+  let n = 0;
+  for (const r of m.runs) n += r.count;
+  return n;
 }
 
 /**
  * Splits a write into messages: grouped by device (journal order kept inside each group), each group
  * cut into chunks of at most `maxBatch`, ordered by their last position. Publishing in this order makes
  * `batch` strictly increase across messages, and across writes too because every write starts after
- * the previous one ended, so a consumer can drop replayed duplicates by `batch` alone.
+ * the previous one ended, so a consumer can drop replayed duplicates by `batch` alone. The usual
+ * write (one poll of one device per run) becomes messages over the journal's runs as they are.
  */
-export function planMessages(batch: readonly JournaledSample[], maxBatch: number): TelemetryMessage[] {
+export function planMessages(batch: SampleBatch, maxBatch: number): TelemetryMessage[] {
   const limit = Math.max(1, Math.floor(maxBatch));
-  const n = batch.length;
-  if (n === 0) return [];
-  // Usual case: the journal holds one poll of one device per append, so each device's samples form
-  // a single run; then the messages are slices in batch order, with no grouping and no sort.
-  const runStarts = [0];
-  let seen: Set<string> | undefined;
-  let prev = batch[0]!.device;
-  for (let i = 1; i < n; i++) {
-    const d = batch[i]!.device;
-    if (d === prev) continue;
-    (seen ??= new Set()).add(prev);
-    if (seen.has(d)) return planGrouped(batch, limit);
-    runStarts.push(i);
-    prev = d;
-  }
-  runStarts.push(n);
-  const out: TelemetryMessage[] = [];
-  for (let r = 0; r + 1 < runStarts.length; r++) {
-    const end = runStarts[r + 1]!;
-    for (let a = runStarts[r]!; a < end; a += limit) {
-      const b = Math.min(end, a + limit);
-      out.push({ device: batch[a]!.device, batch: batch[b - 1]!.pos, samples: a === 0 && b === n ? (batch as JournaledSample[]) : batch.slice(a, b) });
+  const groups = new Map<string, SampleRun[]>();
+  for (const run of batch.runs) {
+    const d = run.cols.device;
+    if (typeof d === "string") addRun(groups, d, run);
+    else {
+      // A run of several devices (a push batch never is; kept general): one piece per device change.
+      let a = run.from;
+      const end = run.from + run.count;
+      for (let i = a + 1; i <= end; i++) {
+        if (i < end && d[i] === d[a]) continue;
+        addRun(groups, d[a]!, { cols: run.cols, from: a, count: i - a, firstPos: run.firstPos + (a - run.from) });
+        a = i;
+      }
     }
   }
+  const out: TelemetryMessage[] = [];
+  for (const [device, runs] of groups) {
+    let parts: SampleRun[] = [];
+    let n = 0;
+    for (const run of runs) {
+      let from = run.from;
+      let left = run.count;
+      while (left > 0) {
+        const take = Math.min(left, limit - n);
+        parts.push(take === run.count ? run : { cols: run.cols, from, count: take, firstPos: run.firstPos + (from - run.from) });
+        n += take;
+        from += take;
+        left -= take;
+        if (n === limit) {
+          out.push(message(device, parts));
+          parts = [];
+          n = 0;
+        }
+      }
+    }
+    if (n > 0) out.push(message(device, parts));
+  }
+  if (groups.size > 1) out.sort((a, b) => a.batch - b.batch);
   return out;
 }
 
-/** The general case of `planMessages`: a device's samples interleave with others'. */
-function planGrouped(batch: readonly JournaledSample[], limit: number): TelemetryMessage[] {
-  const byDevice = new Map<string, JournaledSample[]>();
-  for (const s of batch) {
-    const group = byDevice.get(s.device);
-    if (group) group.push(s);
-    else byDevice.set(s.device, [s]);
-  }
-  const out: TelemetryMessage[] = [];
-  for (const [device, group] of byDevice) {
-    for (let i = 0; i < group.length; i += limit) {
-      const samples = group.length <= limit ? group : group.slice(i, i + limit);
-      out.push({ device, batch: samples[samples.length - 1]!.pos, samples });
-    }
-  }
-  if (byDevice.size > 1) out.sort((a, b) => a.batch - b.batch);
-  return out;
+function addRun(groups: Map<string, SampleRun[]>, device: string, run: SampleRun): void {
+  const g = groups.get(device);
+  if (g) g.push(run);
+  else groups.set(device, [run]);
+}
+
+function message(device: string, runs: SampleRun[]): TelemetryMessage {
+  const last = runs[runs.length - 1]!;
+  return { device, batch: last.firstPos + last.count - 1, runs };
 }
 
 const QUALITY: Record<Quality, string> = { good: '"good"', uncertain: '"uncertain"', bad: '"bad"' };
@@ -188,7 +205,8 @@ export class TelemetryEncoder {
   /** unit → its JSON string */
   private readonly units = new Map<string, string>();
   private sufTs = Number.NaN;
-  private sufQuality = "";
+  /** QUALITY_CODES index of the cached suffix; -1 before the first */
+  private sufQuality = -1;
   private sufUnit: string | undefined = undefined;
   /** backing store of `suffix`, reused while the suffix fits */
   private sufStore: Buffer = Buffer.allocUnsafe(128);
@@ -204,36 +222,49 @@ export class TelemetryEncoder {
     let p = put(buf, 0, head);
     p = this.putNumber(buf, p, msg.batch);
     p = put(buf, p, SAMPLES_OPEN);
-    const samples = msg.samples;
-    if (samples.length === 0) buf[p++] = C_OPEN;
-    for (let i = 0; i < samples.length; i++) {
-      const s = samples[i]!;
-      const tag = s.tag;
-      let prefix: Buffer;
-      if (this.posTags[i] === tag) prefix = this.posPrefixes[i]!;
-      else {
-        prefix = this.prefixOf(tag);
-        if (i < POSITIONS) {
-          this.posTags[i] = tag;
-          this.posPrefixes[i] = prefix;
+    let m = 0; // sample index within the message
+    for (const run of msg.runs) {
+      const { cols, from } = run;
+      const tags = cols.tags;
+      const nums = cols.nums;
+      const other = cols.other;
+      const qualities = cols.qualities;
+      const tsCol = cols.ts;
+      const units = cols.units;
+      const end = from + run.count;
+      for (let i = from; i < end; i++, m++) {
+        const tag = tags[i]!;
+        let prefix: Buffer;
+        if (this.posTags[m] === tag) prefix = this.posPrefixes[m]!;
+        else {
+          prefix = this.prefixOf(tag);
+          if (m < POSITIONS) {
+            this.posTags[m] = tag;
+            this.posPrefixes[m] = prefix;
+          }
         }
+        const q = qualities[i]!;
+        const ts = tsCol[i]!;
+        const unit = units === undefined ? undefined : units[i];
+        if (!(ts === this.sufTs && q === this.sufQuality && unit === this.sufUnit)) this.setSuffix(q, ts, unit);
+        const isOther = other !== undefined && other.has(i);
+        const v = isOther ? other.get(i)! : nums[i]!;
+        const text = typeof v === "string" ? JSON.stringify(v) : undefined;
+        // UTF-8 takes at most 3 bytes per UTF-16 unit (a surrogate pair is 4 bytes for 2 units).
+        const need = prefix.length + this.suffix.length + (text === undefined ? NUMBER_ROOM : 3 * text.length);
+        if (p + need > buf.length) buf = this.room(p, need);
+        p = put(buf, p, prefix);
+        if (m === 0) buf[p - prefix.length] = C_OPEN;
+        if (typeof v === "number") p = this.putNumber(buf, p, v);
+        else if (text !== undefined) p += buf.write(text, p, "utf8");
+        else {
+          const lit = v === true ? TRUE_BYTES : v === false ? FALSE_BYTES : NULL_BYTES;
+          p = put(buf, p, lit);
+        }
+        p = put(buf, p, this.suffix);
       }
-      if (!(s.ts === this.sufTs && s.quality === this.sufQuality && s.unit === this.sufUnit)) this.setSuffix(s.quality, s.ts, s.unit);
-      const v = s.value;
-      const text = typeof v === "string" ? JSON.stringify(v) : undefined;
-      // UTF-8 takes at most 3 bytes per UTF-16 unit (a surrogate pair is 4 bytes for 2 units).
-      const need = prefix.length + this.suffix.length + (text === undefined ? NUMBER_ROOM : 3 * text.length);
-      if (p + need > buf.length) buf = this.room(p, need);
-      p = put(buf, p, prefix);
-      if (i === 0) buf[p - prefix.length] = C_OPEN;
-      if (typeof v === "number") p = this.putNumber(buf, p, v);
-      else if (text !== undefined) p += buf.write(text, p, "utf8");
-      else {
-        const lit = v === true ? TRUE_BYTES : v === false ? FALSE_BYTES : NULL_BYTES;
-        p = put(buf, p, lit);
-      }
-      p = put(buf, p, this.suffix);
     }
+    if (m === 0) buf[p++] = C_OPEN;
     if (p + CLOSE.length > buf.length) buf = this.room(p, CLOSE.length);
     p = put(buf, p, CLOSE);
     const out = Buffer.allocUnsafe(p);
@@ -277,9 +308,10 @@ export class TelemetryEncoder {
   }
 
   /** RFC 3339, ms, UTC; an invalid time (should never reach the journal) travels as null. */
-  private setSuffix(quality: Quality, ms: number, unit: string | undefined): void {
+  private setSuffix(code: number, ms: number, unit: string | undefined): void {
     this.sufTs = ms;
-    this.sufQuality = quality;
+    this.sufQuality = code;
+    const quality: Quality = QUALITY_CODES[code] ?? "bad";
     this.sufUnit = unit;
     const d = new Date(ms);
     const ts = Number.isNaN(d.getTime()) ? "null" : `"${d.toISOString()}"`;

@@ -2,7 +2,8 @@ import mqtt, { type MqttClient } from "mqtt";
 import type { MqttOutputConfig } from "../../config/types.js";
 import { FloorgateError, describeError } from "../../core/errors.js";
 import { safeUrl, type Logger } from "../../core/logger.js";
-import type { DeviceState, JournaledSample } from "../../core/sample.js";
+import type { DeviceState } from "../../core/sample.js";
+import type { SampleBatch } from "../../core/sample-columns.js";
 import type { Output, OutputContext, OutputSession, WriteResult } from "../output.js";
 import { DEFAULT_TIMING, buildClientOptions, classifyConnectError, skipStoreCopy, type MqttTiming } from "./client.js";
 import {
@@ -182,7 +183,7 @@ class MqttJsonSession implements OutputSession {
     });
   }
 
-  write(batch: readonly JournaledSample[]): Promise<WriteResult> {
+  write(batch: SampleBatch): Promise<WriteResult> {
     if (this.broken || this.closing || !this.client.connected) {
       return Promise.reject(
         new FloorgateError("OUTPUT_UNAVAILABLE", `${this.where}: not connected`, { cause: this.broken ?? undefined }),

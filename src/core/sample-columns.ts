@@ -1,0 +1,271 @@
+import type { JournaledSample, Quality, Sample, SampleValue } from "./sample.js";
+
+/**
+ * Samples as columns: the shape samples take between the journal and the outputs (and from a
+ * driver into the journal when it builds them this way). Why not one object per sample: at
+ * 200,000 values/s those objects were two thirds of every byte the gateway allocated, and the
+ * ones held for a few hundred ms (the journal's cache, writes in flight) were promoted to V8's old
+ * generation and left to its major GC. Numbers and timestamps sit in Float64Arrays carved from
+ * shared slabs (no box per number and no backing store per column), qualities in bytes, and only
+ * the rare non-numeric values in a sparse map.
+ *
+ * Immutable once built: the journal keeps a column set in its cache and hands the same one to
+ * every output, so nobody may write into it.
+ */
+export const QUALITY_CODES: readonly Quality[] = ["good", "uncertain", "bad"];
+
+export function qualityCode(q: Quality): number {
+  return q === "good" ? 0 : q === "uncertain" ? 1 : 2;
+}
+
+/** Bytes per slab; a column set takes 17 bytes per sample from it (rounded up to 8). */
+const SLAB_BYTES = 256 * 1024;
+let slab = new ArrayBuffer(SLAB_BYTES);
+let slabUsed = 0;
+
+/**
+ * Carves `n` doubles, `n` doubles and `n` bytes out of the current slab. A slab is freed once no
+ * column carved from it is referenced; the journal's cache holds about half a second of columns,
+ * so a few slabs are alive at a time.
+ */
+function carve(n: number): { a: Float64Array; b: Float64Array; q: Uint8Array } {
+  const bytes = 16 * n + ((n + 7) & ~7);
+  if (bytes > SLAB_BYTES / 4) {
+    const own = new ArrayBuffer(bytes);
+    return { a: new Float64Array(own, 0, n), b: new Float64Array(own, 8 * n, n), q: new Uint8Array(own, 16 * n, n) };
+  }
+  if (slabUsed + bytes > SLAB_BYTES) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const at = slabUsed;
+  slabUsed += bytes;
+  return { a: new Float64Array(slab, at, n), b: new Float64Array(slab, at + 8 * n, n), q: new Uint8Array(slab, at + 16 * n, n) };
+}
+
+export class SampleColumns {
+  readonly length: number;
+  /** the one device of every sample (the usual case: one poll of one device), else per sample */
+  readonly device: string | readonly string[];
+  readonly tags: readonly string[];
+  /** numeric values; where `other` has an entry, that entry is the value instead */
+  readonly nums: Float64Array;
+  /** the non-numeric values (strings, booleans, null) by index; undefined when there are none */
+  readonly other: ReadonlyMap<number, SampleValue> | undefined;
+  /** QUALITY_CODES index per sample */
+  readonly qualities: Uint8Array;
+  /** source timestamps, ms since the epoch */
+  readonly ts: Float64Array;
+  /** per-sample unit where any sample has one */
+  readonly units: readonly (string | undefined)[] | undefined;
+  /** per-sample reason where any sample has one */
+  readonly reasons: readonly (string | undefined)[] | undefined;
+
+  private constructor(
+    device: string | readonly string[],
+    tags: readonly string[],
+    nums: Float64Array,
+    other: ReadonlyMap<number, SampleValue> | undefined,
+    qualities: Uint8Array,
+    ts: Float64Array,
+    units: readonly (string | undefined)[] | undefined,
+    reasons: readonly (string | undefined)[] | undefined,
+  ) {
+    this.length = tags.length;
+    this.device = device;
+    this.tags = tags;
+    this.nums = nums;
+    this.other = other;
+    this.qualities = qualities;
+    this.ts = ts;
+    this.units = units;
+    this.reasons = reasons;
+  }
+
+  /** Copies `samples` into columns; the caller may reuse them afterwards. */
+  static fromSamples(samples: readonly Sample[]): SampleColumns {
+    const n = samples.length;
+    const tags = new Array<string>(n);
+    const { a: nums, b: ts, q: qualities } = carve(n);
+    let other: Map<number, SampleValue> | undefined;
+    let units: (string | undefined)[] | undefined;
+    let reasons: (string | undefined)[] | undefined;
+    const first = n > 0 ? samples[0]!.device : "";
+    let devices: string[] | undefined;
+    for (let i = 0; i < n; i++) {
+      const s = samples[i]!;
+      if (devices) devices[i] = s.device;
+      else if (s.device !== first) {
+        devices = new Array<string>(n).fill(first);
+        devices[i] = s.device;
+      }
+      tags[i] = s.tag;
+      const v = s.value;
+      if (typeof v === "number") nums[i] = v;
+      else (other ??= new Map()).set(i, v);
+      const q = s.quality;
+      qualities[i] = q === "good" ? 0 : q === "uncertain" ? 1 : 2;
+      ts[i] = s.ts;
+      if (s.unit !== undefined) (units ??= new Array<string | undefined>(n))[i] = s.unit;
+      if (s.reason !== undefined) (reasons ??= new Array<string | undefined>(n))[i] = s.reason;
+    }
+    return new SampleColumns(devices ?? first, tags, nums, other, qualities, ts, units, reasons);
+  }
+
+  /**
+   * Starts a column set of `n` samples of one device that a driver fills in place with `set*`
+   * before handing it on (and never after). `tags` is kept as given, not copied: pass a list that
+   * is never changed (a device's configured tag names), so thousands of polls share it.
+   */
+  static forDevice(device: string, tags: readonly string[]): ColumnsBuilder {
+    return new ColumnsBuilder(device, tags);
+  }
+
+  /** @internal for ColumnsBuilder */
+  static build(b: ColumnsBuilder, nums: Float64Array, ts: Float64Array, qualities: Uint8Array): SampleColumns {
+    return new SampleColumns(b.device, b.tags, nums, b.other, qualities, ts, b.units, b.reasons);
+  }
+
+  deviceAt(i: number): string {
+    const d = this.device;
+    return typeof d === "string" ? d : d[i]!;
+  }
+
+  valueAt(i: number): SampleValue {
+    const other = this.other;
+    return other !== undefined && other.has(i) ? other.get(i)! : this.nums[i]!;
+  }
+
+  qualityAt(i: number): Quality {
+    return QUALITY_CODES[this.qualities[i]!]!;
+  }
+
+  unitAt(i: number): string | undefined {
+    return this.units?.[i];
+  }
+
+  reasonAt(i: number): string | undefined {
+    return this.reasons?.[i];
+  }
+
+  /** Sample `i` as an object (same property order as the frame decoder's), with position `pos`. */
+  sample(i: number, pos: number): JournaledSample {
+    const s: JournaledSample = {
+      device: this.deviceAt(i),
+      tag: this.tags[i]!,
+      value: this.valueAt(i),
+      quality: this.qualityAt(i),
+      ts: this.ts[i]!,
+      pos,
+    };
+    const unit = this.unitAt(i);
+    if (unit !== undefined) s.unit = unit;
+    const reason = this.reasonAt(i);
+    if (reason !== undefined) s.reason = reason;
+    return s;
+  }
+
+  /** Every sample as an object, without positions. */
+  toSamples(): Sample[] {
+    const out = new Array<Sample>(this.length);
+    for (let i = 0; i < this.length; i++) {
+      const { pos: _pos, ...s } = this.sample(i, 0);
+      out[i] = s;
+    }
+    return out;
+  }
+}
+
+/** Fills one device's columns in place; see `SampleColumns.forDevice`. */
+export class ColumnsBuilder {
+  readonly nums: Float64Array;
+  readonly ts: Float64Array;
+  readonly qualities: Uint8Array;
+  /** @internal */ other: Map<number, SampleValue> | undefined;
+  /** @internal */ units: (string | undefined)[] | undefined;
+  /** @internal */ reasons: (string | undefined)[] | undefined;
+
+  constructor(
+    readonly device: string,
+    readonly tags: readonly string[],
+  ) {
+    const c = carve(tags.length);
+    this.nums = c.a;
+    this.ts = c.b;
+    this.qualities = c.q;
+  }
+
+  /** Sample `i`: a numeric value. Numbers may also be written straight into `nums`, `ts`, `qualities`. */
+  set(i: number, value: SampleValue, quality: number, ts: number): void {
+    if (typeof value === "number") this.nums[i] = value;
+    else (this.other ??= new Map()).set(i, value);
+    this.qualities[i] = quality;
+    this.ts[i] = ts;
+  }
+
+  setUnit(i: number, unit: string): void {
+    (this.units ??= new Array<string | undefined>(this.tags.length))[i] = unit;
+  }
+
+  setReason(i: number, reason: string): void {
+    (this.reasons ??= new Array<string | undefined>(this.tags.length))[i] = reason;
+  }
+
+  done(): SampleColumns {
+    return SampleColumns.build(this, this.nums, this.ts, this.qualities);
+  }
+}
+
+/**
+ * A run of positions in one column set: positions `firstPos … firstPos + count - 1` are the
+ * column set's samples `from … from + count - 1`.
+ */
+export interface SampleRun {
+  readonly cols: SampleColumns;
+  readonly from: number;
+  readonly count: number;
+  readonly firstPos: number;
+}
+
+/**
+ * What a journal read hands an output: samples in position order, as runs over column sets
+ * (usually one run per poll of one device). Positions increase strictly; they are contiguous
+ * within a run.
+ */
+export class SampleBatch {
+  readonly length: number;
+
+  constructor(readonly runs: readonly SampleRun[]) {
+    let n = 0;
+    for (const r of runs) n += r.count;
+    this.length = n;
+  }
+
+  static readonly EMPTY = new SampleBatch([]);
+
+  /** A batch of the given samples (tests, tools and the disk path build it this way). */
+  static of(samples: readonly JournaledSample[]): SampleBatch {
+    const runs: SampleRun[] = [];
+    let start = 0;
+    for (let i = 1; i <= samples.length; i++) {
+      if (i < samples.length && samples[i]!.pos === samples[i - 1]!.pos + 1) continue;
+      runs.push({ cols: SampleColumns.fromSamples(samples.slice(start, i)), from: 0, count: i - start, firstPos: samples[start]!.pos });
+      start = i;
+    }
+    return new SampleBatch(runs);
+  }
+
+  /** Position of the last sample; undefined for an empty batch. */
+  get lastPos(): number | undefined {
+    const r = this.runs[this.runs.length - 1];
+    return r === undefined ? undefined : r.firstPos + r.count - 1;
+  }
+
+  /** Every sample as an object, in order. */
+  toArray(): JournaledSample[] {
+    const out = new Array<JournaledSample>(this.length);
+    let k = 0;
+    for (const r of this.runs) for (let j = 0; j < r.count; j++) out[k++] = r.cols.sample(r.from + j, r.firstPos + j);
+    return out;
+  }
+}
