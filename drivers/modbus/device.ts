@@ -13,7 +13,7 @@ import { encodeCoil, encodeRegisters, tagWidth } from "./decode.js";
 import { exceptionText, writeCoilPdu, writeRegisterPdu, writeRegistersPdu } from "./frame.js";
 import { acquireLine, type Line, type LineClient, type LineSpec } from "./line.js";
 import { planReads, type ReadRequest } from "./plan.js";
-import { readPass, describeFailure, type PassOutcome, type PassResults } from "./read.js";
+import { passOrder, readPass, describeFailure, type PassOrder, type PassOutcome, type PassResults } from "./read.js";
 
 export function lineSpecOf(cfg: ModbusDeviceConfig): LineSpec {
   const c = cfg.connection;
@@ -28,17 +28,36 @@ export function lineSpecOf(cfg: ModbusDeviceConfig): LineSpec {
  * and the device settings the plan depends on. The request objects are shared and never
  * mutated; each device gets its own lists, because a refused merged read is split in its list.
  */
-const planCache = new WeakMap<readonly ModbusTagConfig[], Map<string, Map<number, ReadRequest[]>>>();
+const planCache = new WeakMap<readonly ModbusTagConfig[], Map<string, CachedPlan>>();
+
+interface CachedPlan {
+  plan: Map<number, ReadRequest[]>;
+  /** per poll rate, the order a pass emits tags in (shared, see PassOrder) */
+  orders: Map<number, PassOrder>;
+}
 const tagIndexCache = new WeakMap<readonly ModbusTagConfig[], Map<string, ModbusTagConfig>>();
 
 /** The device's read plan, one list of requests per distinct poll rate (a fresh list per call). */
 export function planDevice(cfg: ModbusDeviceConfig): Map<number, ReadRequest[]> {
+  return new Map([...cachedPlan(cfg).plan].map(([rate, reqs]) => [rate, [...reqs]]));
+}
+
+/** The shared pass order of each poll rate's requests (see PassOrder). */
+export function passOrders(cfg: ModbusDeviceConfig): Map<number, PassOrder> {
+  return cachedPlan(cfg).orders;
+}
+
+function cachedPlan(cfg: ModbusDeviceConfig): CachedPlan {
   const key = `${cfg.connection.unitId}|${cfg.pollMs}|${cfg.maxGap}|${cfg.tagByTag}`;
   let byKey = planCache.get(cfg.tags);
   if (!byKey) planCache.set(cfg.tags, (byKey = new Map()));
-  let plan = byKey.get(key);
-  if (!plan) byKey.set(key, (plan = computePlan(cfg)));
-  return new Map([...plan].map(([rate, reqs]) => [rate, [...reqs]]));
+  let cached = byKey.get(key);
+  if (!cached) {
+    const plan = computePlan(cfg);
+    const orders = new Map([...plan].map(([rate, reqs]) => [rate, passOrder(reqs, cfg.tags)]));
+    byKey.set(key, (cached = { plan, orders }));
+  }
+  return cached;
 }
 
 function tagIndexOf(tags: readonly ModbusTagConfig[]): Map<string, ModbusTagConfig> {
@@ -120,7 +139,8 @@ export class ModbusDriver implements Driver {
     this.line = line;
     try {
       const plan = planDevice(this.cfg);
-      await Promise.all([...plan.entries()].map(([pollMs, reqs]) => this.rateLoop(ctx, pollMs, reqs)));
+      const orders = passOrders(this.cfg);
+      await Promise.all([...plan.entries()].map(([pollMs, reqs]) => this.rateLoop(ctx, pollMs, reqs, orders.get(pollMs)!)));
     } finally {
       this.line = undefined;
       release();
@@ -136,7 +156,7 @@ export class ModbusDriver implements Driver {
    * poll clock (see PollClock for why not one timer and promise per wait). Resolves once aborted
    * and the poll in progress, if any, has finished.
    */
-  private rateLoop(ctx: DriverContext, pollMs: number, reqs: ReadRequest[]): Promise<void> {
+  private rateLoop(ctx: DriverContext, pollMs: number, reqs: ReadRequest[], order: PassOrder): Promise<void> {
     const phase = pollPhase(this.cfg.id, pollMs);
     const signal = ctx.signal;
     return new Promise<void>((resolve, reject) => {
@@ -166,7 +186,7 @@ export class ModbusDriver implements Driver {
       };
       const entry = new ClockEntry(() => {
         polling = true;
-        this.pollOnce(ctx, pollMs, reqs).then(polled, finish);
+        this.pollOnce(ctx, pollMs, reqs, order).then(polled, finish);
       });
       if (signal.aborted) return resolve();
       signal.addEventListener("abort", onAbort, { once: true });
@@ -176,14 +196,14 @@ export class ModbusDriver implements Driver {
     });
   }
 
-  private async pollOnce(ctx: DriverContext, pollMs: number, reqs: ReadRequest[]): Promise<void> {
+  private async pollOnce(ctx: DriverContext, pollMs: number, reqs: ReadRequest[], order: PassOrder): Promise<void> {
     const line = this.line;
     if (!line) return;
     if (this.demoted) {
       if (Date.now() < this.demotedUntil) return;
       this.demotedUntil = Number.POSITIVE_INFINITY; // one probe at a time across rate groups
     }
-    await this.readAndEmit(ctx, line, pollMs, reqs);
+    await this.readAndEmit(ctx, line, pollMs, reqs, order);
   }
 
   /**
@@ -191,12 +211,13 @@ export class ModbusDriver implements Driver {
    * instead of awaiting it, so this frame — the only holder of the samples — is gone while the
    * journal commits; awaiting here would keep every value alive past V8's young generation.
    */
-  private async readAndEmit(ctx: DriverContext, line: Line, pollMs: number, reqs: ReadRequest[]): Promise<void> {
+  private async readAndEmit(ctx: DriverContext, line: Line, pollMs: number, reqs: ReadRequest[], order: PassOrder): Promise<void> {
     const conn = this.cfg.connection;
     const { results, outcome } = await readPass(line, reqs, this.cfg.tags, ctx, {
       timeoutMs: conn.timeoutMs,
       signal: ctx.signal,
       device: this.cfg.id,
+      order,
       onReply: () => { this.consecutiveTimeouts = 0; },
       onTimeout: () => ++this.consecutiveTimeouts >= this.cfg.maxTimeouts,
     });
@@ -237,29 +258,31 @@ export class ModbusDriver implements Driver {
 
   /** Drops repeats of an unchanged bad reason, then hands the rest on; see readAndEmit for why it is not async. */
   private emit(ctx: DriverContext, results: PassResults): Promise<void> | undefined {
-    const { samples: all, ids } = results;
+    const { cols, ids } = results;
     // The usual poll: every value good and no tag was bad before — nothing to filter or clear.
-    if (results.bad === 0 && this.badTags === 0) return all.length ? ctx.emit(all) : undefined;
-    let samples = all;
-    for (let k = 0; k < all.length; k++) {
-      const s = all[k]!;
+    if (results.bad === 0 && this.badTags === 0) return cols.length ? ctx.emit(cols) : undefined;
+    const qualities = cols.qualities;
+    let keep: number[] | undefined; // indexes kept, once one is dropped (rare)
+    for (let k = 0; k < cols.length; k++) {
       const id = ids[k]!;
-      if (s.quality === "bad") {
-        if (this.lastBad[id] === s.reason) {
-          // still bad for the same reason: already reported. Rare, so the filtered copy is made lazily.
-          if (samples === all) samples = all.slice(0, k);
+      if (qualities[k] === 2) {
+        const reason = cols.reasonAt(k);
+        if (this.lastBad[id] === reason) {
+          // still bad for the same reason: already reported.
+          keep ??= Array.from({ length: k }, (_, i) => i);
           continue;
         }
         if (this.lastBad[id] === undefined) this.badTags++;
-        this.lastBad[id] = s.reason;
+        this.lastBad[id] = reason;
       } else if (this.lastBad[id] !== undefined) {
         this.lastBad[id] = undefined;
         this.badTags--;
       }
-      if (samples !== all) samples.push(s);
+      keep?.push(k);
     }
-    if (!samples.length) return undefined;
-    return ctx.emit(samples); // never rejects: the runtime counts what the journal refuses
+    if (keep === undefined) return ctx.emit(cols);
+    if (keep.length === 0) return undefined;
+    return ctx.emit(keep.map((k) => cols.sample(k, 0)).map(({ pos: _pos, ...s }) => s)); // never rejects: the runtime counts what the journal refuses
   }
 
   private setState(state: DeviceState, error: string | null): void {

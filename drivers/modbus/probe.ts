@@ -27,8 +27,9 @@ export async function probeModbusDevice(cfg: ModbusDeviceConfig): Promise<ProbeR
         onReply: () => { timeouts = 0; },
         onTimeout: () => ++timeouts >= cfg.maxTimeouts,
       });
-      for (let k = 0; k < results.samples.length; k++) {
-        const r = results.samples[k]!;
+      const samples = results.cols.toSamples();
+      for (let k = 0; k < samples.length; k++) {
+        const r = samples[k]!;
         const row: ProbeRow = { tag: r.tag, value: r.value, quality: r.quality };
         if (r.reason !== undefined) row.reason = r.reason;
         rows[results.ids[k]!] = row;

@@ -5,23 +5,42 @@
  */
 import { FloorgateError, describeError, isFloorgateError } from "../../src/core/errors.js";
 import type { ModbusTagConfig } from "../../src/config/types.js";
-import type { Quality, Sample, SampleValue } from "../../src/core/sample.js";
+import type { Quality, SampleValue } from "../../src/core/sample.js";
+import { ColumnsBuilder, type SampleColumns } from "../../src/core/sample-columns.js";
 import { decodeBit, decodeNumberFast, decodeRegisters, isBitArea } from "./decode.js";
 import { ILLEGAL_ADDRESS, exceptionText, readFunction, readPdu } from "./frame.js";
 import type { Line, LineClient } from "./line.js";
 import { splitRequest, type ReadRequest } from "./plan.js";
 
 /**
- * What a pass read: one raw sample per tag read (in the shape the runtime takes, so the poller
- * hands the very same objects on), and beside it, at the same index, the tag's index in the
- * device's tag list. Parallel arrays rather than an `id` field on each sample: one object per
- * value instead of three is most of what keeps the poller's garbage down at 200,000 values/s.
+ * What a pass read: one raw sample per tag read, as columns (so the poller hands them on with no
+ * object per value), and beside them the tag's index in the device's tag list per sample.
  */
 export interface PassResults {
-  samples: Sample[];
-  ids: number[];
+  cols: SampleColumns;
+  ids: readonly number[];
   /** how many of the samples have quality `bad` */
   bad: number;
+}
+
+/**
+ * The order in which a full pass over a request list emits its tags, with their names and units:
+ * computed once per plan and shared by every device and every poll that uses it, so a poll's
+ * columns need no name list of their own. A split request keeps its items in order, so the order
+ * survives splits.
+ */
+export interface PassOrder {
+  ids: readonly number[];
+  names: readonly string[];
+  units: readonly (string | undefined)[] | undefined;
+}
+
+export function passOrder(requests: readonly ReadRequest[], tags: readonly ModbusTagConfig[]): PassOrder {
+  const ids: number[] = [];
+  for (const r of requests) for (const it of r.items) ids.push(it.id);
+  const names = ids.map((id) => tags[id]!.name);
+  const units = ids.some((id) => tags[id]!.unit !== undefined) ? ids.map((id) => tags[id]!.unit) : undefined;
+  return { ids, names, units };
 }
 
 /** How a pass went, for device state and demotion. */
@@ -49,25 +68,42 @@ export interface PassOptions {
   signal?: AbortSignal;
   /** device id written into each sample (probe leaves it empty) */
   device?: string;
+  /** `passOrder(requests, tags)`, when the caller keeps it across passes */
+  order?: PassOrder;
 }
 
 export async function readPass(
   line: Line, requests: ReadRequest[], tags: readonly ModbusTagConfig[], client: LineClient, opts: PassOptions,
 ): Promise<{ results: PassResults; outcome: PassOutcome }> {
-  // Every planned tag gives at most one sample: size the arrays once instead of regrowing them.
+  // Every planned tag gives at most one sample: columns sized once for all of them.
   let total = 0;
   for (const r of requests) total += r.items.length;
-  const results: PassResults = { samples: new Array<Sample>(total), ids: new Array<number>(total), bad: 0 };
+  const order = opts.order ?? passOrder(requests, tags);
+  const b = new ColumnsBuilder(opts.device ?? "", total);
+  const nums = b.nums;
+  const tsCol = b.ts;
+  const qualities = b.qualities;
+  const planned = order.ids;
+  /** the pass's own ids, once it strays from the planned order (never expected) */
+  let ids: number[] | undefined;
+  let bad = 0;
   let n = 0;
-  const device = opts.device ?? "";
+  const stray = (id: number): void => {
+    ids = planned.slice(0, n) as number[];
+    ids.push(id);
+  };
   const push = (id: number, ts: number, value: SampleValue, quality: Quality, reason: string | undefined): void => {
-    const tag = tags[id]!;
-    const s: Sample = { device, tag: tag.name, value, quality, ts };
-    if (tag.unit !== undefined) s.unit = tag.unit;
-    if (reason !== undefined) s.reason = reason;
-    if (quality === "bad") results.bad++;
-    results.samples[n] = s;
-    results.ids[n++] = id;
+    if (ids !== undefined) ids.push(id);
+    else if (planned[n] !== id) stray(id);
+    if (quality === "good") {
+      if (typeof value === "number") { nums[n] = value; qualities[n] = 0; tsCol[n] = ts; }
+      else b.set(n, value, 0, ts);
+    } else {
+      b.set(n, value, quality === "bad" ? 2 : 1, ts);
+      if (quality === "bad") bad++;
+    }
+    if (reason !== undefined) b.setReason(n, reason);
+    n++;
   };
   const outcome: PassOutcome = { ok: 0, exceptions: 0, timeouts: 0, transport: 0 };
   const failAll = (req: ReadRequest, reason: string): void => {
@@ -126,15 +162,27 @@ export async function readPass(
       const tag = tags[it.id]!;
       const at = it.address - req.start;
       if (!bits) {
-        const n = decodeNumberFast(tag, reply.data, at);
-        if (n !== undefined) { push(it.id, ts, n, "good", undefined); continue; }
+        const v = decodeNumberFast(tag, reply.data, at);
+        if (v !== undefined) {
+          // The usual sample: a good number in planned order, written in place.
+          if (ids === undefined && planned[n] === it.id) { nums[n] = v; qualities[n] = 0; tsCol[n] = ts; n++; }
+          else push(it.id, ts, v, "good", undefined);
+          continue;
+        }
       }
       const d = bits ? decodeBit(reply.data, at) : decodeRegisters(tag, reply.data, at);
       push(it.id, ts, d.value, d.quality, d.reason);
     }
     i++;
   }
-  if (n < total) { results.samples.length = n; results.ids.length = n; } // a pass cut short
+  let results: PassResults;
+  if (ids === undefined && n === planned.length) results = { cols: b.done(order.names, order.units), ids: planned, bad };
+  else {
+    // A pass cut short or out of the planned order: names and units of its own.
+    const own = ids ?? planned.slice(0, n);
+    const units = order.units === undefined ? undefined : own.map((id) => tags[id]!.unit);
+    results = { cols: b.done(own.map((id) => tags[id]!.name), units), ids: own, bad };
+  }
   return { results, outcome };
 }
 

@@ -1,5 +1,6 @@
 import type { Logger } from "./logger.js";
 import type { DeviceState, Sample, SampleValue } from "./sample.js";
+import type { SampleColumns } from "./sample-columns.js";
 
 /**
  * A southbound source for one configured device. A driver knows its protocol and nothing else:
@@ -25,14 +26,16 @@ export interface DriverContext {
   signal: AbortSignal;
   log: Logger;
   /**
-   * Hands samples to the journal. The runtime copies what it keeps before `emit` returns, so the
-   * driver may drop or reuse the samples at once; it should not hold them while it waits (at
-   * 200,000 values/s, samples held across the fsync wait outlive V8's young generation).
+   * Hands samples to the journal, as objects or as columns (the cheaper form for a poller: see
+   * SampleColumns). Objects are copied before `emit` returns, so the driver may drop or reuse them
+   * at once; columns are handed over and must not be changed afterwards. Either way the driver
+   * should not hold them while it waits (at 200,000 values/s, samples held across the fsync wait
+   * outlive V8's young generation).
    * Resolves once they are durable, so a poller that awaits it slows down instead of piling up
    * memory. Never rejects: samples the journal refuses (JOURNAL_FULL, JOURNAL_IO) are counted as
    * dropped by the runtime, and the driver just carries on.
    */
-  emit(samples: readonly Sample[]): Promise<void>;
+  emit(samples: readonly Sample[] | SampleColumns): Promise<void>;
   /** Reports a state change; repeated identical states are ignored. */
   setState(state: DeviceState, error?: string | null): void;
   /** Counts a driver event (e.g. "skipped_poll", "timeout", "late_reply") for /metrics and /api/v1/devices. */

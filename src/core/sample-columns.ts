@@ -112,18 +112,12 @@ export class SampleColumns {
     return new SampleColumns(devices ?? first, tags, nums, other, qualities, ts, units, reasons);
   }
 
-  /**
-   * Starts a column set of `n` samples of one device that a driver fills in place with `set*`
-   * before handing it on (and never after). `tags` is kept as given, not copied: pass a list that
-   * is never changed (a device's configured tag names), so thousands of polls share it.
-   */
-  static forDevice(device: string, tags: readonly string[]): ColumnsBuilder {
-    return new ColumnsBuilder(device, tags);
-  }
-
   /** @internal for ColumnsBuilder */
-  static build(b: ColumnsBuilder, nums: Float64Array, ts: Float64Array, qualities: Uint8Array): SampleColumns {
-    return new SampleColumns(b.device, b.tags, nums, b.other, qualities, ts, b.units, b.reasons);
+  static build(
+    device: string, tags: readonly string[], nums: Float64Array, other: ReadonlyMap<number, SampleValue> | undefined,
+    qualities: Uint8Array, ts: Float64Array, units: readonly (string | undefined)[] | undefined, reasons: readonly (string | undefined)[] | undefined,
+  ): SampleColumns {
+    return new SampleColumns(device, tags, nums, other, qualities, ts, units, reasons);
   }
 
   deviceAt(i: number): string {
@@ -176,26 +170,31 @@ export class SampleColumns {
   }
 }
 
-/** Fills one device's columns in place; see `SampleColumns.forDevice`. */
+/**
+ * Fills up to `capacity` samples of one device in place, for a driver that builds its samples as
+ * columns: values, qualities and timestamps go straight into the typed arrays, so a poll makes no
+ * object per value. `done` names the tags and hands the columns over; the builder is not used
+ * again after that.
+ */
 export class ColumnsBuilder {
   readonly nums: Float64Array;
   readonly ts: Float64Array;
   readonly qualities: Uint8Array;
-  /** @internal */ other: Map<number, SampleValue> | undefined;
-  /** @internal */ units: (string | undefined)[] | undefined;
-  /** @internal */ reasons: (string | undefined)[] | undefined;
+  private other: Map<number, SampleValue> | undefined;
+  private units: (string | undefined)[] | undefined;
+  private reasons: (string | undefined)[] | undefined;
 
   constructor(
     readonly device: string,
-    readonly tags: readonly string[],
+    readonly capacity: number,
   ) {
-    const c = carve(tags.length);
+    const c = carve(capacity);
     this.nums = c.a;
     this.ts = c.b;
     this.qualities = c.q;
   }
 
-  /** Sample `i`: a numeric value. Numbers may also be written straight into `nums`, `ts`, `qualities`. */
+  /** Sample `i`, any value. Numbers may also be written straight into `nums`, `ts` and `qualities`. */
   set(i: number, value: SampleValue, quality: number, ts: number): void {
     if (typeof value === "number") this.nums[i] = value;
     else (this.other ??= new Map()).set(i, value);
@@ -204,15 +203,33 @@ export class ColumnsBuilder {
   }
 
   setUnit(i: number, unit: string): void {
-    (this.units ??= new Array<string | undefined>(this.tags.length))[i] = unit;
+    (this.units ??= new Array<string | undefined>(this.capacity))[i] = unit;
   }
 
   setReason(i: number, reason: string): void {
-    (this.reasons ??= new Array<string | undefined>(this.tags.length))[i] = reason;
+    (this.reasons ??= new Array<string | undefined>(this.capacity))[i] = reason;
   }
 
-  done(): SampleColumns {
-    return SampleColumns.build(this, this.nums, this.ts, this.qualities);
+  /**
+   * The first `tags.length` samples as columns. `tags` (and `units`, when given: per-sample units
+   * that replace any `setUnit`) are kept as given, not copied: pass lists that never change, such
+   * as a device's configured tag names in poll order, so thousands of polls share them.
+   */
+  done(tags: readonly string[], units?: readonly (string | undefined)[]): SampleColumns {
+    const n = tags.length;
+    if (n > this.capacity) throw new RangeError(`${n} tags for ${this.capacity} samples`);
+    const cut = n < this.capacity;
+    const ownUnits = this.units;
+    return SampleColumns.build(
+      this.device,
+      tags,
+      cut ? this.nums.subarray(0, n) : this.nums,
+      this.other,
+      cut ? this.qualities.subarray(0, n) : this.qualities,
+      cut ? this.ts.subarray(0, n) : this.ts,
+      units ?? (ownUnits && cut ? ownUnits.slice(0, n) : ownUnits),
+      this.reasons && cut ? this.reasons.slice(0, n) : this.reasons,
+    );
   }
 }
 

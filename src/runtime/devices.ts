@@ -1,4 +1,5 @@
 import type { DeviceState, Quality, Sample, SampleValue } from "../core/sample.js";
+import type { SampleColumns } from "../core/sample-columns.js";
 import { isoTs } from "../core/sample.js";
 import type { DeviceInfo, TagValue } from "./status.js";
 
@@ -61,6 +62,23 @@ export class DeviceRegistry {
       d.latest.set(s);
       if (d.lastSampleTs === null || s.ts > d.lastSampleTs) d.lastSampleTs = s.ts;
     }
+  }
+
+  /** `observe` for one column set. */
+  observeColumns(cols: SampleColumns): void {
+    const n = cols.length;
+    if (n === 0) return;
+    if (typeof cols.device !== "string") {
+      this.observe(cols.toSamples());
+      return;
+    }
+    const d = this.devices.get(cols.device);
+    if (!d) return;
+    const ts = cols.ts;
+    let newest = d.lastSampleTs;
+    for (let i = 0; i < n; i++) if (newest === null || ts[i]! > newest) newest = ts[i]!;
+    d.lastSampleTs = newest;
+    d.latest.setColumns(cols);
   }
 
   onState(l: DeviceStateListener): () => void {
@@ -147,6 +165,41 @@ export class LatestValues {
     this.quality[i] = s.quality === "good" ? 0 : s.quality === "uncertain" ? 1 : 2;
     if (this.units[i] !== s.unit) this.units[i] = s.unit;
     this.hint = i + 1;
+  }
+
+  /** `set` for every sample of `cols` (all of this device). */
+  setColumns(cols: SampleColumns): void {
+    const tags = cols.tags;
+    const nums = cols.nums;
+    const tsCol = cols.ts;
+    const qualities = cols.qualities;
+    const other = cols.other;
+    const units = cols.units;
+    let hint = this.hint;
+    for (let k = 0; k < cols.length; k++) {
+      const tag = tags[k]!;
+      let i: number | undefined = hint;
+      if (this.tags[i] !== tag) i = this.slots.get(tag);
+      if (i === undefined) {
+        i = this.tags.length;
+        if (i === this.num.length) this.grow();
+        this.slots.set(tag, i);
+        this.tags.push(tag);
+        this.other.push(undefined);
+        this.units.push(undefined);
+      }
+      if (other !== undefined && other.has(k)) this.other[i] = other.get(k);
+      else {
+        this.num[i] = nums[k]!;
+        if (this.other[i] !== undefined) this.other[i] = undefined;
+      }
+      this.ts[i] = tsCol[k]!;
+      this.quality[i] = qualities[k]!;
+      const unit = units === undefined ? undefined : units[k];
+      if (this.units[i] !== unit) this.units[i] = unit;
+      hint = i + 1;
+    }
+    this.hint = hint;
   }
 
   /** Every tag's latest value, in the order tags were first seen. */

@@ -1,3 +1,4 @@
+import { SampleColumns } from "../core/sample-columns.js";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { DeviceConfig, GatewayConfig } from "../config/types.js";
@@ -182,7 +183,7 @@ export class Gateway implements StatusView {
       log,
       // Not async: nothing here may hold the samples while the journal's fsync is awaited.
       emit: (samples) => {
-        const norm = normalizer.apply(samples);
+        const norm = samples instanceof SampleColumns ? normalizer.applyColumns(samples) : normalizer.apply(samples);
         if (norm.length === 0) return DONE;
         return this.appendPolled(dc.id, norm);
       },
@@ -237,8 +238,9 @@ export class Gateway implements StatusView {
    * promise closes over the count only, so the samples die young. Refused samples are counted as
    * dropped, never rethrown: the poller carries on.
    */
-  private appendPolled(device: string, samples: readonly Sample[]): Promise<void> {
-    this.registry.observe(samples);
+  private appendPolled(device: string, samples: SampleColumns | readonly Sample[]): Promise<void> {
+    if (samples instanceof SampleColumns) this.registry.observeColumns(samples);
+    else this.registry.observe(samples);
     const n = samples.length;
     return this.journal.append(samples).then(
       () => this.accepted(device, n),

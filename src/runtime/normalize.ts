@@ -1,5 +1,6 @@
 import type { TagCommon } from "../config/types.js";
 import type { Sample } from "../core/sample.js";
+import { SampleColumns } from "../core/sample-columns.js";
 
 /**
  * The normalize stage: pure functions from a driver's raw sample to an engineering-unit sample.
@@ -92,6 +93,15 @@ export class Normalizer {
    * Returns the samples to journal (possibly fewer than given; when no rule changes anything, the
    * very array given — the rules leave every sample as it is and no copy is made).
    */
+  /**
+   * The same for columns: the very columns when no rule changes anything (the usual poll), else
+   * new columns of the normalized samples (the general path goes through sample objects).
+   */
+  applyColumns(cols: SampleColumns): SampleColumns {
+    if (this.passThrough) return cols;
+    return SampleColumns.fromSamples(this.apply(cols.toSamples()));
+  }
+
   apply(samples: readonly Sample[]): readonly Sample[] {
     if (this.passThrough) return samples;
     const out: Sample[] = [];

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { isFloorgateError } from "../../src/core/errors.js";
 import type { Sample } from "../../src/core/sample.js";
-import { SampleColumns } from "../../src/core/sample-columns.js";
+import { ColumnsBuilder } from "../../src/core/sample-columns.js";
 import type { Journal, JournalOptions } from "../../src/journal/journal.js";
 
 export type JournalFactory = (opts: JournalOptions) => Promise<Journal>;
@@ -98,13 +98,13 @@ export function journalConformance(name: string, factory: JournalFactory): void 
       };
       const j1 = await factory(optsFor(dir));
       await j1.append(samples(0, 6));
-      const w = SampleColumns.forDevice("cols-dev", ["a", "b", "c"]);
+      const w = new ColumnsBuilder("cols-dev", 3);
       w.set(0, 1.25, 0, 1000);
       w.set(1, "text", 1, 1001);
       w.set(2, null, 2, 1002);
       w.setUnit(0, "bar");
       w.setReason(2, "modbus exception 2");
-      const cols = w.done();
+      const cols = w.done(["a", "b", "c"]);
       expect(await j1.append(cols)).toBe(9);
       await j1.append(samples(6, 4));
       expect((await j1.read(6, 3)).map(strip)).toEqual(cols.toSamples());

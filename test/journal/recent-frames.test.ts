@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
 import type { Sample } from "../../src/core/sample.js";
-import { SampleBatch, SampleColumns, type SampleRun } from "../../src/core/sample-columns.js";
+import { ColumnsBuilder, SampleBatch, SampleColumns, type SampleRun } from "../../src/core/sample-columns.js";
 import { RecentFrames } from "../../src/journal/recent-frames.js";
 
 const mk = (device: string, tag: string, value: Sample["value"], extra: Partial<Sample> = {}): Sample =>
@@ -82,16 +82,19 @@ describe("SampleBatch", () => {
     expect(SampleBatch.EMPTY.lastPos).toBeUndefined();
   });
 
-  it("columns a driver fills in place keep the given tag list and carry every field", () => {
+  it("columns a driver fills in place keep the given tag list, carry every field and are cut to the tags named", () => {
     const tags = ["a", "b", "c"];
-    const w = SampleColumns.forDevice("dev", tags);
+    const w = new ColumnsBuilder("dev", 4);
     w.set(0, 1.5, 0, 100);
     w.set(1, "on", 1, 101);
     w.set(2, null, 2, 102);
     w.setUnit(0, "bar");
     w.setReason(2, "modbus exception 2");
-    const cols = w.done();
+    w.set(3, 99, 0, 103); // beyond the tags named at done(): cut off
+    const cols = w.done(tags);
     expect(cols.tags).toBe(tags);
+    expect(cols.length).toBe(3);
+    expect(cols.nums.length).toBe(3);
     expect(cols.toSamples()).toEqual([
       { device: "dev", tag: "a", value: 1.5, quality: "good", ts: 100, unit: "bar" },
       { device: "dev", tag: "b", value: "on", quality: "uncertain", ts: 101 },
@@ -105,5 +108,22 @@ describe("SampleBatch", () => {
       expect(c.nums[0]).toBe(k);
       expect(c.ts[0]).toBe(k);
     });
+  });
+});
+
+describe("ColumnsBuilder", () => {
+  it("uses a shared unit list as given, in place of per-sample units", () => {
+    const tags = ["a", "b"];
+    const units = ["bar", undefined];
+    const w = new ColumnsBuilder("d", 2);
+    w.set(0, 1, 0, 5);
+    w.set(1, 2, 0, 5);
+    const cols = w.done(tags, units);
+    expect(cols.units).toBe(units);
+    expect(cols.toSamples()).toEqual([
+      { device: "d", tag: "a", value: 1, quality: "good", ts: 5, unit: "bar" },
+      { device: "d", tag: "b", value: 2, quality: "good", ts: 5 },
+    ]);
+    expect(() => new ColumnsBuilder("d", 1).done(tags)).toThrow(RangeError);
   });
 });

@@ -2,6 +2,7 @@
  * A real DriverContext for driving the Modbus driver in tests: emit collects samples, setState
  * records transitions (ignoring repeats, as the runtime does), count tallies events.
  */
+import { SampleColumns } from "../../src/core/sample-columns.js";
 import type { DriverContext } from "../../src/core/driver.js";
 import { createLogger } from "../../src/core/logger.js";
 import type { DeviceState, Sample } from "../../src/core/sample.js";
@@ -42,7 +43,7 @@ export function makeContext(): TestContext {
     controller,
     log: createLogger({ level: "silent" }),
     samples, states, counts,
-    async emit(batch) { samples.push(...batch); poke(); },
+    async emit(batch) { samples.push(...(batch instanceof SampleColumns ? batch.toSamples() : batch)); poke(); },
     setState(state, error) {
       const last = states[states.length - 1];
       if (last && last.state === state && last.error === (error ?? null)) return;
