@@ -168,13 +168,16 @@ export class ModbusDriver implements Driver {
         if (err === undefined) resolve();
         else reject(err);
       };
+      // A plain flag: the AbortSignal getter costs a brand check on every poll.
+      let stopped = false;
       const onAbort = (): void => {
+        stopped = true;
         pollClock.cancel(entry);
         if (!polling) finish();
       };
       const polled = (): void => {
         polling = false;
-        if (signal.aborted) return finish();
+        if (stopped) return finish();
         if (next < 0) next = nextTick(Date.now(), pollMs, phase);
         else {
           const following = nextTick(Math.max(Date.now(), next), pollMs, phase);

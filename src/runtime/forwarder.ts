@@ -132,18 +132,24 @@ export class Forwarder {
     void session.lost.then((e) => { lost = e; wake.notify(); });
     const onAbort = (): void => wake.notify();
     signal.addEventListener("abort", onAbort, { once: true });
+    // One controller for the pump's waits on the journal, and a wait reused while the read
+    // position stands: a controller built and aborted per wait cost more than the wait itself.
+    const pumpWaits = new AbortController();
+    let durable: { after: number; done: Promise<void> } | undefined;
     try {
       for (;;) {
         this.settle(queue);
         if (lost) throw lost;
         if (signal.aborted) return await this.drain(queue, wake);
-        const stop = new AbortController();
-        const notReady = session.ready?.(stop.signal);
-        if (notReady) {
-          this.setState("waiting", "waiting for the destination to be ready");
-          await Promise.race([notReady.catch(() => undefined), wake.wait()]);
-          stop.abort(WAIT_OVER);
-          continue;
+        if (session.ready) {
+          const stop = new AbortController();
+          const notReady = session.ready(stop.signal);
+          if (notReady) {
+            this.setState("waiting", "waiting for the destination to be ready");
+            await Promise.race([notReady.catch(() => undefined), wake.wait()]);
+            stop.abort(WAIT_OVER);
+            continue;
+          }
         }
         if (this.state === "waiting") this.setState("online", null);
         if (queue.length < this.output.maxInFlight) {
@@ -156,14 +162,16 @@ export class Forwarder {
             queue.push(this.issue(session, batch, wake));
             continue;
           }
-          const stop = new AbortController();
-          await Promise.race([this.journal.waitFor(readPos, stop.signal).catch(() => undefined), wake.wait()]);
-          stop.abort(WAIT_OVER);
+          if (durable?.after !== readPos) {
+            durable = { after: readPos, done: this.journal.waitFor(readPos, pumpWaits.signal).catch(() => undefined) };
+          }
+          await Promise.race([durable.done, wake.wait()]);
         } else {
           await wake.wait();
         }
       }
     } finally {
+      pumpWaits.abort(WAIT_OVER);
       signal.removeEventListener("abort", onAbort);
       this.replay = [...queue.map((f) => f.lastPos), ...plan];
     }
