@@ -57,6 +57,10 @@ export async function buildClientOptions(
     keepalive: timing.keepaliveS,
     queueQoSZero: false,
     resubscribe: false,
+    // Keepalive timing is not restarted by every PUBACK (a clearTimeout and setTimeout per
+    // message at 2,000 messages/s): pings go every keepalive period instead, and the connection
+    // is still declared dead when a PINGRESP does not come back in time.
+    reschedulePings: false,
     will: { topic: will.topic, payload: Buffer.from(will.payload), qos: 1, retain: true },
   };
   // MQTT.js calls its `debug` logger several times per publish; disabled, that is still ~1 % of
