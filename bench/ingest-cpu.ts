@@ -90,6 +90,7 @@ export async function benchIngestCpu(bodies = 300, rounds = 3): Promise<{ cpuUsP
     deviceStates: () => [],
     journal: () => ({ bytes: 0, records: 0, segments: 0, lag: {}, torn: 0, writable: true }),
     outputsUp: () => ({}),
+    samplesIn: () => [],
   });
   let stored = 0;
   const sink: IngestSink = {

@@ -50,6 +50,11 @@ export class DeviceRegistry {
     if (d) d.counters[counter] = (d.counters[counter] ?? 0) + n;
   }
 
+  /** One counter of every device, for /metrics. */
+  counter(name: string): { device: string; count: number }[] {
+    return [...this.devices.values()].map((d) => ({ device: d.id, count: d.counters[name] ?? 0 }));
+  }
+
   /** Records samples that entered the journal (or were offered to it) as the latest values. */
   observe(samples: readonly Sample[]): void {
     // A batch is almost always one device's poll: look the device up once per run of samples.
@@ -137,6 +142,7 @@ export class LatestValues {
   private readonly units: (string | undefined)[] = [];
 
   get size(): number {
+    this.flush();
     return this.tags.length;
   }
 
@@ -144,6 +150,7 @@ export class LatestValues {
   private hint = 0;
 
   set(s: Sample): void {
+    this.flush();
     let i: number | undefined = this.hint;
     if (this.tags[i] !== s.tag) i = this.slots.get(s.tag);
     if (i === undefined) {
@@ -167,8 +174,29 @@ export class LatestValues {
     this.hint = i + 1;
   }
 
+  /**
+   * Columns not yet copied into the slots. Why: a device's polls hand over the same tag list
+   * every time, and each poll supersedes the previous one whole; keeping the newest column set
+   * and copying it only when read (or when a poll of another shape comes) makes the live view's
+   * tap one assignment per poll instead of a hundred slot updates.
+   */
+  private pending: SampleColumns | undefined;
+
   /** `set` for every sample of `cols` (all of this device). */
   setColumns(cols: SampleColumns): void {
+    const p = this.pending;
+    if (p !== undefined && p.tags !== cols.tags) this.copy(p);
+    this.pending = cols;
+  }
+
+  private flush(): void {
+    const p = this.pending;
+    if (p === undefined) return;
+    this.pending = undefined;
+    this.copy(p);
+  }
+
+  private copy(cols: SampleColumns): void {
     const tags = cols.tags;
     const nums = cols.nums;
     const tsCol = cols.ts;
@@ -204,6 +232,7 @@ export class LatestValues {
 
   /** Every tag's latest value, in the order tags were first seen. */
   list(): TagValue[] {
+    this.flush();
     const out: TagValue[] = [];
     for (let i = 0; i < this.tags.length; i++) {
       const o = this.other[i];

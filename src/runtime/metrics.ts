@@ -24,10 +24,20 @@ export class Metrics {
     deviceStates(): { device: string; state: string }[];
     journal(): { bytes: number; records: number; segments: number; lag: Record<string, number>; torn: number; writable: boolean };
     outputsUp(): Record<string, boolean>;
+    /** samples accepted into the journal per device since start */
+    samplesIn(): { device: string; count: number }[];
   }) {
     const r = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: "floorgate_process_" });
-    this.samplesIn = new Counter({ name: "floorgate_samples_in_total", help: "Samples accepted into the journal, per device", labelNames: ["device"], registers: r });
+    // Counted by the device registry (a plain add per poll) and copied in at scrape time: a
+    // labelled prom-client increment per poll cost about 1 % of the gateway at 2,000 polls/s.
+    this.samplesIn = new Counter({
+      name: "floorgate_samples_in_total", help: "Samples accepted into the journal, per device", labelNames: ["device"], registers: r,
+      collect() {
+        this.reset();
+        for (const d of collect.samplesIn()) if (d.count > 0) this.inc({ device: d.device }, d.count);
+      },
+    });
     this.samplesOut = new Counter({ name: "floorgate_samples_out_total", help: "Samples confirmed by an output", labelNames: ["output"], registers: r });
     this.drops = new Counter({ name: "floorgate_drops_total", help: "Samples dropped, by reason (output is empty when the drop happened before the journal)", labelNames: ["reason", "output"], registers: r });
     this.ingestRejects = new Counter({ name: "floorgate_ingest_rejects_total", help: "Device pushes refused, by reason", labelNames: ["reason"], registers: r });

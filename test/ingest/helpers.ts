@@ -7,6 +7,7 @@ export function newMetrics(): Metrics {
     deviceStates: () => [],
     journal: () => ({ bytes: 0, records: 0, segments: 0, lag: {}, torn: 0, writable: true }),
     outputsUp: () => ({}),
+    samplesIn: () => [],
   });
 }
 

@@ -71,7 +71,7 @@ function samples(n: number, device = "d"): Sample[] {
   return Array.from({ length: n }, (_, i) => ({ device, tag: "t", value: i, quality: "good" as const, ts: 1_700_000_000_000 + i }));
 }
 
-const metrics = () => new Metrics({ deviceStates: () => [], journal: () => ({ bytes: 0, records: 0, segments: 0, lag: {}, torn: 0, writable: true }), outputsUp: () => ({}) });
+const metrics = () => new Metrics({ deviceStates: () => [], journal: () => ({ bytes: 0, records: 0, segments: 0, lag: {}, torn: 0, writable: true }), outputsUp: () => ({}), samplesIn: () => [] });
 const log = createLogger({ level: "silent" });
 
 describe("Forwarder", () => {
