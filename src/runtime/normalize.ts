@@ -1,6 +1,6 @@
 import type { TagCommon } from "../config/types.js";
-import type { Sample } from "../core/sample.js";
-import { SampleColumns } from "../core/sample-columns.js";
+import type { Sample, SampleValue } from "../core/sample.js";
+import { ColumnsBuilder, QUALITY_CODES, SampleColumns } from "../core/sample-columns.js";
 
 /**
  * The normalize stage: pure functions from a driver's raw sample to an engineering-unit sample.
@@ -93,13 +93,81 @@ export class Normalizer {
    * Returns the samples to journal (possibly fewer than given; when no rule changes anything, the
    * very array given — the rules leave every sample as it is and no copy is made).
    */
+  /** Rules per position of a tag list (lists are shared per plan, so this is computed once per list). */
+  private byPosition = new WeakMap<readonly string[], (Compiled | undefined)[]>();
+  /** the unit list last merged with the rules' units, and the result: polls repeat one list */
+  private unitsIn: readonly (string | undefined)[] | undefined | null = null;
+  private unitsTags: readonly string[] | undefined;
+  private unitsOut: (string | undefined)[] | undefined;
+
   /**
-   * The same for columns: the very columns when no rule changes anything (the usual poll), else
-   * new columns of the normalized samples (the general path goes through sample objects).
+   * `apply` for columns, with the same results sample by sample (a property test holds the two
+   * together): the very columns when no rule changes anything (the usual poll), else new columns
+   * built without an object per sample. The input columns are never changed.
    */
   applyColumns(cols: SampleColumns): SampleColumns {
     if (this.passThrough) return cols;
-    return SampleColumns.fromSamples(this.apply(cols.toSamples()));
+    const device = cols.device;
+    if (typeof device !== "string") return SampleColumns.fromSamples(this.apply(cols.toSamples()));
+    const tags = cols.tags;
+    const n = cols.length;
+    let rules = this.byPosition.get(tags);
+    if (!rules) {
+      rules = tags.map((t) => this.compiled.get(t));
+      this.byPosition.set(tags, rules);
+    }
+    const b = new ColumnsBuilder(device, n);
+    const nums = cols.nums;
+    const other = cols.other;
+    const qualities = cols.qualities;
+    const ts = cols.ts;
+    const reasons = cols.reasons;
+    /** positions kept, once one is suppressed by a deadband */
+    let kept: number[] | undefined;
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      const c = rules[i];
+      const raw: SampleValue = other !== undefined && other.has(i) ? other.get(i)! : nums[i]!;
+      const q = qualities[i]!;
+      let value: SampleValue = raw;
+      if (c !== undefined) {
+        if (c.scaled) {
+          const scaled = applyScale(raw, c.rules);
+          // Exactly as `apply`: it keeps the sample as it was (so -0 stays -0) unless the value
+          // compares unequal or a unit is added, and then carries the scaled value.
+          if (scaled !== raw || (c.rules.unit !== undefined && cols.unitAt(i) === undefined)) value = scaled;
+        }
+        if (c.deadband > 0) {
+          const tag = tags[i]!;
+          const quality = QUALITY_CODES[q]!;
+          const prev = this.last.get(tag);
+          if (typeof value === "number" && q === 0 && prev && prev.quality === "good" && typeof prev.value === "number" && Math.abs(value - prev.value) < c.deadband) {
+            kept ??= Array.from({ length: i }, (_, j) => j);
+            continue;
+          }
+          if (prev) { prev.value = value; prev.quality = quality; } else this.last.set(tag, { value, quality });
+        }
+      }
+      b.set(k, value, q, ts[i]!);
+      const reason = reasons === undefined ? undefined : reasons[i];
+      if (reason !== undefined) b.setReason(k, reason);
+      kept?.push(i);
+      k++;
+    }
+    const units = this.unitsFor(cols, rules);
+    if (kept === undefined) return b.done(tags, units);
+    return b.done(kept.map((i) => tags[i]!), units === undefined ? undefined : kept.map((i) => units[i]));
+  }
+
+  /** Each position's unit: the sample's own, else the rule's; one list per distinct input list. */
+  private unitsFor(cols: SampleColumns, rules: readonly (Compiled | undefined)[]): (string | undefined)[] | undefined {
+    if (this.unitsIn === cols.units && this.unitsTags === cols.tags) return this.unitsOut;
+    const own = cols.units;
+    const out = cols.tags.map((_, i) => own?.[i] ?? rules[i]?.rules.unit);
+    this.unitsIn = own;
+    this.unitsTags = cols.tags;
+    this.unitsOut = out.some((u) => u !== undefined) ? out : undefined;
+    return this.unitsOut;
   }
 
   apply(samples: readonly Sample[]): readonly Sample[] {

@@ -1,4 +1,6 @@
+import fc from "fast-check";
 import { describe, it, expect } from "vitest";
+import { ColumnsBuilder, SampleColumns } from "../../src/core/sample-columns.js";
 import { Normalizer, applyScale, unscale, type TagRules } from "../../src/runtime/normalize.js";
 import type { Sample } from "../../src/core/sample.js";
 
@@ -103,5 +105,66 @@ describe("Normalizer pass-through list", () => {
     const n = Normalizer.forTags([{ name: "a", scale: 1, offset: 0 }, { name: "b", scale: 1, offset: 0, unit: "°C" }]);
     const out = n.apply([sample("a", 1), sample("b", 2)]);
     expect(out.map((s) => s.unit)).toEqual([undefined, "°C"]);
+  });
+});
+
+describe("Normalizer.applyColumns", () => {
+  const TAGS = ["t0", "t1", "t2", "t3", "t4"];
+  const ruleArb = fc.record({
+    scale: fc.oneof(fc.constant(1), fc.constantFrom(0.1, 2, -0.5, 1e-3)),
+    offset: fc.oneof(fc.constant(0), fc.constantFrom(-40, 2.5)),
+    deadband: fc.option(fc.constantFrom(0.5, 1, 10), { nil: undefined }),
+    unit: fc.option(fc.constantFrom("°C", "bar"), { nil: undefined }),
+  });
+  const sampleArb = (tag: string): fc.Arbitrary<Sample> =>
+    fc.record({
+      value: fc.oneof(fc.integer({ min: -100, max: 100 }), fc.double({ noNaN: true, min: -1e6, max: 1e6 }), fc.constant(null), fc.constant("on"), fc.boolean()),
+      quality: fc.constantFrom<Sample["quality"]>("good", "good", "good", "uncertain", "bad"),
+      ts: fc.integer({ min: 0, max: 2e12 }),
+      unit: fc.option(fc.constant("mm"), { nil: undefined, freq: 4 }),
+      reason: fc.option(fc.constant("modbus exception 2"), { nil: undefined, freq: 4 }),
+    }).map((r) => {
+      const s: Sample = { device: "dev", tag, value: r.value, quality: r.quality, ts: r.ts };
+      if (r.unit !== undefined) s.unit = r.unit;
+      if (r.reason !== undefined) s.reason = r.reason;
+      return s;
+    });
+  const pollArb = fc.subarray(TAGS, { minLength: 1 }).chain((tags) => fc.tuple(...tags.map(sampleArb)));
+
+  it("gives sample for sample what apply gives, deadband memory included, over sequences of polls", () => {
+    fc.assert(
+      fc.property(fc.array(ruleArb, { minLength: 5, maxLength: 5 }), fc.boolean(), fc.array(pollArb, { minLength: 1, maxLength: 12 }), (rs, sparse, polls) => {
+        // Some tags may have no rule at all.
+        const m = new Map<string, TagRules>(TAGS.flatMap((t, i) => (sparse && i % 2 ? [] : [[t, rs[i]!] as const])));
+        const byObjects = new Normalizer(m);
+        const byColumns = new Normalizer(m);
+        for (const poll of polls) {
+          const want = byObjects.apply(poll);
+          const got = byColumns.applyColumns(SampleColumns.fromSamples(poll)).toSamples();
+          expect(got).toEqual(want);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("keeps a poller's shared tag list when nothing is suppressed and never changes the input columns", () => {
+    const n = new Normalizer(rules({ a: { scale: 0.1, unit: "°C" }, b: { deadband: 5 } }));
+    const tags = ["a", "b"];
+    const poll = (a: number, bv: number): SampleColumns => {
+      const w = new ColumnsBuilder("d1", 2);
+      w.set(0, a, 0, 1);
+      w.set(1, bv, 0, 1);
+      return w.done(tags);
+    };
+    const first = poll(234, 10);
+    const out = n.applyColumns(first);
+    expect(out.tags).toBe(tags);
+    expect(out.toSamples().map((s) => [s.tag, s.value, s.unit])).toEqual([["a", 23.4, "°C"], ["b", 10, undefined]]);
+    expect(first.nums[0]).toBe(234);
+    const second = n.applyColumns(poll(235, 12)); // b moved 2 < 5: suppressed
+    expect(second.tags).toEqual(["a"]);
+    expect(second.toSamples()[0]!.value).toBe(23.5);
+    expect(second.units).toEqual(["°C"]);
   });
 });
