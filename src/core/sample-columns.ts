@@ -25,8 +25,8 @@ let slabUsed = 0;
 
 /**
  * Carves `n` doubles, `n` doubles and `n` bytes out of the current slab. A slab is freed once no
- * column carved from it is referenced; the journal's cache holds about half a second of columns,
- * so a few slabs are alive at a time.
+ * column carved from it is referenced; the journal's cache holds a few seconds of columns (about
+ * 8 MB at 200,000 values/s), so a few dozen slabs are alive at a time.
  */
 function carve(n: number): { a: Float64Array; b: Float64Array; q: Uint8Array } {
   const bytes = 16 * n + ((n + 7) & ~7);
