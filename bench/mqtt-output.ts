@@ -1,8 +1,7 @@
 import { pathToFileURL } from "node:url";
 import type { MqttOutputConfig } from "../src/config/types.js";
 import { createLogger } from "../src/core/logger.js";
-import type { JournaledSample } from "../src/core/sample.js";
-import { SampleBatch } from "../src/core/sample-columns.js";
+import { ColumnsBuilder, SampleBatch, type SampleRun } from "../src/core/sample-columns.js";
 import { createMqttJsonOutput } from "../src/outputs/mqtt/json-output.js";
 
 export interface MqttOutputBench {
@@ -44,16 +43,23 @@ export async function benchMqttOutput(url: string, opts: MqttOutputBenchOptions 
   const windows = [...new Set([1, defaultWindow, ...(opts.windows ?? [])])].sort((a, b) => a - b);
   let pos = 0;
   const t0 = Date.now();
-  const nextBatch = (): JournaledSample[] => {
-    const out: JournaledSample[] = new Array(cfg.maxBatch);
-    for (let i = 0; i < cfg.maxBatch; i++) {
-      const p = pos++;
-      out[i] = {
-        device: `dev-${Math.floor(p / tags) % devices}`, tag: `tag_${p % tags}`, value: (p % 1000) * 0.5,
-        quality: "good", ts: t0 + Math.floor(p / (devices * tags)), unit: "rpm", pos: p,
-      };
+  // Built as the journal hands batches out: runs over column sets, one per device poll, with the
+  // tag names and units shared, so the figure is the output's cost and not the test data's.
+  const tagNames = Array.from({ length: tags }, (_, t) => `tag_${t}`);
+  const units = tagNames.map(() => "rpm");
+  const nextBatch = (): SampleBatch => {
+    const runs: SampleRun[] = [];
+    let left = cfg.maxBatch;
+    while (left > 0) {
+      const from = pos % tags;
+      const count = Math.min(left, tags - from);
+      const b = new ColumnsBuilder(`dev-${Math.floor(pos / tags) % devices}`, tags);
+      for (let t = from; t < from + count; t++) b.set(t, ((pos - from + t) % 1000) * 0.5, 0, t0 + Math.floor(pos / (devices * tags)));
+      runs.push({ cols: b.done(tagNames, units), from, count, firstPos: pos });
+      pos += count;
+      left -= count;
     }
-    return out;
+    return new SampleBatch(runs);
   };
 
   const byWindow: Record<number, number> = {};
@@ -66,7 +72,7 @@ export async function benchMqttOutput(url: string, opts: MqttOutputBenchOptions 
     while (performance.now() - start < durationMs) {
       while (outstanding.size < window) {
         const batch = nextBatch();
-        const p: Promise<void> = session.write(SampleBatch.of(batch)).then(() => { sent += batch.length; outstanding.delete(p); });
+        const p: Promise<void> = session.write(batch).then(() => { sent += batch.length; outstanding.delete(p); });
         outstanding.add(p);
       }
       await Promise.race(outstanding);

@@ -539,7 +539,31 @@ export class SegmentJournal implements Journal {
   // ---------------------------------------------------------------- read
 
   async read(after: number, max: number): Promise<JournaledSample[]> {
-    return (await this.readBatch(after, max)).toArray();
+    if (this.closed) throw new FloorgateError("JOURNAL_CLOSED", "journal is closed");
+    const out: JournaledSample[] = [];
+    if (!(max > 0)) return out;
+    max = Math.floor(max);
+    let start = Math.max(Math.floor(after) + 1, this.oldestPos());
+    if (start > this.durablePos || start <= 0) return out;
+    max = Math.min(max, this.durablePos - start + 1);
+    // Objects straight from the decoder: going through readBatch would build columns only to
+    // take them apart again.
+    while (out.length < max) {
+      if (this.cache.covers(start)) {
+        const runs: SampleRun[] = [];
+        this.cache.readRuns(start, max - out.length, runs);
+        for (const r of runs) for (let j = 0; j < r.count; j++) out.push(r.cols.sample(r.from + j, r.firstPos + j));
+        break;
+      }
+      const seg = this.segmentFor(start);
+      if (!seg) break;
+      const before = out.length;
+      await this.readSegment(seg, start, max, out);
+      if (out.length === before) break;
+      start = out[out.length - 1]!.pos + 1;
+      if (start > this.durablePos) break;
+    }
+    return out;
   }
 
   async readBatch(after: number, max: number): Promise<SampleBatch> {
