@@ -1,6 +1,6 @@
 import { crc32 } from "node:zlib";
 import type { JournaledSample, Quality, Sample, SampleValue } from "../core/sample.js";
-import { SampleColumns } from "../core/sample-columns.js";
+import { ColumnsBuilder, SampleColumns, type SampleRun } from "../core/sample-columns.js";
 
 /**
  * On-disk frame: one per `append` call, so an append is stored whole or (torn) not at all.
@@ -553,6 +553,43 @@ function readStr(): string {
   return s;
 }
 
+/** The sample `readSample` decoded last (module `var`s, like the encoder's state: no object per sample). */
+var sTs = 0;
+var sDevice = "";
+var sTag = "";
+var sValue: SampleValue = null;
+var sQ = 0;
+var sUnit: string | undefined;
+var sReason: string | undefined;
+
+/**
+ * Decodes the sample at `dAt` into the `s…` vars. Its strings are read even when the caller skips
+ * the sample: later samples of the frame may reference them.
+ */
+function readSample(): void {
+  const buf = dBuf;
+  if (dAt + 9 > dEnd) throw new FrameDecodeError("sample past end of frame");
+  const flags = buf[dAt]!;
+  sTs = getDouble(buf, dAt + 1);
+  dAt += 9;
+  sDevice = readStr();
+  sTag = readStr();
+  const kind = (flags >> 2) & 7;
+  if (kind === V_NUM) {
+    if (dAt + 8 > dEnd) throw new FrameDecodeError("number past end of frame");
+    sValue = getDouble(buf, dAt);
+    dAt += 8;
+  } else if (kind === V_NULL) sValue = null;
+  else if (kind === V_FALSE) sValue = false;
+  else if (kind === V_TRUE) sValue = true;
+  else if (kind === V_STR) sValue = readStr();
+  else throw new FrameDecodeError(`unknown value kind ${kind}`);
+  sQ = flags & 3;
+  if (sQ === 3) throw new FrameDecodeError("unknown quality");
+  sUnit = flags & F_UNIT ? readStr() : undefined;
+  sReason = flags & F_REASON ? readStr() : undefined;
+}
+
 /**
  * Decodes the samples of the (already CRC-checked) frame at `off`, appending those with
  * position ≥ `minPos` to `out`, up to `limit` entries in `out`.
@@ -567,32 +604,14 @@ export function decodeFrame(buf: Buffer, off: number, minPos: number, out: Journ
   dTable = [];
   try {
     for (let i = 0; i < count; i++) {
-      if (dAt + 9 > dEnd) throw new FrameDecodeError("sample past end of frame");
-      const flags = buf[dAt]!;
-      const ts = getDouble(buf, dAt + 1);
-      dAt += 9;
-      const device = readStr();
-      const tag = readStr();
-      const kind = (flags >> 2) & 7;
-      let value: SampleValue;
-      if (kind === V_NUM) {
-        if (dAt + 8 > dEnd) throw new FrameDecodeError("number past end of frame");
-        value = getDouble(buf, dAt);
-        dAt += 8;
-      } else if (kind === V_NULL) value = null;
-      else if (kind === V_FALSE) value = false;
-      else if (kind === V_TRUE) value = true;
-      else if (kind === V_STR) value = readStr();
-      else throw new FrameDecodeError(`unknown value kind ${kind}`);
-      const q = flags & 3;
-      if (q === 3) throw new FrameDecodeError("unknown quality");
+      readSample();
+      const q = sQ;
       const quality: Quality = q === 0 ? "good" : q === 1 ? "uncertain" : "bad";
-      // Strings are read even for skipped samples: later samples may reference them.
-      const unit = flags & F_UNIT ? readStr() : undefined;
-      const reason = flags & F_REASON ? readStr() : undefined;
+      const unit = sUnit;
+      const reason = sReason;
       const pos = firstPos + i;
       if (pos < minPos) continue;
-      const s: JournaledSample = { device, tag, value, quality, ts, pos };
+      const s: JournaledSample = { device: sDevice, tag: sTag, value: sValue, quality, ts: sTs, pos };
       if (unit !== undefined) s.unit = unit;
       if (reason !== undefined) s.reason = reason;
       out.push(s);
@@ -602,6 +621,48 @@ export function decodeFrame(buf: Buffer, off: number, minPos: number, out: Journ
     dBuf = EMPTY;
     dTable = [];
   }
+}
+
+/**
+ * `decodeFrame` into columns: the frame at `off`, from the first sample with position ≥ `minPos`,
+ * at most `limit` samples, as one run over fresh columns. Returns null for a frame whose kept
+ * samples name more than one device (the caller decodes that one as objects); a run of count 0
+ * when nothing is kept.
+ */
+export function decodeFrameRun(buf: Buffer, off: number, minPos: number, limit: number): SampleRun | null {
+  const size = FRAME_PREFIX + buf.readUInt32LE(off);
+  const firstPos = buf.readUInt32LE(off + 8) + buf.readUInt32LE(off + 12) * TWO32;
+  const count = buf.readUInt32LE(off + 16);
+  const skip = Math.min(count, Math.max(0, minPos - firstPos));
+  const n = Math.max(0, Math.min(count - skip, limit));
+  dBuf = buf;
+  dEnd = off + size;
+  dAt = off + FRAME_HEADER;
+  dTable = [];
+  let b: ColumnsBuilder | undefined;
+  const tags = new Array<string>(n);
+  let units: (string | undefined)[] | undefined;
+  try {
+    for (let i = 0; i < skip + n; i++) {
+      readSample();
+      const q = sQ;
+      const unit = sUnit;
+      const reason = sReason;
+      if (i < skip) continue;
+      const k = i - skip;
+      if (b === undefined) b = new ColumnsBuilder(sDevice, n);
+      else if (sDevice !== b.device) return null;
+      tags[k] = sTag;
+      b.set(k, sValue, q, sTs);
+      if (unit !== undefined) (units ??= new Array<string | undefined>(n))[k] = unit;
+      if (reason !== undefined) b.setReason(k, reason);
+    }
+  } finally {
+    dBuf = EMPTY;
+    dTable = [];
+  }
+  if (b === undefined) return { cols: SampleColumns.fromSamples([]), from: 0, count: 0, firstPos: firstPos + skip };
+  return { cols: b.done(tags, units), from: 0, count: n, firstPos: firstPos + skip };
 }
 
 const EMPTY = Buffer.alloc(0);

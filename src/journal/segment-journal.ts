@@ -6,7 +6,7 @@ import { FloorgateError } from "../core/errors.js";
 import type { JournaledSample, Sample } from "../core/sample.js";
 import { CURSORS_FILE, loadCursors, removeIfExists, saveCursors, syncDir } from "./cursor-store.js";
 import { lockDir } from "./dir-lock.js";
-import { decodeFrame, encodeFrame, FRAME_PREFIX } from "./frame-codec.js";
+import { decodeFrame, decodeFrameRun, encodeFrame, FRAME_PREFIX } from "./frame-codec.js";
 import { FrameIndex } from "./frame-index.js";
 import type { Journal, JournalEvent, JournalOptions, JournalOutputStats, JournalStats } from "./journal.js";
 import { RecentFrames } from "./recent-frames.js";
@@ -583,14 +583,11 @@ export class SegmentJournal implements Journal {
     while (got < max) {
       const seg = this.segmentFor(start);
       if (!seg) break;
-      const out: JournaledSample[] = [];
-      await this.readSegment(seg, start, max - got, out);
-      if (out.length === 0) break;
-      // Positions are contiguous within one segment read, so this is one run of fresh columns
-      // (`of` would split it where they were not).
-      for (const r of SampleBatch.of(out).runs) runs.push(r);
-      got += out.length;
-      start = out[out.length - 1]!.pos + 1;
+      const n = await this.readSegmentRuns(seg, start, max - got, runs);
+      if (n === 0) break;
+      got += n;
+      const lastRun = runs[runs.length - 1]!;
+      start = lastRun.firstPos + lastRun.count;
       // A chunk ended at a segment end (or READ_CHUNK): go on into the next segment or the cache.
       if (got >= max || start > this.durablePos) break;
       if (this.cache.covers(start)) {
@@ -616,13 +613,60 @@ export class SegmentJournal implements Journal {
   }
 
   private async readSegment(seg: Segment, start: number, max: number, out: JournaledSample[]): Promise<void> {
+    const buf = await this.loadFrames(seg, start, max - out.length);
+    if (!buf) return;
+    let off = 0;
+    try {
+      while (off < buf.length && out.length < max) {
+        decodeFrame(buf, off, start, out, max);
+        off += FRAME_PREFIX + buf.readUInt32LE(off);
+      }
+    } catch (err) {
+      throw new FloorgateError("JOURNAL_CORRUPT", `undecodable frame in ${seg.name}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /**
+   * `readSegment` for readBatch: each frame decoded straight into columns (a frame of several
+   * devices, which polls never write, goes through objects). Returns how many samples it added.
+   */
+  private async readSegmentRuns(seg: Segment, start: number, max: number, runs: SampleRun[]): Promise<number> {
+    const buf = await this.loadFrames(seg, start, max);
+    if (!buf) return 0;
+    let off = 0;
+    let got = 0;
+    try {
+      while (off < buf.length && got < max) {
+        const run = decodeFrameRun(buf, off, start, max - got);
+        if (run === null) {
+          const objs: JournaledSample[] = [];
+          decodeFrame(buf, off, start, objs, max - got);
+          for (const r of SampleBatch.of(objs).runs) runs.push(r);
+          got += objs.length;
+        } else if (run.count > 0) {
+          runs.push(run);
+          got += run.count;
+        }
+        off += FRAME_PREFIX + buf.readUInt32LE(off);
+      }
+    } catch (err) {
+      throw new FloorgateError("JOURNAL_CORRUPT", `undecodable frame in ${seg.name}: ${(err as Error).message}`, { cause: err });
+    }
+    return got;
+  }
+
+  /**
+   * The bytes of the frames from the one holding `start` on, about `want` samples' worth and at
+   * most READ_CHUNK; null when there are none or the segment was dropped while being read.
+   */
+  private async loadFrames(seg: Segment, start: number, want: number): Promise<Buffer | null> {
     const idx = seg.index;
     const first = idx.findFrom(start);
-    if (first >= idx.length) return;
+    if (first >= idx.length) return null;
     let last = first;
     let samples = idx.firstPos(first) + idx.count(first) - start;
     const from = idx.offset(first);
-    while (last + 1 < idx.length && out.length + samples < max) {
+    while (last + 1 < idx.length && samples < want) {
       const nextEnd = last + 2 < idx.length ? idx.offset(last + 2) : seg.indexedEnd;
       if (nextEnd - from > READ_CHUNK) break;
       last++;
@@ -640,22 +684,13 @@ export class SegmentJournal implements Journal {
         got += bytesRead;
       }
     } catch (err) {
-      if (seg.deleted) return; // dropped while we read: the caller continues at the new oldest
+      if (seg.deleted) return null; // dropped while we read: the caller continues at the new oldest
       throw new FloorgateError("JOURNAL_IO", `journal read failed in ${seg.name}: ${(err as Error).message}`, { cause: err });
     } finally {
       seg.pins--;
       if (seg.deleted && seg.pins === 0) await this.closeSegment(seg);
     }
-    if (seg.deleted) return;
-    let off = 0;
-    try {
-      while (off < buf.length && out.length < max) {
-        decodeFrame(buf, off, start, out, max);
-        off += FRAME_PREFIX + buf.readUInt32LE(off);
-      }
-    } catch (err) {
-      throw new FloorgateError("JOURNAL_CORRUPT", `undecodable frame in ${seg.name}: ${(err as Error).message}`, { cause: err });
-    }
+    return seg.deleted ? null : buf;
   }
 
   async waitFor(after: number, signal: AbortSignal): Promise<void> {

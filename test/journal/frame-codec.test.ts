@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { JournaledSample, Sample, SampleValue } from "../../src/core/sample.js";
-import { checkFrame, decodeFrame, encodeFrame, encoderStringCount, FRAME_HEADER } from "../../src/journal/frame-codec.js";
+import { SampleBatch } from "../../src/core/sample-columns.js";
+import { checkFrame, decodeFrame, decodeFrameRun, encodeFrame, encoderStringCount, FRAME_HEADER } from "../../src/journal/frame-codec.js";
 import { baselineEncodeFrame, baselineStringCount } from "../../bench/frame-encode.js";
 
 /*
@@ -407,6 +408,27 @@ describe("frame codec round trip", () => {
         expect(out).toEqual(expected(samples, firstPos).slice(skip, skip + limit));
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it("decodeFrameRun gives the same samples as decodeFrame, as one run of columns, or null for several devices", () => {
+    fc.assert(
+      fc.property(fc.array(sampleArb, { minLength: 1, maxLength: 30 }), fc.boolean(), fc.nat(40), fc.integer({ min: 1, max: 40 }), (raw, oneDevice, skip, limit) => {
+        const samples = oneDevice ? raw.map((s) => ({ ...s, device: "press-1" })) : raw;
+        const firstPos = 1_000;
+        const frame = encodeFrame(samples, firstPos);
+        const want: JournaledSample[] = [];
+        decodeFrame(frame, 0, firstPos + skip, want, limit);
+        const run = decodeFrameRun(frame, 0, firstPos + skip, limit);
+        if (run === null) {
+          expect(new Set(want.map((s) => s.device)).size).toBeGreaterThan(1);
+          return;
+        }
+        expect(run.count).toBe(want.length);
+        expect(new SampleBatch(run.count > 0 ? [run] : []).toArray()).toEqual(want);
+        if (want.length > 0) expect(run.firstPos).toBe(want[0]!.pos);
+      }),
+      { numRuns: 300 },
     );
   });
 });
