@@ -106,10 +106,11 @@ async function backlogRead(dir: string, n: number): Promise<{ fillPerSec: number
   let after = j.cursor("cloud");
   let got = 0;
   for (;;) {
-    const batch = await j.read(after, 5000);
-    if (batch.length === 0) break;
+    // As a forwarder reads a backlog: columns, no object per sample.
+    const batch = await j.readBatch(after, 5000);
+    if (batch.lastPos === undefined) break;
     got += batch.length;
-    after = batch[batch.length - 1]!.pos;
+    after = batch.lastPos;
   }
   const readPerSec = Math.round(got / ((performance.now() - tr) / 1000));
   await j.close();

@@ -285,7 +285,8 @@ export class ModbusDriver implements Driver {
     }
     if (keep === undefined) return ctx.emit(cols);
     if (keep.length === 0) return undefined;
-    return ctx.emit(keep.map((k) => cols.sample(k, 0)).map(({ pos: _pos, ...s }) => s)); // never rejects: the runtime counts what the journal refuses
+    const all = cols.toSamples();
+    return ctx.emit(keep.map((k) => all[k]!)); // never rejects: the runtime counts what the journal refuses
   }
 
   private setState(state: DeviceState, error: string | null): void {

@@ -6,16 +6,16 @@ interface CachedFrame {
 }
 
 /**
- * The most recently made-durable frames, as columns (why columns: see SampleColumns), covering one contiguous run of positions up
- * to the newest. Live forwarders read right behind the writer, so they are served from here
- * without touching the disk or decoding anything.
+ * The most recently made-durable frames, as columns (why: see SampleColumns), covering one
+ * contiguous run of positions up to the newest. Live forwarders read right behind the writer, so
+ * they are served from here without touching the disk or decoding anything.
  */
 export class RecentFrames {
   private frames: CachedFrame[] = [];
   private head = 0;
   private total = 0;
 
-  /** `budget`: samples kept (about 32 bytes each in columns) */
+  /** `budget`: samples kept (about 17 bytes each in columns) */
   constructor(private readonly budget: number) {}
 
   add(firstPos: number, cols: SampleColumns): void {

@@ -17,7 +17,10 @@ import { listSegments, scanSegment, segmentName } from "./segment-scan.js";
  * Extra knobs of the segment journal, for tests and benchmarks; the daemon uses the defaults.
  */
 export interface SegmentJournalOptions extends JournalOptions {
-  /** samples kept in memory (as columns, ~17 bytes each) for live forwarding (default 500,000: a few seconds, so a broker hiccup does not send the forwarders to the disk) */
+  /**
+   * samples kept in memory (as columns, ~17 bytes each) for live forwarding; default 500,000, a
+   * few seconds, so a broker hiccup does not send the forwarders to the disk
+   */
   cacheSamples?: number;
   /** pending bytes that trigger a group commit before `fsyncIntervalMs` (default 1 MiB) */
   groupCommitBytes?: number;
@@ -539,31 +542,7 @@ export class SegmentJournal implements Journal {
   // ---------------------------------------------------------------- read
 
   async read(after: number, max: number): Promise<JournaledSample[]> {
-    if (this.closed) throw new FloorgateError("JOURNAL_CLOSED", "journal is closed");
-    const out: JournaledSample[] = [];
-    if (!(max > 0)) return out;
-    max = Math.floor(max);
-    let start = Math.max(Math.floor(after) + 1, this.oldestPos());
-    if (start > this.durablePos || start <= 0) return out;
-    max = Math.min(max, this.durablePos - start + 1);
-    // Objects straight from the decoder: going through readBatch would build columns only to
-    // take them apart again.
-    while (out.length < max) {
-      if (this.cache.covers(start)) {
-        const runs: SampleRun[] = [];
-        this.cache.readRuns(start, max - out.length, runs);
-        for (const r of runs) for (let j = 0; j < r.count; j++) out.push(r.cols.sample(r.from + j, r.firstPos + j));
-        break;
-      }
-      const seg = this.segmentFor(start);
-      if (!seg) break;
-      const before = out.length;
-      await this.readSegment(seg, start, max, out);
-      if (out.length === before) break;
-      start = out[out.length - 1]!.pos + 1;
-      if (start > this.durablePos) break;
-    }
-    return out;
+    return (await this.readBatch(after, max)).toArray();
   }
 
   async readBatch(after: number, max: number): Promise<SampleBatch> {
@@ -612,22 +591,8 @@ export class SegmentJournal implements Journal {
     return undefined;
   }
 
-  private async readSegment(seg: Segment, start: number, max: number, out: JournaledSample[]): Promise<void> {
-    const buf = await this.loadFrames(seg, start, max - out.length);
-    if (!buf) return;
-    let off = 0;
-    try {
-      while (off < buf.length && out.length < max) {
-        decodeFrame(buf, off, start, out, max);
-        off += FRAME_PREFIX + buf.readUInt32LE(off);
-      }
-    } catch (err) {
-      throw new FloorgateError("JOURNAL_CORRUPT", `undecodable frame in ${seg.name}: ${(err as Error).message}`, { cause: err });
-    }
-  }
-
   /**
-   * `readSegment` for readBatch: each frame decoded straight into columns (a frame of several
+   * Frames of `seg` from `start` on, each decoded straight into columns (a frame of several
    * devices, which polls never write, goes through objects). Returns how many samples it added.
    */
   private async readSegmentRuns(seg: Segment, start: number, max: number, runs: SampleRun[]): Promise<number> {
