@@ -417,13 +417,13 @@ export class SegmentJournal implements Journal {
           seg.fh = await open(seg.path, "r+");
         }
         await this.makeRoom(bytes, seg);
-        const buf = j - i === 1 ? batch[i]!.frame : Buffer.concat(batch.slice(i, j).map((p) => p.frame), bytes);
         let off = seg.bytes;
         for (let k = i; k < j; k++) {
           written.push({ p: batch[k]!, offset: off });
           off += batch[k]!.frame.length;
         }
-        await writeFully(seg.fh!, buf, seg.bytes);
+        if (j - i === 1) await writeFully(seg.fh!, batch[i]!.frame, seg.bytes);
+        else await writevFully(seg.fh!, batch.slice(i, j).map((p) => p.frame), bytes, seg.bytes);
         seg.bytes += bytes;
         seg.reserved -= bytes;
         this.pendingBytes -= bytes;
@@ -809,6 +809,19 @@ export class SegmentJournal implements Journal {
       throw new FloorgateError("JOURNAL_IO", `cannot save cursors: ${(persistFailed as Error).message}`, { cause: persistFailed });
     }
   }
+}
+
+/**
+ * Writes `bufs` (`bytes` in all) back to back at `position`. One gather write instead of a
+ * concatenated copy: the copy was a fresh ArrayBuffer per batch, and V8 counts those bytes toward
+ * starting its next full GC.
+ */
+async function writevFully(fh: FileHandle, bufs: Buffer[], bytes: number, position: number): Promise<void> {
+  const { bytesWritten } = await fh.writev(bufs, position);
+  if (bytesWritten === bytes) return;
+  if (bytesWritten < 0 || bytesWritten > bytes) throw new Error("short write");
+  // A short gather write (a full disk, or a signal): the rest, copied once.
+  await writeFully(fh, Buffer.concat(bufs, bytes).subarray(bytesWritten), position + bytesWritten);
 }
 
 async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {

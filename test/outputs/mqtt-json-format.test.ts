@@ -251,6 +251,58 @@ describe("TelemetryEncoder", () => {
     expect(JSON.parse(text).samples.map((s: { value: number }) => s.value)).toEqual([0, 1e300, null, null, -(2 ** 53 - 1)]);
   });
 
+  it("with recycle, reuses only slabs whose payloads were all released, and never changes a payload still held", () => {
+    // ~9 KB messages: a 1 MiB slab holds about 115, so a few hundred span several slabs.
+    const ts = Date.UTC(2026, 10, 21);
+    const msg = (i: number): TelemetryMessage =>
+      M(`dev-${i % 7}`, i, Array.from({ length: 100 }, (_, k): JournaledSample => ({ device: `dev-${i % 7}`, tag: `r${k}`, value: (i * 100 + k) % 65536, quality: "good", ts: ts + i, pos: i * 100 + k })));
+    // Stretches of lags past a slab's worth (~115 messages) keep several slabs partly held at once.
+    const stretch = fc.record({ lag: fc.oneof(fc.nat(20), fc.integer({ min: 120, max: 300 })), steps: fc.integer({ min: 50, max: 300 }) });
+    const lagsArb = fc.array(stretch, { minLength: 3, maxLength: 6 })
+      .map((ss) => ss.flatMap(({ lag, steps }) => Array.from({ length: steps }, () => lag)))
+      .filter((lags) => lags.length >= 400);
+    fc.assert(
+      fc.property(lagsArb, (lags) => {
+        const enc = new TelemetryEncoder("gw", true);
+        const held: { i: number; p: Buffer; copy: Buffer }[] = [];
+        const slabs = new Set<ArrayBufferLike>();
+        let released = 0;
+        lags.forEach((lag, i) => {
+          const p = enc.encode(msg(i));
+          slabs.add(p.buffer);
+          held.push({ i, p, copy: Buffer.from(p) });
+          // Release the oldest payloads, keeping `lag` of them held (in issue order, as PUBACKs come).
+          while (held.length > lag) {
+            const h = held.shift()!;
+            expect(h.p.equals(h.copy)).toBe(true);
+            enc.release(h.p);
+            released++;
+          }
+          for (const h of held) expect(h.p.equals(h.copy)).toBe(true);
+        });
+        for (const h of held) expect(h.p.equals(expectedBytes("gw", msg(h.i)))).toBe(true);
+        expect(released).toBeGreaterThan(lags.length - 300);
+        // 400+ payloads of 9 KB are 3.5+ MB; with at most 300 held (2.7 MB), at most four slabs
+        // are held or current, and a fifth may wait in the pool.
+        expect(slabs.size).toBeLessThanOrEqual(5);
+      }),
+      { numRuns: 15 },
+    );
+  });
+
+  it("without recycle, never reuses a slab, release or not", () => {
+    const enc = new TelemetryEncoder("gw");
+    const seen = new Set<ArrayBufferLike>();
+    const value = "x".repeat(9000);
+    for (let i = 0; i < 300; i++) {
+      const p = enc.encode(M("d", i, [{ device: "d", tag: "t", value, quality: "good", ts: 0, pos: i }]));
+      seen.add(p.buffer);
+      enc.release(p);
+    }
+    expect(enc.pooled).toBe(0);
+    expect(seen.size).toBeGreaterThanOrEqual(3);
+  });
+
   it("encodes an empty message", () => {
     expect(new TelemetryEncoder("gw").encode(M("d", 3, [])).toString()).toBe('{"gateway":"gw","device":"d","batch":3,"samples":[]}');
   });

@@ -148,7 +148,9 @@ class MqttJsonSession implements OutputSession {
     private readonly errors: { last: Error | undefined },
   ) {
     this.lost = new Promise<Error>((resolve) => { this.resolveLost = resolve; });
-    this.encoder = new TelemetryEncoder(gateway.id);
+    // Payload slabs are reused only at QoS 1, where a PUBACK proves the bytes left the socket;
+    // MQTT.js's callback for a QoS 0 publish proves nothing of the kind.
+    this.encoder = new TelemetryEncoder(gateway.id, cfg.qos === 1);
     client.on("close", () => {
       this.destroy(new FloorgateError("OUTPUT_UNAVAILABLE", `${where}: connection lost`, { cause: errors.last }));
     });
@@ -219,6 +221,7 @@ class MqttJsonSession implements OutputSession {
       const w: PendingWrite = { remaining: payloads.length, done: false, resolve, reject, timer: undefined };
       w.timer = setTimeout(() => this.onWriteTimeout(w), this.timing.writeTimeoutMs);
       this.pending.push(w);
+      const qos = this.cfg.qos;
       const acked = (err?: Error): void => {
         if (this.broken) return; // already rejected by destroy()
         if (err) {
@@ -228,10 +231,10 @@ class MqttJsonSession implements OutputSession {
         if (--w.remaining === 0) {
           w.done = true;
           clearTimeout(w.timer);
+          if (qos === 1) for (const p of payloads) this.encoder.release(p);
           this.resolveInOrder();
         }
       };
-      const qos = this.cfg.qos;
       for (let i = 0; i < payloads.length; i++) {
         if (this.broken) break;
         this.client.publish(topics[i]!, payloads[i]!, { qos }, acked);
