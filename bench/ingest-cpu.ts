@@ -65,7 +65,7 @@ function runClient(port: number, bodies: number, round: number): Promise<void> {
 
 function config(): GatewayConfig {
   return {
-    gateway: { id: "bench-edge", group: "bench", dataDir: "/nonexistent" },
+    gateway: { id: "bench-edge", group: "bench", dataDir: "/nonexistent", driverThreads: 0 },
     http: { listen: "127.0.0.1:0", host: "127.0.0.1", port: 0, operatorTokens: [], allowedOrigins: [] },
     journal: { maxBytes: 1 << 30, overflow: "reject", fsync: "batch", fsyncIntervalMs: 50 },
     devices: [],

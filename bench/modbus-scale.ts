@@ -8,7 +8,7 @@
  * jitter p99 measured where the requests land; the gateway process's own CPU (% of one core, from
  * /proc/<pid>/stat) and RSS (VmRSS) sampled every few seconds.
  *
- *   node dist/bench/modbus-scale.js --devices 2000 [--tags 100] [--poll 1000] [--delay 5] [--duration 60] [--warmup 15] [--cpu-prof DIR] [--semi-space MiB]
+ *   node dist/bench/modbus-scale.js --devices 2000 [--tags 100] [--poll 1000] [--delay 5] [--duration 60] [--warmup 15] [--cpu-prof DIR] [--semi-space MiB] [--threads N]
  *   node dist/bench/modbus-scale.js --find-max [--steps 1000,2000,3000,5000,7500,9000] [--duration 30]
  */
 import { fork, spawn, type ChildProcess } from "node:child_process";
@@ -53,6 +53,8 @@ export interface ScaleOptions {
   verbose?: boolean;
   /** V8 --max-semi-space-size for the gateway in MiB (default 16, as bin/floorgate's shebang) */
   semiSpaceMiB?: number;
+  /** gateway.driverThreads (default 0: drivers in the main thread) */
+  driverThreads?: number;
 }
 
 function log(on: boolean | undefined, msg: string): void {
@@ -108,8 +110,8 @@ function tagLines(tags: number): string {
  * caps a file at 4 MiB and 500,000 YAML nodes, so this only fits a few hundred 100-tag devices);
  * otherwise only device d0 is written, as the template modbus-scale-gateway clones per port.
  */
-function configYaml(ports: number[], o: Required<Pick<ScaleOptions, "tags" | "pollMs">>, httpPort: number, brokerUrl: string, allDevices: boolean): string {
-  const head = `gateway: { id: ${GATEWAY_ID}, group: bench, dataDir: ./data }
+function configYaml(ports: number[], o: Required<Pick<ScaleOptions, "tags" | "pollMs" | "driverThreads">>, httpPort: number, brokerUrl: string, allDevices: boolean): string {
+  const head = `gateway: { id: ${GATEWAY_ID}, group: bench, dataDir: ./data, driverThreads: ${o.driverThreads} }
 http: { listen: "127.0.0.1:${httpPort}" }
 journal: { maxBytes: 2GiB, fsync: batch }
 outputs:
@@ -243,7 +245,7 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
     broker = await startBroker();
     const httpPort = await freePort();
     const cfg = join(dir, "floorgate.yaml");
-    await writeFile(cfg, configYaml(sim.ports, { tags, pollMs }, httpPort, broker.url, opts.viaCli === true));
+    await writeFile(cfg, configYaml(sim.ports, { tags, pollMs, driverThreads: opts.driverThreads ?? 0 }, httpPort, broker.url, opts.viaCli === true));
     const portsFile = join(dir, "ports.json");
     await writeFile(portsFile, JSON.stringify(sim.ports));
     await sub.start(broker.url);
@@ -415,7 +417,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const common = {
     tags: num("tags"), pollMs: num("poll"), replyDelayMs: num("delay"),
     durationMs: seconds("duration"), warmupMs: seconds("warmup"), cpuProfDir: argValue("cpu-prof"), viaCli: process.argv.includes("--via-cli"), verbose: true,
-    semiSpaceMiB: num("semi-space"),
+    semiSpaceMiB: num("semi-space"), driverThreads: num("threads"),
   };
   const main = async (): Promise<void> => {
     if (process.argv.includes("--find-max")) {

@@ -53,7 +53,10 @@ export function buildConfig(data: unknown, baseDir: string): GatewayConfig {
 
   const journal = obj(root.journal);
   return {
-    gateway: { id: gatewayId, group: gw.group as string, dataDir: resolve(baseDir, or<string>(gw.dataDir, DEFAULTS.dataDir)) },
+    gateway: {
+      id: gatewayId, group: gw.group as string, dataDir: resolve(baseDir, or<string>(gw.dataDir, DEFAULTS.dataDir)),
+      driverThreads: or<number>(gw.driverThreads, 0),
+    },
     http: {
       listen,
       host: hp.host,

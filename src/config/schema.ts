@@ -287,6 +287,10 @@ export const CONFIG_SCHEMA: JsonSchema = {
           id: str("Edge node id: MQTT client id, Sparkplug edge_node_id", { pattern: ID_PATTERN }),
           group: str("Sparkplug group_id, top of the UNS path", { pattern: ID_PATTERN }),
           dataDir: nonEmpty("Journal and state directory, relative to the config file; created if missing", { default: "./data" }),
+          driverThreads: {
+            type: "integer", minimum: 0, maximum: 16, default: 0,
+            description: "Worker threads that poll the devices (0: in the main thread). Devices on one connection share a thread; use 1 or more beyond a few thousand devices",
+          },
         },
         ["id", "group"],
       ),

@@ -3,7 +3,8 @@
  * every problem; nothing downstream re-validates. Durations are ms, sizes bytes.
  */
 export interface GatewayConfig {
-  gateway: { id: string; group: string; dataDir: string };
+  /** driverThreads: worker threads hosting the drivers; 0 runs them in the main thread */
+  gateway: { id: string; group: string; dataDir: string; driverThreads: number };
   http: HttpConfig;
   journal: JournalConfig;
   devices: DeviceConfig[];

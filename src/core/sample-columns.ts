@@ -112,9 +112,12 @@ export class SampleColumns {
     return new SampleColumns(devices ?? first, tags, nums, other, qualities, ts, units, reasons);
   }
 
-  /** @internal for ColumnsBuilder */
+  /**
+   * Columns over the given arrays, kept as given (not copied): for ColumnsBuilder and for column
+   * sets rebuilt after crossing threads. The caller guarantees equal lengths.
+   */
   static build(
-    device: string, tags: readonly string[], nums: Float64Array, other: ReadonlyMap<number, SampleValue> | undefined,
+    device: string | readonly string[], tags: readonly string[], nums: Float64Array, other: ReadonlyMap<number, SampleValue> | undefined,
     qualities: Uint8Array, ts: Float64Array, units: readonly (string | undefined)[] | undefined, reasons: readonly (string | undefined)[] | undefined,
   ): SampleColumns {
     return new SampleColumns(device, tags, nums, other, qualities, ts, units, reasons);

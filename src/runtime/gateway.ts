@@ -14,7 +14,8 @@ import { DeviceRegistry } from "./devices.js";
 import { Forwarder } from "./forwarder.js";
 import { Metrics } from "./metrics.js";
 import { Normalizer, unscale } from "./normalize.js";
-import { createDriver, createOutput } from "./registry.js";
+import { DriverThreads } from "./driver-threads.js";
+import { checkDriver, connectionKey, createDriver, createOutput } from "./registry.js";
 import type { HealthReport, StatusView, TagValue, DeviceInfo } from "./status.js";
 
 /** Knobs that are not config: the defaults are what operators get; tests shorten them. */
@@ -44,6 +45,8 @@ export class Gateway implements StatusView {
   private readonly forwarderAbort = new AbortController();
   private forwarderRuns: Promise<void>[] = [];
   private readonly drivers = new Map<string, RunningDriver>();
+  /** the driver threads, when `gateway.driverThreads` > 0 */
+  private threads: DriverThreads | null = null;
   private http: HttpServer | null = null;
   private boundPort = 0;
   private journalFull = false;
@@ -160,7 +163,11 @@ export class Gateway implements StatusView {
       if (dc.disabled) continue;
       let driver: Driver;
       try {
-        driver = createDriver(dc);
+        if (this.config.gateway.driverThreads > 0) {
+          checkDriver(dc);
+          this.threads ??= new DriverThreads(this.config.gateway.driverThreads, this.log);
+          driver = this.threads.driver(dc, connectionKey(dc));
+        } else driver = createDriver(dc);
       } catch (err) {
         this.registry.setState(dc.id, "error", describeError(err));
         this.log.error({ device: dc.id, err: describeError(err) }, "device cannot start");
@@ -320,6 +327,7 @@ export class Gateway implements StatusView {
     if (this.pushSweep) clearInterval(this.pushSweep);
     for (const d of this.drivers.values()) d.abort.abort();
     await withTimeout(Promise.all([...this.drivers.values()].map((d) => d.done)), 3000);
+    await withTimeout(this.threads?.close() ?? Promise.resolve(), 2000);
     await withTimeout(this.http?.close() ?? Promise.resolve(), 2000);
     this.forwarderAbort.abort();
     await withTimeout(Promise.all(this.forwarderRuns), 5000);

@@ -3,7 +3,7 @@ import type { Driver } from "../core/driver.js";
 import { FloorgateError } from "../core/errors.js";
 import type { Output } from "../outputs/output.js";
 import { createMqttJsonOutput } from "../outputs/mqtt/json-output.js";
-import { createModbusDriver } from "../../drivers/modbus/index.js";
+import { createModbusDriver, modbusConnectionKey } from "../../drivers/modbus/index.js";
 
 /**
  * The explicit list of drivers and outputs this build carries: no registration by side effect.
@@ -11,11 +11,30 @@ import { createModbusDriver } from "../../drivers/modbus/index.js";
  * the runtime shows it as that device's or output's error.
  */
 export function createDriver(cfg: DeviceConfig): Driver {
+  checkDriver(cfg);
   switch (cfg.driver) {
     case "modbus":
       return createModbusDriver(cfg);
     case "opcua":
-      throw new FloorgateError("USAGE", "the opcua driver is not in this build yet");
+      throw new Error("unreachable: checkDriver refuses opcua");
+  }
+}
+
+/** Throws what `createDriver` would for a driver this build does not carry, without building one. */
+export function checkDriver(cfg: DeviceConfig): void {
+  if (cfg.driver === "opcua") throw new FloorgateError("USAGE", "the opcua driver is not in this build yet");
+}
+
+/**
+ * The connection a device's driver opens, as a key: devices with the same key share one connection
+ * (a serial line, a Modbus TCP gateway), so they must run on the same driver thread.
+ */
+export function connectionKey(cfg: DeviceConfig): string {
+  switch (cfg.driver) {
+    case "modbus":
+      return modbusConnectionKey(cfg);
+    case "opcua":
+      return `opcua:${cfg.id}`;
   }
 }
 

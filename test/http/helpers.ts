@@ -6,7 +6,7 @@ import type { HealthReport, StatusView, TagValue, DeviceInfo } from "../../src/r
 
 export function makeConfig(ingest: Partial<IngestConfig> = {}, operatorTokens: string[] = ["op-secret"]): GatewayConfig {
   return {
-    gateway: { id: "test-edge", group: "g", dataDir: "/nonexistent" },
+    gateway: { id: "test-edge", group: "g", dataDir: "/nonexistent", driverThreads: 0 },
     http: { listen: "127.0.0.1:0", host: "127.0.0.1", port: 0, operatorTokens, allowedOrigins: [] },
     journal: { maxBytes: 1 << 30, overflow: "reject", fsync: "batch", fsyncIntervalMs: 50 },
     devices: [{

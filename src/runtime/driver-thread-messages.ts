@@ -1,0 +1,42 @@
+import type { DeviceConfig } from "../config/types.js";
+import type { DeviceState, SampleValue } from "../core/sample.js";
+import type { PackedFlush } from "./thread-columns.js";
+
+/** An error as it crosses threads: its stable code (when it had one) and its message. */
+export interface WireError {
+  code?: string;
+  message: string;
+}
+
+/** Main thread → driver thread. */
+export type ToDriverThread =
+  /**
+   * Start driver `id` for this device config. Its tag list travels once per distinct list: with
+   * `tags` the first time (its number is `tagsRef`), by number only afterwards, so devices that
+   * share a tag list (and so a read plan) in the main thread share them on the driver thread too.
+   */
+  | { t: "start"; id: number; cfg: DeviceConfig; tagsRef: number; tags?: DeviceConfig["tags"] }
+  /** abort driver `id`; it answers "stopped" once its sockets are released */
+  | { t: "stop"; id: number }
+  /** these emits are durable (or were refused and counted by the runtime): resolve them */
+  | { t: "durable"; seqs: number[] }
+  | { t: "write"; req: number; id: number; tag: string; raw: SampleValue };
+
+/** Driver thread → main thread. */
+export type FromDriverThread =
+  | { t: "emit"; flush: PackedFlush }
+  | { t: "state"; id: number; state: DeviceState; error: string | null }
+  | { t: "count"; id: number; event: string; n: number }
+  /** a pino line of a driver's logger; its SLOT_KEY field names the driver */
+  | { t: "log"; line: string }
+  /** driver `id` has returned (error: its run rejected, or it could not be created) */
+  | { t: "stopped"; id: number; error?: WireError }
+  | { t: "written"; req: number; error?: WireError };
+
+/** The binding in a driver thread's log lines that names the driver's slot. */
+export const SLOT_KEY = "driverSlot";
+
+/** What the main thread passes as workerData. */
+export interface DriverThreadData {
+  logLevel: string;
+}

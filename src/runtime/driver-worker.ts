@@ -1,0 +1,117 @@
+/**
+ * Entry of a driver thread (see driver-threads.ts): hosts the drivers of the devices the main
+ * thread starts here, each with a DriverContext whose calls travel to the main thread as messages.
+ * Emits are packed per turn of this thread's event loop (one message for many polls) and resolve
+ * when the main thread reports them durable, so a poller that awaits its emit keeps the same
+ * backpressure it has in the main thread.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import type { DeviceConfig } from "../config/types.js";
+import type { Driver, DriverContext } from "../core/driver.js";
+import { FloorgateError, describeError } from "../core/errors.js";
+import { createLogger } from "../core/logger.js";
+import { SampleColumns } from "../core/sample-columns.js";
+import { createDriver } from "./registry.js";
+import { ColumnsPacker } from "./thread-columns.js";
+import { SLOT_KEY, type DriverThreadData, type FromDriverThread, type ToDriverThread, type WireError } from "./driver-thread-messages.js";
+
+const port = parentPort;
+if (!port) throw new Error("driver-worker.ts runs as a worker thread only");
+const data = workerData as DriverThreadData;
+
+function post(m: FromDriverThread, transfer?: ArrayBuffer[]): void {
+  port!.postMessage(m, transfer);
+}
+
+function wireError(err: unknown): WireError {
+  return err instanceof FloorgateError ? { code: err.code, message: err.message } : { message: describeError(err) };
+}
+
+/** tag lists by number, shared by every device that uses them (see the "start" message) */
+const tagLists = new Map<number, DeviceConfig["tags"]>();
+const running = new Map<number, { driver: Driver; abort: AbortController }>();
+const packer = new ColumnsPacker();
+const waiting = new Map<number, () => void>();
+let nextSeq = 1;
+let flushQueued = false;
+
+function flush(): void {
+  flushQueued = false;
+  if (packer.pending === 0) return;
+  const f = packer.flush();
+  post({ t: "emit", flush: f }, [f.buf]);
+}
+
+/** One pino logger for the thread, whose lines go to the main thread's log (secrets redacted here already). */
+const baseLog = createLogger({ level: data.logLevel, destination: { write: (line: string) => { post({ t: "log", line }); } } });
+
+/** A driver's logger: a child whose `slot` binding tells the main thread which device logged. */
+function loggerFor(id: number): DriverContext["log"] {
+  return baseLog.child({ [SLOT_KEY]: id });
+}
+
+function start(id: number, cfg: Parameters<typeof createDriver>[0]): void {
+  let driver: Driver;
+  try {
+    driver = createDriver(cfg);
+  } catch (err) {
+    post({ t: "stopped", id, error: wireError(err) });
+    return;
+  }
+  const abort = new AbortController();
+  running.set(id, { driver, abort });
+  const ctx: DriverContext = {
+    signal: abort.signal,
+    log: loggerFor(id),
+    emit: (samples) => {
+      const cols = samples instanceof SampleColumns ? samples : SampleColumns.fromSamples(samples);
+      if (cols.length === 0) return Promise.resolve();
+      const seq = nextSeq++;
+      packer.add(id, seq, cols);
+      if (!flushQueued) {
+        flushQueued = true;
+        setImmediate(flush);
+      }
+      return new Promise<void>((resolve) => { waiting.set(seq, resolve); });
+    },
+    setState: (state, error) => post({ t: "state", id, state, error: error ?? null }),
+    count: (event, n = 1) => post({ t: "count", id, event, n }),
+  };
+  driver.run(ctx).then(
+    () => { running.delete(id); post({ t: "stopped", id }); },
+    (err: unknown) => { running.delete(id); post({ t: "stopped", id, error: wireError(err) }); },
+  );
+}
+
+port.on("message", (m: ToDriverThread) => {
+  switch (m.t) {
+    case "start": {
+      if (m.tags !== undefined) tagLists.set(m.tagsRef, m.tags);
+      const tags = tagLists.get(m.tagsRef);
+      if (tags === undefined) post({ t: "stopped", id: m.id, error: { message: `tag list ${m.tagsRef} was never sent` } });
+      else start(m.id, { ...m.cfg, tags } as DeviceConfig);
+      break;
+    }
+    case "stop":
+      running.get(m.id)?.abort.abort();
+      break;
+    case "durable":
+      for (const seq of m.seqs) {
+        const resolve = waiting.get(seq);
+        if (resolve) { waiting.delete(seq); resolve(); }
+      }
+      break;
+    case "write": {
+      const d = running.get(m.id)?.driver;
+      if (!d?.write) {
+        post({ t: "written", req: m.req, error: { code: "WRITE_REFUSED", message: "the device's driver is not running or cannot write" } });
+        break;
+      }
+      d.write(m.tag, m.raw).then(
+        () => post({ t: "written", req: m.req }),
+        (err: unknown) => post({ t: "written", req: m.req, error: wireError(err) }),
+      );
+      break;
+    }
+  }
+});
