@@ -33,12 +33,20 @@ const parse = (text: string, env: NodeJS.ProcessEnv = {}): LoadResult => parseCo
 describe("defaults", () => {
   it("fills every default of spec §2 for a gateway-only file", () => {
     const c = ok(parse(G));
-    expect(c.gateway).toEqual({ id: "edge-1", group: "plant", dataDir: join(dir, "data") });
+    expect(c.gateway).toEqual({ id: "edge-1", group: "plant", dataDir: join(dir, "data"), driverThreads: 0 });
     expect(c.http).toEqual({ listen: "127.0.0.1:8080", host: "127.0.0.1", port: 8080, operatorTokens: [], allowedOrigins: [] });
     expect(c.journal).toEqual({ maxBytes: 1024 ** 3, overflow: "drop-oldest", fsync: "batch", fsyncIntervalMs: 50 });
     expect(c.devices).toEqual([]);
     expect(c.outputs).toEqual([]);
     expect(c.ingest).toEqual({ http: false, maxPayloadBytes: 262144, ratePerDevice: 200, devices: [] });
+  });
+
+  it("takes gateway.driverThreads from 0 to 16, and names the path of anything else", () => {
+    const withThreads = (v: string): string => G.replace(/group: plant/, `group: plant\n  driverThreads: ${v}`);
+    expect(ok(parse(withThreads("2"))).gateway.driverThreads).toBe(2);
+    for (const bad of ["-1", "17", "1.5", "two"]) {
+      expect(problems(parse(withThreads(bad))).map((p) => p.path)).toContain("gateway.driverThreads");
+    }
   });
 
   it("turns ingest.http on when an ingest section exists, even an empty one", () => {
