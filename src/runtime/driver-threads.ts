@@ -1,6 +1,7 @@
 import { Worker } from "node:worker_threads";
 import type { DeviceConfig } from "../config/types.js";
 import type { Driver, DriverContext } from "../core/driver.js";
+import { Backoff } from "../core/backoff.js";
 import { FloorgateError, describeError, type ErrorCode } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import type { SampleValue } from "../core/sample.js";
@@ -17,13 +18,22 @@ import { SLOT_KEY, type DriverThreadData, type FromDriverThread, type ToDriverTh
  * Devices that share a connection (a serial line, a Modbus gateway) must share a thread, since a
  * line is owned by one thread: they are placed by their connection's key, each new key on the
  * thread with the fewest devices.
+ *
+ * A thread that dies (an uncaught exception in a driver, out of memory) is logged once and started
+ * again after a backoff, with every driver it hosted: its devices show `connecting` meanwhile, and
+ * emits that were still on their way are lost like a poll that never happened (they were not yet
+ * durable, so nothing acknowledged is lost).
  */
 export class DriverThreads {
   private readonly threads: DriverThread[];
   private readonly placed = new Map<string, DriverThread>();
 
-  constructor(count: number, log: Logger) {
-    this.threads = Array.from({ length: count }, (_, i) => new DriverThread(i, log));
+  /**
+   * `workerUrl`: the worker's entry module, by default the built driver-worker.js beside this
+   * file; tests that run this file from source point it at the build.
+   */
+  constructor(count: number, log: Logger, workerUrl = new URL("./driver-worker.js", import.meta.url)) {
+    this.threads = Array.from({ length: count }, (_, i) => new DriverThread(i, log, workerUrl));
   }
 
   /** A Driver for `cfg` that runs on the thread of `connectionKey`. */
@@ -41,6 +51,11 @@ export class DriverThreads {
   async close(): Promise<void> {
     await Promise.all(this.threads.map((t) => t.close()));
   }
+
+  /** @internal for tests: ends thread `i` the way a crash would, so that it restarts. */
+  crash(i: number): Promise<number> {
+    return this.threads[i]!.crash();
+  }
 }
 
 const LEVELS: Record<number, "trace" | "debug" | "info" | "warn" | "error" | "fatal"> = {
@@ -52,6 +67,7 @@ function fromWire(e: WireError): Error {
 }
 
 interface Slot {
+  cfg: DeviceConfig;
   ctx: DriverContext;
   resolve(): void;
   reject(err: Error): void;
@@ -60,19 +76,24 @@ interface Slot {
 class DriverThread {
   devices = 0;
   private worker: Worker | undefined;
-  private failed: Error | undefined;
+  /** set by close(): no restart after that */
+  private closed: Error | undefined;
+  /** bumped per worker started: answers for a dead worker's emits must not reach its successor */
+  private generation = 0;
+  private readonly backoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
+  private restartTimer: NodeJS.Timeout | undefined;
   private nextId = 1;
   private nextReq = 1;
   private readonly slots = new Map<number, Slot>();
   private readonly writes = new Map<number, { resolve(): void; reject(err: Error): void }>();
-  private readonly unpacker = new ColumnsUnpacker();
+  private unpacker = new ColumnsUnpacker();
   private acks: number[] = [];
-  /** tag lists already sent to the thread, by number */
-  private readonly tagLists = new WeakMap<object, number>();
-  private nextTags = 1;
   private ackQueued = false;
+  /** tag lists already sent to the current worker, by number */
+  private tagLists = new WeakMap<object, number>();
+  private nextTags = 1;
 
-  constructor(private readonly index: number, private readonly log: Logger) {}
+  constructor(private readonly index: number, private readonly log: Logger, private readonly workerUrl: URL) {}
 
   driver(cfg: DeviceConfig): Driver {
     let id = 0;
@@ -88,10 +109,20 @@ class DriverThread {
   private start(): Worker {
     if (this.worker) return this.worker;
     const data: DriverThreadData = { logLevel: this.log.level };
-    const w = new Worker(new URL("./driver-worker.js", import.meta.url), { workerData: data, name: `floorgate-drivers-${this.index}` });
-    w.on("message", (m: FromDriverThread) => this.onMessage(m));
-    w.on("error", (err) => this.fail(err));
-    w.on("exit", (code) => this.fail(new Error(`driver thread ${this.index} exited with code ${code}`)));
+    const w = new Worker(this.workerUrl, { workerData: data, name: `floorgate-drivers-${this.index}` });
+    const gen = ++this.generation;
+    this.unpacker = new ColumnsUnpacker();
+    this.tagLists = new WeakMap();
+    this.acks = [];
+    w.on("message", (m: FromDriverThread) => { if (gen === this.generation) this.onMessage(m, gen); });
+    let failed = false;
+    const fail = (err: Error): void => {
+      if (failed) return;
+      failed = true;
+      if (gen === this.generation) this.died(err);
+    };
+    w.on("error", fail);
+    w.on("exit", (code) => fail(new Error(`exited with code ${code}`)));
     this.worker = w;
     return w;
   }
@@ -101,27 +132,45 @@ class DriverThread {
   }
 
   private run(id: number, cfg: DeviceConfig, ctx: DriverContext): Promise<void> {
-    if (this.failed) return Promise.reject(this.failed);
+    if (this.closed) return Promise.reject(this.closed);
     if (ctx.signal.aborted) return Promise.resolve();
-    this.start();
     return new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => this.post({ t: "stop", id });
+      const onAbort = (): void => {
+        // Waiting for a restart: nothing runs on a thread, so the driver is done at once.
+        if (!this.worker) this.finish(id);
+        else this.post({ t: "stop", id });
+      };
       ctx.signal.addEventListener("abort", onAbort, { once: true });
       const done = (): void => ctx.signal.removeEventListener("abort", onAbort);
       this.slots.set(id, {
+        cfg,
         ctx,
         resolve: () => { done(); resolve(); },
         reject: (err) => { done(); reject(err); },
       });
-      const { tags, ...rest } = cfg;
-      let tagsRef = this.tagLists.get(tags);
-      if (tagsRef !== undefined) this.post({ t: "start", id, cfg: { ...rest, tags: [] } as DeviceConfig, tagsRef });
-      else {
-        tagsRef = this.nextTags++;
-        this.tagLists.set(tags, tagsRef);
-        this.post({ t: "start", id, cfg: { ...rest, tags: [] } as DeviceConfig, tagsRef, tags });
+      if (this.worker || this.restartTimer === undefined) {
+        this.start();
+        this.sendStart(id, cfg);
       }
     });
+  }
+
+  private sendStart(id: number, cfg: DeviceConfig): void {
+    const { tags, ...rest } = cfg;
+    let tagsRef = this.tagLists.get(tags);
+    if (tagsRef !== undefined) this.post({ t: "start", id, cfg: { ...rest, tags: [] } as DeviceConfig, tagsRef });
+    else {
+      tagsRef = this.nextTags++;
+      this.tagLists.set(tags, tagsRef);
+      this.post({ t: "start", id, cfg: { ...rest, tags: [] } as DeviceConfig, tagsRef, tags });
+    }
+  }
+
+  private finish(id: number, error?: WireError): void {
+    const slot = this.slots.get(id);
+    this.slots.delete(id);
+    if (error) slot?.reject(fromWire(error));
+    else slot?.resolve();
   }
 
   private write(id: number, tag: string, raw: SampleValue): Promise<void> {
@@ -133,14 +182,15 @@ class DriverThread {
     });
   }
 
-  private onMessage(m: FromDriverThread): void {
+  private onMessage(m: FromDriverThread, gen: number): void {
     switch (m.t) {
       case "emit":
+        if (this.backoff.attempts > 0) this.backoff.reset(); // a restarted thread is polling again
         this.unpacker.unpack(m.flush, (e, cols) => {
           const slot = this.slots.get(e.id);
-          if (!slot) { this.ack(e.seq); return; }
+          if (!slot) { this.ack(e.seq, gen); return; }
           // Never rejects (DriverContext.emit): refused samples are counted by the runtime.
-          void slot.ctx.emit(cols).then(() => this.ack(e.seq));
+          void slot.ctx.emit(cols).then(() => this.ack(e.seq, gen));
         });
         break;
       case "state":
@@ -152,13 +202,9 @@ class DriverThread {
       case "log":
         this.relayLog(m.line);
         break;
-      case "stopped": {
-        const slot = this.slots.get(m.id);
-        this.slots.delete(m.id);
-        if (m.error) slot?.reject(fromWire(m.error));
-        else slot?.resolve();
+      case "stopped":
+        this.finish(m.id, m.error);
         break;
-      }
       case "written": {
         const w = this.writes.get(m.req);
         this.writes.delete(m.req);
@@ -170,7 +216,8 @@ class DriverThread {
   }
 
   /** Durable emits, answered in one message per turn of the event loop. */
-  private ack(seq: number): void {
+  private ack(seq: number, gen: number): void {
+    if (gen !== this.generation) return; // that emit's worker is gone
     this.acks.push(seq);
     if (this.ackQueued) return;
     this.ackQueued = true;
@@ -196,21 +243,41 @@ class DriverThread {
     target[fn](rest, typeof msg === "string" ? msg : "");
   }
 
-  /** The thread is gone: every driver on it has stopped with this error. */
-  private fail(err: Error): void {
-    if (this.failed) return;
-    this.failed = err;
-    const wrapped = new Error(`driver thread ${this.index} failed: ${describeError(err)}`, { cause: err });
-    for (const s of this.slots.values()) s.reject(wrapped);
-    this.slots.clear();
-    for (const w of this.writes.values()) w.reject(new FloorgateError("DRIVER_TRANSPORT", wrapped.message, { cause: err }));
+  /**
+   * The worker is gone. Its writes fail; its drivers wait (state `connecting`) and are started
+   * again on a new worker after a backoff, unless the gateway is closing.
+   */
+  private died(err: Error): void {
+    this.worker = undefined;
+    for (const w of this.writes.values()) w.reject(new FloorgateError("DRIVER_TRANSPORT", `driver thread ${this.index} failed: ${describeError(err)}`, { cause: err }));
     this.writes.clear();
+    if (this.closed) {
+      for (const id of [...this.slots.keys()]) this.finish(id);
+      return;
+    }
+    const waitMs = this.backoff.next();
+    this.log.error({ thread: this.index, devices: this.slots.size, err: describeError(err), restartInMs: waitMs }, "driver thread failed; restarting it");
+    for (const s of this.slots.values()) s.ctx.setState("connecting", `driver thread restarting: ${describeError(err)}`);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.closed || this.slots.size === 0) return;
+      this.start();
+      for (const [id, s] of this.slots) this.sendStart(id, s.cfg);
+    }, waitMs);
+  }
+
+  /** @internal see DriverThreads.crash; resolves with the worker's exit code */
+  crash(): Promise<number> {
+    return this.worker ? this.worker.terminate() : Promise.resolve(0);
   }
 
   async close(): Promise<void> {
+    this.closed ??= new Error(`driver thread ${this.index} closed`);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
     const w = this.worker;
-    if (!w) return;
-    this.failed ??= new Error(`driver thread ${this.index} closed`);
-    await w.terminate();
+    this.worker = undefined;
+    for (const id of [...this.slots.keys()]) this.finish(id);
+    if (w) await w.terminate();
   }
 }
