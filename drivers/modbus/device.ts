@@ -13,7 +13,7 @@ import { encodeCoil, encodeRegisters, tagWidth } from "./decode.js";
 import { exceptionText, writeCoilPdu, writeRegisterPdu, writeRegistersPdu } from "./frame.js";
 import { acquireLine, type Line, type LineClient, type LineSpec } from "./line.js";
 import { planReads, type ReadRequest } from "./plan.js";
-import { passOrder, readPass, describeFailure, type PassOrder, type PassOutcome, type PassResults } from "./read.js";
+import { passOrder, readPass, describeFailure, type PassOptions, type PassOrder, type PassOutcome, type PassResults } from "./read.js";
 
 export function lineSpecOf(cfg: ModbusDeviceConfig): LineSpec {
   const c = cfg.connection;
@@ -110,6 +110,7 @@ export function nextTick(now: number, pollMs: number, phase: number): number {
 }
 
 const NOOP_CLIENT: LineClient = { count: () => {} };
+const RESOLVED: Promise<void> = Promise.resolve();
 
 export class ModbusDriver implements Driver {
   private line?: Line;
@@ -187,9 +188,19 @@ export class ModbusDriver implements Driver {
         }
         pollClock.schedule(entry, next);
       };
+      // One options object per rate group for every pass (no closures and literal per poll).
+      const passOpts: PassOptions = {
+        timeoutMs: this.cfg.connection.timeoutMs,
+        signal,
+        stopped: () => stopped,
+        device: this.cfg.id,
+        order,
+        onReply: this.onReply,
+        onTimeout: this.onTimeout,
+      };
       const entry = new ClockEntry(() => {
         polling = true;
-        this.pollOnce(ctx, pollMs, reqs, order).then(polled, finish);
+        this.pollOnce(ctx, pollMs, reqs, passOpts).then(polled, finish);
       });
       if (signal.aborted) return resolve();
       signal.addEventListener("abort", onAbort, { once: true });
@@ -199,14 +210,18 @@ export class ModbusDriver implements Driver {
     });
   }
 
-  private async pollOnce(ctx: DriverContext, pollMs: number, reqs: ReadRequest[], order: PassOrder): Promise<void> {
+  private readonly onReply = (): void => { this.consecutiveTimeouts = 0; };
+  private readonly onTimeout = (): boolean => ++this.consecutiveTimeouts >= this.cfg.maxTimeouts;
+
+  /** Not async: the usual poll goes straight to readAndEmit's promise, one promise fewer per poll. */
+  private pollOnce(ctx: DriverContext, pollMs: number, reqs: ReadRequest[], opts: PassOptions): Promise<void> {
     const line = this.line;
-    if (!line) return;
+    if (!line) return RESOLVED;
     if (this.demoted) {
-      if (Date.now() < this.demotedUntil) return;
+      if (Date.now() < this.demotedUntil) return RESOLVED;
       this.demotedUntil = Number.POSITIVE_INFINITY; // one probe at a time across rate groups
     }
-    await this.readAndEmit(ctx, line, pollMs, reqs, order);
+    return this.readAndEmit(ctx, line, pollMs, reqs, opts);
   }
 
   /**
@@ -214,17 +229,9 @@ export class ModbusDriver implements Driver {
    * instead of awaiting it, so this frame — the only holder of the samples — is gone while the
    * journal commits; awaiting here would keep every value alive past V8's young generation.
    */
-  private async readAndEmit(ctx: DriverContext, line: Line, pollMs: number, reqs: ReadRequest[], order: PassOrder): Promise<void> {
-    const conn = this.cfg.connection;
-    const { results, outcome } = await readPass(line, reqs, this.cfg.tags, ctx, {
-      timeoutMs: conn.timeoutMs,
-      signal: ctx.signal,
-      device: this.cfg.id,
-      order,
-      onReply: () => { this.consecutiveTimeouts = 0; },
-      onTimeout: () => ++this.consecutiveTimeouts >= this.cfg.maxTimeouts,
-    });
-    if (ctx.signal.aborted) return;
+  private async readAndEmit(ctx: DriverContext, line: Line, pollMs: number, reqs: ReadRequest[], opts: PassOptions): Promise<void> {
+    const { results, outcome } = await readPass(line, reqs, this.cfg.tags, ctx, opts);
+    if (opts.stopped!()) return;
     this.outcomes.set(pollMs, outcome);
     this.updateState(outcome);
     return this.emit(ctx, results);

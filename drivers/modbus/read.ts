@@ -66,6 +66,11 @@ export interface PassOptions {
   /** Called on every reply (data or exception): the device is reachable. */
   onReply?: () => void;
   signal?: AbortSignal;
+  /**
+   * Checked before each request instead of `signal` when given: a plain flag the caller keeps
+   * (the AbortSignal getter costs a brand check per call, thousands of times a second).
+   */
+  stopped?: () => boolean;
   /** device id written into each sample (probe leaves it empty) */
   device?: string;
   /** `passOrder(requests, tags)`, when the caller keeps it across passes */
@@ -112,7 +117,7 @@ export async function readPass(
   };
   let i = 0;
   while (i < requests.length) {
-    if (opts.signal?.aborted) break;
+    if (opts.stopped ? opts.stopped() : opts.signal?.aborted) break;
     const req = requests[i]!;
     let reply;
     try {
