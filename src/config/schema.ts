@@ -289,7 +289,7 @@ export const CONFIG_SCHEMA: JsonSchema = {
           dataDir: nonEmpty("Journal and state directory, relative to the config file; created if missing", { default: "./data" }),
           driverThreads: {
             type: "integer", minimum: 0, maximum: 16, default: 0,
-            description: "Worker threads that poll the devices (0: in the main thread). Devices on one connection share a thread; use 1 or more beyond a few thousand devices",
+            description: "Worker threads that poll the devices (0: in the main thread). Devices on one connection share a thread; 1 or more steadies poll timing at thousands of devices, for extra CPU and memory",
           },
         },
         ["id", "group"],
