@@ -82,6 +82,11 @@ export function readSource(text: string, env: NodeJS.ProcessEnv): SourceResult {
   let nodes = 0;
   let aliasNodes = 0;
   let stopped = false;
+  /**
+   * Each alias node's target, looked up once: `resolve` searches the document for the anchor, and
+   * an alias bomb meets the same few alias nodes a million times (13 s to refuse a 10-line bomb).
+   */
+  const resolved = new Map<object, unknown>();
 
   const walk = (node: unknown, ptr: string, segs: (string | number)[], depth: number, fallback: Pos, viaAlias = false): unknown => {
     if (stopped) return null;
@@ -96,7 +101,11 @@ export function readSource(text: string, env: NodeJS.ProcessEnv): SourceResult {
     }
     if (isAlias(node)) {
       const here = rangeStart(node, at) ?? fallback;
-      const target = node.resolve(doc as Document);
+      let target = resolved.get(node);
+      if (target === undefined && !resolved.has(node)) {
+        target = node.resolve(doc as Document);
+        resolved.set(node, target);
+      }
       if (target === undefined) {
         problems.push({ path: formatPath(segs), ...here, message: `unknown anchor *${node.source}` });
         source.valuePos.set(ptr, here);
