@@ -74,6 +74,42 @@ describe("segment journal: segments", () => {
     await j.close();
   });
 
+  it("serves two readers at their own positions from disk through the read-ahead, exactly, across segments", async () => {
+    const dir = await freshDir();
+    // Columns of one device per append (the poller's shape), so frames decode straight to runs.
+    const poll = (i: number): ReturnType<typeof samples> => samples(i * 50, 50).map((x) => ({ ...x, device: "press-1" }));
+    const j = await openJournal(opts(dir, { segmentBytes: 64 * 1024, cacheSamples: 0, outputs: ["a", "b"] }));
+    const polls = 2000; // 100,000 samples: past one read-ahead (65,536) and across many segments
+    for (let i = 0; i < polls; i++) await j.append(poll(i));
+    const expected = Array.from({ length: polls }, (_, i) => poll(i)).flat();
+    // c starts inside what a has read ahead, so it takes from a's stash part-way in and cuts it.
+    const readers = {
+      a: { after: 0, got: [] as number[], n: 4000 },
+      c: { after: 10_000, got: [] as number[], n: 1000 },
+      b: { after: 40_000, got: [] as number[], n: 333 },
+    };
+    let active = true;
+    while (active) {
+      active = false;
+      for (const r of Object.values(readers)) {
+        const batch = (await j.readBatch(r.after, r.n)).toArray();
+        if (batch.length === 0) continue;
+        active = true;
+        // Full batches until the end: a read never comes back short while more is stored.
+        if (r.after + r.n <= polls * 50) expect(batch.length).toBe(r.n);
+        for (const x of batch) {
+          r.got.push(x.pos);
+          expect(strip(x)).toEqual(expected[x.pos - 1]);
+        }
+        r.after = batch[batch.length - 1]!.pos;
+      }
+    }
+    expect(readers.a.got).toEqual(Array.from({ length: polls * 50 }, (_, k) => k + 1));
+    expect(readers.b.got).toEqual(Array.from({ length: polls * 50 - 40_000 }, (_, k) => k + 40_001));
+    expect(readers.c.got).toEqual(Array.from({ length: polls * 50 - 10_000 }, (_, k) => k + 10_001));
+    await j.close();
+  });
+
   it("deletes sealed segments once every output passed them; with no outputs at once", async () => {
     const dir = await freshDir();
     const j = await openJournal(opts(dir, { segmentBytes: 1024, outputs: ["a", "b"] }));
