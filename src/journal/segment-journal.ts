@@ -564,6 +564,8 @@ export class SegmentJournal implements Journal {
 
     const runs: SampleRun[] = [];
     if (this.cache.covers(start)) {
+      // A stash that starts inside the cache can never be read again (the cache is asked first).
+      if (this.ahead.length > 0) this.dropCachedStashes();
       this.cache.readRuns(start, max, runs);
       return new SampleBatch(runs);
     }
@@ -600,6 +602,10 @@ export class SegmentJournal implements Journal {
 
   /** Decoded runs read ahead from disk, by first position; each holds consecutive positions. */
   private readonly ahead: SampleRun[][] = [];
+
+  private dropCachedStashes(): void {
+    for (let s = this.ahead.length - 1; s >= 0; s--) if (this.cache.covers(this.ahead[s]![0]!.firstPos)) this.ahead.splice(s, 1);
+  }
 
   /**
    * Moves the samples of `runs` past the first `keep` into a read-ahead stash (cutting the run

@@ -257,7 +257,11 @@ class DriverThread {
     }
     const waitMs = this.backoff.next();
     this.log.error({ thread: this.index, devices: this.slots.size, err: describeError(err), restartInMs: waitMs }, "driver thread failed; restarting it");
-    for (const s of this.slots.values()) s.ctx.setState("connecting", `driver thread restarting: ${describeError(err)}`);
+    // Counted per device (floorgate_driver_events_total{event="thread_restart"}) besides the one log line.
+    for (const s of this.slots.values()) {
+      s.ctx.count("thread_restart");
+      s.ctx.setState("connecting", `driver thread restarting: ${describeError(err)}`);
+    }
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       if (this.closed || this.slots.size === 0) return;

@@ -42,6 +42,7 @@ describe("driver threads: a thread that dies", () => {
     await ctx.waitFor((s) => s.tag === "a" && s.value === 12, 15_000, after);
     await ctx.waitState("online", 5000, connectingAt + 1);
     expect(lines.filter((l) => l.includes("driver thread failed; restarting it"))).toHaveLength(1);
+    expect(ctx.counts.get("thread_restart")).toBe(1);
 
     await driver.write!("b", 99);
     expect(server.writes.get("1/holding/6")).toBe(99);
