@@ -145,6 +145,13 @@ function procSample(pid: number): { ticks: number; rss: number } {
   return { ticks, rss: m ? Number(m[1]) * 1024 : 0 };
 }
 
+/** The whole box's CPU time from /proc/stat, in ticks: busy (user..softirq) and steal, summed over cores. */
+function boxSample(): { busy: number; steal: number; total: number } {
+  const f = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  return { busy: user + nice + system + irq + softirq, steal, total: user + nice + system + idle + iowait + irq + softirq + steal };
+}
+
 function metricSum(text: string, name: string, filter = ""): number {
   let v = 0;
   for (const line of text.split("\n")) {
@@ -278,6 +285,7 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
     sub.reset();
     const m0 = Date.now();
     const p0 = procSample(pid);
+    const b0 = boxSample();
     const rssSeries: number[] = [p0.rss];
     const cpuSeries: number[] = [];
     let prev = p0;
@@ -301,6 +309,8 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
     const lat = sub.pollLatency.summary();
     const tsLat = sub.tsLatency.summary();
     const simStats = await sim.stats();
+    const b1 = boxSample();
+    const boxTicks = b1.total - b0.total;
     const cpuPct = ((prev.ticks - p0.ticks) / CLK_TCK) / ((prevAt - m0) / 1000) * 100;
     // after the window: /metrics carries per-device series and is not free to render
     const metrics = await fetch(`${base}/metrics`).then((r) => r.text(), () => "");
@@ -334,6 +344,12 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
       gateway_rss_end_mib: mib(rssSeries[rssSeries.length - 1]!),
       gateway_rss_max_mib: mib(Math.max(...rssSeries)),
       sim_cpu_pct_of_one_core: r1((simStats.cpuMs / 1000 / seconds) * 100),
+      // the whole VM, all cores (100 = every core busy): how much room the load generators left
+      box_busy_pct: r1(((b1.busy - b0.busy) / boxTicks) * 100),
+      // time the hypervisor ran something else while this VM wanted a core
+      box_steal_pct: r1(((b1.steal - b0.steal) / boxTicks) * 100),
+      // seconds of the window in which some poll interval was off by more than 100 ms
+      seconds_with_late_polls: simStats.lateBySecond.filter((x) => x > 0).length,
       skipped_polls_total: metricSum(metrics, "floorgate_driver_events_total", 'event="skipped_poll"'),
       timeouts_total: metricSum(metrics, "floorgate_driver_events_total", 'event="timeout"'),
       drops_total: metricSum(metrics, "floorgate_drops_total"),
@@ -357,6 +373,9 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
         process.stderr.write(`gateway CPU profile ${dest} (whole run incl. startup): idle ${t.idlePct}%, gc ${t.gcPct}%\n`);
         for (const f2 of t.top) process.stderr.write(`  ${f2.selfPct.toFixed(1).padStart(5)}%  ${f2.name}  ${f2.where}\n`);
       }
+    }
+    if (simStats.lateBySecond.some((x) => x > 0)) {
+      log(v, `late polls (>100 ms off) by second of the window: ${simStats.lateBySecond.map((x, i) => (x > 0 ? `${i}s:${x}` : "")).filter(Boolean).join(" ")}`);
     }
     failed = false;
     return out;

@@ -34,6 +34,11 @@ export interface SimStats {
   cpuMs: number;
   /** requests answered with an exception or dropped as malformed */
   rejected: number;
+  /**
+   * Per second of the window (index = whole seconds since the reset): how many poll intervals were
+   * off by more than 100 ms. Tells an episode (a few bad seconds) from a steady overload.
+   */
+  lateBySecond: number[];
 }
 export type SimRequest = { type: "reset" } | { type: "stats" } | { type: "stop" };
 
@@ -70,6 +75,8 @@ function main(): void {
   let rejected = 0;
   let connections = 0;
   let cpuBase = process.cpuUsage();
+  let resetAt = performance.now();
+  let lateBySecond: number[] = [];
 
   function reply(sock: net.Socket, dev: number, tid: number, unit: number, start: number, count: number, arrivedMs: number): void {
     if (sock.destroyed) return;
@@ -123,7 +130,14 @@ function main(): void {
         const arrivedMs = Date.now();
         requests++;
         const prev = last[dev]!;
-        if (prev > 0) jitter.record(Math.abs(now - prev - pollMs));
+        if (prev > 0) {
+          const off = Math.abs(now - prev - pollMs);
+          jitter.record(off);
+          if (off > 100) {
+            const sec = Math.floor((now - resetAt) / 1000);
+            if (sec >= 0 && sec < 3600) lateBySecond[sec] = (lateBySecond[sec] ?? 0) + 1;
+          }
+        }
         last[dev] = now;
         if (fc !== 3 || pduLen !== 5) {
           exception(sock, tid, unit, fc, 1);
@@ -159,6 +173,8 @@ function main(): void {
       requests = 0;
       rejected = 0;
       cpuBase = process.cpuUsage();
+      resetAt = performance.now();
+      lateBySecond = [];
     } else if (m.type === "stats") {
       const j = jitter.summary();
       const cpu = process.cpuUsage(cpuBase);
@@ -166,6 +182,7 @@ function main(): void {
         type: "stats", requests, connections, rejected,
         jitterP50: j.p50, jitterP99: j.p99, jitterMax: j.max, intervals: j.count,
         cpuMs: (cpu.user + cpu.system) / 1000,
+        lateBySecond: Array.from(lateBySecond, (x) => x ?? 0),
       } satisfies SimStats);
     } else if (m.type === "stop") {
       process.exit(0);

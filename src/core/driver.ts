@@ -31,9 +31,12 @@ export interface DriverContext {
    * at once; columns are handed over and must not be changed afterwards. Either way the driver
    * should not hold them while it waits (at 200,000 values/s, samples held across the fsync wait
    * outlive V8's young generation).
-   * Resolves once they are durable, so a poller that awaits it slows down instead of piling up
-   * memory. Never rejects: samples the journal refuses (JOURNAL_FULL, JOURNAL_IO) are counted as
-   * dropped by the runtime, and the driver just carries on.
+   * Resolves once they are durable, or sooner while the runtime has room for them in flight (a
+   * driver thread resolves at once within a bounded window of not-yet-durable samples, so fsync
+   * latency does not move polls): either way a poller that awaits it before its next poll slows
+   * down instead of piling up memory. It is not an acknowledgement to anyone. Never rejects:
+   * samples the journal refuses (JOURNAL_FULL, JOURNAL_IO) are counted as dropped by the runtime,
+   * and the driver just carries on.
    */
   emit(samples: readonly Sample[] | SampleColumns): Promise<void>;
   /** Reports a state change; repeated identical states are ignored. */

@@ -20,7 +20,9 @@ export type ToDriverThread =
   | { t: "stop"; id: number }
   /** these emits are durable (or were refused and counted by the runtime): resolve them */
   | { t: "durable"; seqs: number[] }
-  | { t: "write"; req: number; id: number; tag: string; raw: SampleValue };
+  | { t: "write"; req: number; id: number; tag: string; raw: SampleValue }
+  /** @internal for tests: the thread exits (code 1) inside the next emit, before that emit is sent */
+  | { t: "exit-inside-next-emit" };
 
 /** Driver thread → main thread. */
 export type FromDriverThread =
@@ -39,4 +41,15 @@ export const SLOT_KEY = "driverSlot";
 /** What the main thread passes as workerData. */
 export interface DriverThreadData {
   logLevel: string;
+  /**
+   * One Float64 the driver thread alone writes: how many samples its drivers have emitted. Read by
+   * the main thread once the thread has exited and its last messages are delivered, so the
+   * samples that died with it (emitted, never sent) can be counted as dropped.
+   */
+  emitted: SharedArrayBuffer;
+  /**
+   * An emit resolves at once while fewer samples than this await durability on the thread, else
+   * when it is durable (see driver-worker.ts).
+   */
+  inFlightSamples: number;
 }

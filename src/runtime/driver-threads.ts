@@ -20,20 +20,21 @@ import { SLOT_KEY, type DriverThreadData, type FromDriverThread, type ToDriverTh
  * thread with the fewest devices.
  *
  * A thread that dies (an uncaught exception in a driver, out of memory) is logged once and started
- * again after a backoff, with every driver it hosted: its devices show `connecting` meanwhile, and
- * emits that were still on their way are lost like a poll that never happened (they were not yet
- * durable, so nothing acknowledged is lost).
+ * again after a backoff, with every driver it hosted: its devices show `connecting` meanwhile.
+ * Samples its drivers had emitted but the thread had not yet sent were never durable, so nothing
+ * acknowledged is lost; they are still counted, through `onLost`, as dropped.
  */
 export class DriverThreads {
   private readonly threads: DriverThread[];
   private readonly placed = new Map<string, DriverThread>();
 
-  /**
-   * `workerUrl`: the worker's entry module, by default the built driver-worker.js beside this
-   * file; tests that run this file from source point it at the build.
-   */
-  constructor(count: number, log: Logger, workerUrl = new URL("./driver-worker.js", import.meta.url)) {
-    this.threads = Array.from({ length: count }, (_, i) => new DriverThread(i, log, workerUrl));
+  constructor(count: number, log: Logger, opts: DriverThreadsOptions) {
+    const o: ThreadOptions = {
+      onLost: opts.onLost,
+      workerUrl: opts.workerUrl ?? new URL("./driver-worker.js", import.meta.url),
+      inFlightSamples: opts.inFlightSamples ?? IN_FLIGHT_SAMPLES,
+    };
+    this.threads = Array.from({ length: count }, (_, i) => new DriverThread(i, log, o));
   }
 
   /** A Driver for `cfg` that runs on the thread of `connectionKey`. */
@@ -52,11 +53,36 @@ export class DriverThreads {
     await Promise.all(this.threads.map((t) => t.close()));
   }
 
-  /** @internal for tests: ends thread `i` the way a crash would, so that it restarts. */
-  crash(i: number): Promise<number> {
-    return this.threads[i]!.crash();
+  /**
+   * @internal for tests: ends thread `i` the way a crash would, so that it restarts; with
+   * `insideEmit`, from inside its next emit, so that samples die with it.
+   */
+  crash(i: number, insideEmit = false): Promise<number> {
+    return this.threads[i]!.crash(insideEmit);
   }
 }
+
+export interface DriverThreadsOptions {
+  onLost: OnLost;
+  /**
+   * The worker's entry module, by default the built driver-worker.js beside this file; tests that
+   * run this file from source point it at the build.
+   */
+  workerUrl?: URL;
+  /** see DriverThreadData.inFlightSamples (default IN_FLIGHT_SAMPLES) */
+  inFlightSamples?: number;
+}
+
+/** ~17 B per sample in flight between the threads and in the journal's queue: ≤ ~4.5 MB per thread */
+export const IN_FLIGHT_SAMPLES = 262_144;
+
+type ThreadOptions = Required<DriverThreadsOptions>;
+
+/**
+ * Samples emitted on a driver thread that never reached the runtime: `driver_thread_failed` (they
+ * died with their thread) or `driver_stopped` (they arrived after their driver had stopped).
+ */
+export type OnLost = (reason: "driver_thread_failed" | "driver_stopped", samples: number) => void;
 
 const LEVELS: Record<number, "trace" | "debug" | "info" | "warn" | "error" | "fatal"> = {
   10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal",
@@ -92,8 +118,12 @@ class DriverThread {
   /** tag lists already sent to the current worker, by number */
   private tagLists = new WeakMap<object, number>();
   private nextTags = 1;
+  /** the current worker's emitted-samples counter (see DriverThreadData.emitted) */
+  private emitted = new Float64Array(new SharedArrayBuffer(8));
+  /** samples that arrived from the current worker */
+  private received = 0;
 
-  constructor(private readonly index: number, private readonly log: Logger, private readonly workerUrl: URL) {}
+  constructor(private readonly index: number, private readonly log: Logger, private readonly opts: ThreadOptions) {}
 
   driver(cfg: DeviceConfig): Driver {
     let id = 0;
@@ -108,21 +138,21 @@ class DriverThread {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const data: DriverThreadData = { logLevel: this.log.level };
-    const w = new Worker(this.workerUrl, { workerData: data, name: `floorgate-drivers-${this.index}` });
+    const shared = new SharedArrayBuffer(8);
+    const data: DriverThreadData = { logLevel: this.log.level, emitted: shared, inFlightSamples: this.opts.inFlightSamples };
+    const w = new Worker(this.opts.workerUrl, { workerData: data, name: `floorgate-drivers-${this.index}` });
     const gen = ++this.generation;
     this.unpacker = new ColumnsUnpacker();
     this.tagLists = new WeakMap();
     this.acks = [];
+    this.emitted = new Float64Array(shared);
+    this.received = 0;
     w.on("message", (m: FromDriverThread) => { if (gen === this.generation) this.onMessage(m, gen); });
-    let failed = false;
-    const fail = (err: Error): void => {
-      if (failed) return;
-      failed = true;
-      if (gen === this.generation) this.died(err);
-    };
-    w.on("error", fail);
-    w.on("exit", (code) => fail(new Error(`exited with code ${code}`)));
+    // Handled at "exit", which Node emits after delivering every message the worker had posted:
+    // only then is emitted − received the count of samples that died with it.
+    let error: Error | undefined;
+    w.on("error", (err) => { error ??= err; });
+    w.on("exit", (code) => { if (gen === this.generation) this.died(error ?? new Error(`exited with code ${code}`)); });
     this.worker = w;
     return w;
   }
@@ -187,8 +217,13 @@ class DriverThread {
       case "emit":
         if (this.backoff.attempts > 0) this.backoff.reset(); // a restarted thread is polling again
         this.unpacker.unpack(m.flush, (e, cols) => {
+          this.received += cols.length;
           const slot = this.slots.get(e.id);
-          if (!slot) { this.ack(e.seq, gen); return; }
+          if (!slot) {
+            this.opts.onLost("driver_stopped", cols.length);
+            this.ack(e.seq, gen);
+            return;
+          }
           // Never rejects (DriverContext.emit): refused samples are counted by the runtime.
           void slot.ctx.emit(cols).then(() => this.ack(e.seq, gen));
         });
@@ -249,6 +284,8 @@ class DriverThread {
    */
   private died(err: Error): void {
     this.worker = undefined;
+    const lost = this.emitted[0]! - this.received;
+    if (lost > 0) this.opts.onLost("driver_thread_failed", lost);
     for (const w of this.writes.values()) w.reject(new FloorgateError("DRIVER_TRANSPORT", `driver thread ${this.index} failed: ${describeError(err)}`, { cause: err }));
     this.writes.clear();
     if (this.closed) {
@@ -256,7 +293,7 @@ class DriverThread {
       return;
     }
     const waitMs = this.backoff.next();
-    this.log.error({ thread: this.index, devices: this.slots.size, err: describeError(err), restartInMs: waitMs }, "driver thread failed; restarting it");
+    this.log.error({ thread: this.index, devices: this.slots.size, lostSamples: lost, err: describeError(err), restartInMs: waitMs }, "driver thread failed; restarting it");
     // Counted per device (floorgate_driver_events_total{event="thread_restart"}) besides the one log line.
     for (const s of this.slots.values()) {
       s.ctx.count("thread_restart");
@@ -271,8 +308,14 @@ class DriverThread {
   }
 
   /** @internal see DriverThreads.crash; resolves with the worker's exit code */
-  crash(): Promise<number> {
-    return this.worker ? this.worker.terminate() : Promise.resolve(0);
+  crash(insideEmit: boolean): Promise<number> {
+    const w = this.worker;
+    if (!w) return Promise.resolve(0);
+    if (!insideEmit) return w.terminate();
+    return new Promise((resolve) => {
+      w.once("exit", resolve);
+      this.post({ t: "exit-inside-next-emit" });
+    });
   }
 
   async close(): Promise<void> {

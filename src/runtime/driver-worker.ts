@@ -1,9 +1,16 @@
 /**
  * Entry of a driver thread (see driver-threads.ts): hosts the drivers of the devices the main
  * thread starts here, each with a DriverContext whose calls travel to the main thread as messages.
- * Emits are packed per turn of this thread's event loop (one message for many polls) and resolve
- * when the main thread reports them durable, so a poller that awaits its emit keeps the same
- * backpressure it has in the main thread.
+ * Emits are packed per turn of this thread's event loop (one message for many polls).
+ *
+ * An emit resolves at once while fewer than `inFlightSamples` (DriverThreadData) samples of this thread await their
+ * durability, else when the main thread reports it durable. A poller awaits its emit before it
+ * schedules its next poll, so without that window every fsync that ran long, or a pause of the
+ * main thread, moved the next poll of every device on the thread (at 6,000 devices: a second or
+ * two every few minutes with hundreds of polls over 100 ms late). The window keeps the poll clock
+ * off the disk's latency; past it, the pollers slow down as before, so memory stays bounded. A poll
+ * acknowledges nothing to anyone, so resolving before durability gives up no guarantee: the
+ * samples in the window are lost in a crash like a poll in progress.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import type { DeviceConfig } from "../config/types.js";
@@ -18,6 +25,8 @@ import { SLOT_KEY, type DriverThreadData, type FromDriverThread, type ToDriverTh
 const port = parentPort;
 if (!port) throw new Error("driver-worker.ts runs as a worker thread only");
 const data = workerData as DriverThreadData;
+const emittedCount = new Float64Array(data.emitted);
+let exitInsideNextEmit = false;
 
 function post(m: FromDriverThread, transfer?: ArrayBuffer[]): void {
   port!.postMessage(m, transfer);
@@ -31,7 +40,12 @@ function wireError(err: unknown): WireError {
 const tagLists = new Map<number, DeviceConfig["tags"]>();
 const running = new Map<number, { driver: Driver; abort: AbortController }>();
 const packer = new ColumnsPacker();
+let inFlight = 0;
+/** emitted, not yet durable: their sample counts by seq */
+const inFlightBySeq = new Map<number, number>();
+/** the emits that arrived past the window, resolved when durable */
 const waiting = new Map<number, () => void>();
+const RESOLVED = Promise.resolve();
 let nextSeq = 1;
 let flushQueued = false;
 
@@ -67,19 +81,25 @@ function start(id: number, cfg: Parameters<typeof createDriver>[0]): void {
       const cols = samples instanceof SampleColumns ? samples : SampleColumns.fromSamples(samples);
       if (cols.length === 0) return Promise.resolve();
       const seq = nextSeq++;
+      emittedCount[0] = emittedCount[0]! + cols.length;
       packer.add(id, seq, cols);
+      if (exitInsideNextEmit) process.exit(1);
       if (!flushQueued) {
         flushQueued = true;
         setImmediate(flush);
       }
+      inFlightBySeq.set(seq, cols.length);
+      inFlight += cols.length;
+      if (inFlight <= data.inFlightSamples) return RESOLVED;
       return new Promise<void>((resolve) => { waiting.set(seq, resolve); });
     },
     setState: (state, error) => post({ t: "state", id, state, error: error ?? null }),
     count: (event, n = 1) => post({ t: "count", id, event, n }),
   };
+  // Its last emits travel before "stopped": the main thread forgets the device on "stopped".
   driver.run(ctx).then(
-    () => { running.delete(id); post({ t: "stopped", id }); },
-    (err: unknown) => { running.delete(id); post({ t: "stopped", id, error: wireError(err) }); },
+    () => { running.delete(id); flush(); post({ t: "stopped", id }); },
+    (err: unknown) => { running.delete(id); flush(); post({ t: "stopped", id, error: wireError(err) }); },
   );
 }
 
@@ -97,9 +117,14 @@ port.on("message", (m: ToDriverThread) => {
       break;
     case "durable":
       for (const seq of m.seqs) {
+        inFlight -= inFlightBySeq.get(seq) ?? 0;
+        inFlightBySeq.delete(seq);
         const resolve = waiting.get(seq);
         if (resolve) { waiting.delete(seq); resolve(); }
       }
+      break;
+    case "exit-inside-next-emit":
+      exitInsideNextEmit = true;
       break;
     case "write": {
       const d = running.get(m.id)?.driver;

@@ -165,7 +165,9 @@ export class Gateway implements StatusView {
       try {
         if (this.config.gateway.driverThreads > 0) {
           checkDriver(dc);
-          this.threads ??= new DriverThreads(this.config.gateway.driverThreads, this.log);
+          this.threads ??= new DriverThreads(this.config.gateway.driverThreads, this.log, {
+            onLost: (reason, n) => this.metrics.drops.inc({ reason, output: "" }, n),
+          });
           driver = this.threads.driver(dc, connectionKey(dc));
         } else driver = createDriver(dc);
       } catch (err) {

@@ -16,7 +16,7 @@ function labelValue(v: string): string {
 export class Metrics {
   readonly registry = new Registry();
   readonly samplesOut: Counter<"output">;
-  /** reason: drop_oldest | journal_full | poison | deadband is not a drop and is not counted here */
+  /** reason: drop_oldest | journal_full | journal_io | poison | driver_thread_failed | driver_stopped; deadband is not a drop and is not counted here */
   readonly drops: Counter<"reason" | "output">;
   /** reason: bad_request | unauthorized | forbidden | too_large | rate_limited | journal_full | not_found | method */
   readonly ingestRejects: Counter<"reason">;
