@@ -48,7 +48,7 @@ async function main(): Promise<number> {
     log.fatal({ err: describeError(err) }, "floorgate cannot start");
     return 2;
   }
-  const stopStats = process.env.FLOORGATE_BENCH_STATS === "1" ? printStats() : undefined;
+  const stopStats = process.env.FLOORGATE_BENCH_STATS === "1" ? printStats(gw) : undefined;
   // FLOORGATE_BENCH_HEAPSNAPSHOT=DIR: SIGUSR2 writes a heap snapshot there (what holds the RSS).
   const snapDir = process.env.FLOORGATE_BENCH_HEAPSNAPSHOT;
   if (snapDir) {
@@ -97,25 +97,28 @@ async function promotedAllocations(file: string): Promise<void> {
  * Every 5 s to stderr (the gateway log): heap and RSS split, and event-loop delay — what tells a
  * GC- or burst-bound gateway from a CPU-bound one when poll jitter is high.
  */
-function printStats(): () => void {
+function printStats(gw: Gateway): () => void {
   const h = monitorEventLoopDelay({ resolution: 10 });
   h.enable();
   const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
   // GC time by kind: promotion (objects outliving the young generation) shows as major GCs
-  const gc = { minorMs: 0, minor: 0, majorMs: 0, major: 0 };
+  const gc = { minorMs: 0, minor: 0, majorMs: 0, major: 0, majorMax: 0 };
   const obs = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       const kind = ((e as unknown as { detail?: { kind?: number } }).detail)?.kind;
       if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) { gc.minor++; gc.minorMs += e.duration; }
-      else { gc.major++; gc.majorMs += e.duration; }
+      else { gc.major++; gc.majorMs += e.duration; gc.majorMax = Math.max(gc.majorMax, e.duration); }
     }
   });
   obs.observe({ entryTypes: ["gc"] });
+  let threadDelays: { labels: Record<string, string | number | undefined>; value: number }[] = [];
   const t = setInterval(() => {
+    void gw.metrics.driverThreadLoopDelay.get().then((g) => { threadDelays = g.values; });
     const m = process.memoryUsage();
-    process.stderr.write(`bench-stats rss ${mib(m.rss)} heapUsed ${mib(m.heapUsed)} heapTotal ${mib(m.heapTotal)} external ${mib(m.external)} arrayBuffers ${mib(m.arrayBuffers)} MiB; loop delay p50 ${(h.percentile(50) / 1e6).toFixed(1)} p99 ${(h.percentile(99) / 1e6).toFixed(1)} max ${(h.max / 1e6).toFixed(1)} ms; gc minor ${gc.minor}/${gc.minorMs.toFixed(0)} ms major ${gc.major}/${gc.majorMs.toFixed(0)} ms\n`);
+    const tl = threadDelays.map((x) => `${String(x.labels.stat)}[${String(x.labels.thread)}] ${(x.value * 1000).toFixed(1)}`).join(" ");
+    process.stderr.write(`bench-stats at ${Date.now()} rss ${mib(m.rss)} heapUsed ${mib(m.heapUsed)} heapTotal ${mib(m.heapTotal)} external ${mib(m.external)} arrayBuffers ${mib(m.arrayBuffers)} MiB; loop delay p50 ${(h.percentile(50) / 1e6).toFixed(1)} p99 ${(h.percentile(99) / 1e6).toFixed(1)} max ${(h.max / 1e6).toFixed(1)} ms; gc minor ${gc.minor}/${gc.minorMs.toFixed(0)} ms major ${gc.major}/${gc.majorMs.toFixed(0)} ms (longest ${gc.majorMax.toFixed(0)})${tl ? `; driver threads loop delay ${tl} ms` : ""}\n`);
     h.reset();
-    gc.minor = gc.minorMs = gc.major = gc.majorMs = 0;
+    gc.minor = gc.minorMs = gc.major = gc.majorMs = gc.majorMax = 0;
   }, 5000);
   t.unref();
   return () => { clearInterval(t); h.disable(); obs.disconnect(); };

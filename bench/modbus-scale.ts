@@ -286,6 +286,16 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
     const m0 = Date.now();
     const p0 = procSample(pid);
     const b0 = boxSample();
+    log(v, `window starts at ${m0}`);
+    // per second of the window: the VM's steal, % of all cores (a stalled host shows here)
+    const stealBySecond: number[] = [];
+    let sb = b0;
+    const stealTimer = setInterval(() => {
+      const b = boxSample();
+      stealBySecond.push(((b.steal - sb.steal) / Math.max(1, b.total - sb.total)) * 100);
+      sb = b;
+    }, 1000);
+    stealTimer.unref();
     const rssSeries: number[] = [p0.rss];
     const cpuSeries: number[] = [];
     let prev = p0;
@@ -309,6 +319,7 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
     const lat = sub.pollLatency.summary();
     const tsLat = sub.tsLatency.summary();
     const simStats = await sim.stats();
+    clearInterval(stealTimer);
     const b1 = boxSample();
     const boxTicks = b1.total - b0.total;
     const cpuPct = ((prev.ticks - p0.ticks) / CLK_TCK) / ((prevAt - m0) / 1000) * 100;
@@ -350,8 +361,12 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
       box_steal_pct: r1(((b1.steal - b0.steal) / boxTicks) * 100),
       // seconds of the window in which some poll interval was off by more than 100 ms
       seconds_with_late_polls: simStats.lateBySecond.filter((x) => x > 0).length,
+      seconds_with_steal_over_10pct: stealBySecond.filter((x) => x > 10).length,
+      sim_loop_delay_max_ms: Math.max(0, ...simStats.loopMaxBySecond),
       skipped_polls_total: metricSum(metrics, "floorgate_driver_events_total", 'event="skipped_poll"'),
       timeouts_total: metricSum(metrics, "floorgate_driver_events_total", 'event="timeout"'),
+      // polls that waited for the journal (a driver thread's in-flight window was full)
+      journal_backpressure_total: metricSum(metrics, "floorgate_driver_events_total", 'event="journal_backpressure"'),
       drops_total: metricSum(metrics, "floorgate_drops_total"),
       journal_lag_samples_end: metricSum(metrics, "floorgate_journal_lag_samples"),
     };
@@ -374,8 +389,13 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
         for (const f2 of t.top) process.stderr.write(`  ${f2.selfPct.toFixed(1).padStart(5)}%  ${f2.name}  ${f2.where}\n`);
       }
     }
+    if (stealBySecond.some((x) => x > 10)) {
+      log(v, `steal > 10 % by second of the window: ${stealBySecond.map((x, i) => (x > 10 ? `${i}s:${x.toFixed(0)}%` : "")).filter(Boolean).join(" ")}`);
+    }
     if (simStats.lateBySecond.some((x) => x > 0)) {
-      log(v, `late polls (>100 ms off) by second of the window: ${simStats.lateBySecond.map((x, i) => (x > 0 ? `${i}s:${x}` : "")).filter(Boolean).join(" ")}`);
+      // with the simulator's own longest event-loop delay around that second (a stall there is not the gateway's)
+      const simLoop = (i: number): number => Math.max(simStats.loopMaxBySecond[i - 1] ?? 0, simStats.loopMaxBySecond[i] ?? 0, simStats.loopMaxBySecond[i + 1] ?? 0);
+      log(v, `late polls (>100 ms off) by second of the window [simulator loop delay max ±1 s]: ${simStats.lateBySecond.map((x, i) => (x > 0 ? `${i}s:${x}[${simLoop(i)}ms]` : "")).filter(Boolean).join(" ")}`);
     }
     failed = false;
     return out;

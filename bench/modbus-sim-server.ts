@@ -18,6 +18,7 @@
  * child → parent `{type:"ready", ports}` once listening, `{type:"stats", ...}` on request.
  */
 import net from "node:net";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { readFileSync } from "node:fs";
 import { Histogram } from "./modbus-scale-hist.js";
 
@@ -39,6 +40,11 @@ export interface SimStats {
    * off by more than 100 ms. Tells an episode (a few bad seconds) from a steady overload.
    */
   lateBySecond: number[];
+  /**
+   * Per second of the window: the simulator's own longest event-loop delay, ms. A stall here
+   * delays the arrival of requests the gateway sent on time, and so shows as poll jitter.
+   */
+  loopMaxBySecond: number[];
 }
 export type SimRequest = { type: "reset" } | { type: "stats" } | { type: "stop" };
 
@@ -77,6 +83,14 @@ function main(): void {
   let cpuBase = process.cpuUsage();
   let resetAt = performance.now();
   let lateBySecond: number[] = [];
+  let loopMaxBySecond: number[] = [];
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  setInterval(() => {
+    const sec = Math.floor((performance.now() - resetAt) / 1000);
+    if (sec >= 0 && sec < 3600) loopMaxBySecond[sec] = Math.max(loopMaxBySecond[sec] ?? 0, loopDelay.max / 1e6);
+    loopDelay.reset();
+  }, 1000).unref();
 
   function reply(sock: net.Socket, dev: number, tid: number, unit: number, start: number, count: number, arrivedMs: number): void {
     if (sock.destroyed) return;
@@ -175,6 +189,7 @@ function main(): void {
       cpuBase = process.cpuUsage();
       resetAt = performance.now();
       lateBySecond = [];
+      loopMaxBySecond = [];
     } else if (m.type === "stats") {
       const j = jitter.summary();
       const cpu = process.cpuUsage(cpuBase);
@@ -183,6 +198,7 @@ function main(): void {
         jitterP50: j.p50, jitterP99: j.p99, jitterMax: j.max, intervals: j.count,
         cpuMs: (cpu.user + cpu.system) / 1000,
         lateBySecond: Array.from(lateBySecond, (x) => x ?? 0),
+        loopMaxBySecond: Array.from(loopMaxBySecond, (x) => Math.round(x ?? 0)),
       } satisfies SimStats);
     } else if (m.type === "stop") {
       process.exit(0);

@@ -31,9 +31,14 @@ export type FromDriverThread =
   | { t: "count"; id: number; event: string; n: number }
   /** a pino line of a driver's logger; its SLOT_KEY field names the driver */
   | { t: "log"; line: string }
+  /** this thread's event-loop delay over the last LOOP_REPORT_MS, in seconds */
+  | { t: "loop"; p99: number; max: number }
   /** driver `id` has returned (error: its run rejected, or it could not be created) */
   | { t: "stopped"; id: number; error?: WireError }
   | { t: "written"; req: number; error?: WireError };
+
+/** How often a driver thread reports its event-loop delay. */
+export const LOOP_REPORT_MS = 5000;
 
 /** The binding in a driver thread's log lines that names the driver's slot. */
 export const SLOT_KEY = "driverSlot";

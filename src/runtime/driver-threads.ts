@@ -33,6 +33,7 @@ export class DriverThreads {
       onLost: opts.onLost,
       workerUrl: opts.workerUrl ?? new URL("./driver-worker.js", import.meta.url),
       inFlightSamples: opts.inFlightSamples ?? IN_FLIGHT_SAMPLES,
+      onLoopDelay: opts.onLoopDelay ?? ((): void => {}),
     };
     this.threads = Array.from({ length: count }, (_, i) => new DriverThread(i, log, o));
   }
@@ -71,10 +72,12 @@ export interface DriverThreadsOptions {
   workerUrl?: URL;
   /** see DriverThreadData.inFlightSamples (default IN_FLIGHT_SAMPLES) */
   inFlightSamples?: number;
+  /** each thread's event-loop delay (p99 and max, seconds) over the last LOOP_REPORT_MS */
+  onLoopDelay?: (thread: number, p99: number, max: number) => void;
 }
 
-/** ~17 B per sample in flight between the threads and in the journal's queue: ≤ ~4.5 MB per thread */
-export const IN_FLIGHT_SAMPLES = 262_144;
+/** ~17 B per sample in flight between the threads and in the journal's queue: ≤ ~18 MB per thread; 1.7 s of 6,000 devices × 100 values */
+export const IN_FLIGHT_SAMPLES = 1_048_576;
 
 type ThreadOptions = Required<DriverThreadsOptions>;
 
@@ -236,6 +239,9 @@ class DriverThread {
         break;
       case "log":
         this.relayLog(m.line);
+        break;
+      case "loop":
+        this.opts.onLoopDelay(this.index, m.p99, m.max);
         break;
       case "stopped":
         this.finish(m.id, m.error);

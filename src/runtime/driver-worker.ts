@@ -13,6 +13,7 @@
  * samples in the window are lost in a crash like a poll in progress.
  */
 import { parentPort, workerData } from "node:worker_threads";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { DeviceConfig } from "../config/types.js";
 import type { Driver, DriverContext } from "../core/driver.js";
 import { FloorgateError, describeError } from "../core/errors.js";
@@ -20,7 +21,7 @@ import { createLogger } from "../core/logger.js";
 import { SampleColumns } from "../core/sample-columns.js";
 import { createDriver } from "./registry.js";
 import { ColumnsPacker } from "./thread-columns.js";
-import { SLOT_KEY, type DriverThreadData, type FromDriverThread, type ToDriverThread, type WireError } from "./driver-thread-messages.js";
+import { LOOP_REPORT_MS, SLOT_KEY, type DriverThreadData, type FromDriverThread, type ToDriverThread, type WireError } from "./driver-thread-messages.js";
 
 const port = parentPort;
 if (!port) throw new Error("driver-worker.ts runs as a worker thread only");
@@ -55,6 +56,14 @@ function flush(): void {
   const f = packer.flush();
   post({ t: "emit", flush: f }, [f.buf]);
 }
+
+// The poll clock runs here: this loop's delay is what moves polls, and the main thread cannot see it.
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+setInterval(() => {
+  post({ t: "loop", p99: loopDelay.percentile(99) / 1e9, max: loopDelay.max / 1e9 });
+  loopDelay.reset();
+}, LOOP_REPORT_MS).unref();
 
 /** One pino logger for the thread, whose lines go to the main thread's log (secrets redacted here already). */
 const baseLog = createLogger({ level: data.logLevel, destination: { write: (line: string) => { post({ t: "log", line }); } } });
@@ -91,6 +100,8 @@ function start(id: number, cfg: Parameters<typeof createDriver>[0]): void {
       inFlightBySeq.set(seq, cols.length);
       inFlight += cols.length;
       if (inFlight <= data.inFlightSamples) return RESOLVED;
+      // Counted per device: its next poll waits for the journal (floorgate_driver_events_total).
+      post({ t: "count", id, event: "journal_backpressure", n: 1 });
       return new Promise<void>((resolve) => { waiting.set(seq, resolve); });
     },
     setState: (state, error) => post({ t: "state", id, state, error: error ?? null }),

@@ -167,6 +167,10 @@ export class Gateway implements StatusView {
           checkDriver(dc);
           this.threads ??= new DriverThreads(this.config.gateway.driverThreads, this.log, {
             onLost: (reason, n) => this.metrics.drops.inc({ reason, output: "" }, n),
+            onLoopDelay: (thread, p99, max) => {
+              this.metrics.driverThreadLoopDelay.set({ thread: String(thread), stat: "p99" }, p99);
+              this.metrics.driverThreadLoopDelay.set({ thread: String(thread), stat: "max" }, max);
+            },
           });
           driver = this.threads.driver(dc, connectionKey(dc));
         } else driver = createDriver(dc);
