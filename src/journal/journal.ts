@@ -104,10 +104,21 @@ export interface JournalOptions {
   outputs: readonly string[];
   /** segment file size; default derived from maxBytes (about maxBytes/16, 64 KiB–64 MiB) */
   segmentBytes?: number;
-  /** notified once per event: torn tail at recovery, segments dropped by drop-oldest */
+  /** a disk operation at least this slow is reported as a "slow-io" event (default SLOW_IO_MS) */
+  slowIoMs?: number;
+  /** notified once per event: torn tail at recovery, segments dropped by drop-oldest, slow disk operations */
   onEvent?: (e: JournalEvent) => void;
 }
 
 export type JournalEvent =
   | { kind: "torn-tail"; segment: string; offset: number; droppedBytes: number; droppedRecords: number }
-  | { kind: "dropped-oldest"; segment: string; samples: number; perOutput: Record<string, number> };
+  | { kind: "dropped-oldest"; segment: string; samples: number; perOutput: Record<string, number> }
+  /**
+   * A disk operation took at least `slowIoMs` (default SLOW_IO_MS): a group commit (its phases in ms: creating a
+   * segment, making room, writing, syncing) or a segment's deletion. Appends wait on commits, so
+   * a slow disk shows here before it shows as backpressure.
+   */
+  | { kind: "slow-io"; op: "commit" | "delete"; segment: string; ms: number; phases?: { create: number; room: number; write: number; sync: number } };
+
+/** see JournalEvent "slow-io" */
+export const SLOW_IO_MS = 500;

@@ -8,7 +8,7 @@ import { CURSORS_FILE, loadCursors, removeIfExists, saveCursors, syncDir } from 
 import { lockDir } from "./dir-lock.js";
 import { decodeFrame, decodeFrameRun, encodeFrame, FRAME_PREFIX } from "./frame-codec.js";
 import { FrameIndex } from "./frame-index.js";
-import type { Journal, JournalEvent, JournalOptions, JournalOutputStats, JournalStats } from "./journal.js";
+import { SLOW_IO_MS, type Journal, type JournalEvent, type JournalOptions, type JournalOutputStats, type JournalStats } from "./journal.js";
 import { RecentFrames } from "./recent-frames.js";
 import { SampleBatch, SampleColumns, type SampleRun } from "../core/sample-columns.js";
 import { listSegments, scanSegment, segmentName } from "./segment-scan.js";
@@ -408,10 +408,21 @@ export class SegmentJournal implements Journal {
 
   private async writeBatch(batch: PendingAppend[]): Promise<void> {
     const written: { p: PendingAppend; offset: number }[] = [];
+    // phase times (ms), reported when the commit was slow (JournalEvent "slow-io")
+    const phases = { create: 0, room: 0, write: 0, sync: 0 };
+    const started = performance.now();
+    let t = started;
+    const lap = (k: keyof typeof phases): void => {
+      const now = performance.now();
+      phases[k] += now - t;
+      t = now;
+    };
+    let last: Segment | undefined;
     try {
       let i = 0;
       while (i < batch.length) {
         const seg = batch[i]!.seg;
+        last = seg;
         let j = i;
         let bytes = 0;
         while (j < batch.length && batch[j]!.seg === seg) bytes += batch[j++]!.frame.length;
@@ -425,7 +436,9 @@ export class SegmentJournal implements Journal {
         } else if (!seg.fh) {
           seg.fh = await open(seg.path, "r+");
         }
+        lap("create");
         await this.makeRoom(bytes, seg);
+        lap("room");
         let off = seg.bytes;
         for (let k = i; k < j; k++) {
           written.push({ p: batch[k]!, offset: off });
@@ -437,12 +450,19 @@ export class SegmentJournal implements Journal {
         seg.reserved -= bytes;
         this.pendingBytes -= bytes;
         this.diskBytes += bytes;
+        lap("write");
         await seg.fh!.datasync();
+        lap("sync");
         i = j;
       }
     } catch (err) {
       this.fail(batch, err);
       return;
+    }
+    const ms = performance.now() - started;
+    if (ms >= (this.opts.slowIoMs ?? SLOW_IO_MS) && last) {
+      const r = (x: number): number => Math.round(x);
+      this.emit({ kind: "slow-io", op: "commit", segment: last.name, ms: r(ms), phases: { create: r(phases.create), room: r(phases.room), write: r(phases.write), sync: r(phases.sync) } });
     }
     for (const { p, offset } of written) {
       const seg = p.seg;
@@ -534,11 +554,14 @@ export class SegmentJournal implements Journal {
       this.emit({ kind: "dropped-oldest", segment: seg.name, samples: seg.records, perOutput });
     }
     this.cache.dropBefore(seg.lastPos + 1);
+    const started = performance.now();
     try {
       await unlink(seg.path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
+    const ms = performance.now() - started;
+    if (ms >= (this.opts.slowIoMs ?? SLOW_IO_MS)) this.emit({ kind: "slow-io", op: "delete", segment: seg.name, ms: Math.round(ms) });
     if (seg.pins === 0) await this.closeSegment(seg);
   }
 

@@ -15,6 +15,7 @@ import { Forwarder } from "./forwarder.js";
 import { Metrics } from "./metrics.js";
 import { Normalizer, unscale } from "./normalize.js";
 import { DriverThreads } from "./driver-threads.js";
+import { SlowIoReporter } from "./slow-io.js";
 import { checkDriver, connectionKey, createDriver, createOutput } from "./registry.js";
 import type { HealthReport, StatusView, TagValue, DeviceInfo } from "./status.js";
 
@@ -83,6 +84,7 @@ export class Gateway implements StatusView {
   /** Starts everything; rejects with JOURNAL_IO or PORT_IN_USE (exit code 2) after undoing what started. */
   static async start(config: GatewayConfig, log: Logger, opts: GatewayOptions = {}): Promise<Gateway> {
     const dir = join(config.gateway.dataDir, "journal");
+    const slowIo = new SlowIoReporter(log);
     let journal: Journal;
     try {
       await mkdir(dir, { recursive: true });
@@ -95,6 +97,7 @@ export class Gateway implements StatusView {
         outputs: config.outputs.map((o) => o.name),
         onEvent: (e) => {
           if (e.kind === "torn-tail") log.warn(e, "journal: torn tail record dropped at recovery");
+          else if (e.kind === "slow-io") slowIo.report(e);
           else log.warn(e, "journal: oldest segment dropped (journal full)");
           if (e.kind === "dropped-oldest") {
             for (const [o, n] of Object.entries(e.perOutput)) if (n > 0) gw.metrics.drops.inc({ reason: "drop_oldest", output: o }, n);
@@ -105,6 +108,7 @@ export class Gateway implements StatusView {
       throw isFloorgateError(err) ? err : new FloorgateError("JOURNAL_IO", `cannot open the journal in ${dir}: ${describeError(err)}`, { cause: err });
     }
     const gw: Gateway = new Gateway(config, journal, log, opts);
+    slowIo.count = (op) => gw.metrics.journalSlowIo.inc({ op });
     try {
       gw.startOutputs();
       await gw.startHttp();

@@ -20,6 +20,8 @@ export class Metrics {
   readonly drops: Counter<"reason" | "output">;
   /** per driver thread: event-loop delay over its last report (stat: p99 | max) */
   readonly driverThreadLoopDelay: Gauge<"thread" | "stat">;
+  /** journal disk operations that took ≥ SLOW_IO_MS (op: commit | delete) */
+  readonly journalSlowIo: Counter<"op">;
   /** reason: bad_request | unauthorized | forbidden | too_large | rate_limited | journal_full | not_found | method */
   readonly ingestRejects: Counter<"reason">;
   readonly ingestDuplicates: Counter<"device">;
@@ -42,6 +44,7 @@ export class Metrics {
     this.samplesOut = new Counter({ name: "floorgate_samples_out_total", help: "Samples confirmed by an output", labelNames: ["output"], registers: r });
     this.drops = new Counter({ name: "floorgate_drops_total", help: "Samples dropped, by reason (output is empty when the drop happened before the journal)", labelNames: ["reason", "output"], registers: r });
     this.driverThreadLoopDelay = new Gauge({ name: "floorgate_driver_thread_event_loop_delay_seconds", help: "Event-loop delay of each driver thread over its last 5 s (stat: p99, max); polls wait on it", labelNames: ["thread", "stat"], registers: r });
+    this.journalSlowIo = new Counter({ name: "floorgate_journal_slow_io_total", help: "Journal disk operations that took 500 ms or more (op: commit, delete)", labelNames: ["op"], registers: r });
     this.ingestRejects = new Counter({ name: "floorgate_ingest_rejects_total", help: "Device pushes refused, by reason", labelNames: ["reason"], registers: r });
     this.ingestDuplicates = new Counter({ name: "floorgate_ingest_duplicates_total", help: "Pushes acknowledged but not stored again (repeated msgId)", labelNames: ["device"], registers: r });
     this.ingestClockSkew = new Counter({ name: "floorgate_ingest_clock_skew_total", help: "Pushes whose ts was more than 5 minutes off and replaced by gateway time", labelNames: ["device"], registers: r });

@@ -122,6 +122,27 @@ outputs:
     expect(status).toBeDefined();
   });
 
+  it("reports each driver thread's event-loop delay in /metrics, and no samples lost", async () => {
+    const series = async (): Promise<Map<string, number>> => {
+      const text = (await http("GET", `${gw.base}/metrics`)).body;
+      const out = new Map<string, number>();
+      for (const m of text.matchAll(/^floorgate_driver_thread_event_loop_delay_seconds\{([^}]*)\} (\S+)$/gm)) out.set(m[1]!, Number(m[2]));
+      return out;
+    };
+    // reported every 5 s by each thread
+    await expect.poll(async () => (await series()).size, { timeout: 12_000, interval: 250 }).toBe(4);
+    const got = await series();
+    for (const thread of ["0", "1"]) {
+      const p99 = got.get(`thread="${thread}",stat="p99"`)!;
+      const max = got.get(`thread="${thread}",stat="max"`)!;
+      expect(p99).toBeGreaterThan(0);
+      expect(max).toBeGreaterThanOrEqual(p99);
+      expect(max).toBeLessThan(5);
+    }
+    const text = (await http("GET", `${gw.base}/metrics`)).body;
+    expect(text).not.toMatch(/floorgate_drops_total\{[^}]*\} [1-9]/);
+  });
+
   it("stops cleanly, threads included", async () => {
     const { code, ms } = await gw.stop();
     expect(code).toBe(0);

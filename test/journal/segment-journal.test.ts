@@ -139,6 +139,28 @@ describe("segment journal: segments", () => {
   });
 });
 
+describe("segment journal: slow disk operations", () => {
+  it("reports commits and deletions at or over slowIoMs, with a commit's phases", async () => {
+    const dir = await freshDir();
+    const events: JournalEvent[] = [];
+    // threshold 0: every operation counts as slow, so the wiring is seen without a slow disk
+    const j = await openJournal(opts(dir, { segmentBytes: 1024, outputs: ["a"], slowIoMs: 0, onEvent: (e) => events.push(e) }));
+    for (let i = 0; i < 20; i++) await j.append(samples(i * 5, 5));
+    j.commit("a", 100);
+    await j.append(samples(100, 1));
+    const slow = events.filter((e) => e.kind === "slow-io");
+    const commits = slow.filter((e) => e.op === "commit");
+    expect(commits.length).toBeGreaterThanOrEqual(21);
+    for (const c of commits) {
+      expect(c.segment).toMatch(/^\d{20}\.seg$/);
+      const p = c.phases!;
+      expect(p.create + p.room + p.write + p.sync).toBeLessThanOrEqual(c.ms + 4); // rounding per phase
+    }
+    expect(slow.some((e) => e.op === "delete")).toBe(true);
+    await j.close();
+  });
+});
+
 describe("segment journal: cap", () => {
   it("drop-oldest keeps disk within maxBytes + one segment and counts every lost sample per output", async () => {
     const dir = await freshDir();
