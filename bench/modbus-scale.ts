@@ -368,6 +368,7 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
       // polls that waited for the journal (a driver thread's in-flight window was full)
       journal_backpressure_total: metricSum(metrics, "floorgate_driver_events_total", 'event="journal_backpressure"'),
       drops_total: metricSum(metrics, "floorgate_drops_total"),
+      journal_slow_commits_total: metricSum(metrics, "floorgate_journal_slow_io_total", 'op="commit"'),
       journal_lag_samples_end: metricSum(metrics, "floorgate_journal_lag_samples"),
     };
 
