@@ -339,7 +339,9 @@ export class Line {
       const tid = this.rx.readUInt16BE(0);
       const unit = this.rx[6]!;
       const pdu = Buffer.from(this.rx.subarray(7, 6 + len));
-      this.rx = this.rx.subarray(6 + len);
+      // Not an empty view: kept until the next reply (a poll period), it would outlive V8's young
+      // generation, ~100 B per reply promoted and left for a full GC.
+      this.rx = this.rx.length > 6 + len ? this.rx.subarray(6 + len) : EMPTY;
       const cur = this.current;
       if (!cur || !cur.timer || tid !== cur.tid) {
         this.lastTimedOut?.count("late_reply");

@@ -18,8 +18,12 @@ export type ToDriverThread =
   | { t: "start"; id: number; cfg: DeviceConfig; tagsRef: number; tags?: DeviceConfig["tags"] }
   /** abort driver `id`; it answers "stopped" once its sockets are released */
   | { t: "stop"; id: number }
-  /** these emits are durable (or were refused and counted by the runtime): resolve them */
-  | { t: "durable"; seqs: number[] }
+  /**
+   * These emits are durable (or were refused and counted by the runtime): resolve them. `samples`
+   * is how many samples they held, so the thread keeps its in-flight count without a table of
+   * emits (whose churn outlived the young generation: ~60 B per poll promoted).
+   */
+  | { t: "durable"; seqs: number[]; samples: number }
   | { t: "write"; req: number; id: number; tag: string; raw: SampleValue }
   /** @internal for tests: the thread exits (code 1) inside the next emit, before that emit is sent */
   | { t: "exit-inside-next-emit" };

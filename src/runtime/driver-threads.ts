@@ -117,6 +117,8 @@ class DriverThread {
   private readonly writes = new Map<number, { resolve(): void; reject(err: Error): void }>();
   private unpacker = new ColumnsUnpacker();
   private acks: number[] = [];
+  /** samples in the emits of `acks` */
+  private ackedSamples = 0;
   private ackQueued = false;
   /** tag lists already sent to the current worker, by number */
   private tagLists = new WeakMap<object, number>();
@@ -148,6 +150,7 @@ class DriverThread {
     this.unpacker = new ColumnsUnpacker();
     this.tagLists = new WeakMap();
     this.acks = [];
+    this.ackedSamples = 0;
     this.emitted = new Float64Array(shared);
     this.received = 0;
     w.on("message", (m: FromDriverThread) => { if (gen === this.generation) this.onMessage(m, gen); });
@@ -220,15 +223,16 @@ class DriverThread {
       case "emit":
         if (this.backoff.attempts > 0) this.backoff.reset(); // a restarted thread is polling again
         this.unpacker.unpack(m.flush, (e, cols) => {
-          this.received += cols.length;
+          const n = cols.length;
+          this.received += n;
           const slot = this.slots.get(e.id);
           if (!slot) {
-            this.opts.onLost("driver_stopped", cols.length);
-            this.ack(e.seq, gen);
+            this.opts.onLost("driver_stopped", n);
+            this.ack(e.seq, n, gen);
             return;
           }
           // Never rejects (DriverContext.emit): refused samples are counted by the runtime.
-          void slot.ctx.emit(cols).then(() => this.ack(e.seq, gen));
+          void slot.ctx.emit(cols).then(() => this.ack(e.seq, n, gen));
         });
         break;
       case "state":
@@ -257,16 +261,19 @@ class DriverThread {
   }
 
   /** Durable emits, answered in one message per turn of the event loop. */
-  private ack(seq: number, gen: number): void {
+  private ack(seq: number, samples: number, gen: number): void {
     if (gen !== this.generation) return; // that emit's worker is gone
     this.acks.push(seq);
+    this.ackedSamples += samples;
     if (this.ackQueued) return;
     this.ackQueued = true;
     setImmediate(() => {
       this.ackQueued = false;
       const seqs = this.acks;
+      const n = this.ackedSamples;
       this.acks = [];
-      this.post({ t: "durable", seqs });
+      this.ackedSamples = 0;
+      this.post({ t: "durable", seqs, samples: n });
     });
   }
 

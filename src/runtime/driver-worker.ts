@@ -42,8 +42,6 @@ const tagLists = new Map<number, DeviceConfig["tags"]>();
 const running = new Map<number, { driver: Driver; abort: AbortController }>();
 const packer = new ColumnsPacker();
 let inFlight = 0;
-/** emitted, not yet durable: their sample counts by seq */
-const inFlightBySeq = new Map<number, number>();
 /** the emits that arrived past the window, resolved when durable */
 const waiting = new Map<number, () => void>();
 const RESOLVED = Promise.resolve();
@@ -97,7 +95,6 @@ function start(id: number, cfg: Parameters<typeof createDriver>[0]): void {
         flushQueued = true;
         setImmediate(flush);
       }
-      inFlightBySeq.set(seq, cols.length);
       inFlight += cols.length;
       if (inFlight <= data.inFlightSamples) return RESOLVED;
       // Counted per device: its next poll waits for the journal (floorgate_driver_events_total).
@@ -127,11 +124,12 @@ port.on("message", (m: ToDriverThread) => {
       running.get(m.id)?.abort.abort();
       break;
     case "durable":
-      for (const seq of m.seqs) {
-        inFlight -= inFlightBySeq.get(seq) ?? 0;
-        inFlightBySeq.delete(seq);
-        const resolve = waiting.get(seq);
-        if (resolve) { waiting.delete(seq); resolve(); }
+      inFlight -= m.samples;
+      if (waiting.size > 0) {
+        for (const seq of m.seqs) {
+          const resolve = waiting.get(seq);
+          if (resolve) { waiting.delete(seq); resolve(); }
+        }
       }
       break;
     case "exit-inside-next-emit":
