@@ -3,8 +3,8 @@
  * thread starts here, each with a DriverContext whose calls travel to the main thread as messages.
  * Emits are packed per turn of this thread's event loop (one message for many polls).
  *
- * An emit resolves at once while fewer than `inFlightSamples` (DriverThreadData) samples of this thread await their
- * durability, else when the main thread reports it durable. A poller awaits its emit before it
+ * An emit resolves at once while fewer than `inFlightSamples` (DriverThreadData) samples of this
+ * thread await their durability, else when the main thread reports it durable. A poller awaits its emit before it
  * schedules its next poll, so without that window every fsync that ran long, or a pause of the
  * main thread, moved the next poll of every device on the thread (at 6,000 devices: a second or
  * two every few minutes with hundreds of polls over 100 ms late). The window keeps the poll clock
@@ -86,7 +86,7 @@ function start(id: number, cfg: Parameters<typeof createDriver>[0]): void {
     log: loggerFor(id),
     emit: (samples) => {
       const cols = samples instanceof SampleColumns ? samples : SampleColumns.fromSamples(samples);
-      if (cols.length === 0) return Promise.resolve();
+      if (cols.length === 0) return RESOLVED;
       const seq = nextSeq++;
       emittedCount[0] = emittedCount[0]! + cols.length;
       packer.add(id, seq, cols);
