@@ -114,9 +114,9 @@ export type JournalEvent =
   | { kind: "torn-tail"; segment: string; offset: number; droppedBytes: number; droppedRecords: number }
   | { kind: "dropped-oldest"; segment: string; samples: number; perOutput: Record<string, number> }
   /**
-   * A disk operation took at least `slowIoMs` (default SLOW_IO_MS): a group commit (its phases in ms: creating a
-   * segment, making room, writing, syncing) or a segment's deletion. Appends wait on commits, so
-   * a slow disk shows here before it shows as backpressure.
+   * A disk operation took at least `slowIoMs` (default SLOW_IO_MS): a group commit (its phases
+   * in ms: creating a segment, making room, writing, syncing) or a segment's deletion. Appends
+   * wait on commits, so a slow disk shows here before it shows as backpressure.
    */
   | { kind: "slow-io"; op: "commit" | "delete"; segment: string; ms: number; phases?: { create: number; room: number; write: number; sync: number } };
 

@@ -134,6 +134,8 @@ export class SegmentJournal implements Journal {
   private readonly dir: string;
   private readonly segmentBytes: number;
   private readonly groupBytes: number;
+  /** see JournalOptions.slowIoMs */
+  private readonly slowIoMs: number;
   /**
    * When the last group commit started (performance.now()). Under `fsync: batch` commits are at
    * least `fsyncIntervalMs` apart — the bound on fsyncs per second that spares flash — but an append
@@ -184,6 +186,7 @@ export class SegmentJournal implements Journal {
     this.opts = opts;
     this.dir = opts.dir;
     this.segmentBytes = opts.segmentBytes ?? defaultSegmentBytes(opts.maxBytes);
+    this.slowIoMs = opts.slowIoMs ?? SLOW_IO_MS;
     this.groupBytes = opts.groupCommitBytes ?? MiB;
     const cacheSamples = opts.cacheSamples ?? 500_000;
     this.cache = new RecentFrames(cacheSamples);
@@ -460,7 +463,7 @@ export class SegmentJournal implements Journal {
       return;
     }
     const ms = performance.now() - started;
-    if (ms >= (this.opts.slowIoMs ?? SLOW_IO_MS) && last) {
+    if (ms >= this.slowIoMs && last) {
       const r = (x: number): number => Math.round(x);
       this.emit({ kind: "slow-io", op: "commit", segment: last.name, ms: r(ms), phases: { create: r(phases.create), room: r(phases.room), write: r(phases.write), sync: r(phases.sync) } });
     }
@@ -561,7 +564,7 @@ export class SegmentJournal implements Journal {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
     const ms = performance.now() - started;
-    if (ms >= (this.opts.slowIoMs ?? SLOW_IO_MS)) this.emit({ kind: "slow-io", op: "delete", segment: seg.name, ms: Math.round(ms) });
+    if (ms >= this.slowIoMs) this.emit({ kind: "slow-io", op: "delete", segment: seg.name, ms: Math.round(ms) });
     if (seg.pins === 0) await this.closeSegment(seg);
   }
 

@@ -76,7 +76,10 @@ export interface DriverThreadsOptions {
   onLoopDelay?: (thread: number, p99: number, max: number) => void;
 }
 
-/** ~17 B per sample in flight between the threads and in the journal's queue: ≤ ~18 MB per thread; 1.7 s of 6,000 devices × 100 values */
+/**
+ * ~17 B per sample in flight between the threads and in the journal's queue: ≤ ~18 MB per thread,
+ * 1.7 s of 6,000 devices × 100 values.
+ */
 export const IN_FLIGHT_SAMPLES = 1_048_576;
 
 type ThreadOptions = Required<DriverThreadsOptions>;

@@ -4,13 +4,13 @@
  * Emits are packed per turn of this thread's event loop (one message for many polls).
  *
  * An emit resolves at once while fewer than `inFlightSamples` (DriverThreadData) samples of this
- * thread await their durability, else when the main thread reports it durable. A poller awaits its emit before it
- * schedules its next poll, so without that window every fsync that ran long, or a pause of the
- * main thread, moved the next poll of every device on the thread (at 6,000 devices: a second or
- * two every few minutes with hundreds of polls over 100 ms late). The window keeps the poll clock
- * off the disk's latency; past it, the pollers slow down as before, so memory stays bounded. A poll
- * acknowledges nothing to anyone, so resolving before durability gives up no guarantee: the
- * samples in the window are lost in a crash like a poll in progress.
+ * thread await their durability, else when the main thread reports it durable. A poller awaits
+ * its emit before it schedules its next poll, so without that window every fsync that ran long,
+ * or a pause of the main thread, moved the next poll of every device on the thread (at 6,000
+ * devices: a second or two every few minutes with hundreds of polls over 100 ms late). The window
+ * keeps the poll clock off the disk's latency; past it, the pollers slow down as before, so memory
+ * stays bounded. A poll acknowledges nothing to anyone, so resolving before durability gives up
+ * no guarantee: the samples in the window are lost in a crash like a poll in progress.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { monitorEventLoopDelay } from "node:perf_hooks";

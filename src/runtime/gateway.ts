@@ -108,7 +108,7 @@ export class Gateway implements StatusView {
       throw isFloorgateError(err) ? err : new FloorgateError("JOURNAL_IO", `cannot open the journal in ${dir}: ${describeError(err)}`, { cause: err });
     }
     const gw: Gateway = new Gateway(config, journal, log, opts);
-    slowIo.count = (op) => gw.metrics.journalSlowIo.inc({ op });
+    slowIo.countInto((op) => gw.metrics.journalSlowIo.inc({ op }));
     try {
       gw.startOutputs();
       await gw.startHttp();

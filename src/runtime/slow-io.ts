@@ -12,10 +12,17 @@ export class SlowIoReporter {
   private lastLogAt = -Infinity;
   private since = 0;
   private slowestSince: SlowIo | undefined;
-  /** set once the metrics exist (the journal opens before the gateway's metrics) */
-  count: (op: SlowIo["op"]) => void = () => {};
+  /** operations reported before `countInto` (the journal opens before the gateway's metrics) */
+  private early: SlowIo["op"][] = [];
+  private count: (op: SlowIo["op"]) => void = (op) => { this.early.push(op); };
 
   constructor(private readonly log: Logger, private readonly everyMs = 60_000, private readonly now = (): number => Date.now()) {}
+
+  /** Where counts go from now on; those reported before are counted there at once. */
+  countInto(count: (op: SlowIo["op"]) => void): void {
+    this.count = count;
+    for (const op of this.early.splice(0)) count(op);
+  }
 
   report(e: SlowIo): void {
     this.count(e.op);

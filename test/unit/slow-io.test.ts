@@ -9,7 +9,7 @@ describe("slow journal disk operations", () => {
     let now = 1_000_000;
     const counted: string[] = [];
     const r = new SlowIoReporter(log, 60_000, () => now);
-    r.count = (op) => counted.push(op);
+    r.countInto((op) => counted.push(op));
     const commit = (ms: number) => ({ kind: "slow-io" as const, op: "commit" as const, segment: "00000000000000000001.seg", ms, phases: { create: ms - 10, room: 0, write: 5, sync: 5 } });
 
     r.report(commit(1200));
@@ -32,5 +32,14 @@ describe("slow journal disk operations", () => {
     now += 60_000;
     r.report(commit(800));
     expect(lines[2]).not.toHaveProperty("slowSinceLastLine");
+  });
+
+  it("keeps the counts reported before the metrics exist", () => {
+    const r = new SlowIoReporter(createLogger({ level: "silent" }));
+    r.report({ kind: "slow-io", op: "delete", segment: "00000000000000000001.seg", ms: 700 });
+    const counted: string[] = [];
+    r.countInto((op) => counted.push(op));
+    r.report({ kind: "slow-io", op: "commit", segment: "00000000000000000002.seg", ms: 600 });
+    expect(counted).toEqual(["delete", "commit"]);
   });
 });
