@@ -409,8 +409,14 @@ export class SegmentJournal implements Journal {
     }
   }
 
+  /**
+   * Writes `batch` (appends in position order, possibly spanning segments) one segment at a time:
+   * write, fdatasync, then at once that segment's index and counters and the acks. Why per
+   * segment: creating the next segment runs garbage collection and may drop the oldest data,
+   * and both judge a segment by its counters; a segment whose fresh frames were not yet counted
+   * looked empty and fully read, and was deleted with acknowledged samples in it.
+   */
   private async writeBatch(batch: PendingAppend[]): Promise<void> {
-    const written: { p: PendingAppend; offset: number }[] = [];
     // phase times (ms), reported when the commit was slow (JournalEvent "slow-io")
     const phases = { create: 0, room: 0, write: 0, sync: 0 };
     const started = performance.now();
@@ -421,8 +427,8 @@ export class SegmentJournal implements Journal {
       t = now;
     };
     let last: Segment | undefined;
+    let i = 0;
     try {
-      let i = 0;
       while (i < batch.length) {
         const seg = batch[i]!.seg;
         last = seg;
@@ -442,13 +448,9 @@ export class SegmentJournal implements Journal {
         lap("create");
         await this.makeRoom(bytes, seg);
         lap("room");
-        let off = seg.bytes;
-        for (let k = i; k < j; k++) {
-          written.push({ p: batch[k]!, offset: off });
-          off += batch[k]!.frame.length;
-        }
-        if (j - i === 1) await writeFully(seg.fh!, batch[i]!.frame, seg.bytes);
-        else await writevFully(seg.fh!, batch.slice(i, j).map((p) => p.frame), bytes, seg.bytes);
+        const at = seg.bytes;
+        if (j - i === 1) await writeFully(seg.fh!, batch[i]!.frame, at);
+        else await writevFully(seg.fh!, batch.slice(i, j).map((p) => p.frame), bytes, at);
         seg.bytes += bytes;
         seg.reserved -= bytes;
         this.pendingBytes -= bytes;
@@ -456,22 +458,34 @@ export class SegmentJournal implements Journal {
         lap("write");
         await seg.fh!.datasync();
         lap("sync");
+        this.madeDurable(batch, i, j, at);
         i = j;
       }
     } catch (err) {
-      this.fail(batch, err);
+      this.fail(batch.slice(i), err);
       return;
+    } finally {
+      for (const w of this.durableWaiters) {
+        if (this.durablePos > w.after) w.wake();
+      }
     }
     const ms = performance.now() - started;
     if (ms >= this.slowIoMs && last) {
       const r = (x: number): number => Math.round(x);
       this.emit({ kind: "slow-io", op: "commit", segment: last.name, ms: r(ms), phases: { create: r(phases.create), room: r(phases.room), write: r(phases.write), sync: r(phases.sync) } });
     }
-    for (const { p, offset } of written) {
+    if (this.segments.length > 1 && this.isGarbage(this.segments[0]!)) this.gcWanted = true;
+  }
+
+  /** Appends batch[i..j), just synced at `offset` of their segment, become readable and are acked. */
+  private madeDurable(batch: PendingAppend[], i: number, j: number, offset: number): void {
+    for (let k = i; k < j; k++) {
+      const p = batch[k]!;
       const seg = p.seg;
       const n = p.count;
       seg.index.push(offset, p.firstPos, n);
-      seg.indexedEnd = offset + p.frame.length;
+      offset += p.frame.length;
+      seg.indexedEnd = offset;
       if (seg.records === 0) seg.firstTs = p.firstTs;
       seg.records += n;
       seg.lastPos = p.firstPos + n - 1;
@@ -480,11 +494,7 @@ export class SegmentJournal implements Journal {
       this.newestTs = p.lastTs;
       if (p.cols) this.cache.add(p.firstPos, p.cols);
     }
-    for (const { p } of written) p.resolve(p.firstPos + p.count - 1);
-    for (const w of this.durableWaiters) {
-      if (this.durablePos > w.after) w.wake();
-    }
-    if (this.segments.length > 1 && this.isGarbage(this.segments[0]!)) this.gcWanted = true;
+    for (let k = i; k < j; k++) batch[k]!.resolve(batch[k]!.firstPos + batch[k]!.count - 1);
   }
 
   /** A disk error: everything not yet durable fails, and the journal stops accepting appends. */
