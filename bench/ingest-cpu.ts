@@ -78,7 +78,7 @@ const status: StatusView = {
   gatewayId: () => "bench-edge",
   health: () => ({
     status: "ok", journalAccepting: true, devices: {}, outputs: {},
-    journal: { bytes: 0, maxBytes: 1, records: 0, segments: 1, oldestPos: 0, newestPos: 0, appended: 0, dropped: 0, tornRecords: 0, rejected: 0, writable: true, full: false },
+    journal: { bytes: 0, maxBytes: 1, records: 0, segments: 1, oldestPos: 0, newestPos: 0, appended: 0, dropped: 0, tornRecords: 0, corruptRecords: 0, rejected: 0, writable: true, unwritable: null, failed: false, full: false },
   }),
   devices: () => [],
   tags: () => undefined,

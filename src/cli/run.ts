@@ -46,11 +46,12 @@ export async function runDaemon(file: string, opts: { pretty: boolean }): Promis
     flushLog(log);
     return 2;
   }
-  const sig = await untilSignal();
-  log.info({ signal: sig }, "stopping: draining outputs and syncing the journal");
+  const ended = await Promise.race([untilSignal().then((signal) => ({ signal, fatal: null })), gw.fatal.then((fatal) => ({ signal: null, fatal }))]);
+  if (ended.signal) log.info({ signal: ended.signal }, "stopping: draining outputs and syncing the journal");
   const code = await stopWithin(gw, log);
   flushLog(log);
-  return code;
+  // A fatal journal error was logged where it happened; exit 2 lets the supervisor restart us.
+  return ended.fatal !== null ? 2 : code;
 }
 
 function flushLog(log: Logger): void {

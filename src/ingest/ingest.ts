@@ -24,7 +24,7 @@ export interface IngestSink {
 
 /** `floorgate_ingest_rejects_total` reasons the ingest itself produces. */
 export type IngestRejectReason =
-  | "bad_request" | "unauthorized" | "forbidden" | "too_large" | "rate_limited" | "journal_full" | "journal_error";
+  | "bad_request" | "unauthorized" | "forbidden" | "too_large" | "rate_limited" | "journal_full" | "journal_unavailable" | "journal_error";
 
 /** A transport-independent answer: HTTP sends it as is; the MQTT listener maps it (202 → PUBACK). */
 export interface IngestReply {
@@ -133,6 +133,10 @@ export function createIngest(
       }
       if (isFloorgateError(err, "JOURNAL_FULL")) {
         return reject("journal_full", 503, "journal full: retry later", { retryAfterSec: 5 }, deviceId);
+      }
+      if (isFloorgateError(err, "JOURNAL_UNAVAILABLE")) {
+        // the journal's own words (e.g. "journal cannot write: disk full (ENOSPC); retrying")
+        return reject("journal_unavailable", 503, `${err.message}: retry later`, { retryAfterSec: 2 }, deviceId);
       }
       return reject("journal_error", 503, "gateway cannot store data right now: retry later", { retryAfterSec: 5 }, deviceId);
     }
