@@ -25,6 +25,11 @@ export interface GatewayOptions {
   pushSilenceMs?: number;
   /** how often silence is checked; default 5 s */
   pushSweepMs?: number;
+  /**
+   * Aborts a start still under way (SIGTERM during startup): `start` then rejects ABORTED at once,
+   * after undoing what had started; a journal still opening is closed in the background once open.
+   */
+  signal?: AbortSignal;
 }
 const DONE: Promise<void> = Promise.resolve();
 
@@ -81,14 +86,20 @@ export class Gateway implements StatusView {
     });
   }
 
-  /** Starts everything; rejects with JOURNAL_IO or PORT_IN_USE (exit code 2) after undoing what started. */
+  /**
+   * Starts everything; rejects with JOURNAL_IO or PORT_IN_USE (exit code 2), or ABORTED when
+   * `opts.signal` fires first, after undoing what started.
+   */
   static async start(config: GatewayConfig, log: Logger, opts: GatewayOptions = {}): Promise<Gateway> {
     const dir = join(config.gateway.dataDir, "journal");
     const slowIo = new SlowIoReporter(log);
+    const signal = opts.signal;
+    if (signal?.aborted) throw startAborted();
     let journal: Journal;
     try {
       await mkdir(dir, { recursive: true });
-      journal = await openJournal({
+      // Recovery reads every segment: on a large journal or a slow disk it is the long part of a start.
+      journal = await untilAborted(openJournal({
         dir,
         maxBytes: config.journal.maxBytes,
         overflow: config.journal.overflow,
@@ -103,7 +114,7 @@ export class Gateway implements StatusView {
             for (const [o, n] of Object.entries(e.perOutput)) if (n > 0) gw.metrics.drops.inc({ reason: "drop_oldest", output: o }, n);
           }
         },
-      });
+      }), signal, (late) => late.close());
     } catch (err) {
       throw isFloorgateError(err) ? err : new FloorgateError("JOURNAL_IO", `cannot open the journal in ${dir}: ${describeError(err)}`, { cause: err });
     }
@@ -112,6 +123,7 @@ export class Gateway implements StatusView {
     try {
       gw.startOutputs();
       await gw.startHttp();
+      if (signal?.aborted) throw startAborted();
       gw.startDrivers();
     } catch (err) {
       await gw.stop();
@@ -344,6 +356,35 @@ export class Gateway implements StatusView {
     await this.journal.close();
     this.log.info("floorgate stopped");
   }
+}
+
+function startAborted(): FloorgateError {
+  return new FloorgateError("ABORTED", "start aborted: stop requested");
+}
+
+/**
+ * `p`, or a rejection ABORTED as soon as `signal` fires; a value `p` still delivers after that is
+ * handed to `late` (to close it) instead of being leaked.
+ */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, late: (v: T) => unknown): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    let lost = false;
+    const onAbort = () => {
+      lost = true;
+      reject(startAborted());
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    p.then((v) => {
+      signal.removeEventListener("abort", onAbort);
+      if (!lost) resolve(v);
+      else Promise.resolve().then(() => late(v)).catch(() => undefined);
+    }, (err: unknown) => {
+      signal.removeEventListener("abort", onAbort);
+      reject(err);
+    });
+  });
 }
 
 async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
