@@ -46,7 +46,10 @@ export function installFatalHandlers(): void {
 /** From now on a fatal error is one `fatal` log line on `log`, with `secrets` masked, flushed before the exit. */
 export function reportFatalTo(log: Logger, secrets: readonly string[]): void {
   report = (kind, err) => {
-    log.fatal({ kind, err: fatalDetails(err, secrets) }, `internal error (${kind}): exiting`);
+    const detail = fatalDetails(err, secrets);
+    // `err` is the one-line summary every log line carries; `detail` is not named `err` because
+    // pino's error serializer would rewrite it.
+    log.fatal({ kind, err: detail.code === undefined ? detail.message : `${detail.code}: ${detail.message}`, detail }, `internal error (${kind}): exiting`);
     log.flush();
   };
 }

@@ -1,4 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseConfigText, type LoadResult } from "../../src/config/load.js";
 import type { IngestConfig } from "../../src/config/types.js";
 import type { Sample } from "../../src/core/sample.js";
 import { createIngest, type IngestSink } from "../../src/ingest/ingest.js";
@@ -117,5 +120,29 @@ describe("ratePerDevice counts messages, a body all or nothing", () => {
     expect((await ing.handle("sensor-1", "glob-token", body({ nope: 1 }))).status).toBe(400);
     const r = await ing.handle("sensor-1", "glob-token", body({ values: { v: 1 } }));
     expect(r.status).toBe(429);
+  });
+});
+
+describe("config: ingest.maxDevices", () => {
+  const G = "gateway: { id: edge-1, group: plant }\n";
+  const parse = (text: string): LoadResult => parseConfigText(G + text, join(tmpdir(), "floorgate.yaml"), {});
+  const problems = (r: LoadResult) => (r.ok ? [] : r.problems.map((p) => `${p.path}: ${p.message}`));
+
+  it("defaults to 20,000 and takes a whole number ≥ 1", () => {
+    const d = parse("ingest:\n  devices: []\n");
+    expect(d.ok && d.config.ingest.maxDevices).toBe(20_000);
+    const set = parse("ingest:\n  maxDevices: 500\n");
+    expect(set.ok && set.config.ingest.maxDevices).toBe(500);
+    for (const bad of ["0", "-1", "1.5", "many", "2000000"]) {
+      expect(problems(parse(`ingest:\n  maxDevices: ${bad}\n`)).some((p) => p.startsWith("ingest.maxDevices")), bad).toBe(true);
+    }
+  });
+
+  it("must leave a place for every exact id in ingest.devices", () => {
+    const text = (max: number) => `ingest:\n  maxDevices: ${max}\n  devices:\n    - { id: a-1, token: t1 }\n    - { id: a-2, token: t2 }\n    - { id: "s-*", token: t3 }\n`;
+    expect(problems(parse(text(1)))).toEqual([
+      "ingest.maxDevices: 1 is less than the 2 exact device ids in ingest.devices; raise it to at least 2",
+    ]);
+    expect(parse(text(2)).ok).toBe(true);
   });
 });
