@@ -69,7 +69,7 @@ function config(): GatewayConfig {
     http: { listen: "127.0.0.1:0", host: "127.0.0.1", port: 0, operatorTokens: [], allowedOrigins: [] },
     journal: { maxBytes: 1 << 30, overflow: "reject", fsync: "batch", fsyncIntervalMs: 50 },
     devices: [],
-    ingest: { http: true, maxPayloadBytes: 1 << 20, ratePerDevice: 1_000_000, devices: [{ id: "dev-*", token: TOKEN }] },
+    ingest: { http: true, maxPayloadBytes: 1 << 20, ratePerDevice: 1_000_000, maxDevices: 20_000, devices: [{ id: "dev-*", token: TOKEN }] },
     outputs: [],
   };
 }

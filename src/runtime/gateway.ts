@@ -28,6 +28,11 @@ export interface GatewayOptions {
   pushSweepMs?: number;
   /** opens the journal's segment files (fault tests inject disk errors here); default fs `open` */
   journalOpenFile?: (path: string, flags: string) => Promise<FileHandle>;
+  /**
+   * Aborts a start still under way (SIGTERM during startup): `start` then rejects ABORTED at once,
+   * after undoing what had started; a journal still opening is closed in the background once open.
+   */
+  signal?: AbortSignal;
 }
 const DONE: Promise<void> = Promise.resolve();
 
@@ -91,17 +96,23 @@ export class Gateway implements StatusView {
     });
   }
 
-  /** Starts everything; rejects with JOURNAL_IO or PORT_IN_USE (exit code 2) after undoing what started. */
+  /**
+   * Starts everything; rejects with JOURNAL_IO or PORT_IN_USE (exit code 2), or ABORTED when
+   * `opts.signal` fires first, after undoing what started.
+   */
   static async start(config: GatewayConfig, log: Logger, opts: GatewayOptions = {}): Promise<Gateway> {
     const dir = join(config.gateway.dataDir, "journal");
     const slowIo = new SlowIoReporter(log);
+    const signal = opts.signal;
+    if (signal?.aborted) throw startAborted();
     let journal: Journal;
     // Events during recovery (torn tail, corruption) arrive before the gateway exists: held, then replayed.
     const early: JournalEvent[] = [];
     let gw: Gateway | null = null;
     try {
       await mkdir(dir, { recursive: true });
-      journal = await openJournal({
+      // Recovery reads every segment: on a large journal or a slow disk it is the long part of a start.
+      journal = await untilAborted(openJournal({
         dir,
         maxBytes: config.journal.maxBytes,
         overflow: config.journal.overflow,
@@ -110,7 +121,7 @@ export class Gateway implements StatusView {
         outputs: config.outputs.map((o) => o.name),
         onEvent: (e) => (gw ? gw.onJournalEvent(e, slowIo) : early.push(e)),
         ...(opts.journalOpenFile ? { openFile: opts.journalOpenFile } : {}),
-      });
+      }), signal, (late) => late.close());
     } catch (err) {
       throw isFloorgateError(err) ? err : new FloorgateError("JOURNAL_IO", `cannot open the journal in ${dir}: ${describeError(err)}`, { cause: err });
     }
@@ -121,6 +132,7 @@ export class Gateway implements StatusView {
     try {
       g.startOutputs();
       await g.startHttp();
+      if (signal?.aborted) throw startAborted();
       g.startDrivers();
     } catch (err) {
       await g.stop();
@@ -385,6 +397,35 @@ export class Gateway implements StatusView {
     await this.journal.close();
     this.log.info("floorgate stopped");
   }
+}
+
+function startAborted(): FloorgateError {
+  return new FloorgateError("ABORTED", "start aborted: stop requested");
+}
+
+/**
+ * `p`, or a rejection ABORTED as soon as `signal` fires; a value `p` still delivers after that is
+ * handed to `late` (to close it) instead of being leaked.
+ */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, late: (v: T) => unknown): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    let lost = false;
+    const onAbort = () => {
+      lost = true;
+      reject(startAborted());
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    p.then((v) => {
+      signal.removeEventListener("abort", onAbort);
+      if (!lost) resolve(v);
+      else Promise.resolve().then(() => late(v)).catch(() => undefined);
+    }, (err: unknown) => {
+      signal.removeEventListener("abort", onAbort);
+      reject(err);
+    });
+  });
 }
 
 async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {

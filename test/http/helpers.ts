@@ -19,7 +19,7 @@ export function makeConfig(ingest: Partial<IngestConfig> = {}, operatorTokens: s
       ],
     }],
     ingest: {
-      http: true, maxPayloadBytes: 4096, ratePerDevice: 20,
+      http: true, maxPayloadBytes: 4096, ratePerDevice: 20, maxDevices: 20_000,
       devices: [{ id: "agv-17", token: "agv-token" }, { id: "sensor-*", token: "sensor-token" }],
       ...ingest,
     },
