@@ -69,7 +69,7 @@ function config(): GatewayConfig {
     http: { listen: "127.0.0.1:0", host: "127.0.0.1", port: 0, operatorTokens: [], allowedOrigins: [] },
     journal: { maxBytes: 1 << 30, overflow: "reject", fsync: "batch", fsyncIntervalMs: 50 },
     devices: [],
-    ingest: { http: true, maxPayloadBytes: 1 << 20, ratePerDevice: 1_000_000, devices: [{ id: "dev-*", token: TOKEN }] },
+    ingest: { http: true, maxPayloadBytes: 1 << 20, ratePerDevice: 1_000_000, maxDevices: 20_000, devices: [{ id: "dev-*", token: TOKEN }] },
     outputs: [],
   };
 }
@@ -78,7 +78,7 @@ const status: StatusView = {
   gatewayId: () => "bench-edge",
   health: () => ({
     status: "ok", journalAccepting: true, devices: {}, outputs: {},
-    journal: { bytes: 0, maxBytes: 1, records: 0, segments: 1, oldestPos: 0, newestPos: 0, appended: 0, dropped: 0, tornRecords: 0, rejected: 0, writable: true, full: false },
+    journal: { bytes: 0, maxBytes: 1, records: 0, segments: 1, oldestPos: 0, newestPos: 0, appended: 0, dropped: 0, tornRecords: 0, corruptRecords: 0, rejected: 0, writable: true, unwritable: null, failed: false, full: false },
   }),
   devices: () => [],
   tags: () => undefined,

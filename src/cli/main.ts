@@ -1,15 +1,21 @@
 import { runSchema, runValidate } from "../config/cli.js";
 import { describeError, isFloorgateError } from "../core/errors.js";
 import { checkFlags, flag, parseArgs, requireFlag, USAGE, UsageError, type ParsedArgs } from "./args.js";
+import { installFatalHandlers } from "./fatal.js";
 import { runDaemon } from "./run.js";
 import { runDemo } from "./demo.js";
 import { runInspect } from "./inspect.js";
 import { runProbe } from "./probe.js";
 import { runSimulate } from "./simulate.js";
 
+/** Set once `run` starts: the process then ends with `process.exit` (see the end of this file). */
+let daemon = false;
+
 /**
  * Entry point of `floorgate`. Every failure ends in a one-line message and an exit code
- * (0 ok, 1 bad config or usage, 2 runtime failure) — never a stack trace.
+ * (0 ok, 1 bad config or usage, 2 runtime failure) — never a stack trace. An uncaught exception
+ * or unhandled rejection is reported once and exits 2 (`fatal.ts`; in the daemon, as a fatal log
+ * line with its frames).
  */
 async function main(argv: readonly string[]): Promise<number> {
   let args: ParsedArgs;
@@ -39,6 +45,7 @@ async function main(argv: readonly string[]): Promise<number> {
         return 0;
       case "run":
         checkFlags(args, ["config"]);
+        daemon = true;
         return await runDaemon(requireFlag(args, "config"), { pretty: args.flags.has("pretty") });
       case "demo":
         checkFlags(args, ["port", "broker", "devices", "data-dir"]);
@@ -80,12 +87,14 @@ function numberFlag(args: ParsedArgs, name: string, dflt: number): number {
   return n;
 }
 
-process.on("unhandledRejection", (err) => {
-  process.stderr.write(`floorgate: internal error (unhandled rejection): ${describeError(err)}\n`);
-  process.exit(2);
-});
+installFatalHandlers();
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    // The daemon exits outright: a stop cut off at its budget may leave sockets or timers that
+    // would otherwise keep the process alive past the 10 s of spec §3.
+    if (daemon) process.exit(code);
+    process.exitCode = code;
+  },
   (err: unknown) => { process.stderr.write(`floorgate: ${describeError(err)}\n`); process.exitCode = 2; },
 );

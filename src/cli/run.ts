@@ -1,8 +1,15 @@
 import { formatProblem, loadConfig } from "../config/load.js";
 import type { GatewayConfig } from "../config/types.js";
-import { describeError, FloorgateError } from "../core/errors.js";
+import { describeError, FloorgateError, isFloorgateError } from "../core/errors.js";
 import { createLogger, type Logger } from "../core/logger.js";
 import { Gateway } from "../runtime/gateway.js";
+import { configSecrets, reportFatalTo } from "./fatal.js";
+
+/**
+ * From the first SIGTERM/SIGINT to the exit: spec §3 allows 10 s; the last second is left for the
+ * final log line and the exit itself.
+ */
+export const STOP_BUDGET_MS = 9_000;
 
 /** Loads and fully validates a config, or throws CONFIG_INVALID after printing every problem. */
 export function loadOrExplain(file: string): GatewayConfig {
@@ -12,7 +19,7 @@ export function loadOrExplain(file: string): GatewayConfig {
   throw new FloorgateError("CONFIG_INVALID", `${r.problems.length} problem(s) in ${file}`);
 }
 
-/** Resolves after the first SIGTERM or SIGINT. */
+/** Resolves after the first SIGTERM or SIGINT (simulate, demo, benches: nothing to bound there). */
 export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const on = (sig: NodeJS.Signals): void => {
@@ -25,32 +32,102 @@ export function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-/** Stops the gateway within the contract's 10 s; a stop that hangs is cut off with exit code 2. */
-export async function stopWithin(gw: Gateway, log: Logger, ms = 9000): Promise<number> {
+/** The daemon's view of SIGTERM/SIGINT, whether it arrives during the start or afterwards. */
+export interface StopSignals {
+  /** aborted at the first signal (handed to `Gateway.start`) */
+  readonly signal: AbortSignal;
+  /** resolves with the first signal */
+  readonly first: Promise<NodeJS.Signals>;
+  /** resolves `budgetMs` after the first signal: whatever is still running then is abandoned */
+  readonly expired: Promise<void>;
+  /** ms left of the budget (the whole budget before any signal) */
+  remainingMs(): number;
+}
+
+/**
+ * Listens for SIGTERM and SIGINT from now until the process exits. Later signals are logged and
+ * otherwise ignored: the stop under way is bounded already, and Node's default action (dying at
+ * once) would skip the journal's close.
+ */
+export function watchStopSignals(log: Logger, budgetMs = STOP_BUDGET_MS): StopSignals {
+  const abort = new AbortController();
+  let at: number | undefined;
+  let resolveFirst!: (sig: NodeJS.Signals) => void;
+  let resolveExpired!: () => void;
+  const first = new Promise<NodeJS.Signals>((r) => { resolveFirst = r; });
+  const expired = new Promise<void>((r) => { resolveExpired = r; });
+  const on = (sig: NodeJS.Signals): void => {
+    if (at !== undefined) {
+      log.warn({ signal: sig, leftMs: Math.max(0, at + budgetMs - Date.now()) }, "already stopping; the exit follows within the stop budget");
+      return;
+    }
+    at = Date.now();
+    // Not unref'd: should the stop wait on nothing at all, this still ends the process with code 2.
+    setTimeout(resolveExpired, budgetMs);
+    abort.abort();
+    resolveFirst(sig);
+  };
+  process.on("SIGTERM", on);
+  process.on("SIGINT", on);
+  return {
+    signal: abort.signal,
+    first,
+    expired,
+    remainingMs: () => (at === undefined ? budgetMs : Math.max(0, at + budgetMs - Date.now())),
+  };
+}
+
+/** Stops the gateway within `ms`; a stop that hangs is cut off with exit code 2. */
+export async function stopWithin(gw: Pick<Gateway, "stop">, log: Logger, ms = STOP_BUDGET_MS): Promise<number> {
   let t: NodeJS.Timeout | undefined;
   const timedOut = new Promise<number>((r) => { t = setTimeout(() => r(2), ms); });
-  const code = await Promise.race([gw.stop().then(() => 0), timedOut]);
+  const code = await Promise.race([gw.stop().then(() => 0, (err: unknown) => {
+    log.error({ err: describeError(err) }, "stop failed");
+    return 2;
+  }), timedOut]);
   clearTimeout(t);
-  if (code !== 0) log.error("stop did not finish in time; exiting anyway");
+  if (code !== 0) log.error({ budgetMs: ms }, "stop did not finish cleanly in time; exiting anyway");
   return code;
 }
 
+/**
+ * `floorgate run`: starts the gateway and stops it at SIGTERM/SIGINT. Resolves with the exit code
+ * (0 clean, 2 runtime failure); the caller must then end the process (`process.exit`), since a
+ * stop cut off at its budget may leave sockets or timers behind.
+ */
 export async function runDaemon(file: string, opts: { pretty: boolean }): Promise<number> {
   const config = loadOrExplain(file);
   const log = createLogger({ pretty: opts.pretty });
-  let gw: Gateway;
-  try {
-    gw = await Gateway.start(config, log);
-  } catch (err) {
-    log.fatal({ err: describeError(err) }, "floorgate cannot start");
+  reportFatalTo(log, configSecrets(config));
+  const stop = watchStopSignals(log);
+  log.info({ pid: process.pid }, "floorgate starting");
+  const starting = Gateway.start(config, log, { signal: stop.signal });
+  // Before a signal `expired` never resolves; after one, a start that ignores the abort is abandoned.
+  const started = await Promise.race([
+    starting.then((gw) => ({ gw }), (err: unknown) => ({ err })),
+    stop.expired.then(() => ({ expired: true as const })),
+  ]);
+  if ("expired" in started) {
+    log.error({ budgetMs: STOP_BUDGET_MS }, "stop requested during startup, and the start did not end in time; exiting anyway");
     flushLog(log);
     return 2;
   }
-  const sig = await untilSignal();
-  log.info({ signal: sig }, "stopping: draining outputs and syncing the journal");
-  const code = await stopWithin(gw, log);
+  if ("err" in started) {
+    if (stop.signal.aborted && isFloorgateError(started.err, "ABORTED")) {
+      log.info("stopped during startup");
+      flushLog(log);
+      return 0;
+    }
+    log.fatal({ err: describeError(started.err) }, "floorgate cannot start");
+    flushLog(log);
+    return 2;
+  }
+  const ended = await Promise.race([stop.first.then((signal) => ({ signal, fatal: null })), started.gw.fatal.then((fatal) => ({ signal: null, fatal }))]);
+  if (ended.signal) log.info({ signal: ended.signal }, "stopping: draining outputs and syncing the journal");
+  const code = await stopWithin(started.gw, log, stop.remainingMs());
   flushLog(log);
-  return code;
+  // A fatal journal error was logged where it happened; exit 2 lets the supervisor restart us.
+  return ended.fatal !== null ? 2 : code;
 }
 
 function flushLog(log: Logger): void {

@@ -26,7 +26,7 @@ export const DEFAULTS = {
   modbus: { pollMs: 1000, maxGap: 8, tagByTag: false, maxTimeouts: 3, port: 502, unitId: 1, timeoutMs: 1000, byteOrder: "ABCD" },
   rtu: { baudRate: 9600, parity: "none", dataBits: 8, stopBits: 1 },
   opcua: { samplingMs: 1000, pollMs: 1000, mode: "subscribe", securityMode: "None", securityPolicy: "None" },
-  ingest: { maxPayloadBytes: 262_144, ratePerDevice: 200 },
+  ingest: { maxPayloadBytes: 262_144, ratePerDevice: 200, maxDevices: 20_000 },
   mqtt: { maxBatch: 500, format: "json" },
   influx: { maxBatch: 5000 },
 } as const;
@@ -200,6 +200,7 @@ function buildIngest(raw: unknown): IngestConfig {
     http: or(i.http, present),
     maxPayloadBytes: i.maxPayloadBytes === undefined ? DEFAULTS.ingest.maxPayloadBytes : (parseSize(i.maxPayloadBytes) as number),
     ratePerDevice: or(i.ratePerDevice, DEFAULTS.ingest.ratePerDevice),
+    maxDevices: or(i.maxDevices, DEFAULTS.ingest.maxDevices),
     devices: arr(i.devices).map((raw) => {
       const d = obj(raw);
       const dev: IngestDeviceConfig = { id: d.id as string };

@@ -319,7 +319,11 @@ export const CONFIG_SCHEMA: JsonSchema = {
           http: bool("Accept POST /api/v1/ingest/{deviceId} on the http listener", true),
           mqtt: obj("Embedded MQTT listener for devices; omit to disable", { listen: hostPort("Listen address") }, ["listen"]),
           maxPayloadBytes: size("Largest accepted push", 262144),
-          ratePerDevice: { type: "number", exclusiveMinimum: 0, description: "Messages per second per device; above it HTTP 429, MQTT disconnect", default: 200 },
+          ratePerDevice: { type: "number", exclusiveMinimum: 0, description: "Messages per second per device (a body of n messages counts n); above it HTTP 429, MQTT disconnect", default: 200 },
+          maxDevices: {
+            type: "integer", minimum: 1, maximum: 1000000, default: 20000,
+            description: "Most pushing devices the gateway keeps state for (device list, metric series, status topics, rate buckets); a new device id past it gets 429. Ids listed exactly in ingest.devices always have a place",
+          },
           devices: { type: "array", description: "Devices allowed to push", items: ingestDevice },
         }),
         type: ["object", "null"],

@@ -132,6 +132,11 @@ export function checkSemantics(source: ConfigSource, baseDir: string): ConfigPro
         : "missing token: set exactly one of token (e.g. \"${env:AGV17_TOKEN}\") and tokenHash (\"sha256:<64 hex digits>\")");
     }
   });
+  // Exact ids have a reserved place under maxDevices: more of them than places could never all push.
+  const exactIds = new Set(list(ingest.devices).map((d) => (isObj(d) ? str(d.id) : undefined)).filter((id) => id !== undefined && !id.includes("*")));
+  if (typeof ingest.maxDevices === "number" && Number.isInteger(ingest.maxDevices) && exactIds.size > ingest.maxDevices) {
+    add(["ingest", "maxDevices"], `${ingest.maxDevices} is less than the ${exactIds.size} exact device ids in ingest.devices; raise it to at least ${exactIds.size}`);
+  }
   if (isObj(ingest.mqtt) && typeof ingest.mqtt.listen === "string") {
     const hp = parseHostPort(ingest.mqtt.listen);
     if (typeof hp === "string") add(["ingest", "mqtt", "listen"], `found ${JSON.stringify(ingest.mqtt.listen)}; ${hp}`);

@@ -133,7 +133,14 @@ export interface IngestConfig {
   http: boolean;
   mqtt?: { listen: string; host: string; port: number };
   maxPayloadBytes: number;
+  /** messages/s per device (a body of n messages counts n) */
   ratePerDevice: number;
+  /**
+   * pushing devices the gateway keeps state for (device list, metric series, status topics, rate
+   * buckets); a new id past it is refused with 429. Exact ids in `devices` always have a place.
+   * Default 20,000.
+   */
+  maxDevices: number;
   devices: IngestDeviceConfig[];
 }
 

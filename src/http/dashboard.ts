@@ -14,8 +14,9 @@ export function defaultPublicDirs(): string[] {
 /** Placeholder until the dashboard exists: shows where the data lives. */
 const FALLBACK = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Floorgate</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family: system-ui, sans-serif; margin: 2rem">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/dashboard.css"></head>
+<body class="plain">
 <h1>Floorgate</h1>
 <p>The dashboard is not installed. The gateway's data is available at
 <a href="/api/v1/devices">/api/v1/devices</a>, <a href="/healthz">/healthz</a> and <a href="/metrics">/metrics</a>.</p>
@@ -25,8 +26,9 @@ const FALLBACK = `<!doctype html>
 /** Answered with 401 to a browser without a token: asks for one (spec §4 "otherwise asks for the token"). */
 export const LOGIN_PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Floorgate — sign in</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family: system-ui, sans-serif; margin: 2rem">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/dashboard.css"></head>
+<body class="plain">
 <h1>Floorgate</h1>
 <form method="get" action="/">
 <label>Operator token <input type="password" name="token" autocomplete="current-password" required autofocus></label>
@@ -46,3 +48,36 @@ export async function loadDashboard(dirs: readonly string[]): Promise<string> {
   }
   return FALLBACK;
 }
+
+/** Files the pages load besides index.html, with their types; nothing else is served from disk. */
+export const DASHBOARD_ASSETS: Readonly<Record<string, string>> = {
+  "dashboard.js": "text/javascript; charset=utf-8",
+  "dashboard.css": "text/css; charset=utf-8",
+};
+
+/** One of DASHBOARD_ASSETS from the first directory that has it; undefined when none does. */
+export async function loadAsset(dirs: readonly string[], name: string): Promise<string | undefined> {
+  if (!Object.hasOwn(DASHBOARD_ASSETS, name)) return undefined;
+  for (const dir of dirs) {
+    try {
+      return await readFile(path.join(dir, name), "utf8");
+    } catch {
+      // next candidate
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Headers of every HTML page. The pages load their script and styles from files of this origin
+ * only (no inline script or style), may not be framed (clickjacking a write-back button), and do
+ * not leak `?token=` through the Referer of what they load.
+ */
+export const PAGE_HEADERS: Readonly<Record<string, string>> = {
+  "Content-Security-Policy":
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+    + "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  "X-Frame-Options": "DENY",
+  "X-Content-Type-Options": "nosniff",
+  "Referrer-Policy": "no-referrer",
+};

@@ -2,7 +2,13 @@ import type { ServerResponse } from "node:http";
 
 /** Reasons counted in `floorgate_ingest_rejects_total` for refusals the HTTP layer decides itself. */
 export type HttpRejectReason =
-  | "bad_request" | "unauthorized" | "forbidden" | "too_large" | "rate_limited" | "journal_full" | "not_found" | "method";
+  | "bad_request" | "unauthorized" | "forbidden" | "too_large" | "rate_limited" | "journal_full" | "not_found" | "method"
+  /** Host header not loopback on a loopback listener without operator tokens (DNS rebinding) */
+  | "bad_host"
+  /** headers or body not received within the limits (slowloris) */
+  | "timeout"
+  /** connection refused at `maxConnections` */
+  | "connection_limit";
 
 const API_HEADERS = {
   "Cache-Control": "no-store",

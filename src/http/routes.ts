@@ -5,6 +5,8 @@
  */
 export type Route =
   | { name: "dashboard" }
+  /** the dashboard's script and styles (no operator token: a `<script src>` cannot send one) */
+  | { name: "asset"; file: string }
   | { name: "healthz" }
   | { name: "metrics" }
   | { name: "devices" }
@@ -69,6 +71,7 @@ export function matchRoute(target: string): RouteMatch {
   const hit = (route: Route, methods: readonly string[]): RouteMatch => ({ ok: true, route, methods, query });
   const n = seg.length;
   if (n === 1 && seg[0] === "") return hit({ name: "dashboard" }, GET);
+  if (n === 1 && (seg[0] === "dashboard.js" || seg[0] === "dashboard.css")) return hit({ name: "asset", file: seg[0] }, GET);
   if (n === 1 && seg[0] === "healthz") return hit({ name: "healthz" }, GET);
   if (n === 1 && seg[0] === "metrics") return hit({ name: "metrics" }, GET);
   if (n >= 3 && seg[0] === "api" && seg[1] === "v1") {

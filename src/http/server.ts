@@ -1,6 +1,8 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { GatewayConfig } from "../config/types.js";
+import { isIPv4 } from "node:net";
+import { isLoopback } from "../config/net.js";
 import { describeError, FloorgateError, isFloorgateError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import type { SampleValue } from "../core/sample.js";
@@ -8,7 +10,7 @@ import type { Ingest, IngestReply } from "../ingest/ingest.js";
 import type { Metrics } from "../runtime/metrics.js";
 import type { DeviceInfo, StatusView } from "../runtime/status.js";
 import { discardRest, readBody } from "./body.js";
-import { defaultPublicDirs, loadDashboard, LOGIN_PAGE } from "./dashboard.js";
+import { DASHBOARD_ASSETS, defaultPublicDirs, loadAsset, loadDashboard, LOGIN_PAGE, PAGE_HEADERS } from "./dashboard.js";
 import { send, sendError, sendJson, type HttpRejectReason } from "./respond.js";
 import { matchRoute, type Route } from "./routes.js";
 import { bearerToken, OperatorTokens } from "./tokens.js";
@@ -39,13 +41,69 @@ export interface HttpDeps {
   /** a device that pushed within this many ms is shown `online`; default 60_000 */
   pushOnlineMs?: number;
   clock?: () => number;
+  /** default HTTP_LIMITS; tests shorten them */
+  limits?: Partial<HttpLimits>;
+}
+
+/** What one client may hold of the listener: bounds connection floods and slowloris clients. */
+export interface HttpLimits {
+  /** open connections at most; a connection past it is closed at once and counted (`connection_limit`) */
+  maxConnections: number;
+  /** the request line and headers must be in within this many ms (a fresh connection counts from its start) */
+  headersTimeoutMs: number;
+  /** the whole request, body included, must be in within this many ms */
+  requestTimeoutMs: number;
+  /** an idle keep-alive connection is closed after this many ms */
+  keepAliveTimeoutMs: number;
+}
+
+export const HTTP_LIMITS: Readonly<HttpLimits> = {
+  maxConnections: 10_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 10_000,
+};
+
+/**
+ * True when a `Host` header names this loopback listener: `localhost`, a 127.0.0.0/8 address or
+ * `[::1]`, with the listener's port (absent only for port 80). Anything else on a loopback listener
+ * is a browser that was pointed at it through a name an attacker controls (DNS rebinding).
+ */
+export function isLoopbackHost(host: string, port: number): boolean {
+  let name: string;
+  let portText: string | undefined;
+  const h = host.toLowerCase();
+  if (h.startsWith("[")) {
+    const end = h.indexOf("]");
+    if (end < 0) return false;
+    name = h.slice(1, end);
+    const rest = h.slice(end + 1);
+    if (rest !== "" && !rest.startsWith(":")) return false;
+    portText = rest === "" ? undefined : rest.slice(1);
+    if (name !== "::1") return false;
+  } else {
+    const colon = h.indexOf(":");
+    name = colon < 0 ? h : h.slice(0, colon);
+    portText = colon < 0 ? undefined : h.slice(colon + 1);
+    if (name !== "localhost" && !(isIPv4(name) && name.startsWith("127."))) return false;
+  }
+  if (portText === undefined) return port === 80;
+  return /^[0-9]{1,5}$/.test(portText) && Number(portText) === port;
 }
 
 export interface HttpServer {
   /** the underlying server (the live feed attaches its WebSocket upgrade handler here) */
   server: http.Server;
-  /** Resolves with the bound port (useful with port 0); rejects PORT_IN_USE when taken. */
+  /**
+   * Resolves with the bound port (useful with port 0); rejects PORT_IN_USE when taken. On a
+   * loopback `host` without operator tokens, requests whose `Host` is not loopback get 403.
+   */
   listen(host: string, port: number): Promise<{ port: number }>;
+  /**
+   * The `Host` check of `listen` for handlers outside the request path (the WebSocket upgrade):
+   * true when the request may be served.
+   */
+  hostAllowed(req: IncomingMessage): boolean;
   /** Stops accepting, lets requests in flight finish for up to `graceMs`, then drops connections. */
   close(graceMs?: number): Promise<void>;
 }
@@ -66,10 +124,34 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
   const writableTags = new Map<string, Map<string, boolean>>();
   for (const d of config.devices) writableTags.set(d.id, new Map(d.tags.map((t) => [t.name, t.writable])));
 
-  const server = http.createServer({ requestTimeout: 30_000, headersTimeout: 30_000 });
-  server.keepAliveTimeout = 60_000;
-  server.headersTimeout = 30_000;
-  server.requestTimeout = 30_000;
+  const limits: HttpLimits = { ...HTTP_LIMITS, ...deps.limits };
+  const server = http.createServer({
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Node checks the two timeouts above only this often (default 30 s, which would triple them).
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 4))),
+  });
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.maxConnections = limits.maxConnections;
+  let lastDropLog = -Infinity;
+  server.on("drop", () => {
+    metrics.ingestRejects.inc({ reason: "connection_limit" });
+    const now = clock();
+    if (now - lastDropLog >= 60_000) {
+      lastDropLog = now;
+      log.warn({ maxConnections: limits.maxConnections }, "http: connection limit reached; new connections are closed until some end");
+    }
+  });
+
+  /** Set by `listen`: the port a loopback listener without operator tokens checks `Host` against. */
+  let guardPort: number | undefined;
+  const hostAllowed = (req: IncomingMessage): boolean => {
+    if (guardPort === undefined) return true;
+    const host = req.headers.host;
+    // No Host at all (HTTP/1.0 tools): not what a browser sends, so not a rebinding attempt.
+    return host === undefined || isLoopbackHost(host, guardPort);
+  };
 
   /** Requests sent with `Expect: 100-continue` whose body we asked for (see `checkContinue`). */
   const continued = new WeakSet<IncomingMessage>();
@@ -209,9 +291,14 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
       case "dashboard": {
         if (!operatorOk(req, query, true)) {
           metrics.ingestRejects.inc({ reason: "unauthorized" });
-          return send(res, 401, LOGIN_PAGE, "text/html; charset=utf-8", { "Referrer-Policy": "no-referrer" });
+          return send(res, 401, LOGIN_PAGE, "text/html; charset=utf-8", PAGE_HEADERS);
         }
-        return send(res, 200, await loadDashboard(publicDirs), "text/html; charset=utf-8", { "Referrer-Policy": "no-referrer" });
+        return send(res, 200, await loadDashboard(publicDirs), "text/html; charset=utf-8", PAGE_HEADERS);
+      }
+      case "asset": {
+        const text = await loadAsset(publicDirs, route.file);
+        if (text === undefined) return refuse(req, res, 404, "not_found", "not found");
+        return send(res, 200, text, DASHBOARD_ASSETS[route.file]!, PAGE_HEADERS);
       }
     }
     // Everything below is an operator route.
@@ -234,6 +321,10 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
   };
 
   const onRequest = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (!hostAllowed(req)) {
+      return refuse(req, res, 403, "bad_host",
+        "Host header is not this loopback listener (localhost, 127.0.0.1 or [::1] with its port): refused, as a browser pointed here through another name could be a DNS rebinding attack");
+    }
     const m = matchRoute(req.url ?? "/");
     if (!m.ok) return refuse(req, res, m.status, m.status === 400 ? "bad_request" : "not_found", m.error);
     if (!m.methods.includes(req.method ?? "")) {
@@ -265,7 +356,7 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
     }
     const [code, text, reason] =
       err.code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large", "too_large"] as const
-      : err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "HPE_HEADERS_TIMEOUT" ? [408, "Request Timeout", "bad_request"] as const
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "HPE_HEADERS_TIMEOUT" ? [408, "Request Timeout", "timeout"] as const
       : [400, "Bad Request", "bad_request"] as const;
     metrics.ingestRejects.inc({ reason });
     const body = JSON.stringify({ error: `malformed request: ${text.toLowerCase()}` });
@@ -275,6 +366,7 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
 
   return {
     server,
+    hostAllowed,
     listen(host, port) {
       return new Promise((resolve, reject) => {
         const onError = (err: NodeJS.ErrnoException) => {
@@ -287,6 +379,7 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
           server.off("error", onError);
           const addr = server.address();
           const bound = typeof addr === "object" && addr !== null ? addr.port : port;
+          if (isLoopback(host) && !operators.required) guardPort = bound;
           log.info({ host, port: bound }, "http listening");
           resolve({ port: bound });
         };

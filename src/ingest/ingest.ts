@@ -24,7 +24,8 @@ export interface IngestSink {
 
 /** `floorgate_ingest_rejects_total` reasons the ingest itself produces. */
 export type IngestRejectReason =
-  | "bad_request" | "unauthorized" | "forbidden" | "too_large" | "rate_limited" | "journal_full" | "journal_error";
+  | "bad_request" | "unauthorized" | "forbidden" | "too_large" | "rate_limited" | "too_many_devices"
+  | "journal_full" | "journal_unavailable" | "journal_error";
 
 /** A transport-independent answer: HTTP sends it as is; the MQTT listener maps it (202 → PUBACK). */
 export interface IngestReply {
@@ -41,23 +42,40 @@ export type IngestReplyBody =
   | { error: string; problems?: PayloadProblem[] };
 
 /**
- * The device push endpoint, independent of transport. A push is: `authenticate` (id syntax and
- * token) → `throttle` (rate limit) → `accept` (size, body, dedup, durable store). `handle` runs
- * all three; HTTP runs them separately so it can refuse before reading a body. Every refusal is
- * counted in `metrics.ingestRejects` by the step that makes it. Never throws or rejects.
+ * The device push endpoint, independent of transport. A push is: `authenticate` (id syntax, token,
+ * admission under `maxDevices`) → `throttle` (is there room for one more message?) → `accept`
+ * (size, body, one rate token per message, dedup, durable store). `handle` runs all three; HTTP
+ * runs them separately so it can refuse before reading a body. Every refusal is counted in
+ * `metrics.ingestRejects` by the step that makes it. Never throws or rejects.
+ *
+ * Per-device state (device list, rate bucket, per-device metric series, and the runtime's device
+ * registry and status topics behind the sink) exists only for admitted devices, so a glob token
+ * cannot grow it past `maxDevices`.
  */
 export interface Ingest {
   readonly maxPayloadBytes: number;
   handle(deviceId: string, token: string | undefined | null, body: Buffer): Promise<IngestReply>;
-  /** undefined when the device may push; otherwise the 400/401/403 answer */
+  /**
+   * undefined when the device may push (it is then admitted); otherwise the 400/401/403 answer,
+   * or 429 `too_many_devices` for a new id once `maxDevices` devices are admitted
+   */
   authenticate(deviceId: string, token: string | undefined | null): IngestReply | undefined;
-  /** undefined when under the rate; otherwise the 429 answer (call after `authenticate`) */
+  /**
+   * undefined when the device can afford one more message now; otherwise the 429 answer. Takes
+   * nothing: `accept` charges the body's messages. Call after `authenticate`.
+   */
   throttle(deviceId: string): IngestReply | undefined;
-  /** Validates and stores a body for an authenticated device; resolves 202 only once durable. */
+  /**
+   * Validates and stores a body for an authenticated device; resolves 202 only once durable. A
+   * body of n messages takes n rate tokens, all or none (429 and nothing stored when they are not
+   * there); a refused body (400, 413) takes one.
+   */
   accept(deviceId: string, body: Buffer): Promise<IngestReply>;
   /** Every device that has authenticated, newest last. */
   devices(): PushedDevice[];
   device(id: string): PushedDevice | undefined;
+  /** Sizes of the per-device state, for diagnostics and tests. */
+  stats(): { devices: number; rateBuckets: number };
 }
 
 export interface IngestOptions {
@@ -65,9 +83,10 @@ export interface IngestOptions {
   dedup?: Omit<DedupOptions, "onEvict">;
   /** default 5 minutes (spec §4) */
   maxSkewMs?: number;
-  /** devices remembered for the device list; default 10_000 */
-  maxDevices?: number;
 }
+
+/** Retry-After for a device refused by `maxDevices`: places free up only at a restart. */
+const DEVICE_LIMIT_RETRY_SEC = 300;
 
 /** Rounds of "another attempt with this msgId failed, try storing it ourselves". */
 const MAX_CLAIM_ROUNDS = 3;
@@ -80,20 +99,34 @@ export function createIngest(
   opts: IngestOptions = {},
 ): Ingest {
   const auth = createDeviceAuth(cfg.devices);
-  const rate = new RateLimiter(cfg.ratePerDevice, clock);
+  const maxDevices = cfg.maxDevices;
+  const rate = new RateLimiter(cfg.ratePerDevice, clock, maxDevices);
   const dedup = new MsgIdDedup(clock, {
     ...opts.dedup,
     onEvict: (reason) => metrics.ingestDedupEvictions.inc({ reason }),
   });
-  const registry = new PushedDevices(opts.maxDevices);
+  const exactIds = new Set(cfg.devices.map((d) => d.id).filter((id) => !id.includes("*")));
+  const registry = new PushedDevices(maxDevices, (id) => exactIds.has(id), exactIds.size);
   const maxSkewMs = opts.maxSkewMs ?? 5 * 60_000;
   const log = opts.log;
   let sinkFailing = false;
+  let deviceLimitLogged = false;
+  metrics.ingestDevices.set(0);
 
   const reject = (reason: IngestRejectReason, status: IngestReply["status"], error: string, extra: Partial<IngestReply> = {}, device?: string): IngestReply => {
     metrics.ingestRejects.inc({ reason });
-    if (device !== undefined) registry.touch(device, clock()).entry.counters.rejected++;
+    if (device !== undefined) {
+      const e = registry.entry(device);
+      if (e) e.counters.rejected++;
+    }
     return { status, body: { error }, reason, ...extra };
+  };
+
+  /** Rate refusal of an admitted device (counted in its entry too). */
+  const rateLimited = (deviceId: string, error: string, retryAfterSec: number): IngestReply => {
+    const e = registry.entry(deviceId);
+    if (e) e.counters.rateLimited++;
+    return reject("rate_limited", 429, error, { retryAfterSec }, deviceId);
   };
 
   const authenticate: Ingest["authenticate"] = (deviceId, token) => {
@@ -104,16 +137,27 @@ export function createIngest(
     if (r === "no-token") return reject("unauthorized", 401, "missing device token");
     if (r === "unknown-token") return reject("unauthorized", 401, "unknown device token");
     if (r === "wrong-device") return reject("forbidden", 403, `token is not valid for device ${deviceId}`);
-    const { created } = registry.touch(deviceId, clock());
-    if (created) log?.info({ device: deviceId }, "device authenticated for the first time");
+    const admitted = registry.admit(deviceId, clock());
+    if (admitted === undefined) {
+      if (!deviceLimitLogged) {
+        deviceLimitLogged = true;
+        log?.warn({ maxDevices }, "ingest: device limit reached; new device ids get 429 until a restart (raise ingest.maxDevices if the fleet is that large)");
+      }
+      return reject("too_many_devices", 429,
+        `device limit reached: this gateway accepts pushes from at most ${maxDevices} devices (ingest.maxDevices) and ${deviceId} is not one of them`,
+        { retryAfterSec: DEVICE_LIMIT_RETRY_SEC });
+    }
+    if (admitted.created) {
+      metrics.ingestDevices.set(registry.size());
+      log?.info({ device: deviceId }, "device authenticated for the first time");
+    }
     return undefined;
   };
 
+  const overRate = `over ${cfg.ratePerDevice} messages/s for this device`;
   const throttle: Ingest["throttle"] = (deviceId) => {
-    const d = rate.take(deviceId);
-    if (d.ok) return undefined;
-    registry.touch(deviceId, clock()).entry.counters.rateLimited++;
-    return reject("rate_limited", 429, `over ${cfg.ratePerDevice} messages/s for this device`, { retryAfterSec: d.retryAfterSec }, deviceId);
+    const d = rate.check(deviceId);
+    return d.ok ? undefined : rateLimited(deviceId, overRate, d.retryAfterSec);
   };
 
   /** Stores `samples`; true when durable, otherwise the 503 answer (counted). */
@@ -134,22 +178,37 @@ export function createIngest(
       if (isFloorgateError(err, "JOURNAL_FULL")) {
         return reject("journal_full", 503, "journal full: retry later", { retryAfterSec: 5 }, deviceId);
       }
+      if (isFloorgateError(err, "JOURNAL_UNAVAILABLE")) {
+        // the journal's own words (e.g. "journal cannot write: disk full (ENOSPC); retrying")
+        return reject("journal_unavailable", 503, `${err.message}: retry later`, { retryAfterSec: 2 }, deviceId);
+      }
       return reject("journal_error", 503, "gateway cannot store data right now: retry later", { retryAfterSec: 5 }, deviceId);
     }
   };
 
   const accept: Ingest["accept"] = async (deviceId, body) => {
+    // Only admitted devices get per-device state; `authenticate` admits.
+    const entry = registry.entry(deviceId);
+    if (entry === undefined) return reject("forbidden", 403, `device ${deviceId} has not authenticated`);
     if (body.length > cfg.maxPayloadBytes) {
+      rate.take(deviceId, 1); // a refused body still costs one message, so refusals cannot flood either
       return reject("too_large", 413, `payload over ${cfg.maxPayloadBytes} bytes`, {}, deviceId);
     }
     const parsed = parsePushBody(body);
     if (!parsed.ok) {
+      rate.take(deviceId, 1);
       metrics.ingestRejects.inc({ reason: "bad_request" });
-      registry.touch(deviceId, clock()).entry.counters.rejected++;
+      entry.counters.rejected++;
       return { status: 400, body: { error: "invalid push body", problems: parsed.problems }, reason: "bad_request" };
     }
+    const n = parsed.messages.length;
+    const charged = rate.take(deviceId, n);
+    if (!charged.ok) {
+      return rateLimited(deviceId, charged.tooMany
+        ? `${n} messages in one body is more than ingest.ratePerDevice lets through at once (${rate.capacity}): send at most ${rate.capacity} messages per body`
+        : n > 1 ? `${overRate} (this body has ${n} messages)` : overRate, charged.retryAfterSec);
+    }
     const receivedAt = clock();
-    const entry = registry.touch(deviceId, receivedAt).entry;
     let skewed = 0;
     let stored = 0;
     let duplicates = 0;
@@ -233,5 +292,6 @@ export function createIngest(
     },
     devices: () => registry.list(),
     device: (id) => registry.get(id),
+    stats: () => ({ devices: registry.size(), rateBuckets: rate.size() }),
   };
 }

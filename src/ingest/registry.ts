@@ -1,7 +1,10 @@
 /**
- * Devices that have authenticated to the ingest (HTTP or MQTT), so `/api/v1/devices` can list
- * "every device that has pushed" (spec §4), with their counters. Bounded: past `max` entries the
- * least recently created is forgotten (glob ids could otherwise grow it without limit).
+ * Devices admitted to the ingest (HTTP or MQTT), so `/api/v1/devices` can list "every device that
+ * has pushed" (spec §4), with their counters. Bounded by admission, not eviction: past `max`
+ * devices a new id is refused (the caller answers 429) and every device admitted so far keeps its
+ * place, so the device list, the per-device metric series and retained status topics downstream
+ * never hold more than `max` pushing devices. Ids for which `reserved(id)` is true (exact ids in
+ * the config) always have a place: other ids may fill only `max − reservedCount`.
  */
 export interface PushedDeviceCounters {
   /** pushes acknowledged (HTTP 202 / MQTT PUBACK) */
@@ -30,7 +33,7 @@ export interface PushedDevice {
   counters: PushedDeviceCounters;
 }
 
-interface Entry {
+export interface PushedDeviceEntry {
   id: string;
   firstSeen: number;
   lastPush: number | null;
@@ -39,23 +42,45 @@ interface Entry {
 }
 
 export class PushedDevices {
-  private readonly map = new Map<string, Entry>();
-  constructor(private readonly max = 10_000) {}
+  private readonly map = new Map<string, PushedDeviceEntry>();
+  /** ids admitted without a reserved place */
+  private open = 0;
+  private readonly openMax: number;
 
-  /** Returns the entry, creating it; `created` is true the first time (a state change worth a log line). */
-  touch(id: string, now: number): { entry: Entry; created: boolean } {
-    let entry = this.map.get(id);
+  constructor(
+    readonly max = 20_000,
+    private readonly reserved: (id: string) => boolean = () => false,
+    reservedCount = 0,
+  ) {
+    this.openMax = Math.max(0, max - reservedCount);
+  }
+
+  /**
+   * Returns the device's entry, creating it when there is room; undefined for a new id past the
+   * limit. `created` is true the first time (a state change worth a log line).
+   */
+  admit(id: string, now: number): { entry: PushedDeviceEntry; created: boolean } | undefined {
+    const entry = this.map.get(id);
     if (entry) return { entry, created: false };
-    if (this.map.size >= this.max) {
-      const first = this.map.keys().next();
-      if (!first.done) this.map.delete(first.value);
-    }
-    entry = {
+    const isReserved = this.reserved(id);
+    if (!isReserved && this.open >= this.openMax) return undefined;
+    if (!isReserved) this.open++;
+    const created: PushedDeviceEntry = {
       id, firstSeen: now, lastPush: null, lastSample: null,
       counters: { pushes: 0, messages: 0, samples: 0, duplicates: 0, rejected: 0, rateLimited: 0, clockSkew: 0 },
     };
-    this.map.set(id, entry);
-    return { entry, created: true };
+    this.map.set(id, created);
+    return { entry: created, created: true };
+  }
+
+  /** The entry of an admitted device (the ingest updates its counters in place). */
+  entry(id: string): PushedDeviceEntry | undefined {
+    return this.map.get(id);
+  }
+
+  /** Devices admitted so far. */
+  size(): number {
+    return this.map.size;
   }
 
   get(id: string): PushedDevice | undefined {
@@ -68,7 +93,7 @@ export class PushedDevices {
   }
 }
 
-function view(e: Entry): PushedDevice {
+function view(e: PushedDeviceEntry): PushedDevice {
   return {
     id: e.id,
     firstSeenTs: new Date(e.firstSeen).toISOString(),

@@ -26,6 +26,13 @@ export const FRAME_PREFIX = 8;
 /** bytes of firstPos + count, the part of the CRC-covered body before the payload */
 export const BODY_HEAD = 12;
 export const FRAME_HEADER = FRAME_PREFIX + BODY_HEAD;
+/**
+ * Set in the count field when the frame ends with a trailer of idempotency keys (see
+ * frame-keys.ts); the sample count is the other 31 bits. Frames written before keys existed
+ * never have it set, so old journals read unchanged.
+ */
+export const KEYS_FLAG = 0x8000_0000;
+export const COUNT_MASK = 0x7fff_ffff;
 
 
 const V_NULL = 0;
@@ -476,7 +483,7 @@ export function readHeader(buf: Buffer, off: number): FrameHeader {
   return {
     size: FRAME_PREFIX + buf.readUInt32LE(off),
     firstPos: buf.readUInt32LE(off + 8) + buf.readUInt32LE(off + 12) * TWO32,
-    count: buf.readUInt32LE(off + 16),
+    count: buf.readUInt32LE(off + 16) & COUNT_MASK,
   };
 }
 
@@ -597,7 +604,7 @@ function readSample(): void {
 export function decodeFrame(buf: Buffer, off: number, minPos: number, out: JournaledSample[], limit: number): void {
   const size = FRAME_PREFIX + buf.readUInt32LE(off);
   const firstPos = buf.readUInt32LE(off + 8) + buf.readUInt32LE(off + 12) * TWO32;
-  const count = buf.readUInt32LE(off + 16);
+  const count = buf.readUInt32LE(off + 16) & COUNT_MASK;
   dBuf = buf;
   dEnd = off + size;
   dAt = off + FRAME_HEADER;
@@ -632,7 +639,7 @@ export function decodeFrame(buf: Buffer, off: number, minPos: number, out: Journ
 export function decodeFrameRun(buf: Buffer, off: number, minPos: number, limit: number): SampleRun | null {
   const size = FRAME_PREFIX + buf.readUInt32LE(off);
   const firstPos = buf.readUInt32LE(off + 8) + buf.readUInt32LE(off + 12) * TWO32;
-  const count = buf.readUInt32LE(off + 16);
+  const count = buf.readUInt32LE(off + 16) & COUNT_MASK;
   const skip = Math.min(count, Math.max(0, minPos - firstPos));
   const n = Math.max(0, Math.min(count - skip, limit));
   dBuf = buf;
@@ -669,6 +676,6 @@ const EMPTY = Buffer.alloc(0);
 
 /** First sample's ts of a valid frame without decoding the rest (0 samples → null). */
 export function frameFirstTs(buf: Buffer, off: number): number | null {
-  if (buf.readUInt32LE(off + 16) === 0) return null;
+  if ((buf.readUInt32LE(off + 16) & COUNT_MASK) === 0) return null;
   return buf.readDoubleLE(off + FRAME_HEADER + 1);
 }

@@ -79,6 +79,11 @@ export async function inspectJournal(dir: string, outputs?: readonly string[]): 
             ? `incomplete tail at byte ${scan.problem.offset}`
             : `${scan.problem.kind} at byte ${scan.problem.offset} (${scan.fileSize - scan.problem.offset} bytes unreadable)`;
       }
+      for (const c of scan.corrupt) {
+        const lost = c.toPos - c.fromPos + 1;
+        const text = `${c.kind} at byte ${c.offset} (${c.bytes} bytes skipped, ${lost} samples lost)`;
+        problem = problem === null ? text : `${text}; ${problem}`;
+      }
       segments.push({
         name: f.name,
         firstPos: scan.firstPos,

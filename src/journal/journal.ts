@@ -13,14 +13,31 @@ export interface Journal {
   /**
    * Appends `samples` in order. Resolves with the position of the last one only once the fsync
    * that covers it has completed (`fsync: always` — one per append; `batch` — grouped, commits at
-   * least `fsyncIntervalMs` apart, so an append waits at most one interval plus one commit). Rejects with code JOURNAL_FULL under `overflow: reject` when the
-   * cap would be exceeded (nothing of the call is stored), JOURNAL_IO when the disk write or fsync
-   * failed (the gateway reports itself unable to accept data), JOURNAL_CLOSED after `close()`.
+   * least `fsyncIntervalMs` apart, so an append waits at most one interval plus one commit).
+   * Rejects, with nothing of the call stored:
+   * - JOURNAL_FULL under `overflow: reject` when the cap would be exceeded;
+   * - JOURNAL_UNAVAILABLE while the disk cannot take a write (full, out of file descriptors):
+   *   the journal retries with backoff and accepts again by itself once a write succeeds;
+   *   `stats().unwritable` says why (the daemon answers 503 meanwhile);
+   * - JOURNAL_IO after a fatal disk error (a failed fsync, EIO): the journal accepts nothing
+   *   more and `onEvent({kind:"fatal"})` has fired; the daemon exits so that recovery re-reads
+   *   the disk;
+   * - JOURNAL_CLOSED after `close()`.
    * An empty array resolves at once with the current newest position. Columns are kept as given
    * (the caller hands them over and never changes them again); an array is copied before this
    * returns, so the caller may reuse its objects.
+   *
+   * `opts.keys`: idempotency keys (e.g. a device's msgIds) stored in the same frame as the
+   * samples, so that after a restart `recentKeys()` lists them exactly when the samples survived.
    */
-  append(samples: SampleColumns | readonly Sample[]): Promise<number>;
+  append(samples: SampleColumns | readonly Sample[], opts?: AppendOptions): Promise<number>;
+
+  /**
+   * The idempotency keys of appends made within `keyWindowMs` before this journal was opened,
+   * found while recovering (no extra read): what a dedup memory needs to survive a restart.
+   * Taken once: the list is released after the first call.
+   */
+  recentKeys(): { at: number; keys: string[] }[];
 
   /**
    * Up to `max` samples with position > `after`, in position order. When samples after `after`
@@ -59,12 +76,27 @@ export interface Journal {
   close(): Promise<void>;
 }
 
+export interface AppendOptions {
+  /** see Journal.append */
+  keys?: readonly string[];
+}
+
 export interface JournalOutputStats {
   cursor: number;
   /** samples stored after this output's cursor */
   lag: number;
-  /** samples this output never got because drop-oldest deleted them, since the journal was opened */
+  /**
+   * samples this output never got because they were deleted to make room, since the journal was
+   * opened: by drop-oldest at the cap, or (`droppedDiskFull`) because the disk was full
+   */
   dropped: number;
+  /** the part of `dropped` deleted because the disk was full (reason disk_full) */
+  droppedDiskFull: number;
+  /**
+   * samples after this output's cursor lost to corruption found at open (a bad stretch inside a
+   * segment): counted once, at open, and never part of `lag`, `delivered` or `dropped`
+   */
+  corrupt: number;
   /**
    * samples this output confirmed (cursor moved by `commit`) since the journal was opened; with
    * `dropped` and `lag`: cursor at open + delivered + dropped = cursor now, exactly.
@@ -89,8 +121,14 @@ export interface JournalStats {
   tornRecords: number;
   /** appends refused under overflow: reject since open (in samples) */
   rejected: number;
-  /** false once a disk write or fsync failed: /healthz answers 503 */
+  /** false while appends are refused for a disk error (see `unwritable`): /healthz answers 503 */
   writable: boolean;
+  /** why the journal cannot write now, for operators ("disk full (ENOSPC)"); null when it can */
+  unwritable: string | null;
+  /** a fatal disk error happened (failed fsync, EIO): the journal will not write again */
+  failed: boolean;
+  /** samples lost to corruption found at open (stretches skipped inside segments) */
+  corruptRecords: number;
   outputs: Record<string, JournalOutputStats>;
 }
 
@@ -106,13 +144,24 @@ export interface JournalOptions {
   segmentBytes?: number;
   /** a disk operation at least this slow is reported as a "slow-io" event (default SLOW_IO_MS) */
   slowIoMs?: number;
-  /** notified once per event: torn tail at recovery, segments dropped by drop-oldest, slow disk operations */
+  /** how far back `recentKeys()` reaches, from the time of opening (default 600,000: 10 minutes) */
+  keyWindowMs?: number;
+  /** notified once per event: see JournalEvent */
   onEvent?: (e: JournalEvent) => void;
 }
 
 export type JournalEvent =
   | { kind: "torn-tail"; segment: string; offset: number; droppedBytes: number; droppedRecords: number }
-  | { kind: "dropped-oldest"; segment: string; samples: number; perOutput: Record<string, number> }
+  /** a whole oldest segment deleted to make room: at the cap (drop_oldest) or on a full disk (disk_full) */
+  | { kind: "dropped-oldest"; reason: "drop_oldest" | "disk_full"; segment: string; samples: number; perOutput: Record<string, number> }
+  /** at recovery: a corrupt stretch inside a segment was skipped; `perOutput`: lost samples each output had not confirmed */
+  | { kind: "corrupt"; segment: string; offset: number; bytes: number; samples: number; perOutput: Record<string, number> }
+  /** appends are refused until a retry succeeds (`reason`: "disk full (ENOSPC)", …); once per change */
+  | { kind: "unwritable"; reason: string; error: string }
+  /** writing works again after an "unwritable" spell */
+  | { kind: "writable"; unwritableMs: number; refusedSamples: number }
+  /** a fatal disk error (failed fsync, EIO): the journal has stopped accepting for good */
+  | { kind: "fatal"; error: string }
   /**
    * A disk operation took at least `slowIoMs` (default SLOW_IO_MS): a group commit (its phases
    * in ms: creating a segment, making room, writing, syncing) or a segment's deletion. Appends

@@ -4,14 +4,20 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { FloorgateError } from "../core/errors.js";
 import type { JournaledSample, Sample } from "../core/sample.js";
+import { SampleBatch, SampleColumns } from "../core/sample-columns.js";
 import { CURSORS_FILE, loadCursors, removeIfExists, saveCursors, syncDir } from "./cursor-store.js";
 import { lockDir } from "./dir-lock.js";
-import { decodeFrame, decodeFrameRun, encodeFrame, FRAME_PREFIX } from "./frame-codec.js";
-import { FrameIndex } from "./frame-index.js";
-import { SLOW_IO_MS, type Journal, type JournalEvent, type JournalOptions, type JournalOutputStats, type JournalStats } from "./journal.js";
+import { classifyDiskError, describeDiskError, errnoOf } from "./disk-errors.js";
+import { writeFully, writevFully } from "./file-writes.js";
+import { encodeFrame } from "./frame-codec.js";
+import { withKeys } from "./frame-keys.js";
+import { SLOW_IO_MS, type AppendOptions, type Journal, type JournalEvent, type JournalOptions, type JournalOutputStats, type JournalStats } from "./journal.js";
+import { recoverSegments } from "./journal-recovery.js";
+import { PositionGaps } from "./position-gaps.js";
 import { RecentFrames } from "./recent-frames.js";
-import { SampleBatch, SampleColumns, type SampleRun } from "../core/sample-columns.js";
-import { listSegments, scanSegment, segmentName } from "./segment-scan.js";
+import { closeSegment, makeSegment, type Segment } from "./segment.js";
+import { SegmentReader } from "./segment-reader.js";
+import { WriteGate } from "./write-gate.js";
 
 /**
  * Extra knobs of the segment journal, for tests and benchmarks; the daemon uses the defaults.
@@ -24,54 +30,21 @@ export interface SegmentJournalOptions extends JournalOptions {
   cacheSamples?: number;
   /** pending bytes that trigger a group commit before `fsyncIntervalMs` (default 1 MiB) */
   groupCommitBytes?: number;
+  /**
+   * Opens segment files for writing (default fs/promises `open`): where the fault tests inject
+   * EIO from an fsync or EMFILE from an open, which no real device here produces on demand.
+   */
+  openFile?: (path: string, flags: string) => Promise<FileHandle>;
 }
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
-/** bytes read from disk per `read` call at most: large enough for fast backlog drains */
-const READ_CHUNK = 4 * MiB;
-/**
- * Samples a disk read decodes beyond what was asked, kept for the reads that follow. Why: a
- * forwarder behind the cache reads one batch per turn of the event loop (each read is a trip
- * through libuv's thread pool), and with thousands of devices polling a turn lasts milliseconds:
- * 4,000-sample reads capped catch-up at ~400k samples/s, below the rate being journaled.
- */
-const READ_AHEAD = 65_536;
-/** Read-ahead stashes kept, one per recent reader (each output reads at its own position). */
-const READ_AHEAD_STASHES = 4;
 const CURSOR_PERSIST_MS = 1000;
+const PROBE_FILE = ".write-probe";
 
 /** clamp(maxBytes/16, 64 KiB, 64 MiB): about 16 segments, so drop-oldest drops ~6 % at a time. */
 export function defaultSegmentBytes(maxBytes: number): number {
   return Math.min(64 * MiB, Math.max(64 * KiB, Math.floor(maxBytes / 16)));
-}
-
-interface Segment {
-  readonly name: string;
-  readonly path: string;
-  /** position of its first sample (from the file name) */
-  readonly firstPos: number;
-  fh: FileHandle | null;
-  /** whether the file exists on disk (new segments are created at their first write) */
-  created: boolean;
-  /** durable frames only */
-  index: FrameIndex;
-  /** end offset of the last durable frame */
-  indexedEnd: number;
-  /** file size as written (durable or not) */
-  bytes: number;
-  /** bytes of frames assigned to this segment and not written yet */
-  reserved: number;
-  /** durable samples */
-  records: number;
-  /** last durable position (firstPos - 1 while empty) */
-  lastPos: number;
-  firstTs: number | null;
-  /** no more frames will be assigned to it */
-  sealed: boolean;
-  /** reads in flight: the handle is closed only once they finish */
-  pins: number;
-  deleted: boolean;
 }
 
 interface PendingAppend {
@@ -91,6 +64,8 @@ interface PendingAppend {
 interface OutputState {
   cursor: number;
   dropped: number;
+  droppedDiskFull: number;
+  corrupt: number;
   delivered: number;
 }
 
@@ -110,6 +85,13 @@ export async function openJournal(opts: SegmentJournalOptions): Promise<SegmentJ
   return j;
 }
 
+/** A failure inside a commit, with whether it came from an fsync (see disk-errors.ts). */
+class CommitError extends Error {
+  constructor(readonly original: unknown, readonly duringSync: boolean) {
+    super((original as Error)?.message ?? String(original), { cause: original });
+  }
+}
+
 /**
  * Append-only segment files with one CRC-checked frame per append, grouped fdatasync, and an
  * in-memory frame index plus a cache of recent frames so forwarders rarely touch the disk.
@@ -121,13 +103,16 @@ export async function openJournal(opts: SegmentJournalOptions): Promise<SegmentJ
  *
  * Samples returned by `read` may be shared between callers: treat them as read-only.
  *
- * Drop accounting: when drop-oldest deletes a segment, every output whose cursor had not passed it
- * gets the samples after its cursor counted as `dropped` and its cursor moved to the segment's end,
- * so per output: cursor at open + delivered + dropped = cursor, and lag = newest - cursor. Samples
- * an output had read but not yet confirmed count as dropped (its later commit is a no-op).
+ * Drop accounting: when a segment is deleted to make room (drop-oldest at the cap, or a full
+ * disk), every output whose cursor had not passed it gets the samples after its cursor counted as
+ * `dropped` and its cursor moved to the segment's end, so per output: cursor at open + delivered +
+ * dropped = cursor, and lag = stored samples after the cursor. Samples an output had read but not
+ * yet confirmed count as dropped (its later commit is a no-op).
  *
- * `waitFor` also resolves when the journal closes, so forwarders blocked on it wake up and stop.
- * A disk error makes the journal unwritable until it is reopened (the daemon answers 503).
+ * Disk errors: see disk-errors.ts. A transient one undoes the commit, refuses appends until a
+ * probe write succeeds (JOURNAL_UNAVAILABLE) and recovers by itself; under drop-oldest a full
+ * disk first drops the oldest whole segments. A failed fsync or EIO is fatal (JOURNAL_IO and a
+ * "fatal" event). `waitFor` also resolves when the journal closes, so blocked forwarders stop.
  */
 export class SegmentJournal implements Journal {
   private readonly opts: SegmentJournalOptions;
@@ -136,17 +121,22 @@ export class SegmentJournal implements Journal {
   private readonly groupBytes: number;
   /** see JournalOptions.slowIoMs */
   private readonly slowIoMs: number;
+  private readonly openFile: (path: string, flags: string) => Promise<FileHandle>;
   /**
    * When the last group commit started (performance.now()). Under `fsync: batch` commits are at
    * least `fsyncIntervalMs` apart — the bound on fsyncs per second that spares flash — but an append
    * that finds the journal idle for longer is committed at once instead of waiting out an interval.
    */
   private lastCommitAt = -Infinity;
-  private segments: Segment[] = [];
+  /** oldest first; the reader shares this array */
+  private readonly segments: Segment[] = [];
   private active!: Segment;
   private readonly outputs = new Map<string, OutputState>();
   private readonly cache: RecentFrames;
   private readonly cacheOn: boolean;
+  private readonly reader: SegmentReader;
+  private gaps = new PositionGaps();
+  private keys: { at: number; keys: string[] }[] = [];
 
   /** next position to assign */
   private nextPos = 1;
@@ -156,11 +146,15 @@ export class SegmentJournal implements Journal {
   private diskBytes = 0;
   private pendingBytes = 0;
   private pending: PendingAppend[] = [];
+  /** a segment file was created and the directory not yet synced since */
+  private dirDirty = false;
 
   private appended = 0;
   private tornRecords = 0;
+  private corruptRecords = 0;
   private rejected = 0;
-  private writable = true;
+  private readonly gate: WriteGate;
+  private failed = false;
   private closing = false;
   private closed = false;
   private closePromise: Promise<void> | null = null;
@@ -188,9 +182,18 @@ export class SegmentJournal implements Journal {
     this.segmentBytes = opts.segmentBytes ?? defaultSegmentBytes(opts.maxBytes);
     this.slowIoMs = opts.slowIoMs ?? SLOW_IO_MS;
     this.groupBytes = opts.groupCommitBytes ?? MiB;
+    this.openFile = opts.openFile ?? ((path, flags) => open(path, flags));
     const cacheSamples = opts.cacheSamples ?? 500_000;
     this.cache = new RecentFrames(cacheSamples);
     this.cacheOn = cacheSamples > 0;
+    this.gate = new WriteGate(() => this.probeWrite(), (e) => this.emit(e));
+    this.reader = new SegmentReader({
+      segments: this.segments,
+      cache: this.cache,
+      durablePos: () => this.durablePos,
+      oldestPos: () => this.oldestPos(),
+      isClosed: () => this.closed,
+    });
   }
 
   // ---------------------------------------------------------------- recovery
@@ -200,50 +203,20 @@ export class SegmentJournal implements Journal {
     await mkdir(this.dir, { recursive: true });
     this.unlock = await lockDir(this.dir);
     await removeIfExists(join(this.dir, `${CURSORS_FILE}.tmp`));
-    const files = await listSegments(this.dir);
-    for (let i = 0; i < files.length; i++) {
-      const f = files[i]!;
-      const isLast = i === files.length - 1;
-      const path = join(this.dir, f.name);
-      const fh = await open(path, isLast ? "r+" : "r");
-      const seg = this.makeSegment(f.firstPos, true);
-      seg.fh = fh;
-      this.segments.push(seg);
-      const scan = await scanSegment(fh, f.firstPos);
-      seg.index = scan.index;
-      seg.indexedEnd = scan.validEnd;
-      seg.records = scan.records;
-      seg.lastPos = scan.nextPos - 1;
-      seg.firstTs = scan.firstTs;
-      seg.bytes = scan.fileSize;
-      if (scan.records > 0 && scan.lastTs !== null) this.newestTs = scan.lastTs;
-      if (scan.problem) {
-        const droppedRecords = 1 + scan.framesAfterProblem;
-        this.tornRecords += droppedRecords;
-        if (isLast) {
-          // A torn tail was never acknowledged (its fsync did not complete): cut it off so new
-          // frames follow the last good one.
-          await fh.truncate(scan.validEnd);
-          await fh.datasync();
-          seg.bytes = scan.validEnd;
-        }
-        this.emit({
-          kind: "torn-tail",
-          segment: f.name,
-          offset: scan.validEnd,
-          droppedBytes: scan.fileSize - scan.validEnd,
-          droppedRecords,
-        });
-      }
-      this.diskBytes += seg.bytes;
-      this.nextPos = Math.max(this.nextPos, scan.nextPos);
-      if (!isLast) seg.sealed = true;
-    }
+    await removeIfExists(join(this.dir, PROBE_FILE));
+    const st = await recoverSegments(this.dir, { keysSince: Date.now() - (this.opts.keyWindowMs ?? 600_000), emit: (e) => this.emit(e) });
+    this.segments.push(...st.segments);
+    this.nextPos = st.nextPos;
+    this.newestTs = st.newestTs;
+    this.diskBytes = st.diskBytes;
+    this.tornRecords = st.tornRecords;
+    this.gaps = st.gaps;
+    this.keys = st.keys;
     this.durablePos = this.nextPos - 1;
     const last = this.segments[this.segments.length - 1];
     if (last) this.active = last;
     else {
-      this.active = this.makeSegment(this.nextPos, false);
+      this.active = makeSegment(this.dir, this.nextPos, false);
       this.segments.push(this.active);
     }
 
@@ -252,7 +225,18 @@ export class SegmentJournal implements Journal {
     for (const name of this.opts.outputs) {
       const s = saved.get(name);
       const cursor = s === undefined ? floor : Math.min(this.durablePos, Math.max(floor, s));
-      this.outputs.set(name, { cursor, dropped: 0, delivered: 0 });
+      this.outputs.set(name, { cursor, dropped: 0, droppedDiskFull: 0, corrupt: 0, delivered: 0 });
+    }
+    for (const c of st.corrupt) {
+      const samples = c.toPos - c.fromPos + 1;
+      this.corruptRecords += samples;
+      const perOutput: Record<string, number> = {};
+      for (const [name, o] of this.outputs) {
+        const lost = Math.max(0, c.toPos - Math.max(o.cursor, c.fromPos - 1));
+        o.corrupt += lost;
+        perOutput[name] = lost;
+      }
+      this.emit({ kind: "corrupt", segment: c.segment, offset: c.offset, bytes: c.bytes, samples, perOutput });
     }
     if (saved.size !== this.outputs.size || [...saved.keys()].some((k) => !this.outputs.has(k))) this.cursorsDirty = true;
     this.recovered = true;
@@ -260,25 +244,10 @@ export class SegmentJournal implements Journal {
     void this.ioLoop();
   }
 
-  private makeSegment(firstPos: number, created: boolean): Segment {
-    const name = segmentName(firstPos);
-    return {
-      name,
-      path: join(this.dir, name),
-      firstPos,
-      fh: null,
-      created,
-      index: new FrameIndex(),
-      indexedEnd: 0,
-      bytes: 0,
-      reserved: 0,
-      records: 0,
-      lastPos: firstPos - 1,
-      firstTs: null,
-      sealed: false,
-      pins: 0,
-      deleted: false,
-    };
+  recentKeys(): { at: number; keys: string[] }[] {
+    const k = this.keys;
+    this.keys = [];
+    return k;
   }
 
   private emit(e: JournalEvent): void {
@@ -291,9 +260,13 @@ export class SegmentJournal implements Journal {
 
   // ---------------------------------------------------------------- append
 
-  append(input: SampleColumns | readonly Sample[]): Promise<number> {
+  append(input: SampleColumns | readonly Sample[], opts?: AppendOptions): Promise<number> {
     if (this.closing) return Promise.reject(new FloorgateError("JOURNAL_CLOSED", "journal is closed"));
-    if (!this.writable) return Promise.reject(new FloorgateError("JOURNAL_IO", "journal is not writable after a disk error"));
+    if (this.failed) return Promise.reject(new FloorgateError("JOURNAL_IO", "journal stopped after a fatal disk error"));
+    if (!this.gate.open) {
+      this.gate.refuse(input.length);
+      return Promise.reject(new FloorgateError("JOURNAL_UNAVAILABLE", `journal cannot write: ${this.gate.why ?? "disk error"}; retrying`));
+    }
     if (input.length === 0) return Promise.resolve(this.durablePos);
 
     const firstPos = this.nextPos;
@@ -304,6 +277,7 @@ export class SegmentJournal implements Journal {
       // object per sample (see SampleColumns). Copied now when given objects the caller may reuse.
       samples = input instanceof SampleColumns ? input : SampleColumns.fromSamples(input);
       frame = encodeFrame(samples, firstPos);
+      if (opts?.keys && opts.keys.length > 0) frame = withKeys(frame, opts.keys, Date.now());
     } catch (err) {
       return Promise.reject(new FloorgateError("JOURNAL_IO", `cannot encode samples: ${(err as Error).message}`, { cause: err }));
     }
@@ -325,7 +299,7 @@ export class SegmentJournal implements Journal {
     let seg = this.active;
     if (seg.bytes + seg.reserved > 0 && seg.bytes + seg.reserved + size > this.segmentBytes) {
       seg.sealed = true;
-      seg = this.makeSegment(firstPos, false);
+      seg = makeSegment(this.dir, firstPos, false);
       this.segments.push(seg);
       this.active = seg;
     }
@@ -384,7 +358,7 @@ export class SegmentJournal implements Journal {
     }
     try {
       for (;;) {
-        if (this.gcWanted && this.writable) {
+        if (this.gcWanted && !this.failed) {
           this.gcWanted = false;
           // A segment that cannot be deleted now is retried at the next commit or write.
           await this.collectGarbage().catch(() => undefined);
@@ -435,34 +409,34 @@ export class SegmentJournal implements Journal {
         let j = i;
         let bytes = 0;
         while (j < batch.length && batch[j]!.seg === seg) bytes += batch[j++]!.frame.length;
-        // Create a new segment before making room: the newest file on disk carries the positions
-        // across a restart, so it must exist before older ones may be deleted.
-        if (!seg.created) {
-          seg.fh = await open(seg.path, "wx+");
-          seg.created = true;
-          // The directory entry must be durable before anything in the file is acknowledged.
-          await syncDir(this.dir);
-        } else if (!seg.fh) {
-          seg.fh = await open(seg.path, "r+");
-        }
-        lap("create");
-        await this.makeRoom(bytes, seg);
-        lap("room");
         const at = seg.bytes;
-        if (j - i === 1) await writeFully(seg.fh!, batch[i]!.frame, at);
-        else await writevFully(seg.fh!, batch.slice(i, j).map((p) => p.frame), bytes, at);
+        for (;;) {
+          try {
+            await this.writeGroup(seg, batch, i, j, bytes, lap);
+            break;
+          } catch (err) {
+            // A full disk under drop-oldest: the oldest whole segment goes (counted), then again.
+            if (!isDiskFull(err) || !this.canDropFor(seg)) throw new CommitError(err, false);
+            await seg.fh?.truncate(at).catch(() => undefined);
+            await this.deleteOldest("disk_full");
+          }
+        }
         seg.bytes += bytes;
         seg.reserved -= bytes;
         this.pendingBytes -= bytes;
         this.diskBytes += bytes;
-        lap("write");
-        await seg.fh!.datasync();
+        try {
+          await seg.fh!.datasync();
+        } catch (err) {
+          throw new CommitError(err, true);
+        }
         lap("sync");
+        this.gate.succeeded();
         this.madeDurable(batch, i, j, at);
         i = j;
       }
     } catch (err) {
-      this.fail(batch.slice(i), err);
+      await this.commitFailed(batch.slice(i), err instanceof CommitError ? err : new CommitError(err, false));
       return;
     } finally {
       for (const w of this.durableWaiters) {
@@ -475,6 +449,30 @@ export class SegmentJournal implements Journal {
       this.emit({ kind: "slow-io", op: "commit", segment: last.name, ms: r(ms), phases: { create: r(phases.create), room: r(phases.room), write: r(phases.write), sync: r(phases.sync) } });
     }
     if (this.segments.length > 1 && this.isGarbage(this.segments[0]!)) this.gcWanted = true;
+  }
+
+  /** Creates the segment file if needed, makes room, writes batch[i..j) at the segment's end. */
+  private async writeGroup(seg: Segment, batch: PendingAppend[], i: number, j: number, bytes: number, lap: (k: "create" | "room" | "write") => void): Promise<void> {
+    // Create a new segment before making room: the newest file on disk carries the positions
+    // across a restart, so it must exist before older ones may be deleted.
+    if (!seg.created) {
+      seg.fh = await this.openFile(seg.path, "wx+");
+      seg.created = true;
+      this.dirDirty = true;
+    } else if (!seg.fh) {
+      seg.fh = await this.openFile(seg.path, "r+");
+    }
+    if (this.dirDirty) {
+      // The directory entry must be durable before anything in the file is acknowledged.
+      await syncDir(this.dir);
+      this.dirDirty = false;
+    }
+    lap("create");
+    await this.makeRoom(bytes, seg);
+    lap("room");
+    if (j - i === 1) await writeFully(seg.fh!, batch[i]!.frame, seg.bytes);
+    else await writevFully(seg.fh!, batch.slice(i, j).map((p) => p.frame), bytes, seg.bytes);
+    lap("write");
   }
 
   /** Appends batch[i..j), just synced at `offset` of their segment, become readable and are acked. */
@@ -497,16 +495,63 @@ export class SegmentJournal implements Journal {
     for (let k = i; k < j; k++) batch[k]!.resolve(batch[k]!.firstPos + batch[k]!.count - 1);
   }
 
-  /** A disk error: everything not yet durable fails, and the journal stops accepting appends. */
-  private fail(batch: PendingAppend[], err: unknown): void {
-    this.writable = false;
-    const e = new FloorgateError("JOURNAL_IO", `journal write failed: ${(err as Error).message}`, { cause: err });
-    const all = batch.concat(this.pending.splice(0));
-    for (const p of all) {
-      p.seg.reserved = 0;
-      p.reject(e);
+  /**
+   * A commit failed: `failed` (and everything queued behind it) is refused and undone, so that
+   * positions stay contiguous on disk (they are handed out again) and no stale frame is left
+   * past the last good one. Then: transient → the gate shuts until a probe succeeds; fatal →
+   * the journal stops for good.
+   */
+  private async commitFailed(failed: PendingAppend[], err: CommitError): Promise<void> {
+    const fatal = classifyDiskError(err.original, err.duringSync) === "fatal";
+    const all = failed.concat(this.pending.splice(0));
+    const first = all[0];
+    if (first) {
+      this.nextPos = first.firstPos;
+      for (const s of this.segments) s.reserved = 0;
+      this.pendingBytes = 0;
+      // Segments opened for the refused appends alone go; the one before takes appends again.
+      while (this.segments.length > 1) {
+        const s = this.segments[this.segments.length - 1]!;
+        if (s.created || s.records > 0 || s.firstPos < first.firstPos) break;
+        this.segments.pop();
+      }
+      this.active = this.segments[this.segments.length - 1]!;
+      if (this.active.firstPos <= first.firstPos) this.active.sealed = false;
+      const seg = first.seg.created && !first.seg.deleted ? first.seg : null;
+      if (seg?.fh && !fatal) {
+        // Bytes a failed write left past the last good frame must not survive as a frame.
+        seg.bytes = seg.indexedEnd;
+        await seg.fh.truncate(seg.indexedEnd).catch(() => undefined);
+      }
     }
-    this.pendingBytes = 0;
+    const why = describeDiskError(err.original);
+    if (fatal) {
+      this.failed = true;
+      this.emit({ kind: "fatal", error: `${err.duringSync ? "fsync failed" : "write failed"}: ${why}` });
+    } else {
+      this.gate.shut(err.original);
+    }
+    const e = new FloorgateError(fatal ? "JOURNAL_IO" : "JOURNAL_UNAVAILABLE", `journal write failed: ${why}`, { cause: err.original });
+    for (const p of all) p.reject(e);
+  }
+
+  /** While the gate is shut: can the disk take a small file now? Frees garbage first. */
+  private async probeWrite(): Promise<void> {
+    if (this.closing || this.failed) return;
+    this.gcWanted = true;
+    await this.idle();
+    const path = join(this.dir, PROBE_FILE);
+    try {
+      const fh = await this.openFile(path, "w");
+      try {
+        await fh.write(Buffer.alloc(4 * KiB), 0, 4 * KiB, 0);
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+    } finally {
+      await unlink(path).catch(() => undefined);
+    }
   }
 
   // ---------------------------------------------------------------- cap and deletion
@@ -534,22 +579,25 @@ export class SegmentJournal implements Journal {
     return undefined;
   }
 
+  /** Under drop-oldest, whether the oldest segment may be deleted to make room for `target`. */
+  private canDropFor(target: Segment): boolean {
+    const oldest = this.segments[0];
+    return this.opts.overflow === "drop-oldest" && this.segments.length > 1 && oldest !== undefined
+      && oldest !== target && oldest.sealed && oldest.created && oldest.reserved === 0;
+  }
+
   private async collectGarbage(): Promise<void> {
-    while (this.segments.length > 1 && this.isGarbage(this.segments[0]!)) await this.deleteOldest(false);
+    while (this.segments.length > 1 && this.isGarbage(this.segments[0]!)) await this.deleteOldest(null);
   }
 
   /** Before writing `need` bytes into `target`: free garbage, then (drop-oldest) drop the oldest data. */
   private async makeRoom(need: number, target: Segment): Promise<void> {
     await this.collectGarbage();
-    if (this.opts.overflow !== "drop-oldest") return;
-    while (this.diskBytes + need > this.opts.maxBytes) {
-      const oldest = this.segments[0];
-      if (!oldest || oldest === target || !oldest.sealed || oldest.reserved > 0 || !oldest.created) return;
-      await this.deleteOldest(true);
-    }
+    while (this.diskBytes + need > this.opts.maxBytes && this.canDropFor(target)) await this.deleteOldest("drop_oldest");
   }
 
-  private async deleteOldest(dropping: boolean): Promise<void> {
+  /** Deletes the oldest segment; `dropping` says why unread samples in it are lost (null: garbage). */
+  private async deleteOldest(dropping: "drop_oldest" | "disk_full" | null): Promise<void> {
     const seg = this.segments.shift()!;
     seg.deleted = true;
     this.diskBytes -= seg.bytes;
@@ -557,31 +605,28 @@ export class SegmentJournal implements Journal {
       const perOutput: Record<string, number> = {};
       for (const [name, o] of this.outputs) {
         if (o.cursor >= seg.lastPos) continue;
-        const lost = seg.lastPos - Math.max(o.cursor, seg.firstPos - 1);
+        const from = Math.max(o.cursor, seg.firstPos - 1);
+        const lost = seg.lastPos - from - this.gaps.countIn(from, seg.lastPos);
         o.dropped += lost;
+        if (dropping === "disk_full") o.droppedDiskFull += lost;
         o.cursor = seg.lastPos;
         perOutput[name] = lost;
         this.cursorsDirty = true;
       }
       if (this.cursorsDirty) this.scheduleCursorPersist();
-      this.emit({ kind: "dropped-oldest", segment: seg.name, samples: seg.records, perOutput });
+      this.emit({ kind: "dropped-oldest", reason: dropping, segment: seg.name, samples: seg.records, perOutput });
     }
     this.cache.dropBefore(seg.lastPos + 1);
+    this.gaps.dropBefore(seg.lastPos + 1);
     const started = performance.now();
     try {
       await unlink(seg.path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      if (errnoOf(err) !== "ENOENT") throw err;
     }
     const ms = performance.now() - started;
     if (ms >= this.slowIoMs) this.emit({ kind: "slow-io", op: "delete", segment: seg.name, ms: Math.round(ms) });
-    if (seg.pins === 0) await this.closeSegment(seg);
-  }
-
-  private async closeSegment(seg: Segment): Promise<void> {
-    const fh = seg.fh;
-    seg.fh = null;
-    if (fh) await fh.close().catch(() => undefined);
+    if (seg.pins === 0) await closeSegment(seg);
   }
 
   // ---------------------------------------------------------------- read
@@ -590,194 +635,8 @@ export class SegmentJournal implements Journal {
     return (await this.readBatch(after, max)).toArray();
   }
 
-  async readBatch(after: number, max: number): Promise<SampleBatch> {
-    if (this.closed) throw new FloorgateError("JOURNAL_CLOSED", "journal is closed");
-    if (!(max > 0)) return SampleBatch.EMPTY;
-    max = Math.floor(max);
-    let start = Math.max(Math.floor(after) + 1, this.oldestPos());
-    if (start > this.durablePos || start <= 0) return SampleBatch.EMPTY;
-    max = Math.min(max, this.durablePos - start + 1);
-
-    const runs: SampleRun[] = [];
-    if (this.cache.covers(start)) {
-      // A stash that starts inside the cache can never be read again (the cache is asked first).
-      if (this.ahead.length > 0) this.dropCachedStashes();
-      this.cache.readRuns(start, max, runs);
-      return new SampleBatch(runs);
-    }
-    let got = this.takeAhead(start, max, runs);
-    if (got > 0) {
-      const lastRun = runs[runs.length - 1]!;
-      start = lastRun.firstPos + lastRun.count;
-      if (got >= max || start > this.durablePos) return new SampleBatch(runs);
-      if (this.cache.covers(start)) {
-        this.cache.readRuns(start, max - got, runs);
-        return new SampleBatch(runs);
-      }
-    }
-    while (got < max) {
-      const seg = this.segmentFor(start);
-      if (!seg) break;
-      // Read and decode ahead (see READ_AHEAD); what goes beyond `max` is stashed.
-      const want = Math.min(max - got + READ_AHEAD, this.durablePos - start + 1);
-      const n = await this.readSegmentRuns(seg, start, want, runs);
-      if (n === 0) break;
-      got += n;
-      const lastRun = runs[runs.length - 1]!;
-      start = lastRun.firstPos + lastRun.count;
-      // A chunk ended at a segment end (or READ_CHUNK): go on into the next segment or the cache.
-      if (got >= max || start > this.durablePos) break;
-      if (this.cache.covers(start)) {
-        got += this.cache.readRuns(start, max - got, runs);
-        break;
-      }
-    }
-    if (got > max) this.stashAhead(runs, max);
-    return new SampleBatch(runs);
-  }
-
-  /** Decoded runs read ahead from disk, by first position; each holds consecutive positions. */
-  private readonly ahead: SampleRun[][] = [];
-
-  private dropCachedStashes(): void {
-    for (let s = this.ahead.length - 1; s >= 0; s--) if (this.cache.covers(this.ahead[s]![0]!.firstPos)) this.ahead.splice(s, 1);
-  }
-
-  /**
-   * Moves the samples of `runs` past the first `keep` into a read-ahead stash (cutting the run
-   * that straddles the line), leaving exactly `keep` in `runs`.
-   */
-  private stashAhead(runs: SampleRun[], keep: number): void {
-    let n = 0;
-    let i = 0;
-    while (i < runs.length && n + runs[i]!.count <= keep) n += runs[i++]!.count;
-    const rest: SampleRun[] = [];
-    if (i < runs.length && n < keep) {
-      const r = runs[i]!;
-      const k = keep - n;
-      runs[i] = { cols: r.cols, from: r.from, count: k, firstPos: r.firstPos };
-      rest.push({ cols: r.cols, from: r.from + k, count: r.count - k, firstPos: r.firstPos + k });
-      i++;
-    }
-    for (let j = i; j < runs.length; j++) rest.push(runs[j]!);
-    runs.length = i;
-    if (rest.length === 0) return;
-    this.ahead.push(rest);
-    if (this.ahead.length > READ_AHEAD_STASHES) this.ahead.shift();
-  }
-
-  /**
-   * Up to `max` samples from `start` on out of a read-ahead stash that holds `start`, appended to
-   * `runs`; returns how many (0 when no stash holds `start`). The stash keeps what is left.
-   */
-  private takeAhead(start: number, max: number, runs: SampleRun[]): number {
-    for (let s = 0; s < this.ahead.length; s++) {
-      const stash = this.ahead[s]!;
-      const first = stash[0]!;
-      const last = stash[stash.length - 1]!;
-      if (start < first.firstPos || start >= last.firstPos + last.count) continue;
-      let got = 0;
-      let i = 0;
-      while (i < stash.length && got < max) {
-        const r = stash[i]!;
-        const end = r.firstPos + r.count;
-        if (end <= start) { i++; continue; }
-        const skip = Math.max(0, start - r.firstPos);
-        const k = Math.min(r.count - skip, max - got);
-        runs.push({ cols: r.cols, from: r.from + skip, count: k, firstPos: r.firstPos + skip });
-        got += k;
-        if (skip + k < r.count) {
-          stash[i] = { cols: r.cols, from: r.from + skip + k, count: r.count - skip - k, firstPos: r.firstPos + skip + k };
-          break;
-        }
-        i++;
-      }
-      stash.splice(0, i);
-      if (stash.length === 0) this.ahead.splice(s, 1);
-      return got;
-    }
-    return 0;
-  }
-
-  /** The segment holding the first durable sample at or after `pos`. */
-  private segmentFor(pos: number): Segment | undefined {
-    const segs = this.segments;
-    let lo = 0;
-    let hi = segs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (segs[mid]!.lastPos >= pos) hi = mid;
-      else lo = mid + 1;
-    }
-    for (let i = lo; i < segs.length; i++) if (segs[i]!.records > 0) return segs[i];
-    return undefined;
-  }
-
-  /**
-   * Frames of `seg` from `start` on, each decoded straight into columns (a frame of several
-   * devices, which polls never write, goes through objects). Returns how many samples it added.
-   */
-  private async readSegmentRuns(seg: Segment, start: number, max: number, runs: SampleRun[]): Promise<number> {
-    const buf = await this.loadFrames(seg, start, max);
-    if (!buf) return 0;
-    let off = 0;
-    let got = 0;
-    try {
-      while (off < buf.length && got < max) {
-        const run = decodeFrameRun(buf, off, start, max - got);
-        if (run === null) {
-          const objs: JournaledSample[] = [];
-          decodeFrame(buf, off, start, objs, max - got);
-          for (const r of SampleBatch.of(objs).runs) runs.push(r);
-          got += objs.length;
-        } else if (run.count > 0) {
-          runs.push(run);
-          got += run.count;
-        }
-        off += FRAME_PREFIX + buf.readUInt32LE(off);
-      }
-    } catch (err) {
-      throw new FloorgateError("JOURNAL_CORRUPT", `undecodable frame in ${seg.name}: ${(err as Error).message}`, { cause: err });
-    }
-    return got;
-  }
-
-  /**
-   * The bytes of the frames from the one holding `start` on, about `want` samples' worth and at
-   * most READ_CHUNK; null when there are none or the segment was dropped while being read.
-   */
-  private async loadFrames(seg: Segment, start: number, want: number): Promise<Buffer | null> {
-    const idx = seg.index;
-    const first = idx.findFrom(start);
-    if (first >= idx.length) return null;
-    let last = first;
-    let samples = idx.firstPos(first) + idx.count(first) - start;
-    const from = idx.offset(first);
-    while (last + 1 < idx.length && samples < want) {
-      const nextEnd = last + 2 < idx.length ? idx.offset(last + 2) : seg.indexedEnd;
-      if (nextEnd - from > READ_CHUNK) break;
-      last++;
-      samples += idx.count(last);
-    }
-    const to = last + 1 < idx.length ? idx.offset(last + 1) : seg.indexedEnd;
-    const buf = Buffer.allocUnsafe(to - from);
-    seg.pins++;
-    try {
-      if (!seg.fh) seg.fh = await open(seg.path, "r");
-      let got = 0;
-      while (got < buf.length) {
-        const { bytesRead } = await seg.fh.read(buf, got, buf.length - got, from + got);
-        if (bytesRead === 0) throw new Error(`unexpected end of ${seg.name}`);
-        got += bytesRead;
-      }
-    } catch (err) {
-      if (seg.deleted) return null; // dropped while we read: the caller continues at the new oldest
-      throw new FloorgateError("JOURNAL_IO", `journal read failed in ${seg.name}: ${(err as Error).message}`, { cause: err });
-    } finally {
-      seg.pins--;
-      if (seg.deleted && seg.pins === 0) await this.closeSegment(seg);
-    }
-    return seg.deleted ? null : buf;
+  readBatch(after: number, max: number): Promise<SampleBatch> {
+    return this.reader.readBatch(after, max);
   }
 
   async waitFor(after: number, signal: AbortSignal): Promise<void> {
@@ -813,7 +672,7 @@ export class SegmentJournal implements Journal {
     if (!o || this.closed) return;
     const to = Math.min(Math.floor(pos), this.durablePos);
     if (!(to > o.cursor)) return;
-    o.delivered += to - o.cursor;
+    o.delivered += to - o.cursor - (this.gaps.empty ? 0 : this.gaps.countIn(o.cursor, to));
     o.cursor = to;
     this.cursorsDirty = true;
     this.scheduleCursorPersist();
@@ -866,7 +725,8 @@ export class SegmentJournal implements Journal {
     }
     const outputs: Record<string, JournalOutputStats> = {};
     for (const [name, o] of this.outputs) {
-      outputs[name] = { cursor: o.cursor, lag: Math.max(0, this.durablePos - o.cursor), dropped: o.dropped, delivered: o.delivered };
+      const lag = Math.max(0, this.durablePos - o.cursor - (this.gaps.empty ? 0 : this.gaps.countIn(o.cursor, this.durablePos)));
+      outputs[name] = { cursor: o.cursor, lag, dropped: o.dropped, droppedDiskFull: o.droppedDiskFull, corrupt: o.corrupt, delivered: o.delivered };
     }
     return {
       bytes: this.diskBytes,
@@ -879,8 +739,11 @@ export class SegmentJournal implements Journal {
       newestTs: records > 0 ? this.newestTs : null,
       appended: this.appended,
       tornRecords: this.tornRecords,
+      corruptRecords: this.corruptRecords,
       rejected: this.rejected,
-      writable: this.writable,
+      writable: !this.failed && this.gate.open,
+      unwritable: this.failed ? "stopped after a fatal disk error" : this.gate.why,
+      failed: this.failed,
       outputs,
     };
   }
@@ -906,7 +769,8 @@ export class SegmentJournal implements Journal {
 
   private async doClose(): Promise<void> {
     this.closing = true;
-    this.ahead.length = 0;
+    this.gate.close();
+    this.reader.clear();
     if (this.pending.length > 0 || this.ioRunning) {
       await new Promise<void>((resolve) => {
         this.idleWaiters.push(resolve);
@@ -924,7 +788,7 @@ export class SegmentJournal implements Journal {
       });
     }
     this.closed = true;
-    for (const seg of this.segments) if (seg.pins === 0) await this.closeSegment(seg);
+    for (const seg of this.segments) if (seg.pins === 0) await closeSegment(seg);
     this.cache.clear();
     await this.unlock?.();
     this.unlock = null;
@@ -934,24 +798,7 @@ export class SegmentJournal implements Journal {
   }
 }
 
-/**
- * Writes `bufs` (`bytes` in all) back to back at `position`. One gather write instead of a
- * concatenated copy: the copy was a fresh ArrayBuffer per batch, and V8 counts those bytes toward
- * starting its next full GC.
- */
-async function writevFully(fh: FileHandle, bufs: Buffer[], bytes: number, position: number): Promise<void> {
-  const { bytesWritten } = await fh.writev(bufs, position);
-  if (bytesWritten === bytes) return;
-  if (bytesWritten < 0 || bytesWritten > bytes) throw new Error("short write");
-  // A short gather write (a full disk, or a signal): the rest, copied once.
-  await writeFully(fh, Buffer.concat(bufs, bytes).subarray(bytesWritten), position + bytesWritten);
-}
-
-async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < buf.length) {
-    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
-    if (bytesWritten <= 0) throw new Error("short write");
-    done += bytesWritten;
-  }
+function isDiskFull(err: unknown): boolean {
+  const code = errnoOf(err);
+  return code === "ENOSPC" || code === "EDQUOT";
 }

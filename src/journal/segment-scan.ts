@@ -1,7 +1,8 @@
 import { readdir } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import type { JournaledSample } from "../core/sample.js";
-import { checkFrame, decodeFrame, frameFirstTs, FRAME_HEADER, readHeader } from "./frame-codec.js";
+import { BODY_HEAD, checkFrame, decodeFrame, frameFirstTs, FRAME_HEADER, FRAME_PREFIX, readHeader } from "./frame-codec.js";
+import { readFrameKeys } from "./frame-keys.js";
 import { FrameIndex } from "./frame-index.js";
 
 /** Segment files are named by their first position, zero-padded so names sort in position order. */
@@ -40,19 +41,34 @@ export interface SegmentScan {
   nextPos: number;
   firstTs: number | null;
   lastTs: number | null;
-  /** why scanning stopped before the end of the file */
+  /** why the valid frames end before the end of the file (a torn tail in the newest segment) */
   problem: { offset: number; kind: "short" | "bad-length" | "bad-crc" | "bad-pos" } | null;
-  /** complete (CRC-valid) frames found after the problem; 0 for a plain torn tail */
-  framesAfterProblem: number;
+  /**
+   * Corrupt stretches with valid frames after them: each is skipped (the scan slides to the next
+   * CRC-valid frame that continues the positions), and the positions it held are lost.
+   */
+  corrupt: { offset: number; bytes: number; kind: "short" | "bad-length" | "bad-crc" | "bad-pos"; fromPos: number; toPos: number }[];
+  /** idempotency keys of frames appended at or after `keysSince` */
+  keys: { at: number; keys: string[] }[];
+}
+
+export interface ScanOptions {
+  /** read the last sample's ts (default true) */
+  lastTs?: boolean;
+  /** collect the idempotency keys of frames appended at or after this time (ms); default: none */
+  keysSince?: number;
 }
 
 const CHUNK = 4 * 1024 * 1024;
 
 /**
  * Reads a whole segment, checks every frame's length, CRC and position continuity, and indexes
- * the valid prefix. Read-only: the caller decides whether to truncate.
+ * the valid frames. A bad stretch followed by valid frames is skipped (listed in `corrupt`),
+ * so one bad sector never costs the frames after it; bad bytes with nothing valid after them
+ * are the `problem` (a torn tail). Read-only: the caller decides whether to truncate.
  */
-export async function scanSegment(fh: FileHandle, firstPosFromName: number, lastTsWanted = true): Promise<SegmentScan> {
+export async function scanSegment(fh: FileHandle, firstPosFromName: number, opts: ScanOptions | boolean = {}): Promise<SegmentScan> {
+  const o: ScanOptions = typeof opts === "boolean" ? { lastTs: opts } : opts;
   const fileSize = (await fh.stat()).size;
   const index = new FrameIndex();
   let buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(fileSize, FRAME_HEADER)));
@@ -63,7 +79,10 @@ export async function scanSegment(fh: FileHandle, firstPosFromName: number, last
   let records = 0;
   let firstTs: number | null = null;
   let lastFrameOff = -1;
+  let validEnd = 0;
   let problem: SegmentScan["problem"] = null;
+  const corrupt: SegmentScan["corrupt"] = [];
+  const keys: SegmentScan["keys"] = [];
 
   const fill = async (need: number): Promise<void> => {
     // Keep bytes from `off`, read more so that at least `need` bytes from `off` are present.
@@ -96,32 +115,45 @@ export async function scanSegment(fh: FileHandle, firstPosFromName: number, last
         check = checkFrame(buf, off - bufStart, bufEnd);
       }
     }
-    if (!check.ok) {
-      problem = { offset: off, kind: check.problem };
-      break;
+    let kind: NonNullable<SegmentScan["problem"]>["kind"] | null = check.ok ? null : check.problem;
+    if (check.ok && check.header.firstPos > expected) {
+      // A valid frame after missing positions: they are lost, the frame is kept.
+      corrupt.push({ offset: off, bytes: 0, kind: "bad-pos", fromPos: expected, toPos: check.header.firstPos - 1 });
+      expected = check.header.firstPos;
+    } else if (check.ok && check.header.firstPos < expected) kind = "bad-pos"; // stale bytes: look further
+    if (kind !== null) {
+      const next = await nextValidFrame(fh, off + 1, fileSize, expected);
+      if (next === null) {
+        problem = { offset: off, kind };
+        break;
+      }
+      corrupt.push({ offset: off, bytes: next.offset - off, kind, fromPos: expected, toPos: next.firstPos - 1 });
+      off = next.offset;
+      expected = next.firstPos;
+      continue;
     }
+    if (!check.ok) break; // unreachable: narrowed for the compiler
     const h = check.header;
-    if (h.firstPos !== expected) {
-      problem = { offset: off, kind: "bad-pos" };
-      break;
+    const at = off - bufStart;
+    if (index.length === 0) firstTs = frameFirstTs(buf, at);
+    if (o.keysSince !== undefined) {
+      const k = readFrameKeys(buf, at);
+      if (k && k.at >= o.keysSince) keys.push(k);
     }
-    if (index.length === 0) firstTs = frameFirstTs(buf, off - bufStart);
     index.push(off, h.firstPos, h.count);
     records += h.count;
     expected = h.firstPos + h.count;
     lastFrameOff = off;
     off += h.size;
+    validEnd = off;
   }
 
   let lastTs: number | null = null;
-  if (lastTsWanted && lastFrameOff >= 0) lastTs = await lastTsOf(fh, lastFrameOff);
-
-  let framesAfterProblem = 0;
-  if (problem && problem.kind !== "short") framesAfterProblem = await countValidAfter(fh, problem.offset + 1, fileSize);
+  if (o.lastTs !== false && lastFrameOff >= 0) lastTs = await lastTsOf(fh, lastFrameOff);
 
   return {
     index,
-    validEnd: off,
+    validEnd,
     fileSize,
     records,
     firstPos: index.length > 0 ? index.firstPos(0) : firstPosFromName,
@@ -129,7 +161,8 @@ export async function scanSegment(fh: FileHandle, firstPosFromName: number, last
     firstTs,
     lastTs,
     problem,
-    framesAfterProblem,
+    corrupt,
+    keys,
   };
 }
 
@@ -146,22 +179,27 @@ async function lastTsOf(fh: FileHandle, frameOff: number): Promise<number | null
 }
 
 /**
- * Counts CRC-valid frames in [from, size) by sliding byte by byte: tells a torn tail (nothing
- * valid after it) from corruption in the middle (valid frames follow). Bounded to 1 MiB so a
- * recovery never crawls through a huge segment.
+ * The first CRC-valid frame in [from, size) that continues the positions (first position at or
+ * after `expected`), found by sliding byte by byte; null when none. Tells a torn tail (nothing
+ * valid after it) from corruption in the middle, and finds where to go on after the latter.
  */
-async function countValidAfter(fh: FileHandle, from: number, size: number): Promise<number> {
-  const len = Math.min(size - from, 1024 * 1024);
-  if (len < FRAME_HEADER) return 0;
+async function nextValidFrame(fh: FileHandle, from: number, size: number, expected: number): Promise<{ offset: number; firstPos: number } | null> {
+  const len = size - from;
+  if (len < FRAME_HEADER) return null;
   const buf = Buffer.allocUnsafe(len);
-  const { bytesRead } = await fh.read(buf, 0, len, from);
-  let n = 0;
-  for (let i = 0; i + FRAME_HEADER <= bytesRead; ) {
-    const c = checkFrame(buf, i, bytesRead);
-    if (c.ok && c.header.count > 0) {
-      n++;
-      i += c.header.size;
-    } else i++;
+  let got = 0;
+  while (got < len) {
+    const { bytesRead } = await fh.read(buf, got, len - got, from + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
   }
-  return n;
+  for (let i = 0; i + FRAME_HEADER <= got; i++) {
+    const length = buf.readUInt32LE(i);
+    if (length < BODY_HEAD || i + FRAME_PREFIX + length > got) continue;
+    const firstPos = buf.readUInt32LE(i + 8) + buf.readUInt32LE(i + 12) * 0x1_0000_0000;
+    if (firstPos < expected) continue;
+    const c = checkFrame(buf, i, got);
+    if (c.ok && c.header.count > 0) return { offset: from + i, firstPos };
+  }
+  return null;
 }

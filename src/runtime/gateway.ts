@@ -8,7 +8,8 @@ import type { Logger } from "../core/logger.js";
 import type { Sample, SampleValue } from "../core/sample.js";
 import { createHttpServer, type HttpServer } from "../http/server.js";
 import { createIngest } from "../ingest/ingest.js";
-import type { Journal } from "../journal/journal.js";
+import type { FileHandle } from "node:fs/promises";
+import type { Journal, JournalEvent } from "../journal/journal.js";
 import { openJournal } from "../journal/segment-journal.js";
 import { DeviceRegistry } from "./devices.js";
 import { Forwarder } from "./forwarder.js";
@@ -25,6 +26,13 @@ export interface GatewayOptions {
   pushSilenceMs?: number;
   /** how often silence is checked; default 5 s */
   pushSweepMs?: number;
+  /** opens the journal's segment files (fault tests inject disk errors here); default fs `open` */
+  journalOpenFile?: (path: string, flags: string) => Promise<FileHandle>;
+  /**
+   * Aborts a start still under way (SIGTERM during startup): `start` then rejects ABORTED at once,
+   * after undoing what had started; a journal still opening is closed in the background once open.
+   */
+  signal?: AbortSignal;
 }
 const DONE: Promise<void> = Promise.resolve();
 
@@ -56,6 +64,13 @@ export class Gateway implements StatusView {
   /** last accepted push per pushing device (gateway clock), for the silence sweep */
   private readonly lastPush = new Map<string, number>();
   private pushSweep: NodeJS.Timeout | null = null;
+  private fatalError: ((why: string) => void) | null = null;
+  /**
+   * Resolves with the reason when the gateway cannot go on (a fatal journal error: a failed
+   * fsync may have lost acknowledged data from the page cache). The daemon then stops and exits
+   * 2, so that its supervisor restarts it and recovery re-reads what is really on disk.
+   */
+  readonly fatal: Promise<string> = new Promise((resolve) => { this.fatalError = resolve; });
 
   private readonly pushSilenceMs: number;
   private readonly pushSweepMs: number;
@@ -81,44 +96,81 @@ export class Gateway implements StatusView {
     });
   }
 
-  /** Starts everything; rejects with JOURNAL_IO or PORT_IN_USE (exit code 2) after undoing what started. */
+  /**
+   * Starts everything; rejects with JOURNAL_IO or PORT_IN_USE (exit code 2), or ABORTED when
+   * `opts.signal` fires first, after undoing what started.
+   */
   static async start(config: GatewayConfig, log: Logger, opts: GatewayOptions = {}): Promise<Gateway> {
     const dir = join(config.gateway.dataDir, "journal");
     const slowIo = new SlowIoReporter(log);
+    const signal = opts.signal;
+    if (signal?.aborted) throw startAborted();
     let journal: Journal;
+    // Events during recovery (torn tail, corruption) arrive before the gateway exists: held, then replayed.
+    const early: JournalEvent[] = [];
+    let gw: Gateway | null = null;
     try {
       await mkdir(dir, { recursive: true });
-      journal = await openJournal({
+      // Recovery reads every segment: on a large journal or a slow disk it is the long part of a start.
+      journal = await untilAborted(openJournal({
         dir,
         maxBytes: config.journal.maxBytes,
         overflow: config.journal.overflow,
         fsync: config.journal.fsync,
         fsyncIntervalMs: config.journal.fsyncIntervalMs,
         outputs: config.outputs.map((o) => o.name),
-        onEvent: (e) => {
-          if (e.kind === "torn-tail") log.warn(e, "journal: torn tail record dropped at recovery");
-          else if (e.kind === "slow-io") slowIo.report(e);
-          else log.warn(e, "journal: oldest segment dropped (journal full)");
-          if (e.kind === "dropped-oldest") {
-            for (const [o, n] of Object.entries(e.perOutput)) if (n > 0) gw.metrics.drops.inc({ reason: "drop_oldest", output: o }, n);
-          }
-        },
-      });
+        onEvent: (e) => (gw ? gw.onJournalEvent(e, slowIo) : early.push(e)),
+        ...(opts.journalOpenFile ? { openFile: opts.journalOpenFile } : {}),
+      }), signal, (late) => late.close());
     } catch (err) {
       throw isFloorgateError(err) ? err : new FloorgateError("JOURNAL_IO", `cannot open the journal in ${dir}: ${describeError(err)}`, { cause: err });
     }
-    const gw: Gateway = new Gateway(config, journal, log, opts);
-    slowIo.countInto((op) => gw.metrics.journalSlowIo.inc({ op }));
+    const g: Gateway = new Gateway(config, journal, log, opts);
+    gw = g;
+    for (const e of early) g.onJournalEvent(e, slowIo);
+    slowIo.countInto((op) => g.metrics.journalSlowIo.inc({ op }));
     try {
-      gw.startOutputs();
-      await gw.startHttp();
-      gw.startDrivers();
+      g.startOutputs();
+      await g.startHttp();
+      if (signal?.aborted) throw startAborted();
+      g.startDrivers();
     } catch (err) {
-      await gw.stop();
+      await g.stop();
       throw err;
     }
-    log.info({ gateway: config.gateway.id, http: gw.httpPort, devices: config.devices.length, outputs: config.outputs.length }, "floorgate running");
-    return gw;
+    log.info({ gateway: config.gateway.id, http: g.httpPort, devices: config.devices.length, outputs: config.outputs.length }, "floorgate running");
+    return g;
+  }
+
+  /** @internal the journal's events: counted, and logged once each (they fire once per change) */
+  onJournalEvent(e: JournalEvent, slowIo: SlowIoReporter): void {
+    const log = this.log;
+    switch (e.kind) {
+      case "slow-io":
+        slowIo.report(e);
+        return;
+      case "torn-tail":
+        log.warn(e, "journal: torn tail record dropped at recovery (it was never acknowledged)");
+        return;
+      case "corrupt":
+        log.error(e, "journal: corrupt stretch skipped at recovery; the samples in it are lost and counted");
+        for (const [o, n] of Object.entries(e.perOutput)) if (n > 0) this.metrics.drops.inc({ reason: "corrupt", output: o }, n);
+        return;
+      case "dropped-oldest":
+        log.warn(e, e.reason === "disk_full" ? "journal: oldest segment dropped (disk full)" : "journal: oldest segment dropped (journal full)");
+        for (const [o, n] of Object.entries(e.perOutput)) if (n > 0) this.metrics.drops.inc({ reason: e.reason, output: o }, n);
+        return;
+      case "unwritable":
+        log.error({ reason: e.reason, error: e.error }, `journal cannot write: ${e.reason}; refusing data (503) and retrying`);
+        return;
+      case "writable":
+        log.info({ unwritableMs: e.unwritableMs, refusedSamples: e.refusedSamples }, "journal writes again");
+        return;
+      case "fatal":
+        log.fatal({ error: e.error }, "journal: fatal disk error; stopping so that recovery re-reads the disk");
+        this.fatalError?.(e.error);
+        return;
+    }
   }
 
   get httpPort(): number {
@@ -263,7 +315,7 @@ export class Gateway implements StatusView {
     return this.journal.append(samples).then(
       () => this.accepted(device, n),
       (err: unknown) => {
-        const reason = isFloorgateError(err, "JOURNAL_FULL") ? "journal_full" : "journal_io";
+        const reason = isFloorgateError(err, "JOURNAL_FULL") ? "journal_full" : isFloorgateError(err, "JOURNAL_UNAVAILABLE") ? "journal_unavailable" : "journal_io";
         if (reason === "journal_full") this.journalFull = true;
         this.metrics.drops.inc({ reason, output: "" }, n);
         this.registry.count(device, `dropped_${reason}`, n);
@@ -314,7 +366,8 @@ export class Gateway implements StatusView {
       journal: {
         bytes: j.bytes, maxBytes: j.maxBytes, records: j.records, segments: j.segments,
         oldestPos: j.oldestPos, newestPos: j.newestPos, appended: j.appended, dropped,
-        tornRecords: j.tornRecords, rejected: j.rejected, writable: j.writable, full,
+        tornRecords: j.tornRecords, corruptRecords: j.corruptRecords, rejected: j.rejected, writable: j.writable,
+        unwritable: j.unwritable, failed: j.failed, full,
       },
     };
   }
@@ -344,6 +397,35 @@ export class Gateway implements StatusView {
     await this.journal.close();
     this.log.info("floorgate stopped");
   }
+}
+
+function startAborted(): FloorgateError {
+  return new FloorgateError("ABORTED", "start aborted: stop requested");
+}
+
+/**
+ * `p`, or a rejection ABORTED as soon as `signal` fires; a value `p` still delivers after that is
+ * handed to `late` (to close it) instead of being leaked.
+ */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, late: (v: T) => unknown): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    let lost = false;
+    const onAbort = () => {
+      lost = true;
+      reject(startAborted());
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    p.then((v) => {
+      signal.removeEventListener("abort", onAbort);
+      if (!lost) resolve(v);
+      else Promise.resolve().then(() => late(v)).catch(() => undefined);
+    }, (err: unknown) => {
+      signal.removeEventListener("abort", onAbort);
+      reject(err);
+    });
+  });
 }
 
 async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {

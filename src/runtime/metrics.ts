@@ -22,8 +22,10 @@ export class Metrics {
   readonly driverThreadLoopDelay: Gauge<"thread" | "stat">;
   /** journal disk operations that took ≥ SLOW_IO_MS (op: commit | delete) */
   readonly journalSlowIo: Counter<"op">;
-  /** reason: bad_request | unauthorized | forbidden | too_large | rate_limited | journal_full | not_found | method */
+  /** reason: bad_request | unauthorized | forbidden | too_large | rate_limited | too_many_devices | journal_full | journal_error | not_found | method | bad_host | timeout | connection_limit */
   readonly ingestRejects: Counter<"reason">;
+  /** pushing devices admitted so far (at most ingest.maxDevices) */
+  readonly ingestDevices: Gauge;
   readonly ingestDuplicates: Counter<"device">;
   readonly ingestClockSkew: Counter<"device">;
   /** reason: device_cap | total_cap — msgIds forgotten before their 10 minutes were up (a retry may then be stored twice) */
@@ -46,6 +48,7 @@ export class Metrics {
     this.driverThreadLoopDelay = new Gauge({ name: "floorgate_driver_thread_event_loop_delay_seconds", help: "Event-loop delay of each driver thread over its last 5 s (stat: p99, max); polls wait on it", labelNames: ["thread", "stat"], registers: r });
     this.journalSlowIo = new Counter({ name: "floorgate_journal_slow_io_total", help: "Journal disk operations that took 500 ms or more (op: commit, delete)", labelNames: ["op"], registers: r });
     this.ingestRejects = new Counter({ name: "floorgate_ingest_rejects_total", help: "Device pushes refused, by reason", labelNames: ["reason"], registers: r });
+    this.ingestDevices = new Gauge({ name: "floorgate_ingest_devices", help: "Pushing devices admitted (at most ingest.maxDevices; past it new ids get 429)", registers: r });
     this.ingestDuplicates = new Counter({ name: "floorgate_ingest_duplicates_total", help: "Pushes acknowledged but not stored again (repeated msgId)", labelNames: ["device"], registers: r });
     this.ingestClockSkew = new Counter({ name: "floorgate_ingest_clock_skew_total", help: "Pushes whose ts was more than 5 minutes off and replaced by gateway time", labelNames: ["device"], registers: r });
     this.ingestDedupEvictions = new Counter({ name: "floorgate_ingest_dedup_evictions_total", help: "Remembered msgIds evicted early by the memory caps, by reason", labelNames: ["reason"], registers: r });

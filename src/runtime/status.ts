@@ -45,6 +45,11 @@ export interface HealthReport {
   outputs: Record<string, OutputHealth>;
   journal: {
     bytes: number; maxBytes: number; records: number; segments: number; oldestPos: number; newestPos: number;
-    appended: number; dropped: number; tornRecords: number; rejected: number; writable: boolean; full: boolean;
+    appended: number; dropped: number; tornRecords: number; corruptRecords: number; rejected: number; writable: boolean;
+    /** why the journal refuses data now ("disk full (ENOSPC)"), null when it accepts */
+    unwritable: string | null;
+    /** a fatal disk error stopped the journal; the daemon is exiting */
+    failed: boolean;
+    full: boolean;
   };
 }

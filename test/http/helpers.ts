@@ -19,7 +19,7 @@ export function makeConfig(ingest: Partial<IngestConfig> = {}, operatorTokens: s
       ],
     }],
     ingest: {
-      http: true, maxPayloadBytes: 4096, ratePerDevice: 20,
+      http: true, maxPayloadBytes: 4096, ratePerDevice: 20, maxDevices: 20_000,
       devices: [{ id: "agv-17", token: "agv-token" }, { id: "sensor-*", token: "sensor-token" }],
       ...ingest,
     },
@@ -37,7 +37,7 @@ export class StatusStub implements StatusView {
       journalAccepting: this.journalAccepting,
       devices: { "press-1": { state: "online", error: null } },
       outputs: {},
-      journal: { bytes: 0, maxBytes: 1, records: 0, segments: 1, oldestPos: 0, newestPos: 0, appended: 0, dropped: 0, tornRecords: 0, rejected: 0, writable: this.journalAccepting, full: false },
+      journal: { bytes: 0, maxBytes: 1, records: 0, segments: 1, oldestPos: 0, newestPos: 0, appended: 0, dropped: 0, tornRecords: 0, corruptRecords: 0, rejected: 0, writable: this.journalAccepting, unwritable: this.journalAccepting ? null : "disk full (ENOSPC)", failed: false, full: false },
     };
   }
   devices(): DeviceInfo[] {

@@ -21,7 +21,7 @@ class HoldSink implements IngestSink {
 }
 
 const cfg = (over: Partial<IngestConfig> = {}): IngestConfig => ({
-  http: true, maxPayloadBytes: 4096, ratePerDevice: 1000,
+  http: true, maxPayloadBytes: 4096, ratePerDevice: 1000, maxDevices: 20_000,
   devices: [{ id: "agv-*", token: "t" }, { id: "other", token: "o" }], ...over,
 });
 const body = (v: unknown) => Buffer.from(JSON.stringify(v));

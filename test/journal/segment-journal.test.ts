@@ -279,34 +279,58 @@ describe("segment journal: recovery", () => {
     await fh.write(Buffer.from([0xde, 0xad, 0xbe, 0xef]), 0, 4, 200); // flip bytes inside a frame
     await fh.close();
     const events: JournalEvent[] = [];
-    const r = await openJournal(opts(dir, { segmentBytes: 1024, onEvent: (e) => events.push(e) }));
-    expect(r.stats().tornRecords).toBeGreaterThanOrEqual(1);
-    expect(events[0]).toMatchObject({ kind: "torn-tail", segment: files[1] });
+    const r = await openJournal(opts(dir, { segmentBytes: 1024, outputs: ["cloud"], onEvent: (e) => events.push(e) }));
+    // one frame (5 samples) is lost, counted once for the output that had not read it
+    expect(r.stats().corruptRecords).toBe(5);
+    expect(r.stats().tornRecords).toBe(0);
+    expect(events).toEqual([expect.objectContaining({ kind: "corrupt", segment: files[1], samples: 5, perOutput: { cloud: 5 } })]);
+    expect(r.stats().outputs.cloud).toMatchObject({ corrupt: 5, lag: 295, dropped: 0 });
     const all = await r.read(0, 10_000);
     const pos = all.map((s) => s.pos);
     expect(pos[pos.length - 1]).toBe(300); // the newer segments are intact
     expect(pos).toContain(Number(files[2]!.slice(0, 20)));
+    expect(pos.length).toBe(295);
+    // what is missing is exactly one frame's five consecutive positions inside the damaged segment
+    const missing = Array.from({ length: 300 }, (_, i) => i + 1).filter((p) => !pos.includes(p));
+    expect(missing.length).toBe(5);
+    expect(missing[4]! - missing[0]!).toBe(4);
+    expect(missing[0]!).toBeGreaterThanOrEqual(Number(files[1]!.slice(0, 20)));
+    expect(missing[4]!).toBeLessThan(Number(files[2]!.slice(0, 20)));
+    // frames after the bad one in the same segment were kept
+    expect(pos).toContain(missing[4]! + 1);
     for (const s of all) expect(strip(s)).toEqual(sampleAt(s.pos - 1));
+    // reading past the hole and confirming counts the delivered samples without the lost ones
+    r.commit("cloud", 300);
+    expect(r.stats().outputs.cloud).toMatchObject({ delivered: 295, lag: 0, corrupt: 5 });
     expect(await r.append(samples(300, 1))).toBe(301);
     await r.close();
+    // once the output passed it, the damaged segment is collected like any other
+    const again = await openJournal(opts(dir, { segmentBytes: 1024, outputs: ["cloud"] }));
+    expect(again.stats().corruptRecords).toBe(0);
+    expect((await again.read(300, 10)).map((s) => s.pos)).toEqual([301]);
+    await again.close();
   });
 
-  it("reports a disk write failure as JOURNAL_IO and stops accepting", async () => {
+  it("refuses appends with JOURNAL_UNAVAILABLE while a segment cannot be written (ENOSPC), saying why", async () => {
     const dir = await freshDir();
     // a segment that lives on /dev/full: every write fails with ENOSPC
     await symlink("/dev/full", join(dir, "00000000000000000001.seg"));
-    const j = await openJournal(opts(dir));
+    const events: JournalEvent[] = [];
+    const j = await openJournal(opts(dir, { onEvent: (e) => events.push(e) }));
     const err = await j.append(samples(0, 2)).then(
       () => null,
       (e: unknown) => e,
     );
-    expect(isFloorgateError(err, "JOURNAL_IO")).toBe(true);
-    expect(j.stats().writable).toBe(false);
+    expect(isFloorgateError(err, "JOURNAL_UNAVAILABLE")).toBe(true);
+    expect(j.stats()).toMatchObject({ writable: false, unwritable: "disk full (ENOSPC)", failed: false });
+    expect(events).toContainEqual(expect.objectContaining({ kind: "unwritable", reason: "disk full (ENOSPC)" }));
+    // refused at once while the gate is shut, nothing stored, positions unchanged
     const again = await j.append(samples(0, 1)).then(
       () => null,
       (e: unknown) => e,
     );
-    expect(isFloorgateError(again, "JOURNAL_IO")).toBe(true);
+    expect(isFloorgateError(again, "JOURNAL_UNAVAILABLE")).toBe(true);
+    expect(j.stats().newestPos).toBe(0);
     await j.close();
   });
 
