@@ -31,7 +31,13 @@ export interface FaultActions {
   heal(kind: FaultKind): Promise<string>;
 }
 
-export interface FaultTiming { gapMinMs: number; gapMaxMs: number; holdMaxMs: number }
+export interface FaultTiming {
+  gapMinMs: number;
+  gapMaxMs: number;
+  holdMaxMs: number;
+  /** stop injecting after this many faults (a short run can then pin its exact schedule) */
+  maxFaults?: number;
+}
 
 /** mulberry32: small, fast, good enough to draw a schedule from a seed. */
 export function seeded(seed: number): () => number {
@@ -68,7 +74,7 @@ export async function runFaults(
   const done: FaultRecord[] = [];
   let bag: FaultKind[] = [];
   const between = (lo: number, hi: number): number => Math.round(lo + random() * (hi - lo));
-  while (kinds.length > 0) {
+  while (kinds.length > 0 && done.length < (timing.maxFaults ?? Infinity)) {
     await nap(between(timing.gapMinMs, timing.gapMaxMs), stop);
     if (stop.now) break;
     if (bag.length === 0) {

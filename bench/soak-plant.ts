@@ -162,8 +162,11 @@ outputs:
 `;
 }
 
-/** A dropped-oldest event as the gateway logs it (one JSON line per dropped segment). */
-interface DropLine { kind?: string; perOutput?: Record<string, number>; level?: number; msg?: string }
+/**
+ * A journal drop as the gateway logs it: one JSON line per dropped segment (`dropped-oldest`, reason
+ * drop_oldest or disk_full) or corrupt stretch skipped at recovery (`corrupt`), samples per output.
+ */
+interface DropLine { kind?: string; reason?: string; perOutput?: Record<string, number>; level?: number }
 
 /**
  * The daemon as a process. Every start is an *incarnation*; its stdout goes to `logFile`, and the
@@ -173,8 +176,8 @@ interface DropLine { kind?: string; perOutput?: Record<string, number>; level?: 
 export class GatewayProc {
   child: ChildProcess | null = null;
   incarnation = 0;
-  /** drop-oldest samples per output, per incarnation, from the log */
-  readonly loggedDrops: Record<string, number>[] = [];
+  /** journal drops per "reason|output", per incarnation (index = incarnation - 1), from the log */
+  readonly loggedDrops: Map<string, number>[] = [];
   errorLines = 0;
   readonly tail: string[] = [];
   readonly base: string;
@@ -191,7 +194,7 @@ export class GatewayProc {
     });
     this.child = child;
     this.incarnation++;
-    const drops: Record<string, number> = {};
+    const drops = new Map<string, number>();
     this.loggedDrops.push(drops);
     let partial = "";
     const onData = (d: Buffer): void => {
@@ -213,7 +216,7 @@ export class GatewayProc {
     throw new Error(`gateway not healthy within ${timeoutMs} ms:\n${this.tail.join("\n")}`);
   }
 
-  private line(line: string, drops: Record<string, number>): void {
+  private line(line: string, drops: Map<string, number>): void {
     if (!line) return;
     this.tail.push(line);
     if (this.tail.length > 200) this.tail.shift();
@@ -221,8 +224,9 @@ export class GatewayProc {
     try {
       const j = JSON.parse(line) as DropLine;
       if ((j.level ?? 0) >= 50) this.errorLines++;
-      if (j.kind === "dropped-oldest" && j.perOutput) {
-        for (const [o, n] of Object.entries(j.perOutput)) drops[o] = (drops[o] ?? 0) + n;
+      if ((j.kind === "dropped-oldest" || j.kind === "corrupt") && j.perOutput) {
+        const reason = j.kind === "corrupt" ? "corrupt" : (j.reason ?? "drop_oldest");
+        for (const [o, n] of Object.entries(j.perOutput)) drops.set(`${reason}|${o}`, (drops.get(`${reason}|${o}`) ?? 0) + n);
       }
     } catch { /* a non-JSON line (a crash trace) stays in the tail */ }
   }

@@ -3,11 +3,12 @@
  *
  * Drops. The gateway's counters live in memory and restart from 0 with each process, and a SIGKILL
  * gives no chance to read them last. So, per gateway incarnation, the soak keeps the highest value
- * of each `floorgate_drops_total{reason,output}` scraped once a second, and for drop-oldest also the
- * sum of the drop events the daemon logs (one JSON line per dropped segment, in the stdout pipe
- * before a kill can lose it), taking the larger of the two. The total is the sum over incarnations.
- * Weakness: a drop of another reason in the last second before a SIGKILL is not seen. That errs
- * towards reporting a sample as lost (a false alarm), never towards hiding a loss.
+ * of each `floorgate_drops_total{reason,output}` scraped once a second, and for the journal's own
+ * drops (drop_oldest, disk_full, corrupt) also the sum of the events the daemon logs (one JSON line
+ * per dropped segment, in the stdout pipe before a kill can lose it), taking the larger of the two.
+ * The total is the sum over incarnations. Weakness: a drop of another reason (poison) in the last
+ * second before a SIGKILL is not seen. That errs towards reporting a sample as lost (a false
+ * alarm), never towards hiding a loss.
  *
  * Attribution. Drop counters are per reason and output, not per device, so a post-journal drop
  * (output "cloud": drop_oldest, poison, disk_full) of a Modbus sample could excuse a missing push
@@ -44,16 +45,13 @@ export class DropBook {
     return this.scraped[incarnation - 1]!;
   }
 
-  /** Totals per "reason|output" over every incarnation, with the logged drop-oldest events folded in. */
-  totals(loggedDropOldest: readonly Record<string, number>[]): Map<string, number> {
+  /** Totals per "reason|output" over every incarnation, with the logged journal drops folded in. */
+  totals(logged: readonly ReadonlyMap<string, number>[]): Map<string, number> {
     const out = new Map<string, number>();
-    const n = Math.max(this.scraped.length, loggedDropOldest.length);
+    const n = Math.max(this.scraped.length, logged.length);
     for (let i = 0; i < n; i++) {
       const book = new Map(this.scraped[i] ?? []);
-      for (const [o, v] of Object.entries(loggedDropOldest[i] ?? {})) {
-        const key = `drop_oldest|${o}`;
-        book.set(key, Math.max(book.get(key) ?? 0, v));
-      }
+      for (const [key, v] of logged[i] ?? []) book.set(key, Math.max(book.get(key) ?? 0, v));
       for (const [k, v] of book) out.set(k, (out.get(k) ?? 0) + v);
     }
     return out;
@@ -72,7 +70,12 @@ export interface SoakSummary {
   faults: { total: number; byKind: Record<string, number>; list: FaultRecord[] };
   gateway: { incarnations: number; exit: { code: number | null; signal: string | null; ms: number }; errorLogLines: number; drainTimedOut: boolean; drainS: number };
   http: { devices: number; bodiesAcknowledged: number; acknowledged: number; delivered: number; duplicates: number; missing: number; unacknowledgedGivenUp: number; answers: Record<string, number> };
-  modbus: { devices: number; requestsAnswered: number; samplesServed: number; delivered: number; duplicates: number; notDelivered: number; notGood: number; misattributed: number };
+  /**
+   * notDelivered = served − delivered; unexplained = notDelivered − drops before the journal (polls
+   * refused by an unwritable journal): replies in flight when the gateway was killed or a simulator
+   * restarted. Polls have no acknowledgement, so none of this fails the soak.
+   */
+  modbus: { devices: number; requestsAnswered: number; samplesServed: number; delivered: number; duplicates: number; notDelivered: number; unexplained: number; notGood: number; misattributed: number };
   consumer: { messages: number; samples: number; replayedMessages: number; connects: number; sessionLostAtS: number[]; foreign: number };
   drops: { byReasonOutput: Record<string, number>; postJournal: number; beforeJournal: number };
   lost: number;
@@ -95,7 +98,7 @@ export function formatSummary(s: SoakSummary): string {
     ["HTTP never acknowledged (given up)", String(s.http.unacknowledgedGivenUp)],
     ["HTTP answers", Object.entries(s.http.answers).map(([k, v]) => `${k}: ${v}`).join(", ")],
     ["Modbus samples served", `${s.modbus.samplesServed} (${s.modbus.requestsAnswered} reads from ${s.modbus.devices} devices)`],
-    ["Modbus delivered (distinct)", `${s.modbus.delivered} (${s.modbus.notDelivered} served, not delivered)`],
+    ["Modbus delivered (distinct)", `${s.modbus.delivered} (${s.modbus.notDelivered} served, not delivered; ${s.modbus.unexplained} of them not counted as dropped)`],
     ["Modbus duplicates / not good / wrong tag", `${s.modbus.duplicates} / ${s.modbus.notGood} / ${s.modbus.misattributed}`],
     ["consumer", `${s.consumer.messages} messages, ${s.consumer.samples} samples, ${s.consumer.replayedMessages} replayed batches, ${s.consumer.connects} connects, session lost ${s.consumer.sessionLostAtS.length}×`],
     ["dropped", Object.entries(s.drops.byReasonOutput).map(([k, v]) => `${k}: ${v}`).join(", ") || "0"],

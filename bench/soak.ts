@@ -31,6 +31,7 @@ export interface SoakOptions {
   gapMinS: number;
   gapMaxS: number;
   holdMaxS: number;
+  maxFaults: number;
   modbusDevices: number;
   pushDevices: number;
   pushIntervalMs: number;
@@ -42,7 +43,7 @@ export interface SoakOptions {
 
 export function parseArgs(argv: readonly string[]): SoakOptions {
   const o: SoakOptions = {
-    minutes: 5, seed: Date.now() % 1_000_000, faults: [...FAULT_KINDS], gapMinS: 10, gapMaxS: 40, holdMaxS: 3600,
+    minutes: 5, seed: Date.now() % 1_000_000, faults: [...FAULT_KINDS], gapMinS: 10, gapMaxS: 40, holdMaxS: 3600, maxFaults: Infinity,
     modbusDevices: 20, pushDevices: 20, pushIntervalMs: 500, journalMax: "32MiB", tmpfsSize: "64m", drainS: 120, quiet: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -69,6 +70,7 @@ export function parseArgs(argv: readonly string[]): SoakOptions {
         break;
       }
       case "--hold-max": o.holdMaxS = num(); break;
+      case "--max-faults": o.maxFaults = num(); break;
       case "--modbus-devices": o.modbusDevices = num(); break;
       case "--push-devices": o.pushDevices = num(); break;
       case "--push-interval": o.pushIntervalMs = num(); break;
@@ -197,7 +199,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakSummary> {
     },
   };
   const faultStop = { now: false };
-  const faulting = runFaults(o.faults, { gapMinMs: o.gapMinS * 1000, gapMaxMs: o.gapMaxS * 1000, holdMaxMs: o.holdMaxS * 1000 },
+  const faulting = runFaults(o.faults, { gapMinMs: o.gapMinS * 1000, gapMaxMs: o.gapMaxS * 1000, holdMaxMs: o.holdMaxS * 1000, maxFaults: o.maxFaults },
     seeded(o.seed), actions, faultStop, t0, say);
   faulting.catch(() => {}); // awaited below; an early failure must not surface as unhandled meanwhile
 
@@ -290,6 +292,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakSummary> {
     modbus: {
       devices: plcs.length, requestsAnswered: plcs.reduce((n, p) => n + p.answered, 0), samplesServed: served,
       delivered: plcSeen.distinct, duplicates: plcSeen.extra, notDelivered: served - plcSeen.distinct,
+      unexplained: served - plcSeen.distinct - beforeJournal,
       notGood: consumer.stats.modbusNotGood, misattributed: consumer.stats.modbusMisattributed,
     },
     consumer: {
