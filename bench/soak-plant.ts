@@ -5,7 +5,7 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { appendFile, mkdir, open, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { http } from "../test/helpers/gateway-process.js";
@@ -256,10 +256,6 @@ export class GatewayProc {
     clearTimeout(timer);
     return { ...end, ms: Date.now() - t0 };
   }
-}
-
-export async function writeText(file: string, text: string): Promise<void> {
-  await writeFile(file, text);
 }
 
 export async function removeQuietly(path: string): Promise<void> {

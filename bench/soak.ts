@@ -158,7 +158,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakSummary> {
   const loadStop = { now: false, giveUpAt: 0 };
   const pushers = Array.from({ length: o.pushDevices }, (_, i) => new Pusher(`push-${i}`, PUSH_TOKEN, () => gw.base,
     { messagesPerBody: 5, valuesPerMessage: 10, intervalMs: o.pushIntervalMs, random: loadRandom }, t0));
-  const pushing = pushers.map((p) => p.run(loadStop));
+  let loadError: Error | null = null;
+  const pushing = pushers.map((p) => p.run(loadStop).catch((err: Error) => { loadError ??= err; }));
 
   const actions: FaultActions = {
     async inject(kind, random) {
@@ -207,7 +208,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakSummary> {
   const failed = faulting.then(() => false, () => true);
   const endAt = t0 + o.minutes * 60_000;
   let lastReport = Date.now();
-  while (Date.now() < endAt && !(await Promise.race([failed, sleep(250).then(() => false)]))) {
+  while (Date.now() < endAt && loadError === null && !(await Promise.race([failed, sleep(250).then(() => false)]))) {
     if (Date.now() - lastReport >= 30_000) {
       lastReport = Date.now();
       const acked = pushers.reduce((n, p) => n + p.ackedSamples, 0);
@@ -279,6 +280,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakSummary> {
   if (exit.code !== 0) failures.push(`gateway exit ${exit.code ?? exit.signal} on SIGTERM`);
   const faultError = await faulting.then(() => null, (err: Error) => err.message);
   if (faultError) failures.push(faultError);
+  if (loadError) failures.push((loadError as Error).message);
 
   return {
     ok: failures.length === 0, failures, seed: o.seed, minutes: o.minutes, durationS: (Date.now() - t0) / 1000, faultsEnabled: o.faults,
@@ -321,6 +323,14 @@ async function main(): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // Whatever escapes must still unmount the tmpfs and stop the gateway and broker.
+  const onEscape = (err: unknown): void => {
+    process.stderr.write(`soak: unexpected ${(err as Error).stack ?? String(err)}\n`);
+    keepWork = workDir !== "";
+    void cleanup().finally(() => process.exit(2));
+  };
+  process.on("unhandledRejection", onEscape);
+  process.on("uncaughtException", onEscape);
   try {
     const summary = await runSoak(o);
     keepWork = !summary.ok;
