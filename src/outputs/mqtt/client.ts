@@ -9,7 +9,10 @@ export interface MqttTiming {
   connectTimeoutMs: number;
   /** Seconds between PINGREQs; a dead link is noticed after 1.5× this. */
   keepaliveS: number;
-  /** A write not fully acknowledged within this fails the session with OUTPUT_TIMEOUT. */
+  /**
+   * No PUBACK for this long while publishes are outstanding fails the session with OUTPUT_TIMEOUT
+   * (progress, not per write: a message deep in a full window may wait longer on a slow broker).
+   */
   writeTimeoutMs: number;
   /** `close()` gives up waiting for the offline status and DISCONNECT after this. */
   closeTimeoutMs: number;
