@@ -180,7 +180,8 @@ export class Gateway implements StatusView {
   private startOutputs(): void {
     for (const oc of this.config.outputs) {
       const output = createOutput(oc, this.config);
-      const f = new Forwarder(output, this.journal, this.metrics, this.log.child({ output: oc.name }));
+      // The forwarder binds `output` itself (a second binding would repeat the key on every line).
+      const f = new Forwarder(output, this.journal, this.metrics, this.log);
       this.forwarders.push(f);
       this.forwarderRuns.push(f.run(this.forwarderAbort.signal).catch((err: unknown) => {
         this.log.error({ output: oc.name, err: describeError(err) }, "output forwarder failed");
