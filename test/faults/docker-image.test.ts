@@ -15,7 +15,7 @@
  * the run here uses a temp dataDir).
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, isAbsolute, join, relative } from "node:path";
@@ -92,6 +92,22 @@ function envOf(steps: Instruction[]): Record<string, string> {
   return env;
 }
 
+/**
+ * A command's exit status and output. Asynchronous: a minute of `npm ci` in spawnSync would block
+ * the test worker's event loop, and with it vitest's messages to the worker.
+ */
+function run(file: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<{ status: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
+    const out: string[] = [];
+    child.stdout.on("data", (d: Buffer) => out.push(d.toString()));
+    child.stderr.on("data", (d: Buffer) => out.push(d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs);
+    child.once("error", (err) => { clearTimeout(timer); reject(err); });
+    child.once("close", (status) => { clearTimeout(timer); resolve({ status, out: out.join("") }); });
+  });
+}
+
 function node22(): string {
   return execFileSync(process.execPath, [join(ROOT, "scripts", "node22.mjs")], { encoding: "utf8" }).trim();
 }
@@ -132,7 +148,7 @@ describe("Docker image, rebuilt from the Dockerfile's COPY lines", () => {
     expect(stages[0]!.name).toBe("build");
   });
 
-  it("build stage: npm ci (with prepare), prune — from exactly what it copies, on Node 22", () => {
+  it("build stage: npm ci (with prepare), prune — from exactly what it copies, on Node 22", async () => {
     const [build] = stages;
     const ran: string[] = [];
     for (const step of build!.steps) {
@@ -142,8 +158,8 @@ describe("Docker image, rebuilt from the Dockerfile's COPY lines", () => {
         copy(parts.slice(0, -1), parts[parts.length - 1]!, buildDir, build!.workdir, (p) => join(ROOT, p));
       } else if (step.op === "RUN") {
         if (OS_ONLY.some((re) => re.test(step.args))) continue;
-        const r = spawnSync("sh", ["-c", step.args], { cwd: buildDir, env: { ...env, ...envOf(build!.steps) }, encoding: "utf8", timeout: 240_000 });
-        expect(r.status, `RUN ${step.args} failed:\n${r.stdout}\n${r.stderr}`).toBe(0);
+        const r = await run("sh", ["-c", step.args], { cwd: buildDir, env: { ...env, ...envOf(build!.steps) }, timeoutMs: 240_000 });
+        expect(r.status, `RUN ${step.args} failed:\n${r.out}`).toBe(0);
         ran.push(step.args);
       }
     }
@@ -187,9 +203,9 @@ describe("Docker image, rebuilt from the Dockerfile's COPY lines", () => {
       const file = join(runtimeDir, "edge-config", f);
       const refs = [...readFileSync(file, "utf8").matchAll(/\$\{env:(\w+)\}/g)].map((m) => m[1]!);
       const refEnv = Object.fromEntries(refs.map((n) => [n, n.endsWith("_FILE") ? placeholder : `placeholder-${n.toLowerCase()}`]));
-      const r = spawnSync(node, [...argv, "validate", "--config", file], { cwd: runtimeDir, env: { ...runEnv, ...refEnv }, encoding: "utf8", timeout: 60_000 });
-      expect(r.status, `validate ${f}:\n${r.stdout}${r.stderr}`).toBe(0);
-      expect(r.stdout).toMatch(/config ok/);
+      const r = await run(node, [...argv, "validate", "--config", file], { cwd: runtimeDir, env: { ...runEnv, ...refEnv }, timeoutMs: 60_000 });
+      expect(r.status, `validate ${f}:\n${r.out}`).toBe(0);
+      expect(r.out).toMatch(/config ok/);
     }
 
     // a short run, as the image's CMD would, on a temp dataDir and a free port
@@ -204,18 +220,20 @@ describe("Docker image, rebuilt from the Dockerfile's COPY lines", () => {
     try {
       // the image's own HEALTHCHECK command, aimed at this port, until it passes
       const hc = /CMD\s+(.*)$/.exec(runtime!.steps.find((s) => s.op === "HEALTHCHECK")!.args)![1]!;
+      // it probes the image's port 8080; here the run's own port (else another server could answer)
+      expect(hc).toContain("127.0.0.1:8080");
       const hcArgv = execForm(hc).length > 1 ? execForm(hc) : (["sh", "-c", hc] as string[]);
       const deadline = Date.now() + 30_000;
       for (;;) {
         if (child.exitCode !== null) throw new Error(`run exited with ${child.exitCode}:\n${out.join("")}`);
-        const r = spawnSync(hcArgv[0]!, hcArgv.slice(1).map((a) => a.replaceAll("127.0.0.1:8080", `127.0.0.1:${port}`)), { env: runEnv, encoding: "utf8", timeout: 10_000 });
+        const r = await run(hcArgv[0]!, hcArgv.slice(1).map((a) => a.replaceAll("127.0.0.1:8080", `127.0.0.1:${port}`)), { env: runEnv, timeoutMs: 10_000 });
         if (r.status === 0) break;
-        if (Date.now() > deadline) throw new Error(`HEALTHCHECK never passed:\n${r.stderr}\n${out.join("")}`);
+        if (Date.now() > deadline) throw new Error(`HEALTHCHECK never passed:\n${r.out}\n${out.join("")}`);
         await new Promise((res) => setTimeout(res, 100));
       }
       const health = await fetch(`http://127.0.0.1:${port}/healthz`);
       expect(health.status).toBe(200);
-      expect(spawnSync(node, ["--version"], { encoding: "utf8" }).stdout.trim()).toMatch(/^v22\./);
+      expect((await run(node, ["--version"], { timeoutMs: 10_000 })).out.trim()).toMatch(/^v22\./);
     } finally {
       child.kill("SIGTERM");
     }
