@@ -4,13 +4,13 @@
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
-COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
-COPY bin ./bin
+# Only what the shipped code is compiled from: `npm ci` runs `prepare`, which compiles src/ and
+# drivers/ (tsconfig.ship.json). bench/ is not built here: it imports test/helpers/.
+# test/faults/docker-image.test.ts rebuilds both stages from exactly these COPY lines.
+COPY package.json package-lock.json tsconfig.json tsconfig.ship.json ./
 COPY src ./src
 COPY drivers ./drivers
-COPY bench ./bench
-COPY edge-config ./edge-config
-RUN npm ci && npm run build && npm prune --omit=dev
+RUN npm ci && npm prune --omit=dev
 
 FROM node:22-bookworm-slim
 ENV NODE_ENV=production

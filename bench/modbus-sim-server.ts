@@ -45,6 +45,9 @@ export interface SimStats {
    * delays the arrival of requests the gateway sent on time, and so shows as poll jitter.
    */
   loopMaxBySecond: number[];
+  /** wall-clock ms of the last reset and of this answer: `requests` arrived between the two */
+  since: number;
+  at: number;
 }
 export type SimRequest = { type: "reset" } | { type: "stats" } | { type: "stop" };
 
@@ -82,6 +85,7 @@ function main(): void {
   let connections = 0;
   let cpuBase = process.cpuUsage();
   let resetAt = performance.now();
+  let resetWall = Date.now();
   let lateBySecond: number[] = [];
   let loopMaxBySecond: number[] = [];
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -188,13 +192,14 @@ function main(): void {
       rejected = 0;
       cpuBase = process.cpuUsage();
       resetAt = performance.now();
+      resetWall = Date.now();
       lateBySecond = [];
       loopMaxBySecond = [];
     } else if (m.type === "stats") {
       const j = jitter.summary();
       const cpu = process.cpuUsage(cpuBase);
       process.send?.({
-        type: "stats", requests, connections, rejected,
+        type: "stats", requests, connections, rejected, since: resetWall, at: Date.now(),
         jitterP50: j.p50, jitterP99: j.p99, jitterMax: j.max, intervals: j.count,
         cpuMs: (cpu.user + cpu.system) / 1000,
         lateBySecond: Array.from(lateBySecond, (x) => x ?? 0),

@@ -13,7 +13,7 @@ import { encodeCoil, encodeRegisters, tagWidth } from "./decode.js";
 import { exceptionText, writeCoilPdu, writeRegisterPdu, writeRegistersPdu } from "./frame.js";
 import { acquireLine, type Line, type LineClient, type LineSpec } from "./line.js";
 import { planReads, type ReadRequest } from "./plan.js";
-import { passOrder, readPass, describeFailure, type PassOptions, type PassOrder, type PassOutcome, type PassResults } from "./read.js";
+import { passOrder, readPass, describeFailure, isUnreachableReason, type PassOptions, type PassOrder, type PassOutcome, type PassResults } from "./read.js";
 
 export function lineSpecOf(cfg: ModbusDeviceConfig): LineSpec {
   const c = cfg.connection;
@@ -119,7 +119,10 @@ export class ModbusDriver implements Driver {
   private demotedUntil = 0;
   private demoted = false;
   private readonly demoteBackoff: Backoff;
-  /** last bad reason emitted per tag: a tag that stays bad for the same reason is not re-emitted */
+  /**
+   * last bad reason emitted per tag: a tag that stays bad for the same reason, or stays unreachable
+   * in whatever words, is not re-emitted
+   */
   private readonly lastBad: (string | undefined)[];
   /** how many entries of lastBad are set */
   private badTags = 0;
@@ -245,7 +248,9 @@ export class ModbusDriver implements Driver {
         this.demoted = true;
         this.ctx?.count("demoted");
       }
-      this.setState("offline", `no reply after ${this.consecutiveTimeouts} consecutive timeouts; retrying every ≤${this.cfg.reconnectMaxMs} ms`);
+      // The text names the threshold, not the running count: a changing error is a new state
+      // change to the runtime, logged on every probe.
+      this.setState("offline", `no reply after ${this.cfg.maxTimeouts} consecutive timeouts; retrying every ≤${this.cfg.reconnectMaxMs} ms`);
       return;
     }
     if (this.demoted && last.ok + last.exceptions > 0) {
@@ -277,8 +282,9 @@ export class ModbusDriver implements Driver {
       const id = ids[k]!;
       if (qualities[k] === 2) {
         const reason = cols.reasonAt(k);
-        if (this.lastBad[id] === reason) {
-          // still bad for the same reason: already reported.
+        const last = this.lastBad[id];
+        if (last === reason || (isUnreachableReason(last) && isUnreachableReason(reason))) {
+          // still bad for the same reason, or still unreachable: already reported.
           keep ??= Array.from({ length: k }, (_, i) => i);
           continue;
         }

@@ -89,6 +89,12 @@ export class Line {
   private readonly backoff: Backoff;
   private nextAttemptAt = 0;
   private lastError = "";
+  /**
+   * The message of the last failed connect or lost connection. Requests made while waiting for the
+   * next attempt fail with this same text: a changing one ("next attempt in 412 ms") made every
+   * poll of a dead device a new bad reason, journaled per tag and logged as a state change.
+   */
+  private lastFailure = "";
   private closed = false;
   private silentTimeouts = 0;
   /** RTU only: after a timeout, bytes keep being discarded until the line has been quiet this long. */
@@ -210,7 +216,7 @@ export class Line {
       wait = this.nextAttemptAt - Date.now();
     }
     if (wait > 0) {
-      throw new FloorgateError("DRIVER_TRANSPORT", `${this.lastError || "disconnected"}; next attempt in ${wait} ms`);
+      throw new FloorgateError("DRIVER_TRANSPORT", this.lastFailure || `connection to ${this.key} closed: ${this.lastError || "disconnected"}`);
     }
     this.opening = this.open(timeoutMs).then(
       (s) => { this.opening = undefined; return s; },
@@ -218,7 +224,8 @@ export class Line {
         this.opening = undefined;
         this.lastError = describeError(err);
         this.nextAttemptAt = Date.now() + this.backoff.next();
-        throw new FloorgateError("DRIVER_TRANSPORT", `cannot connect to ${this.key}: ${this.lastError}`, { cause: err });
+        this.lastFailure = `cannot connect to ${this.key}: ${this.lastError}`;
+        throw new FloorgateError("DRIVER_TRANSPORT", this.lastFailure, { cause: err });
       });
     return this.opening;
   }
@@ -263,6 +270,7 @@ export class Line {
   private attach(stream: Duplex): void {
     this.stream = stream;
     this.connects++;
+    this.lastFailure = "";
     this.rx = EMPTY;
     // Sockets deliver through `onread` (onSocketRead); serial ports through 'data'.
     if (!(stream instanceof net.Socket)) stream.on("data", (chunk: Buffer) => this.onData(stream, chunk));
@@ -274,10 +282,9 @@ export class Line {
     if (this.stream !== stream) return;
     this.stream = undefined;
     this.nextAttemptAt = Date.now() + this.backoff.next();
+    this.lastFailure = `connection to ${this.key} lost${this.lastError ? `: ${this.lastError}` : ""}`;
     const job = this.current;
-    if (job && job.timer) {
-      this.finish(job, undefined, new FloorgateError("DRIVER_TRANSPORT", `connection to ${this.key} lost${this.lastError ? `: ${this.lastError}` : ""}`));
-    }
+    if (job && job.timer) this.finish(job, undefined, new FloorgateError("DRIVER_TRANSPORT", this.lastFailure));
   }
 
   /** Destroys the stream; queued requests reconnect (subject to backoff). */

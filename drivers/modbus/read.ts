@@ -191,6 +191,15 @@ export async function readPass(
   return { results, outcome };
 }
 
+/**
+ * Whether a bad reason made by describeFailure says the device could not be reached (a timeout, a
+ * refused or lost connection). The words vary while a device stays unreachable; the device emits
+ * such a tag bad once and not again until it has answered (see ModbusDriver.emit).
+ */
+export function isUnreachableReason(reason: string | undefined): boolean {
+  return reason !== undefined && (reason.startsWith("transport: ") || reason.startsWith("timeout: "));
+}
+
 export function describeFailure(err: unknown): string {
   if (err instanceof FloorgateError) {
     switch (err.code) {

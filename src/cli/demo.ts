@@ -1,4 +1,4 @@
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startModbusSimulator, type ModbusSimulator } from "../../drivers/modbus/simulator.js";
@@ -26,24 +26,33 @@ const DEMO_OPERATOR_TOKEN = "demo-operator";
 /** `floorgate demo`: a simulated plant, the gateway, and an embedded broker for the cloud — no set-up. */
 export async function runDemo(opts: DemoOptions): Promise<number> {
   const log = createLogger({ pretty: opts.pretty, level: process.env.FLOORGATE_LOG_LEVEL ?? "warn" });
+  // Listening from the start: a Ctrl-C during start-up still stops cleanly and removes the temp dir.
+  const signalled = untilSignal();
   let broker: DemoBroker | null = null;
-  let brokerUrl = opts.broker;
-  if (!brokerUrl) {
-    broker = await startDemoBroker(1883).catch(() => startDemoBroker(0));
-    brokerUrl = broker.url;
-  }
-  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "floorgate-demo-")));
   let presses: ModbusSimulator | null = null;
-  let gw: Gateway;
-  try {
-    presses = await startModbusSimulator({ presses: 3 });
-    gw = await Gateway.start(demoConfig(opts.port, brokerUrl, dataDir, presses.ports), log);
-  } catch (err) {
-    process.stderr.write(`floorgate demo: cannot start: ${describeError(err)}\n`);
+  let gw: Gateway | null = null;
+  // The demo's journal is a throwaway: a temp dir it made is removed on exit (a --data-dir is kept).
+  let tmpDataDir: string | null = null;
+  const cleanup = async (): Promise<void> => {
     await presses?.stop();
     await broker?.close();
+    if (tmpDataDir) await rm(tmpDataDir, { recursive: true, force: true });
+  };
+  let brokerUrl = opts.broker;
+  try {
+    if (!brokerUrl) {
+      broker = await startDemoBroker(1883).catch(() => startDemoBroker(0));
+      brokerUrl = broker.url;
+    }
+    if (!opts.dataDir) tmpDataDir = await mkdtemp(join(tmpdir(), "floorgate-demo-"));
+    presses = await startModbusSimulator({ presses: 3 });
+    gw = await Gateway.start(demoConfig(opts.port, brokerUrl, opts.dataDir ?? tmpDataDir!, presses.ports), log);
+  } catch (err) {
+    process.stderr.write(`floorgate demo: cannot start: ${describeError(err)}\n`);
+    await cleanup();
     return 2;
   }
+  const dataDir = opts.dataDir ?? tmpDataDir!;
   const base = `http://127.0.0.1:${gw.httpPort}`;
   const fleet = startAgvFleet({ baseUrl: base, count: opts.devices, token: DEMO_TOKEN, periodMs: 500, log });
   const brokerPort = new URL(brokerUrl).port || "1883";
@@ -51,7 +60,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
 Floorgate demo is running.
   3 simulated Modbus presses (press-1..3 on 127.0.0.1:${presses.ports.join(", ")}) are polled by the gateway
   ${opts.devices} simulated 5G AGVs push telemetry to ${base}/api/v1/ingest/{agv-id}
-  the gateway journals it in ${dataDir} and forwards it to ${broker ? "an embedded MQTT broker" : "your broker"} at ${brokerUrl}
+  the gateway journals it in ${dataDir}${tmpDataDir ? " (removed when the demo stops)" : ""} and forwards it to ${broker ? "an embedded MQTT broker" : "your broker"} at ${brokerUrl}
 
 Where to look:
   dashboard   ${base}/?token=${DEMO_OPERATOR_TOKEN}
@@ -64,12 +73,11 @@ Where to look:
 
 Ctrl-C stops it.
 `);
-  await untilSignal();
+  await signalled;
   process.stdout.write("stopping the demo…\n");
   await fleet.stop();
   const code = await stopWithin(gw, log);
-  await presses.stop();
-  await broker?.close();
+  await cleanup();
   return code;
 }
 

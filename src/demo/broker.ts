@@ -24,10 +24,17 @@ export async function startDemoBroker(port: number, host = "127.0.0.1"): Promise
     sock.on("error", () => undefined);
     broker.handle(sock);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => { server.off("error", reject); resolve(); });
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => { server.off("error", reject); resolve(); });
+    });
+  } catch (err) {
+    // The broker holds timers of its own: left open after a failed listen (port 1883 taken by a
+    // plant's own Mosquitto), it kept the demo process alive after SIGTERM.
+    await new Promise<void>((r) => broker.close(() => r()));
+    throw err;
+  }
   const addr = server.address();
   const actual = typeof addr === "object" && addr ? addr.port : port;
   return {

@@ -26,7 +26,7 @@ export interface DedupOptions {
  *   (true = durable), never rejects.
  */
 export type Claim =
-  | { kind: "fresh"; done(durable: boolean): void }
+  | { kind: "fresh"; readonly msgId: string; done(durable: boolean): void }
   | { kind: "duplicate" }
   | { kind: "pending"; wait: Promise<boolean> };
 
@@ -105,7 +105,18 @@ export class MsgIdDedup {
     return this.perDevice.get(device)?.has(msgId) === true;
   }
 
-  private add(device: string, msgId: string): void {
+  /**
+   * Remembers `(device, msgId)` as stored durably at `at` (ms): how the memory is rebuilt at
+   * startup from the keys the journal kept in its frames, so a retry after a restart or `kill -9`
+   * is recognised. Entries older than the window are ignored; call in time order, before any push.
+   */
+  remember(device: string, msgId: string, at: number): void {
+    if (at + this.windowMs <= this.clock()) return;
+    if (this.perDevice.get(device)?.has(msgId)) return;
+    this.add(device, msgId, at);
+  }
+
+  private add(device: string, msgId: string, at = this.clock()): void {
     let all = this.perDevice.get(device);
     // claim() checked after expiring, and the msgId stayed in flight since: this only guards the counts.
     if (all?.has(msgId)) return;
@@ -117,7 +128,7 @@ export class MsgIdDedup {
       while (this.total >= this.maxTotal) this.evictOldest("total_cap");
       all = this.perDevice.get(device);
     }
-    const minute = Math.floor(this.clock() / MINUTE);
+    const minute = Math.floor(at / MINUTE);
     let b = this.buckets[this.buckets.length - 1];
     // A clock that stepped back files the entry in the newest bucket: it then lives a bit longer, never shorter.
     if (!b || b.minute < minute) {

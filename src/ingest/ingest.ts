@@ -19,7 +19,18 @@ export type { PushedDevice } from "./registry.js";
  * counts `samplesIn`, as it does for every driver.
  */
 export interface IngestSink {
-  push(device: string, samples: Sample[]): Promise<void>;
+  /**
+   * `msgIds`: the msgIds whose samples these are; the sink stores them with the samples, in the
+   * same durable write, so that `IngestOptions.remembered` can rebuild the dedup after a restart.
+   */
+  push(device: string, samples: Sample[], msgIds: readonly string[]): Promise<void>;
+}
+
+/** A msgId stored durably before this start (see IngestSink.push), with when it was stored. */
+export interface RememberedMsgId {
+  device: string;
+  msgId: string;
+  at: number;
 }
 
 /** `floorgate_ingest_rejects_total` reasons the ingest itself produces. */
@@ -83,6 +94,8 @@ export interface IngestOptions {
   dedup?: Omit<DedupOptions, "onEvict">;
   /** default 5 minutes (spec §4) */
   maxSkewMs?: number;
+  /** msgIds stored before this start, oldest first: a retry of one of them is not stored again */
+  remembered?: Iterable<RememberedMsgId>;
 }
 
 /** Retry-After for a device refused by `maxDevices`: places free up only at a restart. */
@@ -105,6 +118,7 @@ export function createIngest(
     ...opts.dedup,
     onEvict: (reason) => metrics.ingestDedupEvictions.inc({ reason }),
   });
+  for (const r of opts.remembered ?? []) dedup.remember(r.device, r.msgId, r.at);
   const exactIds = new Set(cfg.devices.map((d) => d.id).filter((id) => !id.includes("*")));
   const registry = new PushedDevices(maxDevices, (id) => exactIds.has(id), exactIds.size);
   const maxSkewMs = opts.maxSkewMs ?? 5 * 60_000;
@@ -161,10 +175,10 @@ export function createIngest(
   };
 
   /** Stores `samples`; true when durable, otherwise the 503 answer (counted). */
-  const store = async (deviceId: string, samples: Sample[]): Promise<true | IngestReply> => {
+  const store = async (deviceId: string, samples: Sample[], msgIds: readonly string[]): Promise<true | IngestReply> => {
     if (samples.length === 0) return true;
     try {
-      await sink.push(deviceId, samples);
+      await sink.push(deviceId, samples, msgIds);
       if (sinkFailing) {
         sinkFailing = false;
         log?.info("ingest: journal accepts data again");
@@ -252,7 +266,7 @@ export function createIngest(
         }
       }
       // Our own claims are settled before we wait for anyone else's: no two pushes can wait on each other.
-      const result = await store(deviceId, samples);
+      const result = await store(deviceId, samples, claims.map((c) => c.msgId));
       for (let i = 0; i < claims.length; i++) claims[i]!.done(result === true);
       if (result !== true) return result;
       stored += samples.length;

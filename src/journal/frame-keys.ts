@@ -36,7 +36,7 @@ export function withKeys(frame: Buffer, keys: readonly string[], at: number): Bu
   }
   out.writeUInt32LE(trailer, at2);
   out.writeUInt32LE(out.length - FRAME_PREFIX, 0);
-  out.writeUInt32LE((out.readUInt32LE(16) & COUNT_MASK) | KEYS_FLAG, 16);
+  out.writeUInt32LE(((out.readUInt32LE(16) & COUNT_MASK) | KEYS_FLAG) >>> 0, 16);
   out.writeUInt32LE(crc32(out.subarray(FRAME_PREFIX)), 4);
   return out;
 }

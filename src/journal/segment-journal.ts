@@ -5,17 +5,19 @@ import { performance } from "node:perf_hooks";
 import { FloorgateError } from "../core/errors.js";
 import type { JournaledSample, Sample } from "../core/sample.js";
 import { SampleBatch, SampleColumns } from "../core/sample-columns.js";
-import { CURSORS_FILE, loadCursors, removeIfExists, saveCursors, syncDir } from "./cursor-store.js";
+import { CURSORS_FILE, loadCursors, removeIfExists, syncDir } from "./cursor-store.js";
 import { lockDir } from "./dir-lock.js";
 import { classifyDiskError, describeDiskError, errnoOf } from "./disk-errors.js";
 import { writeFully, writevFully } from "./file-writes.js";
 import { encodeFrame } from "./frame-codec.js";
 import { withKeys } from "./frame-keys.js";
-import { SLOW_IO_MS, type AppendOptions, type Journal, type JournalEvent, type JournalOptions, type JournalOutputStats, type JournalStats } from "./journal.js";
+import { SLOW_IO_MS, type AppendOptions, type Journal, type JournalEvent, type JournalOptions, type JournalStats } from "./journal.js";
 import { recoverSegments } from "./journal-recovery.js";
 import { PositionGaps } from "./position-gaps.js";
+import { OutputCursors } from "./output-cursors.js";
 import { RecentFrames } from "./recent-frames.js";
-import { closeSegment, makeSegment, type Segment } from "./segment.js";
+import { makeSegment, type Segment } from "./segment.js";
+import { SegmentSet } from "./segment-set.js";
 import { SegmentReader } from "./segment-reader.js";
 import { WriteGate } from "./write-gate.js";
 
@@ -39,7 +41,6 @@ export interface SegmentJournalOptions extends JournalOptions {
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
-const CURSOR_PERSIST_MS = 1000;
 const PROBE_FILE = ".write-probe";
 
 /** clamp(maxBytes/16, 64 KiB, 64 MiB): about 16 segments, so drop-oldest drops ~6 % at a time. */
@@ -59,14 +60,6 @@ interface PendingAppend {
   queuedAt: number;
   resolve: (pos: number) => void;
   reject: (err: unknown) => void;
-}
-
-interface OutputState {
-  cursor: number;
-  dropped: number;
-  droppedDiskFull: number;
-  corrupt: number;
-  delivered: number;
 }
 
 /**
@@ -128,10 +121,9 @@ export class SegmentJournal implements Journal {
    * that finds the journal idle for longer is committed at once instead of waiting out an interval.
    */
   private lastCommitAt = -Infinity;
-  /** oldest first; the reader shares this array */
-  private readonly segments: Segment[] = [];
+  private readonly set: SegmentSet;
   private active!: Segment;
-  private readonly outputs = new Map<string, OutputState>();
+  private readonly outputs: OutputCursors;
   private readonly cache: RecentFrames;
   private readonly cacheOn: boolean;
   private readonly reader: SegmentReader;
@@ -143,7 +135,6 @@ export class SegmentJournal implements Journal {
   /** newest durable position */
   private durablePos = 0;
   private newestTs: number | null = null;
-  private diskBytes = 0;
   private pendingBytes = 0;
   private pending: PendingAppend[] = [];
   /** a segment file was created and the directory not yet synced since */
@@ -168,9 +159,6 @@ export class SegmentJournal implements Journal {
   private unlock: (() => Promise<void>) | null = null;
   /** a journal whose open failed half-way must not overwrite cursors.json on close */
   private recovered = false;
-  private cursorsDirty = false;
-  private cursorTimer: NodeJS.Timeout | null = null;
-  private persistChain: Promise<void> = Promise.resolve();
 
   constructor(opts: SegmentJournalOptions) {
     if (!(opts.maxBytes > 0)) throw new FloorgateError("CONFIG_INVALID", `journal maxBytes must be > 0, got ${opts.maxBytes}`);
@@ -186,9 +174,19 @@ export class SegmentJournal implements Journal {
     const cacheSamples = opts.cacheSamples ?? 500_000;
     this.cache = new RecentFrames(cacheSamples);
     this.cacheOn = cacheSamples > 0;
+    this.outputs = new OutputCursors(opts.dir);
+    this.set = new SegmentSet({
+      overflow: opts.overflow,
+      maxBytes: opts.maxBytes,
+      slowIoMs: this.slowIoMs,
+      outputs: this.outputs,
+      cache: this.cache,
+      gaps: () => this.gaps,
+      emit: (e) => this.emit(e),
+    });
     this.gate = new WriteGate(() => this.probeWrite(), (e) => this.emit(e));
     this.reader = new SegmentReader({
-      segments: this.segments,
+      segments: this.set.list,
       cache: this.cache,
       durablePos: () => this.durablePos,
       oldestPos: () => this.oldestPos(),
@@ -205,19 +203,19 @@ export class SegmentJournal implements Journal {
     await removeIfExists(join(this.dir, `${CURSORS_FILE}.tmp`));
     await removeIfExists(join(this.dir, PROBE_FILE));
     const st = await recoverSegments(this.dir, { keysSince: Date.now() - (this.opts.keyWindowMs ?? 600_000), emit: (e) => this.emit(e) });
-    this.segments.push(...st.segments);
+    this.set.list.push(...st.segments);
     this.nextPos = st.nextPos;
     this.newestTs = st.newestTs;
-    this.diskBytes = st.diskBytes;
+    this.set.diskBytes = st.diskBytes;
     this.tornRecords = st.tornRecords;
     this.gaps = st.gaps;
     this.keys = st.keys;
     this.durablePos = this.nextPos - 1;
-    const last = this.segments[this.segments.length - 1];
+    const last = this.set.list[this.set.list.length - 1];
     if (last) this.active = last;
     else {
       this.active = makeSegment(this.dir, this.nextPos, false);
-      this.segments.push(this.active);
+      this.set.list.push(this.active);
     }
 
     const saved = await loadCursors(this.dir);
@@ -225,20 +223,15 @@ export class SegmentJournal implements Journal {
     for (const name of this.opts.outputs) {
       const s = saved.get(name);
       const cursor = s === undefined ? floor : Math.min(this.durablePos, Math.max(floor, s));
-      this.outputs.set(name, { cursor, dropped: 0, droppedDiskFull: 0, corrupt: 0, delivered: 0 });
+      this.outputs.add(name, cursor);
     }
     for (const c of st.corrupt) {
       const samples = c.toPos - c.fromPos + 1;
       this.corruptRecords += samples;
-      const perOutput: Record<string, number> = {};
-      for (const [name, o] of this.outputs) {
-        const lost = Math.max(0, c.toPos - Math.max(o.cursor, c.fromPos - 1));
-        o.corrupt += lost;
-        perOutput[name] = lost;
-      }
+      const perOutput = this.outputs.countCorrupt(c.fromPos, c.toPos);
       this.emit({ kind: "corrupt", segment: c.segment, offset: c.offset, bytes: c.bytes, samples, perOutput });
     }
-    if (saved.size !== this.outputs.size || [...saved.keys()].some((k) => !this.outputs.has(k))) this.cursorsDirty = true;
+    if (saved.size !== this.outputs.size || [...saved.keys()].some((k) => !this.outputs.has(k))) this.outputs.changed();
     this.recovered = true;
     this.gcWanted = true;
     void this.ioLoop();
@@ -284,7 +277,7 @@ export class SegmentJournal implements Journal {
     const size = frame.length;
 
     if (this.opts.overflow === "reject") {
-      const after = this.diskBytes + this.pendingBytes + size - this.reclaimableBytes();
+      const after = this.set.diskBytes + this.pendingBytes + size - this.set.reclaimableBytes();
       if (after > this.opts.maxBytes) {
         this.rejected += samples.length;
         return Promise.reject(
@@ -300,7 +293,7 @@ export class SegmentJournal implements Journal {
     if (seg.bytes + seg.reserved > 0 && seg.bytes + seg.reserved + size > this.segmentBytes) {
       seg.sealed = true;
       seg = makeSegment(this.dir, firstPos, false);
-      this.segments.push(seg);
+      this.set.list.push(seg);
       this.active = seg;
     }
     seg.reserved += size;
@@ -361,7 +354,7 @@ export class SegmentJournal implements Journal {
         if (this.gcWanted && !this.failed) {
           this.gcWanted = false;
           // A segment that cannot be deleted now is retried at the next commit or write.
-          await this.collectGarbage().catch(() => undefined);
+          await this.set.collectGarbage().catch(() => undefined);
           continue;
         }
         if (this.flushDue()) {
@@ -416,15 +409,15 @@ export class SegmentJournal implements Journal {
             break;
           } catch (err) {
             // A full disk under drop-oldest: the oldest whole segment goes (counted), then again.
-            if (!isDiskFull(err) || !this.canDropFor(seg)) throw new CommitError(err, false);
+            if (!isDiskFull(err) || !this.set.canDropFor(seg)) throw new CommitError(err, false);
             await seg.fh?.truncate(at).catch(() => undefined);
-            await this.deleteOldest("disk_full");
+            await this.set.deleteOldest("disk_full");
           }
         }
         seg.bytes += bytes;
         seg.reserved -= bytes;
         this.pendingBytes -= bytes;
-        this.diskBytes += bytes;
+        this.set.diskBytes += bytes;
         try {
           await seg.fh!.datasync();
         } catch (err) {
@@ -448,7 +441,7 @@ export class SegmentJournal implements Journal {
       const r = (x: number): number => Math.round(x);
       this.emit({ kind: "slow-io", op: "commit", segment: last.name, ms: r(ms), phases: { create: r(phases.create), room: r(phases.room), write: r(phases.write), sync: r(phases.sync) } });
     }
-    if (this.segments.length > 1 && this.isGarbage(this.segments[0]!)) this.gcWanted = true;
+    if (this.set.garbageAtHead()) this.gcWanted = true;
   }
 
   /** Creates the segment file if needed, makes room, writes batch[i..j) at the segment's end. */
@@ -468,7 +461,7 @@ export class SegmentJournal implements Journal {
       this.dirDirty = false;
     }
     lap("create");
-    await this.makeRoom(bytes, seg);
+    await this.set.makeRoom(bytes, seg);
     lap("room");
     if (j - i === 1) await writeFully(seg.fh!, batch[i]!.frame, seg.bytes);
     else await writevFully(seg.fh!, batch.slice(i, j).map((p) => p.frame), bytes, seg.bytes);
@@ -507,15 +500,15 @@ export class SegmentJournal implements Journal {
     const first = all[0];
     if (first) {
       this.nextPos = first.firstPos;
-      for (const s of this.segments) s.reserved = 0;
+      for (const s of this.set.list) s.reserved = 0;
       this.pendingBytes = 0;
       // Segments opened for the refused appends alone go; the one before takes appends again.
-      while (this.segments.length > 1) {
-        const s = this.segments[this.segments.length - 1]!;
+      while (this.set.list.length > 1) {
+        const s = this.set.list[this.set.list.length - 1]!;
         if (s.created || s.records > 0 || s.firstPos < first.firstPos) break;
-        this.segments.pop();
+        this.set.list.pop();
       }
-      this.active = this.segments[this.segments.length - 1]!;
+      this.active = this.set.list[this.set.list.length - 1]!;
       if (this.active.firstPos <= first.firstPos) this.active.sealed = false;
       const seg = first.seg.created && !first.seg.deleted ? first.seg : null;
       if (seg?.fh && !fatal) {
@@ -554,81 +547,6 @@ export class SegmentJournal implements Journal {
     }
   }
 
-  // ---------------------------------------------------------------- cap and deletion
-
-  /** Bytes that garbage collection would free now: sealed segments every output has passed. */
-  private reclaimableBytes(): number {
-    let n = 0;
-    for (const seg of this.segments) {
-      if (!this.isGarbage(seg)) break;
-      n += seg.bytes;
-    }
-    return n;
-  }
-
-  /** Sealed, fully written, older than the newest file on disk (which keeps positions across restarts), and passed by every output. */
-  private isGarbage(seg: Segment): boolean {
-    if (!seg.sealed || seg.reserved > 0 || seg === this.newestCreated()) return false;
-    if (seg.records === 0) return true;
-    for (const o of this.outputs.values()) if (o.cursor < seg.lastPos) return false;
-    return true;
-  }
-
-  private newestCreated(): Segment | undefined {
-    for (let i = this.segments.length - 1; i >= 0; i--) if (this.segments[i]!.created) return this.segments[i];
-    return undefined;
-  }
-
-  /** Under drop-oldest, whether the oldest segment may be deleted to make room for `target`. */
-  private canDropFor(target: Segment): boolean {
-    const oldest = this.segments[0];
-    return this.opts.overflow === "drop-oldest" && this.segments.length > 1 && oldest !== undefined
-      && oldest !== target && oldest.sealed && oldest.created && oldest.reserved === 0;
-  }
-
-  private async collectGarbage(): Promise<void> {
-    while (this.segments.length > 1 && this.isGarbage(this.segments[0]!)) await this.deleteOldest(null);
-  }
-
-  /** Before writing `need` bytes into `target`: free garbage, then (drop-oldest) drop the oldest data. */
-  private async makeRoom(need: number, target: Segment): Promise<void> {
-    await this.collectGarbage();
-    while (this.diskBytes + need > this.opts.maxBytes && this.canDropFor(target)) await this.deleteOldest("drop_oldest");
-  }
-
-  /** Deletes the oldest segment; `dropping` says why unread samples in it are lost (null: garbage). */
-  private async deleteOldest(dropping: "drop_oldest" | "disk_full" | null): Promise<void> {
-    const seg = this.segments.shift()!;
-    seg.deleted = true;
-    this.diskBytes -= seg.bytes;
-    if (dropping && seg.records > 0) {
-      const perOutput: Record<string, number> = {};
-      for (const [name, o] of this.outputs) {
-        if (o.cursor >= seg.lastPos) continue;
-        const from = Math.max(o.cursor, seg.firstPos - 1);
-        const lost = seg.lastPos - from - this.gaps.countIn(from, seg.lastPos);
-        o.dropped += lost;
-        if (dropping === "disk_full") o.droppedDiskFull += lost;
-        o.cursor = seg.lastPos;
-        perOutput[name] = lost;
-        this.cursorsDirty = true;
-      }
-      if (this.cursorsDirty) this.scheduleCursorPersist();
-      this.emit({ kind: "dropped-oldest", reason: dropping, segment: seg.name, samples: seg.records, perOutput });
-    }
-    this.cache.dropBefore(seg.lastPos + 1);
-    this.gaps.dropBefore(seg.lastPos + 1);
-    const started = performance.now();
-    try {
-      await unlink(seg.path);
-    } catch (err) {
-      if (errnoOf(err) !== "ENOENT") throw err;
-    }
-    const ms = performance.now() - started;
-    if (ms >= this.slowIoMs) this.emit({ kind: "slow-io", op: "delete", segment: seg.name, ms: Math.round(ms) });
-    if (seg.pins === 0) await closeSegment(seg);
-  }
-
   // ---------------------------------------------------------------- read
 
   async read(after: number, max: number): Promise<JournaledSample[]> {
@@ -664,72 +582,29 @@ export class SegmentJournal implements Journal {
   }
 
   cursor(name: string): number {
-    return this.outputs.get(name)?.cursor ?? this.floorCursor();
+    return this.outputs.cursor(name) ?? this.floorCursor();
   }
 
   commit(name: string, pos: number): void {
-    const o = this.outputs.get(name);
-    if (!o || this.closed) return;
-    const to = Math.min(Math.floor(pos), this.durablePos);
-    if (!(to > o.cursor)) return;
-    o.delivered += to - o.cursor - (this.gaps.empty ? 0 : this.gaps.countIn(o.cursor, to));
-    o.cursor = to;
-    this.cursorsDirty = true;
-    this.scheduleCursorPersist();
-    if (this.segments.length > 1 && this.isGarbage(this.segments[0]!)) {
+    if (this.closed) return;
+    if (!this.outputs.commit(name, Math.min(Math.floor(pos), this.durablePos), this.gaps)) return;
+    if (this.set.garbageAtHead()) {
       this.gcWanted = true;
       this.kick();
     }
   }
 
-  private scheduleCursorPersist(): void {
-    if (this.cursorTimer || this.closing) return;
-    this.cursorTimer = setTimeout(() => {
-      this.cursorTimer = null;
-      void this.persistCursors().catch(() => undefined);
-    }, CURSOR_PERSIST_MS);
-    this.cursorTimer.unref();
-  }
-
-  private persistCursors(): Promise<void> {
-    this.persistChain = this.persistChain.then(async () => {
-      if (!this.cursorsDirty) return;
-      this.cursorsDirty = false;
-      const snapshot = new Map<string, number>();
-      for (const [name, o] of this.outputs) snapshot.set(name, o.cursor);
-      try {
-        await saveCursors(this.dir, snapshot);
-      } catch (err) {
-        this.cursorsDirty = true;
-        throw err;
-      }
-    });
-    return this.persistChain;
-  }
-
   // ---------------------------------------------------------------- stats
 
   private oldestPos(): number {
-    for (const seg of this.segments) if (seg.records > 0) return seg.index.firstPos(0);
-    return 0;
+    return this.set.oldestPos();
   }
 
   stats(): JournalStats {
-    let records = 0;
-    let segments = 0;
-    let oldestTs: number | null = null;
-    for (const seg of this.segments) {
-      records += seg.records;
-      if (seg.created) segments++;
-      if (oldestTs === null && seg.records > 0) oldestTs = seg.firstTs;
-    }
-    const outputs: Record<string, JournalOutputStats> = {};
-    for (const [name, o] of this.outputs) {
-      const lag = Math.max(0, this.durablePos - o.cursor - (this.gaps.empty ? 0 : this.gaps.countIn(o.cursor, this.durablePos)));
-      outputs[name] = { cursor: o.cursor, lag, dropped: o.dropped, droppedDiskFull: o.droppedDiskFull, corrupt: o.corrupt, delivered: o.delivered };
-    }
+    const { records, files: segments, oldestTs } = this.set.counts();
+    const outputs = this.outputs.stats(this.durablePos, this.gaps);
     return {
-      bytes: this.diskBytes,
+      bytes: this.set.diskBytes,
       maxBytes: this.opts.maxBytes,
       segments,
       records,
@@ -778,17 +653,16 @@ export class SegmentJournal implements Journal {
       });
     }
     if (this.flushTimer) clearTimeout(this.flushTimer);
-    if (this.cursorTimer) clearTimeout(this.cursorTimer);
-    this.cursorTimer = null;
+    const { dirty } = this.outputs.close();
     for (const w of [...this.durableWaiters]) w.wake();
     let persistFailed: unknown = null;
-    if (this.recovered && (this.outputs.size > 0 || this.cursorsDirty)) {
-      await this.persistCursors().catch((err: unknown) => {
+    if (this.recovered && (this.outputs.size > 0 || dirty)) {
+      await this.outputs.save().catch((err: unknown) => {
         persistFailed = err;
       });
     }
     this.closed = true;
-    for (const seg of this.segments) if (seg.pins === 0) await closeSegment(seg);
+    await this.set.closeAll();
     this.cache.clear();
     await this.unlock?.();
     this.unlock = null;

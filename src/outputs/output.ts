@@ -12,7 +12,12 @@ export interface Output {
   readonly type: string;
   /** Most samples one `write` may carry. */
   readonly maxBatch: number;
-  /** Most writes the runtime may have outstanding on one session. */
+  /**
+   * Most writes the runtime may have outstanding on one session. This bounds how far ahead the
+   * runtime reads, not the destination's protocol window: a write may become many messages (MQTT
+   * json: one per device in it), and a session whose protocol has a limit of its own (MQTT's 65,535
+   * packet ids) keeps its messages in flight under that limit itself, queueing the rest.
+   */
   readonly maxInFlight: number;
 
   /**
@@ -26,6 +31,7 @@ export interface Output {
 
 export interface OutputContext {
   signal: AbortSignal;
+  /** Already bound to the output's name: lines logged here must not add `output` again. */
   log: Logger;
 }
 

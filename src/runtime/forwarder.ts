@@ -1,5 +1,5 @@
 import { Backoff, sleep } from "../core/backoff.js";
-import { describeError, FloorgateError } from "../core/errors.js";
+import { describeError, FloorgateError, isFloorgateError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import type { DeviceState } from "../core/sample.js";
 import type { SampleBatch } from "../core/sample-columns.js";
@@ -21,20 +21,45 @@ interface InFlight {
   error?: unknown;
 }
 
+/**
+ * Longest wait between connect attempts to an unavailable destination. Kept short whatever the
+ * outage length, so that a destination that comes back is used within this plus one connect (well
+ * under 5 s) instead of after a wait that grew through a long outage; a refused connect on a dead
+ * port costs next to nothing, so probing every few seconds is cheap.
+ */
+export const DEFAULT_MAX_BACKOFF_MS = 3_000;
+/** Wait after OUTPUT_REJECTED (credentials, TLS trust, config): no quick retry can fix those. */
+export const DEFAULT_REJECTED_BACKOFF_MS = 30_000;
+
 export interface ForwarderOptions {
   /** first reconnect wait; default 200 ms */
   initialBackoffMs?: number;
-  /** longest reconnect wait; default 30 s */
+  /** longest wait between connect attempts (jittered: a wait is in [max/2, max]); default 3 s */
   maxBackoffMs?: number;
+  /** wait after the destination refused for good (OUTPUT_REJECTED), jittered the same way; default 30 s */
+  rejectedBackoffMs?: number;
   /** how long a stop waits for writes in flight; default 3 s */
   drainMs?: number;
 }
+
+/** One outage as the log tells it: a line when it starts and when the error changes, one when it ends. */
+interface Outage {
+  since: number;
+  /** failed connect attempts (and the lost session that started the outage) */
+  failures: number;
+  /** error texts already logged during this outage; capped, so alternating errors are not logged forever */
+  logged: Set<string>;
+}
+
+/** Distinct error texts one outage logs; later ones only show in health and at debug level. */
+const MAX_LOGGED_ERRORS = 4;
 
 /**
  * Moves one output's cursor through the journal: read after the cursor, write with a window of
  * writes in flight, commit the cursor as writes are acknowledged in order, and on any failure
  * close the session, back off with jitter and resend from the cursor. One forwarder never waits
- * for another, so one output's outage never holds up another.
+ * for another, so one output's outage never holds up another. Logs state changes, not retries:
+ * the logger it is given must not be bound to the output already (it binds `output` itself).
  */
 export class Forwarder {
   private state: OutputHealth["state"] = "connecting";
@@ -50,14 +75,18 @@ export class Forwarder {
    * number as the first attempt and consumers can recognise the duplicate.
    */
   private replay: number[] = [];
+  private outage: Outage | null = null;
+  private readonly log: Logger;
 
   constructor(
     private readonly output: Output,
     private readonly journal: Journal,
     private readonly metrics: Metrics,
-    private readonly log: Logger,
+    log: Logger,
     private readonly opts: ForwarderOptions = {},
-  ) {}
+  ) {
+    this.log = log.child({ output: output.name });
+  }
 
   get name(): string {
     return this.output.name;
@@ -89,7 +118,9 @@ export class Forwarder {
 
   /** Runs until `signal` aborts; then drains writes in flight (bounded) and closes the session. */
   async run(signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff({ initialMs: this.opts.initialBackoffMs ?? 200, maxMs: this.opts.maxBackoffMs ?? 30_000 });
+    const backoff = new Backoff({ initialMs: this.opts.initialBackoffMs ?? 200, maxMs: this.opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS });
+    const rejectedMs = this.opts.rejectedBackoffMs ?? DEFAULT_REJECTED_BACKOFF_MS;
+    const rejected = new Backoff({ initialMs: rejectedMs, maxMs: rejectedMs });
     while (!signal.aborted) {
       this.setState("connecting", this.error);
       let session: OutputSession;
@@ -97,8 +128,10 @@ export class Forwarder {
         session = await this.output.connect({ signal, log: this.log });
       } catch (err) {
         if (signal.aborted) break;
+        const wait = isFloorgateError(err, "OUTPUT_REJECTED") ? rejected.next() : backoff.next();
         this.setState("offline", describeError(err));
-        try { await sleep(backoff.next(), signal); } catch { break; }
+        this.log.debug({ err: describeError(err), retryInMs: wait }, "output connect failed");
+        try { await sleep(wait, signal); } catch { break; }
         continue;
       }
       backoff.reset();
@@ -197,7 +230,7 @@ export class Forwarder {
       for (const d of f.result?.dropped ?? []) {
         dropped += d.count;
         this.metrics.drops.inc({ reason: "poison", output: this.output.name }, d.count);
-        this.log.warn({ output: this.output.name, count: d.count, reason: d.reason }, "output refused samples for good; counted as dropped");
+        this.log.warn({ count: d.count, reason: d.reason }, "output refused samples for good; counted as dropped");
       }
       this.poisonDropped += dropped;
       this.sent += f.count - dropped;
@@ -220,13 +253,34 @@ export class Forwarder {
     }
   }
 
+  /**
+   * Health follows every attempt; the log only changes: one "offline" line when an outage starts,
+   * a "still offline" line per new error text during it (at most MAX_LOGGED_ERRORS in all), one
+   * "online" line when the output is back (with how long it was out and how many attempts failed).
+   * A retry's "connecting" is never logged; each failed attempt is, at debug level.
+   */
   private setState(state: OutputHealth["state"], error: string | null): void {
     if (state === this.state && error === this.error) return;
-    const prev = this.state;
     this.state = state;
     this.error = error;
-    if (state === "offline" && prev === "offline") return;
-    const level = state === "offline" ? "warn" : "info";
-    this.log[level]({ output: this.output.name, state, error }, `output ${this.output.name} ${state}`);
+    const name = this.output.name;
+    if (state === "connecting") return;
+    if (state === "offline") {
+      const o = (this.outage ??= { since: Date.now(), failures: 0, logged: new Set() });
+      o.failures++;
+      const text = error ?? "";
+      if (o.logged.has(text) || o.logged.size >= MAX_LOGGED_ERRORS) return;
+      o.logged.add(text);
+      if (o.logged.size === 1) this.log.warn({ state, error }, `output ${name} offline`);
+      else this.log.warn({ state, error, failures: o.failures }, `output ${name} still offline, with a new error`);
+      return;
+    }
+    const o = this.outage;
+    if (state === "online" && o) {
+      this.outage = null;
+      this.log.info({ state, error, offlineMs: Date.now() - o.since, failures: o.failures }, `output ${name} online`);
+      return;
+    }
+    this.log.info({ state, error }, `output ${name} ${state}`);
   }
 }

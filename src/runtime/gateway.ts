@@ -7,7 +7,7 @@ import { describeError, FloorgateError, isFloorgateError } from "../core/errors.
 import type { Logger } from "../core/logger.js";
 import type { Sample, SampleValue } from "../core/sample.js";
 import { createHttpServer, type HttpServer } from "../http/server.js";
-import { createIngest } from "../ingest/ingest.js";
+import { createIngest, type RememberedMsgId } from "../ingest/ingest.js";
 import type { FileHandle } from "node:fs/promises";
 import type { Journal, JournalEvent } from "../journal/journal.js";
 import { openJournal } from "../journal/segment-journal.js";
@@ -180,7 +180,8 @@ export class Gateway implements StatusView {
   private startOutputs(): void {
     for (const oc of this.config.outputs) {
       const output = createOutput(oc, this.config);
-      const f = new Forwarder(output, this.journal, this.metrics, this.log.child({ output: oc.name }));
+      // The forwarder binds `output` itself (a second binding would repeat the key on every line).
+      const f = new Forwarder(output, this.journal, this.metrics, this.log);
       this.forwarders.push(f);
       this.forwarderRuns.push(f.run(this.forwarderAbort.signal).catch((err: unknown) => {
         this.log.error({ output: oc.name, err: describeError(err) }, "output forwarder failed");
@@ -193,7 +194,9 @@ export class Gateway implements StatusView {
 
   private async startHttp(): Promise<void> {
     const ingest = this.config.ingest.http || this.config.ingest.mqtt
-      ? createIngest(this.config.ingest, { push: (device, samples) => this.push(device, samples) }, this.metrics)
+      ? createIngest(this.config.ingest, { push: (device, samples, msgIds) => this.push(device, samples, msgIds) }, this.metrics, Date.now, {
+        remembered: rememberedMsgIds(this.journal.recentKeys()),
+      })
       : undefined;
     const http = createHttpServer({
       config: this.config,
@@ -270,9 +273,9 @@ export class Gateway implements StatusView {
   }
 
   /** The ingest sink: resolves when durable, rejects JOURNAL_FULL / JOURNAL_IO (→ 503). */
-  private async push(device: string, samples: Sample[]): Promise<void> {
+  private async push(device: string, samples: Sample[], msgIds: readonly string[]): Promise<void> {
     this.registry.ensurePushed(device);
-    await this.append(device, this.pushNormalizer.apply(samples));
+    await this.append(device, this.pushNormalizer.apply(samples), msgIds.length > 0 ? msgIds.map((id) => msgIdKey(device, id)) : undefined);
     this.lastPush.set(device, Date.now());
     if (this.registry.setState(device, "online", null)) this.log.info({ device }, `device ${device} online`);
   }
@@ -291,11 +294,11 @@ export class Gateway implements StatusView {
    * Journals one device's pushed samples; rejects with the journal's error (JOURNAL_FULL,
    * JOURNAL_IO) so the device gets a 503.
    */
-  private async append(device: string, samples: readonly Sample[]): Promise<void> {
+  private async append(device: string, samples: readonly Sample[], keys?: readonly string[]): Promise<void> {
     this.registry.observe(samples);
     const n = samples.length;
     try {
-      await this.journal.append(samples);
+      await this.journal.append(samples, keys ? { keys } : undefined);
     } catch (err) {
       if (isFloorgateError(err, "JOURNAL_FULL")) this.journalFull = true;
       throw err;
@@ -426,6 +429,24 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, late: (
       reject(err);
     });
   });
+}
+
+/**
+ * A pushed msgId as a journal idempotency key: device ids cannot hold a newline, so the first
+ * newline splits the key back exactly (a msgId may contain anything).
+ */
+function msgIdKey(device: string, msgId: string): string {
+  return `${device}\n${msgId}`;
+}
+
+function* rememberedMsgIds(frames: { at: number; keys: string[] }[]): Generator<RememberedMsgId> {
+  frames.sort((a, b) => a.at - b.at);
+  for (const f of frames) {
+    for (const k of f.keys) {
+      const nl = k.indexOf("\n");
+      if (nl > 0) yield { device: k.slice(0, nl), msgId: k.slice(nl + 1), at: f.at };
+    }
+  }
 }
 
 async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {

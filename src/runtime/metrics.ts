@@ -42,7 +42,8 @@ export class Metrics {
   }) {
     const r = [this.registry];
     this.collect = collect;
-    collectDefaultMetrics({ register: this.registry, prefix: "floorgate_process_" });
+    // prom-client's own names start with process_ or nodejs_: the prefix is the product's alone.
+    collectDefaultMetrics({ register: this.registry, prefix: "floorgate_" });
     this.samplesOut = new Counter({ name: "floorgate_samples_out_total", help: "Samples confirmed by an output", labelNames: ["output"], registers: r });
     this.drops = new Counter({ name: "floorgate_drops_total", help: "Samples dropped, by reason (output is empty when the drop happened before the journal)", labelNames: ["reason", "output"], registers: r });
     this.driverThreadLoopDelay = new Gauge({ name: "floorgate_driver_thread_event_loop_delay_seconds", help: "Event-loop delay of each driver thread over its last 5 s (stat: p99, max); polls wait on it", labelNames: ["thread", "stat"], registers: r });

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FloorgateError } from "../../src/core/errors.js";
 import { createLogger } from "../../src/core/logger.js";
+import { captureLogger, jsonProblems } from "../outputs/log-lines.js";
 import type { JournaledSample, Sample } from "../../src/core/sample.js";
 import type { Journal } from "../../src/journal/journal.js";
 import { openJournal } from "../../src/journal/segment-journal.js";
@@ -22,6 +23,8 @@ class ScriptedOutput implements Output {
   readonly type = "scripted";
   sessions = 0;
   connectFailures = 0;
+  /** the error code of scripted connect refusals */
+  refusal: "OUTPUT_UNAVAILABLE" | "OUTPUT_REJECTED" = "OUTPUT_UNAVAILABLE";
   connectTimes: number[] = [];
   writes: PendingWrite[] = [];
   /** every batch ever written, as [firstPos, lastPos] */
@@ -34,7 +37,7 @@ class ScriptedOutput implements Output {
     this.connectTimes.push(performance.now());
     if (this.connectFailures > 0) {
       this.connectFailures--;
-      return Promise.reject(new FloorgateError("OUTPUT_UNAVAILABLE", "scripted refusal"));
+      return Promise.reject(new FloorgateError(this.refusal, "scripted refusal"));
     }
     this.sessions++;
     const lost = new Promise<Error>((r) => { this.lose = r; });
@@ -169,5 +172,40 @@ describe("Forwarder", () => {
       expect(g).toBeLessThan(ceilings[i]! + 40);
     });
     await out.until(() => fwd.health().state === "online");
+  });
+  it("logs an outage once however many attempts fail, each key once per line, and its end with the count", async () => {
+    abort = new AbortController();
+    dir = await mkdtemp(join(tmpdir(), "fg-fwd-"));
+    journal = await openJournal({ dir, maxBytes: 64 * 1024 * 1024, overflow: "drop-oldest", fsync: "batch", fsyncIntervalMs: 1, outputs: ["out"] });
+    const out = new ScriptedOutput(10, 1);
+    const c = captureLogger("debug");
+    const fwd = new Forwarder(out, journal, metrics(), c.log, { initialBackoffMs: 5, maxBackoffMs: 10, drainMs: 50 });
+    running = fwd.run(abort.signal);
+    await out.until(() => fwd.health().state === "online");
+    out.connectFailures = 8;
+    out.breakSession();
+    await out.until(() => out.sessions === 2 && fwd.health().state === "online");
+    const info = c.lines.filter((l) => l.level >= 30).map((l) => l.msg);
+    expect(info).toEqual(["output out online", "output out offline", "output out still offline, with a new error", "output out online"]);
+    expect(c.lines.filter((l) => l.msg === "output connect failed")).toHaveLength(8);
+    const back = c.lines.filter((l) => l.msg === "output out online")[1]!;
+    expect(back).toMatchObject({ output: "out", failures: 9 }); // the lost session and 8 refused connects
+    expect(jsonProblems(c.raw)).toEqual([]);
+    expect(c.lines.every((l) => l.output === "out")).toBe(true);
+  });
+
+  it("waits the long backoff after OUTPUT_REJECTED", async () => {
+    abort = new AbortController();
+    dir = await mkdtemp(join(tmpdir(), "fg-fwd-"));
+    journal = await openJournal({ dir, maxBytes: 64 * 1024 * 1024, overflow: "drop-oldest", fsync: "batch", fsyncIntervalMs: 1, outputs: ["out"] });
+    const out = new ScriptedOutput(10, 1);
+    out.refusal = "OUTPUT_REJECTED";
+    out.connectFailures = 2;
+    const fwd = new Forwarder(out, journal, metrics(), log, { initialBackoffMs: 10, maxBackoffMs: 20, rejectedBackoffMs: 400, drainMs: 50 });
+    running = fwd.run(abort.signal);
+    await out.until(() => out.sessions === 1, 5000);
+    const gaps = out.connectTimes.slice(1).map((t, i) => t - out.connectTimes[i]!);
+    expect(gaps).toHaveLength(2);
+    for (const g of gaps) expect(g).toBeGreaterThanOrEqual(199);
   });
 });

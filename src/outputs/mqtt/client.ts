@@ -9,7 +9,10 @@ export interface MqttTiming {
   connectTimeoutMs: number;
   /** Seconds between PINGREQs; a dead link is noticed after 1.5× this. */
   keepaliveS: number;
-  /** A write not fully acknowledged within this fails the session with OUTPUT_TIMEOUT. */
+  /**
+   * No PUBACK for this long while publishes are outstanding fails the session with OUTPUT_TIMEOUT
+   * (progress, not per write: a message deep in a full window may wait longer on a slow broker).
+   */
   writeTimeoutMs: number;
   /** `close()` gives up waiting for the offline status and DISCONNECT after this. */
   closeTimeoutMs: number;
@@ -35,8 +38,9 @@ async function readTlsFile(kind: string, path: string | undefined): Promise<Buff
  * MQTT.js options for one session. Each session is a fresh client that never reconnects by itself
  * (`reconnectPeriod: 0`): the runtime owns reconnects with backoff, and a fresh client cannot resend
  * a previous session's in-flight messages nor queue publishes while offline (`queueQoSZero: false`,
- * and we never publish unless connected). MQTT 3.1.1: Mosquitto sets no receive maximum for it,
- * so our in-flight window is only bounded by the 65535 packet ids.
+ * and we never publish unless connected). MQTT 3.1.1: Mosquitto sets no receive maximum for it, so
+ * the session bounds its own window (MAX_MESSAGES_IN_FLIGHT in json-output.ts) well below the 65,535
+ * packet ids, and `PacketIdProvider` never hands out an id that is still awaiting its PUBACK.
  */
 export async function buildClientOptions(
   cfg: MqttOutputConfig,
@@ -61,6 +65,7 @@ export async function buildClientOptions(
     // message at 2,000 messages/s): pings go every keepalive period instead, and the connection
     // is still declared dead when a PINGRESP does not come back in time.
     reschedulePings: false,
+    messageIdProvider: new PacketIdProvider(),
     will: { topic: will.topic, payload: Buffer.from(will.payload), qos: 1, retain: true },
   };
   // MQTT.js calls its `debug` logger several times per publish; disabled, that is still ~1 % of
@@ -102,6 +107,69 @@ export function classifyConnectError(err: unknown, where: string): FloorgateErro
 }
 
 function noop(): void {}
+
+const MAX_PACKET_ID = 65_535;
+
+/** MQTT.js's id provider contract (its type is not exported from the package root). */
+type IdProvider = NonNullable<IClientOptions["messageIdProvider"]>;
+
+/**
+ * Packet ids for one client: round-robin like MQTT.js's default provider (so an id is reused as
+ * late as possible), but skipping ids still awaiting their PUBACK. MQTT.js's default hands out
+ * 1–65535 blindly: past 65,535 unacknowledged publishes, or one PUBACK withheld while 65,535 others
+ * come back, a PUBACK would complete the wrong message. Its `UniqueMessageIdProvider` checks, but
+ * scans every id in use on each allocation once the lowest id is freed (O(window) per publish).
+ * Here a skip only happens when an id is really in use, which the session's window keeps rare.
+ * `allocate` returns null only with all 65,535 ids in use; MQTT.js then drops the publish without a
+ * callback, so the session's window must stay below that (it is 10,000).
+ */
+export class PacketIdProvider implements IdProvider {
+  private readonly used = new Uint8Array(MAX_PACKET_ID + 1);
+  private inUse = 0;
+  private nextId = 1;
+  private last: number | null = null;
+
+  allocate(): number | null {
+    if (this.inUse >= MAX_PACKET_ID) return null;
+    for (;;) {
+      const id = this.nextId;
+      this.nextId = id === MAX_PACKET_ID ? 1 : id + 1;
+      if (this.used[id] === 0) {
+        this.used[id] = 1;
+        this.inUse++;
+        this.last = id;
+        return id;
+      }
+    }
+  }
+
+  getLastAllocated(): number | null {
+    return this.last;
+  }
+
+  register(id: number): boolean {
+    if (id < 1 || id > MAX_PACKET_ID || this.used[id] === 1) return false;
+    this.used[id] = 1;
+    this.inUse++;
+    return true;
+  }
+
+  deallocate(id: number): void {
+    if (id < 1 || id > MAX_PACKET_ID || this.used[id] === 0) return;
+    this.used[id] = 0;
+    this.inUse--;
+  }
+
+  clear(): void {
+    this.used.fill(0);
+    this.inUse = 0;
+  }
+
+  /** Ids handed out and not yet freed (for tests). */
+  get size(): number {
+    return this.inUse;
+  }
+}
 
 /** The part of MQTT.js's client that `skipStoreCopy` replaces; private API, checked before use. */
 interface StoreAndSend {

@@ -15,6 +15,7 @@ import {
   gatewayStatusTopic,
   planMessages,
   telemetryTopic,
+  type TelemetryMessage,
 } from "./json-format.js";
 
 /**
@@ -25,9 +26,18 @@ import {
 export const DEFAULT_MAX_IN_FLIGHT = 64;
 /** default write size, in messages' worth of samples */
 export const WRITE_MESSAGES = 8;
+/**
+ * Most publishes (telemetry and device status) one session has awaiting their PUBACK, whatever the
+ * writes they come from: with many devices one write is thousands of messages (one per device), so
+ * 64 writes could be 256,000 publishes, far past MQTT's 65,535 packet ids. 10,000 is well below
+ * them and still far above the ~500 that keep Mosquitto busy (bench/mqtt-output.ts).
+ */
+export const MAX_MESSAGES_IN_FLIGHT = 10_000;
 
 export interface MqttJsonOutputOptions extends Partial<MqttTiming> {
   maxInFlight?: number;
+  /** publishes awaiting PUBACK at once; default MAX_MESSAGES_IN_FLIGHT, at most 60,000 */
+  maxMessagesInFlight?: number;
   /** samples per write (one write is split into messages of at most `cfg.maxBatch` per device); default 8 × maxBatch */
   writeSamples?: number;
 }
@@ -39,7 +49,15 @@ export function createMqttJsonOutput(
   options: MqttJsonOutputOptions = {},
 ): Output {
   const envWrite = Number(process.env.FG_WRITE_SAMPLES ?? 0);
-  const { maxInFlight = DEFAULT_MAX_IN_FLIGHT, writeSamples = envWrite || cfg.maxBatch * WRITE_MESSAGES, ...timingOverrides } = options;
+  const {
+    maxInFlight = DEFAULT_MAX_IN_FLIGHT,
+    maxMessagesInFlight = MAX_MESSAGES_IN_FLIGHT,
+    writeSamples = envWrite || cfg.maxBatch * WRITE_MESSAGES,
+    ...timingOverrides
+  } = options;
+  if (!(maxMessagesInFlight >= 1 && maxMessagesInFlight <= 60_000)) {
+    throw new RangeError(`maxMessagesInFlight must be 1–60,000 (MQTT has 65,535 packet ids), got ${maxMessagesInFlight}`);
+  }
   const timing: MqttTiming = { ...DEFAULT_TIMING, ...timingOverrides };
   const where = `mqtt output "${cfg.name}" (${safeUrl(cfg.url)})`;
   return {
@@ -49,7 +67,7 @@ export function createMqttJsonOutput(
     // maxBatch samples would make every message tiny, and per-message cost dominates a replay.
     maxBatch: Math.max(cfg.maxBatch, writeSamples),
     maxInFlight,
-    connect: (ctx) => connectSession(cfg, gateway, timing, where, ctx),
+    connect: (ctx) => connectSession(cfg, gateway, timing, maxMessagesInFlight, where, ctx),
   };
 }
 
@@ -57,6 +75,7 @@ async function connectSession(
   cfg: MqttOutputConfig,
   gateway: { id: string },
   timing: MqttTiming,
+  maxMessages: number,
   where: string,
   ctx: OutputContext,
 ): Promise<OutputSession> {
@@ -102,29 +121,39 @@ async function connectSession(
     ctx.signal.addEventListener("abort", onAbort, { once: true });
   });
 
-  const session = new MqttJsonSession(client, cfg, gateway, timing, where, ctx.log, errors);
+  const session = new MqttJsonSession(client, cfg, gateway, timing, maxMessages, where, ctx.log, errors);
   try {
     await session.announce(ctx.signal);
   } catch (err) {
     session.destroy(err instanceof Error ? err : new Error(String(err)));
     throw err instanceof FloorgateError ? err : classifyConnectError(err, where);
   }
-  ctx.log.info({ output: cfg.name, broker: safeUrl(cfg.url) }, "mqtt output connected");
+  ctx.log.info({ broker: safeUrl(cfg.url) }, "mqtt output connected");
   return session;
 }
 
 interface PendingWrite {
+  /** messages not yet acknowledged */
   remaining: number;
   done: boolean;
   resolve(r: WriteResult): void;
   reject(err: Error): void;
-  timer: NodeJS.Timeout | undefined;
+  /**
+   * Messages not yet published, and the next one to publish. Dropped once the last is published,
+   * so that what MQTT.js holds until each PUBACK never reaches the write's samples.
+   */
+  plan: TelemetryMessage[] | null;
+  next: number;
 }
 
 /**
  * One connection. Writes resolve in issue order once every message is PUBACKed (QoS 1) or handed to
- * the socket (QoS 0). When the connection breaks, the client is ended with force (so MQTT.js never
- * resends anything), every outstanding write rejects with OUTPUT_UNAVAILABLE and `lost` resolves.
+ * the socket (QoS 0). At most `maxMessages` publishes (telemetry and device status) await their
+ * PUBACK at once: the rest of a write, and the writes after it, wait in issue order and are encoded
+ * only when the window has room. When the connection breaks, the client is ended with force (so
+ * MQTT.js never resends anything), every outstanding write rejects with OUTPUT_UNAVAILABLE and
+ * `lost` resolves. No PUBACK for `writeTimeoutMs` while publishes are outstanding fails the session
+ * with OUTPUT_TIMEOUT.
  */
 class MqttJsonSession implements OutputSession {
   readonly lost: Promise<Error>;
@@ -133,7 +162,19 @@ class MqttJsonSession implements OutputSession {
   private closing = false;
   /** Set once connect resolved: before that, a failure is the connect's to report, not a lost session. */
   private announced = false;
+  /** writes not yet resolved, in issue order */
   private readonly pending: PendingWrite[] = [];
+  /** writes with messages not yet published, in issue order */
+  private readonly unsent: PendingWrite[] = [];
+  /** device status topic → latest payload, waiting for room in the window */
+  private readonly statusQueue = new Map<string, string>();
+  /** publishes whose callback has not come yet (PUBACK at QoS 1) */
+  private inFlight = 0;
+  private pumping = false;
+  private refillScheduled = false;
+  /** when the last publish callback came, or the window last went from empty to busy */
+  private lastProgress = 0;
+  private watchdog: NodeJS.Timeout | undefined;
   private readonly encoder: TelemetryEncoder;
   /** device → `{topicPrefix}/{device}/telemetry` */
   private readonly topics = new Map<string, string>();
@@ -143,6 +184,7 @@ class MqttJsonSession implements OutputSession {
     private readonly cfg: MqttOutputConfig,
     gateway: { id: string },
     private readonly timing: MqttTiming,
+    private readonly maxMessages: number,
     private readonly where: string,
     private readonly log: Logger,
     private readonly errors: { last: Error | undefined },
@@ -192,16 +234,118 @@ class MqttJsonSession implements OutputSession {
       );
     }
     if (batch.length === 0) return this.settleAfterPending();
-    const messages = planMessages(batch, this.cfg.maxBatch);
-    const topics: string[] = new Array<string>(messages.length);
-    const payloads: Buffer[] = new Array<Buffer>(messages.length);
-    for (let i = 0; i < messages.length; i++) {
-      const m = messages[i]!;
-      topics[i] = this.topicOf(m.device);
-      payloads[i] = this.encoder.encode(m);
-    }
-    return this.publishAll(topics, payloads);
+    const plan = planMessages(batch, this.cfg.maxBatch);
+    return new Promise<WriteResult>((resolve, reject) => {
+      const w: PendingWrite = { remaining: plan.length, done: false, resolve, reject, plan, next: 0 };
+      this.pending.push(w);
+      this.unsent.push(w);
+      this.pump();
+    });
   }
+
+  /** Publishes queued device status first, then telemetry in issue order, while the window has room. */
+  private pump(): void {
+    if (this.pumping) return; // a callback that fired during a publish: the loop below goes on
+    this.pumping = true;
+    try {
+      while (this.inFlight < this.maxMessages && !this.broken) {
+        if (this.statusQueue.size > 0) {
+          const [topic, payload] = this.statusQueue.entries().next().value as [string, string];
+          this.statusQueue.delete(topic);
+          this.started();
+          this.client.publish(topic, payload, { qos: 1, retain: true }, this.statusAcked);
+          continue;
+        }
+        const w = this.unsent[0];
+        if (w === undefined) break;
+        const plan = w.plan!;
+        const m = plan[w.next++]!;
+        if (w.next === plan.length) {
+          w.plan = null;
+          this.unsent.shift();
+        }
+        this.publishTelemetry(w, this.topicOf(m.device), this.encoder.encode(m));
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /**
+   * A separate method so that the ack callback MQTT.js holds until each PUBACK closes over the
+   * payload and its write only, never over the samples: at 200,000 values/s the samples of every
+   * message in flight would otherwise outlive V8's young generation. The payload is a Buffer, so
+   * what is held until PUBACK is off-heap bytes, not flattened strings.
+   */
+  private publishTelemetry(w: PendingWrite, topic: string, payload: Buffer): void {
+    this.started();
+    this.client.publish(topic, payload, { qos: this.cfg.qos }, (err?: Error) => this.telemetryAcked(w, payload, err));
+  }
+
+  private telemetryAcked(w: PendingWrite, payload: Buffer, err: Error | undefined): void {
+    this.inFlight--;
+    if (this.broken) return; // already rejected by destroy()
+    if (err) {
+      this.destroy(new FloorgateError("OUTPUT_UNAVAILABLE", `${this.where}: publish failed: ${err.message}`, { cause: err }));
+      return;
+    }
+    this.lastProgress = performance.now();
+    if (this.cfg.qos === 1) this.encoder.release(payload);
+    if (--w.remaining === 0) {
+      w.done = true;
+      this.resolveInOrder();
+    }
+    this.refill();
+  }
+
+  /** Device status is best effort: a refused one is not worth failing the session over. */
+  private readonly statusAcked = (): void => {
+    this.inFlight--;
+    if (this.broken) return;
+    this.lastProgress = performance.now();
+    this.refill();
+  };
+
+  /**
+   * Room freed by an ack is used after the acks that came with it: MQTT.js handles one incoming
+   * packet per tick and flushes its corked writes on the next, so publishing from each ack would
+   * write one small packet per syscall (half the throughput over thousands of devices). The PUBACKs
+   * of one socket read are all handled before the immediate, which then publishes them in one burst.
+   */
+  private refill(): void {
+    if (this.refillScheduled || (this.unsent.length === 0 && this.statusQueue.size === 0)) return;
+    this.refillScheduled = true;
+    setImmediate(this.runRefill);
+  }
+
+  private readonly runRefill = (): void => {
+    this.refillScheduled = false;
+    this.pump();
+  };
+
+  /** One more publish in flight; arms the watchdog when the window was idle. */
+  private started(): void {
+    if (this.inFlight++ === 0) {
+      this.lastProgress = performance.now();
+      this.watchdog ??= setTimeout(this.checkProgress, this.timing.writeTimeoutMs);
+    }
+  }
+
+  /**
+   * One timer for the whole window instead of one per write: it fails the session only when
+   * publishes are outstanding and none was acknowledged for `writeTimeoutMs`, so a deep window on a
+   * slow broker (where the last message waits behind thousands) is not mistaken for a dead one.
+   */
+  private readonly checkProgress = (): void => {
+    this.watchdog = undefined;
+    if (this.broken || this.inFlight === 0) return;
+    const idle = performance.now() - this.lastProgress;
+    if (idle < this.timing.writeTimeoutMs) {
+      this.watchdog = setTimeout(this.checkProgress, this.timing.writeTimeoutMs - idle);
+      return;
+    }
+    this.destroy(new FloorgateError("OUTPUT_TIMEOUT", `${this.where}: ${this.inFlight} publishes not acknowledged within ${this.timing.writeTimeoutMs} ms`));
+  };
 
   /** One topic string per device instead of one per message; bounded like the encoder's caches. */
   private topicOf(device: string): string {
@@ -210,42 +354,10 @@ class MqttJsonSession implements OutputSession {
 
   private readonly makeTopic = (device: string): string => telemetryTopic(this.cfg.topicPrefix, device);
 
-  /**
-   * Publishes one write's messages. A separate method so that the ack callbacks MQTT.js holds until
-   * each PUBACK close over the payloads only, never over the write's samples: at 200,000 values/s
-   * the samples of every write in flight would otherwise outlive V8's young generation. The payloads
-   * are Buffers, so what is held until PUBACK is off-heap bytes, not flattened strings.
-   */
-  private publishAll(topics: string[], payloads: Buffer[]): Promise<WriteResult> {
-    return new Promise<WriteResult>((resolve, reject) => {
-      const w: PendingWrite = { remaining: payloads.length, done: false, resolve, reject, timer: undefined };
-      w.timer = setTimeout(() => this.onWriteTimeout(w), this.timing.writeTimeoutMs);
-      this.pending.push(w);
-      const qos = this.cfg.qos;
-      const acked = (err?: Error): void => {
-        if (this.broken) return; // already rejected by destroy()
-        if (err) {
-          this.destroy(new FloorgateError("OUTPUT_UNAVAILABLE", `${this.where}: publish failed: ${err.message}`, { cause: err }));
-          return;
-        }
-        if (--w.remaining === 0) {
-          w.done = true;
-          clearTimeout(w.timer);
-          if (qos === 1) for (const p of payloads) this.encoder.release(p);
-          this.resolveInOrder();
-        }
-      };
-      for (let i = 0; i < payloads.length; i++) {
-        if (this.broken) break;
-        this.client.publish(topics[i]!, payloads[i]!, { qos }, acked);
-      }
-    });
-  }
-
   /** An empty write still resolves in issue order. */
   private settleAfterPending(): Promise<WriteResult> {
     return new Promise<WriteResult>((resolve, reject) => {
-      const w: PendingWrite = { remaining: 0, done: true, resolve, reject, timer: undefined };
+      const w: PendingWrite = { remaining: 0, done: true, resolve, reject, plan: null, next: 0 };
       this.pending.push(w);
       this.resolveInOrder();
     });
@@ -257,28 +369,28 @@ class MqttJsonSession implements OutputSession {
     }
   }
 
-  private onWriteTimeout(w: PendingWrite): void {
-    if (this.broken || w.done) return;
-    const err = new FloorgateError("OUTPUT_TIMEOUT", `${this.where}: write not acknowledged within ${this.timing.writeTimeoutMs} ms`);
-    this.pending.splice(this.pending.indexOf(w), 1);
-    w.reject(err);
-    this.destroy(err);
-  }
-
+  /** Queued behind telemetry already in the window, never dropped; only the latest per device is kept. */
   deviceStatus(device: string, state: DeviceState, error: string | null, ts: number): void {
-    if (this.broken || this.closing || !this.client.connected) return; // best effort, never queued
-    this.client.publish(deviceStatusTopic(this.cfg.topicPrefix, device), deviceStatusPayload(state, ts, error), { qos: 1, retain: true }, () => {});
+    if (this.broken || this.closing || !this.client.connected) return; // the next session sends the latest
+    const topic = deviceStatusTopic(this.cfg.topicPrefix, device);
+    this.statusQueue.delete(topic); // a newer status goes to the back of the queue
+    this.statusQueue.set(topic, deviceStatusPayload(state, ts, error));
+    this.pump();
   }
 
   /** Ends the session for good; idempotent. */
   destroy(reason: Error): void {
     if (this.broken) return;
     this.broken = reason;
+    clearTimeout(this.watchdog);
+    this.watchdog = undefined;
+    this.unsent.length = 0;
+    this.statusQueue.clear();
     const pending = this.pending.splice(0);
     for (const w of pending) {
-      clearTimeout(w.timer);
+      w.plan = null;
       w.reject(
-        reason instanceof FloorgateError && reason.code === "OUTPUT_UNAVAILABLE"
+        reason instanceof FloorgateError && (reason.code === "OUTPUT_UNAVAILABLE" || reason.code === "OUTPUT_TIMEOUT")
           ? reason
           : new FloorgateError("OUTPUT_UNAVAILABLE", `${this.where}: session ended: ${reason.message}`, { cause: reason }),
       );
@@ -287,7 +399,8 @@ class MqttJsonSession implements OutputSession {
     // end still waiting on a silent broker makes end() a no-op, so the socket is destroyed directly too.
     this.client.end(true);
     this.client.stream?.destroy();
-    if (!this.closing && this.announced) this.log.warn({ output: this.cfg.name, err: describeError(reason) }, "mqtt output connection lost");
+    // The forwarder logs the outage (once, with this reason); this line is for troubleshooting.
+    if (!this.closing && this.announced) this.log.debug({ err: describeError(reason) }, "mqtt output connection lost");
     this.resolveLost(reason);
   }
 
@@ -311,6 +424,6 @@ class MqttJsonSession implements OutputSession {
       await within(new Promise<void>((resolve) => { this.client.end(false, {}, () => resolve()); }));
     }
     this.destroy(new FloorgateError("OUTPUT_UNAVAILABLE", `${this.where}: session closed`));
-    this.log.info({ output: this.cfg.name }, "mqtt output closed");
+    this.log.info("mqtt output closed");
   }
 }

@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// Runs the test suite again on Node 22 LTS, the runtime of the Docker image (Node 20 runs it first,
+// in `npm test`). Vitest itself, its workers, and every process a test spawns (process.execPath,
+// `node` on PATH, bin/floorgate's `env node`) are Node 22.
+//
+//   node scripts/test-node22.mjs                   the whole suite but the image test (see below)
+//   node scripts/test-node22.mjs test/modbus/...   only these files
+import { spawn, spawnSync } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { node22 } from "./node22.mjs";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+// The image test already runs its runtime stage on Node 22 and takes a minute of `npm ci`:
+// running it twice would prove nothing more.
+const ONCE = "test/faults/docker-image.test.ts";
+
+let node;
+try {
+  node = node22();
+} catch (err) {
+  console.error(`test-node22: no Node 22: ${err.message}`);
+  process.exit(1);
+}
+const env = { ...process.env, PATH: `${dirname(node)}:${process.env.PATH ?? ""}` };
+
+// The one native module (serialport, N-API prebuilds): a clear message beats failing RTU tests.
+const native = spawnSync(node, ["-e", "require('@serialport/bindings-cpp').autoDetect()"], { cwd: ROOT, env, encoding: "utf8" });
+if (native.status !== 0) {
+  console.error(`test-node22: @serialport/bindings-cpp does not load on Node 22:\n${native.stderr}`);
+  process.exit(1);
+}
+
+const files = process.argv.slice(2);
+const args = [join(ROOT, "node_modules", "vitest", "vitest.mjs"), "run", ...(files.length ? files : ["--exclude", ONCE])];
+console.log(`test-node22: ${node} (${spawnSync(node, ["--version"], { encoding: "utf8" }).stdout.trim()}) vitest ${args.slice(1).join(" ")}`);
+const child = spawn(node, args, { cwd: ROOT, env, stdio: "inherit" });
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => child.kill(sig));
+child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
