@@ -72,8 +72,9 @@ export interface SoakSummary {
   http: { devices: number; bodiesAcknowledged: number; acknowledged: number; delivered: number; duplicates: number; missing: number; unacknowledgedGivenUp: number; answers: Record<string, number> };
   /**
    * notDelivered = served − delivered; unexplained = notDelivered − drops before the journal (polls
-   * refused by an unwritable journal): replies in flight when the gateway was killed or a simulator
-   * restarted. Polls have no acknowledgement, so none of this fails the soak.
+   * refused by an unwritable journal) − the post-journal drops left over once the missing pushes are
+   * explained: mostly replies in flight when the gateway was killed or a simulator restarted.
+   * Polls have no acknowledgement, so none of this fails the soak.
    */
   modbus: { devices: number; requestsAnswered: number; samplesServed: number; delivered: number; duplicates: number; notDelivered: number; unexplained: number; notGood: number; misattributed: number };
   consumer: { messages: number; samples: number; replayedMessages: number; connects: number; sessionLostAtS: number[]; foreign: number };
@@ -98,7 +99,7 @@ export function formatSummary(s: SoakSummary): string {
     ["HTTP never acknowledged (given up)", String(s.http.unacknowledgedGivenUp)],
     ["HTTP answers", Object.entries(s.http.answers).map(([k, v]) => `${k}: ${v}`).join(", ")],
     ["Modbus samples served", `${s.modbus.samplesServed} (${s.modbus.requestsAnswered} reads from ${s.modbus.devices} devices)`],
-    ["Modbus delivered (distinct)", `${s.modbus.delivered} (${s.modbus.notDelivered} served, not delivered; ${s.modbus.unexplained} of them not counted as dropped)`],
+    ["Modbus delivered (distinct)", `${s.modbus.delivered} (${s.modbus.notDelivered} served, not delivered; ${s.modbus.unexplained} not explained by drops)`],
     ["Modbus duplicates / not good / wrong tag", `${s.modbus.duplicates} / ${s.modbus.notGood} / ${s.modbus.misattributed}`],
     ["consumer", `${s.consumer.messages} messages, ${s.consumer.samples} samples, ${s.consumer.replayedMessages} replayed batches, ${s.consumer.connects} connects, session lost ${s.consumer.sessionLostAtS.length}×`],
     ["dropped", Object.entries(s.drops.byReasonOutput).map(([k, v]) => `${k}: ${v}`).join(", ") || "0"],
@@ -107,6 +108,6 @@ export function formatSummary(s: SoakSummary): string {
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   const lines = rows.map(([k, v]) => `${pad(k, w)}  ${v}`);
-  for (const m of s.missingExamples.slice(0, 10)) lines.push(`  missing ${m.device} value ${m.value} (${m.msgId}, acknowledged at ${m.ackedAtS.toFixed(1)} s after ${m.attempts} tries)`);
+  for (const m of s.missingExamples.slice(0, 10)) lines.push(`  not delivered (dropped or lost): ${m.device} value ${m.value} (${m.msgId}, acknowledged at ${m.ackedAtS.toFixed(1)} s after ${m.attempts} tries)`);
   return lines.join("\n");
 }
