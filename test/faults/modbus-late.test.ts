@@ -7,7 +7,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { createModbusDriver } from "../../drivers/modbus/index.js";
 import { startFaultServer, type FaultServer } from "../helpers/modbus-servers.js";
-import { makeContext, makeDevice, tcp } from "./context.js";
+import { makeContext, makeDevice, tcp } from "../modbus/context.js";
 
 const TIMEOUT = 3;
 const value = (unitId: number, address: number): number => (unitId === 1 ? address : address + 20_000);

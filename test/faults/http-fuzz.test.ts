@@ -8,7 +8,7 @@ import { createHttpServer, type HttpServer } from "../../src/http/server.js";
 import { createIngest } from "../../src/ingest/ingest.js";
 import type { Metrics } from "../../src/runtime/metrics.js";
 import { newMetrics } from "../ingest/helpers.js";
-import { makeConfig, MemorySink, request, StatusStub, type Req } from "./helpers.js";
+import { makeConfig, MemorySink, request, StatusStub, type Req } from "../http/helpers.js";
 
 /**
  * Generated bad requests, each paired with the 4xx the contract gives it. The server must answer

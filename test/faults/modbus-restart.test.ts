@@ -5,7 +5,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { createModbusDriver } from "../../drivers/modbus/index.js";
 import { startFaultServer, type FaultServer } from "../helpers/modbus-servers.js";
-import { makeContext, makeDevice, tcp } from "./context.js";
+import { makeContext, makeDevice, tcp } from "../modbus/context.js";
 
 const tcpHandles = (): number => process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap").length;
 
