@@ -1,5 +1,6 @@
 /**
- * A server that answers every tenth request after the driver's timeout, over more than 65,536
+ * Pass line (field note "Modbus late replies past the timeout, over 65,536 transactions"): a server
+ * that answers every tenth request after the driver's timeout, over more than 65,536
  * transactions on one connection (so 16-bit transaction ids wrap): no value may ever reach the
  * wrong tag. Each register holds a value derived from its own unit id and address, so any
  * mismatch is visible.
