@@ -7,7 +7,7 @@
 // same message as before, above (highest batch seen for that device − the in-flight window); the
 // backlog drains at ≥ 2× the ingest rate, measured at the consumer from the broker's restart to the
 // arrival of the last sample acknowledged before it, while ingest continues at 5,000 samples/s.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
@@ -220,12 +220,13 @@ describe(`fault: MQTT broker down ${OUTAGE_S} s at ${RATE} samples/s`, () => {
   let setup: Awaited<ReturnType<typeof spineSetup>>;
   let gw: GatewayProcess | undefined;
   let consumer: Consumer | undefined;
+  const mosquittoDb = mkdtempSync(join(tmpdir(), "floorgate-mosq-db-"));
 
   beforeAll(async () => {
     // Mosquitto keeps the consumer's session and queue across its restart: what the consumer misses
     // while it resubscribes is then the gateway's fault, not the test's.
     broker = await startMosquitto({
-      extraConfig: ["max_queued_messages 0", "max_queued_bytes 0", "persistence true", `persistence_location ${mkdtempSync(join(tmpdir(), "floorgate-mosq-db-"))}/`],
+      extraConfig: ["max_queued_messages 0", "max_queued_bytes 0", "persistence true", `persistence_location ${mosquittoDb}/`],
     });
     setup = await spineSetup(broker.url, "maxBytes: 2GiB\n  fsync: batch\n  fsyncIntervalMs: 5", MAX_BATCH);
   });
@@ -235,6 +236,7 @@ describe(`fault: MQTT broker down ${OUTAGE_S} s at ${RATE} samples/s`, () => {
     await consumer?.close();
     await broker?.dispose();
     await setup?.cleanup();
+    rmSync(mosquittoDb, { recursive: true, force: true });
   });
 
   it("delivers every acknowledged sample, replays only inside the in-flight window, and drains the backlog at ≥ 2× the ingest rate", async () => {

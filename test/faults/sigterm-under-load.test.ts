@@ -4,10 +4,10 @@
 // a `ts`, not the will). It drained: started again, it resends nothing the broker had acknowledged
 // (no `batch` repeated at the consumer), and every sample acknowledged before the SIGTERM reaches the
 // consumer exactly once, in order.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { getJson } from "../helpers/gateway-process.js";
 import { collect } from "../helpers/mqtt-sub.js";
 import { TestDevice } from "../helpers/pusher.js";
@@ -19,11 +19,14 @@ const PER_MESSAGE = 50;
 const BACKLOG_MESSAGES = 100;
 
 describe("fault: SIGTERM under load", () => {
+  const mosquittoDb = mkdtempSync(join(tmpdir(), "floorgate-mosq-db-"));
+  // Registered before useSpine's: vitest runs afterAll hooks in reverse, so this runs after the broker stops.
+  afterAll(() => rmSync(mosquittoDb, { recursive: true, force: true }));
   const spine = useSpine({
     consumerId: "fault-sigterm-consumer",
     brokerDownAtStart: true,
     // Mosquitto keeps the consumer's session across its restart, so nothing is lost on its side.
-    brokerConfig: ["persistence true", `persistence_location ${mkdtempSync(join(tmpdir(), "floorgate-mosq-db-"))}/`],
+    brokerConfig: ["persistence true", `persistence_location ${mosquittoDb}/`],
   });
 
   it("exits 0 within 10 s with its offline status, and resends nothing after a restart", async () => {
