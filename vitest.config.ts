@@ -5,7 +5,7 @@ import { defineConfig } from "vitest/config";
  * own after everything else: on two cores a CPU-heavy file beside them (a 2,000-device config
  * parse, the alias-bomb check) would measure the machine, not the driver.
  */
-const TIMING = ["test/modbus/rtu.test.ts", "test/modbus/failures.test.ts", "test/modbus/restart.test.ts"];
+const TIMING = ["test/modbus/rtu.test.ts", "test/modbus/failures.test.ts", "test/faults/modbus-restart.test.ts", "test/faults/broker-outage-backlog.test.ts"];
 
 export default defineConfig({
   test: {

@@ -1,4 +1,5 @@
 import { open } from "node:fs/promises";
+import { syncDir } from "./cursor-store.js";
 import type { JournalEvent } from "./journal.js";
 import { PositionGaps } from "./position-gaps.js";
 import { makeSegment, type Segment } from "./segment.js";
@@ -57,9 +58,15 @@ export async function recoverSegments(
     if (scan.problem && isLast) {
       st.tornRecords += 1;
       await fh.truncate(scan.validEnd);
-      await fh.datasync();
       seg.bytes = scan.validEnd;
       opts.emit({ kind: "torn-tail", segment: f.name, offset: scan.validEnd, droppedBytes: scan.fileSize - scan.validEnd, droppedRecords: 1 });
+    }
+    if (isLast && (await fh.stat()).isFile()) {
+      // Frames written before a crash of the process but never fsynced sit in the page cache and
+      // scan as valid. They are served from now on, so they must be durable first: otherwise a
+      // power loss later could take back what outputs already delivered, and its positions would
+      // be handed out again to other samples. Older segments were synced before the next was made.
+      await fh.datasync();
     }
     if (next !== undefined && next.firstPos > scan.nextPos) {
       // The segment ends early (a corrupt tail, or a file that went missing): positions up to
@@ -72,5 +79,7 @@ export async function recoverSegments(
     st.nextPos = Math.max(st.nextPos, scan.nextPos, next?.firstPos ?? 0);
     if (!isLast) seg.sealed = true;
   }
+  // The same for directory entries: a segment created just before the crash must stay.
+  if (files.length > 0) await syncDir(dir);
   return st;
 }

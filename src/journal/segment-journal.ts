@@ -1,25 +1,19 @@
-import { mkdir, open, unlink } from "node:fs/promises";
+import { mkdir, open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
 import { FloorgateError } from "../core/errors.js";
 import type { JournaledSample, Sample } from "../core/sample.js";
-import { SampleBatch, SampleColumns } from "../core/sample-columns.js";
-import { CURSORS_FILE, loadCursors, removeIfExists, syncDir } from "./cursor-store.js";
+import type { SampleBatch, SampleColumns } from "../core/sample-columns.js";
+import { CURSORS_FILE, loadCursors, removeIfExists } from "./cursor-store.js";
 import { lockDir } from "./dir-lock.js";
-import { classifyDiskError, describeDiskError, errnoOf } from "./disk-errors.js";
-import { writeFully, writevFully } from "./file-writes.js";
-import { encodeFrame } from "./frame-codec.js";
-import { withKeys } from "./frame-keys.js";
 import { SLOW_IO_MS, type AppendOptions, type Journal, type JournalEvent, type JournalOptions, type JournalStats } from "./journal.js";
 import { recoverSegments } from "./journal-recovery.js";
 import { PositionGaps } from "./position-gaps.js";
 import { OutputCursors } from "./output-cursors.js";
 import { RecentFrames } from "./recent-frames.js";
-import { makeSegment, type Segment } from "./segment.js";
 import { SegmentSet } from "./segment-set.js";
 import { SegmentReader } from "./segment-reader.js";
-import { WriteGate } from "./write-gate.js";
+import { PROBE_FILE, SegmentWriter } from "./segment-writer.js";
 
 /**
  * Extra knobs of the segment journal, for tests and benchmarks; the daemon uses the defaults.
@@ -41,25 +35,10 @@ export interface SegmentJournalOptions extends JournalOptions {
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
-const PROBE_FILE = ".write-probe";
 
 /** clamp(maxBytes/16, 64 KiB, 64 MiB): about 16 segments, so drop-oldest drops ~6 % at a time. */
 export function defaultSegmentBytes(maxBytes: number): number {
   return Math.min(64 * MiB, Math.max(64 * KiB, Math.floor(maxBytes / 16)));
-}
-
-interface PendingAppend {
-  seg: Segment;
-  frame: Buffer;
-  firstPos: number;
-  count: number;
-  firstTs: number;
-  lastTs: number;
-  /** null when the cache is off */
-  cols: SampleColumns | null;
-  queuedAt: number;
-  resolve: (pos: number) => void;
-  reject: (err: unknown) => void;
 }
 
 /**
@@ -76,13 +55,6 @@ export async function openJournal(opts: SegmentJournalOptions): Promise<SegmentJ
     throw new FloorgateError("JOURNAL_IO", `cannot open journal in ${opts.dir}: ${(err as Error).message}`, { cause: err });
   }
   return j;
-}
-
-/** A failure inside a commit, with whether it came from an fsync (see disk-errors.ts). */
-class CommitError extends Error {
-  constructor(readonly original: unknown, readonly duringSync: boolean) {
-    super((original as Error)?.message ?? String(original), { cause: original });
-  }
 }
 
 /**
@@ -110,50 +82,19 @@ class CommitError extends Error {
 export class SegmentJournal implements Journal {
   private readonly opts: SegmentJournalOptions;
   private readonly dir: string;
-  private readonly segmentBytes: number;
-  private readonly groupBytes: number;
-  /** see JournalOptions.slowIoMs */
-  private readonly slowIoMs: number;
-  private readonly openFile: (path: string, flags: string) => Promise<FileHandle>;
-  /**
-   * When the last group commit started (performance.now()). Under `fsync: batch` commits are at
-   * least `fsyncIntervalMs` apart — the bound on fsyncs per second that spares flash — but an append
-   * that finds the journal idle for longer is committed at once instead of waiting out an interval.
-   */
-  private lastCommitAt = -Infinity;
   private readonly set: SegmentSet;
-  private active!: Segment;
   private readonly outputs: OutputCursors;
   private readonly cache: RecentFrames;
-  private readonly cacheOn: boolean;
   private readonly reader: SegmentReader;
+  /** the append path and the I/O loop: positions, the pending queue, commits, the write gate */
+  private readonly writer: SegmentWriter;
   private gaps = new PositionGaps();
   private keys: { at: number; keys: string[] }[] = [];
 
-  /** next position to assign */
-  private nextPos = 1;
-  /** newest durable position */
-  private durablePos = 0;
-  private newestTs: number | null = null;
-  private pendingBytes = 0;
-  private pending: PendingAppend[] = [];
-  /** a segment file was created and the directory not yet synced since */
-  private dirDirty = false;
-
-  private appended = 0;
   private tornRecords = 0;
   private corruptRecords = 0;
-  private rejected = 0;
-  private readonly gate: WriteGate;
-  private failed = false;
-  private closing = false;
   private closed = false;
   private closePromise: Promise<void> | null = null;
-
-  private ioRunning = false;
-  private gcWanted = false;
-  private flushTimer: NodeJS.Timeout | null = null;
-  private idleWaiters: (() => void)[] = [];
   private durableWaiters = new Set<{ after: number; wake: () => void }>();
 
   private unlock: (() => Promise<void>) | null = null;
@@ -167,28 +108,39 @@ export class SegmentJournal implements Journal {
     }
     this.opts = opts;
     this.dir = opts.dir;
-    this.segmentBytes = opts.segmentBytes ?? defaultSegmentBytes(opts.maxBytes);
-    this.slowIoMs = opts.slowIoMs ?? SLOW_IO_MS;
-    this.groupBytes = opts.groupCommitBytes ?? MiB;
-    this.openFile = opts.openFile ?? ((path, flags) => open(path, flags));
+    const slowIoMs = opts.slowIoMs ?? SLOW_IO_MS;
     const cacheSamples = opts.cacheSamples ?? 500_000;
     this.cache = new RecentFrames(cacheSamples);
-    this.cacheOn = cacheSamples > 0;
     this.outputs = new OutputCursors(opts.dir);
     this.set = new SegmentSet({
       overflow: opts.overflow,
       maxBytes: opts.maxBytes,
-      slowIoMs: this.slowIoMs,
+      slowIoMs,
       outputs: this.outputs,
       cache: this.cache,
       gaps: () => this.gaps,
       emit: (e) => this.emit(e),
     });
-    this.gate = new WriteGate(() => this.probeWrite(), (e) => this.emit(e));
+    this.writer = new SegmentWriter({
+      dir: opts.dir,
+      overflow: opts.overflow,
+      maxBytes: opts.maxBytes,
+      fsync: opts.fsync,
+      fsyncIntervalMs: opts.fsyncIntervalMs,
+      segmentBytes: opts.segmentBytes ?? defaultSegmentBytes(opts.maxBytes),
+      groupBytes: opts.groupCommitBytes ?? MiB,
+      slowIoMs,
+      cacheOn: cacheSamples > 0,
+      openFile: opts.openFile ?? ((path, flags) => open(path, flags)),
+      set: this.set,
+      cache: this.cache,
+      emit: (e) => this.emit(e),
+      committed: () => this.wakeDurableWaiters(),
+    });
     this.reader = new SegmentReader({
       segments: this.set.list,
       cache: this.cache,
-      durablePos: () => this.durablePos,
+      durablePos: () => this.writer.durablePos,
       oldestPos: () => this.oldestPos(),
       isClosed: () => this.closed,
     });
@@ -204,25 +156,18 @@ export class SegmentJournal implements Journal {
     await removeIfExists(join(this.dir, PROBE_FILE));
     const st = await recoverSegments(this.dir, { keysSince: Date.now() - (this.opts.keyWindowMs ?? 600_000), emit: (e) => this.emit(e) });
     this.set.list.push(...st.segments);
-    this.nextPos = st.nextPos;
-    this.newestTs = st.newestTs;
     this.set.diskBytes = st.diskBytes;
     this.tornRecords = st.tornRecords;
     this.gaps = st.gaps;
     this.keys = st.keys;
-    this.durablePos = this.nextPos - 1;
-    const last = this.set.list[this.set.list.length - 1];
-    if (last) this.active = last;
-    else {
-      this.active = makeSegment(this.dir, this.nextPos, false);
-      this.set.list.push(this.active);
-    }
+    this.writer.restore(st.nextPos, st.newestTs);
 
     const saved = await loadCursors(this.dir);
     const floor = this.floorCursor();
+    const durablePos = this.writer.durablePos;
     for (const name of this.opts.outputs) {
       const s = saved.get(name);
-      const cursor = s === undefined ? floor : Math.min(this.durablePos, Math.max(floor, s));
+      const cursor = s === undefined ? floor : Math.min(durablePos, Math.max(floor, s));
       this.outputs.add(name, cursor);
     }
     for (const c of st.corrupt) {
@@ -233,8 +178,7 @@ export class SegmentJournal implements Journal {
     }
     if (saved.size !== this.outputs.size || [...saved.keys()].some((k) => !this.outputs.has(k))) this.outputs.changed();
     this.recovered = true;
-    this.gcWanted = true;
-    void this.ioLoop();
+    this.writer.requestGc();
   }
 
   recentKeys(): { at: number; keys: string[] }[] {
@@ -254,297 +198,7 @@ export class SegmentJournal implements Journal {
   // ---------------------------------------------------------------- append
 
   append(input: SampleColumns | readonly Sample[], opts?: AppendOptions): Promise<number> {
-    if (this.closing) return Promise.reject(new FloorgateError("JOURNAL_CLOSED", "journal is closed"));
-    if (this.failed) return Promise.reject(new FloorgateError("JOURNAL_IO", "journal stopped after a fatal disk error"));
-    if (!this.gate.open) {
-      this.gate.refuse(input.length);
-      return Promise.reject(new FloorgateError("JOURNAL_UNAVAILABLE", `journal cannot write: ${this.gate.why ?? "disk error"}; retrying`));
-    }
-    if (input.length === 0) return Promise.resolve(this.durablePos);
-
-    const firstPos = this.nextPos;
-    let frame: Buffer;
-    let samples: SampleColumns;
-    try {
-      // Columns, not per-sample copies: what is held until durable and then cached must not be one
-      // object per sample (see SampleColumns). Copied now when given objects the caller may reuse.
-      samples = input instanceof SampleColumns ? input : SampleColumns.fromSamples(input);
-      frame = encodeFrame(samples, firstPos);
-      if (opts?.keys && opts.keys.length > 0) frame = withKeys(frame, opts.keys, Date.now());
-    } catch (err) {
-      return Promise.reject(new FloorgateError("JOURNAL_IO", `cannot encode samples: ${(err as Error).message}`, { cause: err }));
-    }
-    const size = frame.length;
-
-    if (this.opts.overflow === "reject") {
-      const after = this.set.diskBytes + this.pendingBytes + size - this.set.reclaimableBytes();
-      if (after > this.opts.maxBytes) {
-        this.rejected += samples.length;
-        return Promise.reject(
-          new FloorgateError(
-            "JOURNAL_FULL",
-            `journal full: ${after} bytes would exceed maxBytes ${this.opts.maxBytes} (overflow: reject)`,
-          ),
-        );
-      }
-    }
-
-    let seg = this.active;
-    if (seg.bytes + seg.reserved > 0 && seg.bytes + seg.reserved + size > this.segmentBytes) {
-      seg.sealed = true;
-      seg = makeSegment(this.dir, firstPos, false);
-      this.set.list.push(seg);
-      this.active = seg;
-    }
-    seg.reserved += size;
-    this.pendingBytes += size;
-    this.nextPos += samples.length;
-
-    const cols = this.cacheOn ? samples : null;
-    const count = samples.length;
-    const firstTs = samples.ts[0]!;
-    const lastTs = samples.ts[count - 1]!;
-    return new Promise<number>((resolve, reject) => {
-      this.pending.push({ seg, frame, firstPos, count, firstTs, lastTs, cols, queuedAt: performance.now(), resolve, reject });
-      this.kick();
-    });
-  }
-
-  /** Starts the I/O loop when a flush is due, else arms the group-commit timer. */
-  private kick(): void {
-    if (this.ioRunning) return;
-    if (this.flushDue() || this.gcWanted) {
-      void this.ioLoop();
-      return;
-    }
-    this.armTimer();
-  }
-
-  private armTimer(): void {
-    const first = this.pending[0];
-    if (!first || this.flushTimer) return;
-    const wait = Math.max(0, this.lastCommitAt + this.opts.fsyncIntervalMs - performance.now());
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = null;
-      void this.ioLoop();
-    }, wait);
-  }
-
-  private flushDue(): boolean {
-    const first = this.pending[0];
-    if (!first) return false;
-    if (this.closing || this.opts.fsync === "always" || this.pendingBytes >= this.groupBytes) return true;
-    // Timers may fire a fraction of a millisecond early against performance.now().
-    return performance.now() - this.lastCommitAt >= this.opts.fsyncIntervalMs - 1;
-  }
-
-  /**
-   * The only place that changes files: group commits, segment deletion. Serialized so a deletion
-   * never races a write, and deletions run before the write that needs their room.
-   */
-  private async ioLoop(): Promise<void> {
-    if (this.ioRunning) return;
-    this.ioRunning = true;
-    if (this.flushTimer) {
-      clearTimeout(this.flushTimer);
-      this.flushTimer = null;
-    }
-    try {
-      for (;;) {
-        if (this.gcWanted && !this.failed) {
-          this.gcWanted = false;
-          // A segment that cannot be deleted now is retried at the next commit or write.
-          await this.set.collectGarbage().catch(() => undefined);
-          continue;
-        }
-        if (this.flushDue()) {
-          const batch = this.opts.fsync === "always" ? [this.pending.shift()!] : this.pending.splice(0);
-          this.lastCommitAt = performance.now();
-          await this.writeBatch(batch);
-          continue;
-        }
-        break;
-      }
-    } finally {
-      this.ioRunning = false;
-    }
-    if (this.pending.length > 0) this.armTimer();
-    else if (this.idleWaiters.length > 0) {
-      const w = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const f of w) f();
-    }
-  }
-
-  /**
-   * Writes `batch` (appends in position order, possibly spanning segments) one segment at a time:
-   * write, fdatasync, then at once that segment's index and counters and the acks. Why per
-   * segment: creating the next segment runs garbage collection and may drop the oldest data,
-   * and both judge a segment by its counters; a segment whose fresh frames were not yet counted
-   * looked empty and fully read, and was deleted with acknowledged samples in it.
-   */
-  private async writeBatch(batch: PendingAppend[]): Promise<void> {
-    // phase times (ms), reported when the commit was slow (JournalEvent "slow-io")
-    const phases = { create: 0, room: 0, write: 0, sync: 0 };
-    const started = performance.now();
-    let t = started;
-    const lap = (k: keyof typeof phases): void => {
-      const now = performance.now();
-      phases[k] += now - t;
-      t = now;
-    };
-    let last: Segment | undefined;
-    let i = 0;
-    try {
-      while (i < batch.length) {
-        const seg = batch[i]!.seg;
-        last = seg;
-        let j = i;
-        let bytes = 0;
-        while (j < batch.length && batch[j]!.seg === seg) bytes += batch[j++]!.frame.length;
-        const at = seg.bytes;
-        for (;;) {
-          try {
-            await this.writeGroup(seg, batch, i, j, bytes, lap);
-            break;
-          } catch (err) {
-            // A full disk under drop-oldest: the oldest whole segment goes (counted), then again.
-            if (!isDiskFull(err) || !this.set.canDropFor(seg)) throw new CommitError(err, false);
-            await seg.fh?.truncate(at).catch(() => undefined);
-            await this.set.deleteOldest("disk_full");
-          }
-        }
-        seg.bytes += bytes;
-        seg.reserved -= bytes;
-        this.pendingBytes -= bytes;
-        this.set.diskBytes += bytes;
-        try {
-          await seg.fh!.datasync();
-        } catch (err) {
-          throw new CommitError(err, true);
-        }
-        lap("sync");
-        this.gate.succeeded();
-        this.madeDurable(batch, i, j, at);
-        i = j;
-      }
-    } catch (err) {
-      await this.commitFailed(batch.slice(i), err instanceof CommitError ? err : new CommitError(err, false));
-      return;
-    } finally {
-      for (const w of this.durableWaiters) {
-        if (this.durablePos > w.after) w.wake();
-      }
-    }
-    const ms = performance.now() - started;
-    if (ms >= this.slowIoMs && last) {
-      const r = (x: number): number => Math.round(x);
-      this.emit({ kind: "slow-io", op: "commit", segment: last.name, ms: r(ms), phases: { create: r(phases.create), room: r(phases.room), write: r(phases.write), sync: r(phases.sync) } });
-    }
-    if (this.set.garbageAtHead()) this.gcWanted = true;
-  }
-
-  /** Creates the segment file if needed, makes room, writes batch[i..j) at the segment's end. */
-  private async writeGroup(seg: Segment, batch: PendingAppend[], i: number, j: number, bytes: number, lap: (k: "create" | "room" | "write") => void): Promise<void> {
-    // Create a new segment before making room: the newest file on disk carries the positions
-    // across a restart, so it must exist before older ones may be deleted.
-    if (!seg.created) {
-      seg.fh = await this.openFile(seg.path, "wx+");
-      seg.created = true;
-      this.dirDirty = true;
-    } else if (!seg.fh) {
-      seg.fh = await this.openFile(seg.path, "r+");
-    }
-    if (this.dirDirty) {
-      // The directory entry must be durable before anything in the file is acknowledged.
-      await syncDir(this.dir);
-      this.dirDirty = false;
-    }
-    lap("create");
-    await this.set.makeRoom(bytes, seg);
-    lap("room");
-    if (j - i === 1) await writeFully(seg.fh!, batch[i]!.frame, seg.bytes);
-    else await writevFully(seg.fh!, batch.slice(i, j).map((p) => p.frame), bytes, seg.bytes);
-    lap("write");
-  }
-
-  /** Appends batch[i..j), just synced at `offset` of their segment, become readable and are acked. */
-  private madeDurable(batch: PendingAppend[], i: number, j: number, offset: number): void {
-    for (let k = i; k < j; k++) {
-      const p = batch[k]!;
-      const seg = p.seg;
-      const n = p.count;
-      seg.index.push(offset, p.firstPos, n);
-      offset += p.frame.length;
-      seg.indexedEnd = offset;
-      if (seg.records === 0) seg.firstTs = p.firstTs;
-      seg.records += n;
-      seg.lastPos = p.firstPos + n - 1;
-      this.appended += n;
-      this.durablePos = seg.lastPos;
-      this.newestTs = p.lastTs;
-      if (p.cols) this.cache.add(p.firstPos, p.cols);
-    }
-    for (let k = i; k < j; k++) batch[k]!.resolve(batch[k]!.firstPos + batch[k]!.count - 1);
-  }
-
-  /**
-   * A commit failed: `failed` (and everything queued behind it) is refused and undone, so that
-   * positions stay contiguous on disk (they are handed out again) and no stale frame is left
-   * past the last good one. Then: transient → the gate shuts until a probe succeeds; fatal →
-   * the journal stops for good.
-   */
-  private async commitFailed(failed: PendingAppend[], err: CommitError): Promise<void> {
-    const fatal = classifyDiskError(err.original, err.duringSync) === "fatal";
-    const all = failed.concat(this.pending.splice(0));
-    const first = all[0];
-    if (first) {
-      this.nextPos = first.firstPos;
-      for (const s of this.set.list) s.reserved = 0;
-      this.pendingBytes = 0;
-      // Segments opened for the refused appends alone go; the one before takes appends again.
-      while (this.set.list.length > 1) {
-        const s = this.set.list[this.set.list.length - 1]!;
-        if (s.created || s.records > 0 || s.firstPos < first.firstPos) break;
-        this.set.list.pop();
-      }
-      this.active = this.set.list[this.set.list.length - 1]!;
-      if (this.active.firstPos <= first.firstPos) this.active.sealed = false;
-      const seg = first.seg.created && !first.seg.deleted ? first.seg : null;
-      if (seg?.fh && !fatal) {
-        // Bytes a failed write left past the last good frame must not survive as a frame.
-        seg.bytes = seg.indexedEnd;
-        await seg.fh.truncate(seg.indexedEnd).catch(() => undefined);
-      }
-    }
-    const why = describeDiskError(err.original);
-    if (fatal) {
-      this.failed = true;
-      this.emit({ kind: "fatal", error: `${err.duringSync ? "fsync failed" : "write failed"}: ${why}` });
-    } else {
-      this.gate.shut(err.original);
-    }
-    const e = new FloorgateError(fatal ? "JOURNAL_IO" : "JOURNAL_UNAVAILABLE", `journal write failed: ${why}`, { cause: err.original });
-    for (const p of all) p.reject(e);
-  }
-
-  /** While the gate is shut: can the disk take a small file now? Frees garbage first. */
-  private async probeWrite(): Promise<void> {
-    if (this.closing || this.failed) return;
-    this.gcWanted = true;
-    await this.idle();
-    const path = join(this.dir, PROBE_FILE);
-    try {
-      const fh = await this.openFile(path, "w");
-      try {
-        await fh.write(Buffer.alloc(4 * KiB), 0, 4 * KiB, 0);
-        await fh.datasync();
-      } finally {
-        await fh.close();
-      }
-    } finally {
-      await unlink(path).catch(() => undefined);
-    }
+    return this.writer.append(input, opts);
   }
 
   // ---------------------------------------------------------------- read
@@ -558,7 +212,7 @@ export class SegmentJournal implements Journal {
   }
 
   async waitFor(after: number, signal: AbortSignal): Promise<void> {
-    if (this.durablePos > after || this.closing || signal.aborted) return;
+    if (this.writer.durablePos > after || this.writer.isClosing || signal.aborted) return;
     await new Promise<void>((resolve) => {
       const w = {
         after,
@@ -573,12 +227,20 @@ export class SegmentJournal implements Journal {
     });
   }
 
+  /** After every commit (see SegmentWriterOptions.committed): wakes the waiters it satisfied. */
+  private wakeDurableWaiters(): void {
+    const durablePos = this.writer.durablePos;
+    for (const w of this.durableWaiters) {
+      if (durablePos > w.after) w.wake();
+    }
+  }
+
   // ---------------------------------------------------------------- cursors
 
   /** Where a new output starts: before the oldest stored sample (after the newest when empty). */
   private floorCursor(): number {
     const oldest = this.oldestPos();
-    return oldest > 0 ? oldest - 1 : this.durablePos;
+    return oldest > 0 ? oldest - 1 : this.writer.durablePos;
   }
 
   cursor(name: string): number {
@@ -587,11 +249,8 @@ export class SegmentJournal implements Journal {
 
   commit(name: string, pos: number): void {
     if (this.closed) return;
-    if (!this.outputs.commit(name, Math.min(Math.floor(pos), this.durablePos), this.gaps)) return;
-    if (this.set.garbageAtHead()) {
-      this.gcWanted = true;
-      this.kick();
-    }
+    if (!this.outputs.commit(name, Math.min(Math.floor(pos), this.writer.durablePos), this.gaps)) return;
+    if (this.set.garbageAtHead()) this.writer.requestGc();
   }
 
   // ---------------------------------------------------------------- stats
@@ -602,23 +261,25 @@ export class SegmentJournal implements Journal {
 
   stats(): JournalStats {
     const { records, files: segments, oldestTs } = this.set.counts();
-    const outputs = this.outputs.stats(this.durablePos, this.gaps);
+    const durablePos = this.writer.durablePos;
+    const w = this.writer.counters();
+    const outputs = this.outputs.stats(durablePos, this.gaps);
     return {
       bytes: this.set.diskBytes,
       maxBytes: this.opts.maxBytes,
       segments,
       records,
       oldestPos: this.oldestPos(),
-      newestPos: this.durablePos,
+      newestPos: durablePos,
       oldestTs,
-      newestTs: records > 0 ? this.newestTs : null,
-      appended: this.appended,
+      newestTs: records > 0 ? w.newestTs : null,
+      appended: w.appended,
       tornRecords: this.tornRecords,
       corruptRecords: this.corruptRecords,
-      rejected: this.rejected,
-      writable: !this.failed && this.gate.open,
-      unwritable: this.failed ? "stopped after a fatal disk error" : this.gate.why,
-      failed: this.failed,
+      rejected: w.rejected,
+      writable: w.writable,
+      unwritable: w.unwritable,
+      failed: w.failed,
       outputs,
     };
   }
@@ -628,11 +289,7 @@ export class SegmentJournal implements Journal {
    * garbage collected). For tests and tools that look at the files; forwarding never needs it.
    */
   idle(): Promise<void> {
-    if (!this.ioRunning && this.pending.length === 0 && !this.gcWanted) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      this.idleWaiters.push(resolve);
-      void this.ioLoop();
-    });
+    return this.writer.idle();
   }
 
   // ---------------------------------------------------------------- close
@@ -643,16 +300,9 @@ export class SegmentJournal implements Journal {
   }
 
   private async doClose(): Promise<void> {
-    this.closing = true;
-    this.gate.close();
     this.reader.clear();
-    if (this.pending.length > 0 || this.ioRunning) {
-      await new Promise<void>((resolve) => {
-        this.idleWaiters.push(resolve);
-        void this.ioLoop();
-      });
-    }
-    if (this.flushTimer) clearTimeout(this.flushTimer);
+    // Appends are refused from here on (synchronously); waits for those already queued.
+    await this.writer.close();
     const { dirty } = this.outputs.close();
     for (const w of [...this.durableWaiters]) w.wake();
     let persistFailed: unknown = null;
@@ -670,9 +320,4 @@ export class SegmentJournal implements Journal {
       throw new FloorgateError("JOURNAL_IO", `cannot save cursors: ${(persistFailed as Error).message}`, { cause: persistFailed });
     }
   }
-}
-
-function isDiskFull(err: unknown): boolean {
-  const code = errnoOf(err);
-  return code === "ENOSPC" || code === "EDQUOT";
 }

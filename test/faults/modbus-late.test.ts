@@ -1,5 +1,6 @@
 /**
- * A server that answers every tenth request after the driver's timeout, over more than 65,536
+ * Pass line (field note "Modbus late replies past the timeout, over 65,536 transactions"): a server
+ * that answers every tenth request after the driver's timeout, over more than 65,536
  * transactions on one connection (so 16-bit transaction ids wrap): no value may ever reach the
  * wrong tag. Each register holds a value derived from its own unit id and address, so any
  * mismatch is visible.
@@ -7,7 +8,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { createModbusDriver } from "../../drivers/modbus/index.js";
 import { startFaultServer, type FaultServer } from "../helpers/modbus-servers.js";
-import { makeContext, makeDevice, tcp } from "./context.js";
+import { makeContext, makeDevice, tcp } from "../modbus/context.js";
 
 const TIMEOUT = 3;
 const value = (unitId: number, address: number): number => (unitId === 1 ? address : address + 20_000);

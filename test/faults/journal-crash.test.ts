@@ -1,3 +1,7 @@
+// Pass line (field note "kill -9 at random moments", journal level): a child process appending from
+// concurrent writers (fixtures/crash-appender.ts) is SIGKILLed 6 times at random moments, in both
+// fsync modes: every append it acknowledged is read back at its position with its exact samples,
+// and positions stay dense (only torn, unacknowledged tails are ever lost).
 import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

@@ -1,3 +1,9 @@
+// Pass lines (field notes "kill -9 at random moments" and "Torn tail at random offsets"): 20 devices
+// push over HTTP into the built daemon while it is SIGKILLed 10 times at random moments (seeded,
+// FLOORGATE_TEST_SEED replays a run): after the restarts every acknowledged sample reaches the
+// broker. Then the last journal segment is cut at a random offset inside its last frame: at restart
+// only that torn record is dropped and counted (`tornRecords` 1, "torn tail" logged), the journal is
+// writable, and every other acknowledged sample and new pushes still arrive.
 import { describe, expect, it } from "vitest";
 import { open, truncate } from "node:fs/promises";
 import { join } from "node:path";

@@ -1,3 +1,8 @@
+// Pass lines (field notes "Broker down" and "SIGTERM … exits 0 within 10 s"): 20 devices push
+// 20,000 samples over HTTP while Mosquitto is stopped and started twice: every acknowledged sample
+// arrives, each device's samples exactly once and in order once replays are dropped by `batch`,
+// replays fewer than two in-flight windows; afterwards SIGTERM drains, the offline status is
+// published, and the daemon exits 0 within 10 s.
 import { describe, expect, it } from "vitest";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";

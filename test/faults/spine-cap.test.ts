@@ -1,3 +1,7 @@
+// Pass line (field note "Journal cap with drop-oldest"): with the broker down and a 1 MiB journal
+// under `overflow: drop-oldest`, 50,000 acknowledged samples: the journal on disk never holds more
+// than maxBytes plus one segment (checked every 5 pushes), drops are counted as `drop_oldest`, and
+// once the broker is back ingested = delivered + dropped + pending, exactly.
 import { describe, expect, it } from "vitest";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
