@@ -305,7 +305,7 @@ export class ModbusDriver implements Driver {
   private setState(state: DeviceState, error: string | null): void {
     const ctx = this.ctx;
     if (!ctx) return;
-    if (this.state !== state) ctx.log.info({ device: this.cfg.id, state, error }, "modbus device state");
+    if (this.state !== state) ctx.log.info({ state, error }, "modbus device state"); // the runtime binds `device`
     this.state = state;
     ctx.setState(state, error);
   }

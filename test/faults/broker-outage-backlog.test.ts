@@ -1,6 +1,6 @@
 // Pass line (field note "Broker down 10 min at 5,000 samples/s"): devices push 5,000 samples/s over
 // HTTP (msgIds, each push retried until 202) into the built daemon while Mosquitto is down for
-// FG_OUTAGE_S seconds (600 = the field note's 10 minutes; 40 in the suite); ingest goes on at that
+// FG_OUTAGE_S seconds (600 = the field note's 10 minutes; 25 in the suite); ingest goes on at that
 // rate before, during and after the outage. Then: 0 acknowledged samples missing at the consumer;
 // per device topic, `batch` strictly increasing within each gateway MQTT session, and a repeated
 // `batch` only as a replay at the head of a session (after the gateway's live online status), the
@@ -18,7 +18,7 @@ import { startMosquitto, type MosquittoBroker } from "../helpers/mosquitto.js";
 import type { TelemetryMessage } from "../helpers/pusher.js";
 import { DEVICE_TOKEN, GATEWAY_ID, spineSetup } from "./spine-fixture.js";
 
-const OUTAGE_S = Number(process.env.FG_OUTAGE_S ?? 40);
+const OUTAGE_S = Number(process.env.FG_OUTAGE_S ?? 25);
 const RATE = 5_000;
 const DEVICES = 10;
 const PER_MESSAGE = 50;
