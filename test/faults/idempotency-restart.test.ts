@@ -10,7 +10,7 @@ import { mkdtempSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, onTestFinished } from "vitest";
 import { openJournal } from "../../src/journal/segment-journal.js";
 import { http, startGateway, writeConfig, type GatewayProcess } from "../helpers/gateway-process.js";
 import { freePort } from "../helpers/ports.js";
@@ -48,7 +48,9 @@ ingest:
   devices:
     - { id: "agv-*", token: "${TOKEN}" }
 `);
-    let gw: GatewayProcess | null = await startGateway(cfg, port);
+    const gw: GatewayProcess = await startGateway(cfg, port);
+    // a failing assertion must not leave the daemon running
+    onTestFinished(() => gw.kill().catch(() => undefined));
     const base = `http://127.0.0.1:${port}`;
     const devices = ["agv-1", "agv-2", "agv-3", "agv-4"];
     const sent = new Map<string, number>(); // device → msgIds sent (0..n-1)
@@ -91,7 +93,6 @@ ingest:
     expect(second).toBe(total);
     expect(dupAnswers).toBeGreaterThanOrEqual(acked);
     expect((await gw.stop()).code).toBe(0);
-    gw = null;
 
     const j = await openJournal({ dir: join(dir, "data", "journal"), maxBytes: 1 << 30, overflow: "reject", fsync: "batch", fsyncIntervalMs: 5, outputs: [] });
     const all = await j.read(0, 10_000_000);
