@@ -20,7 +20,6 @@ export interface PendingAppend {
   lastTs: number;
   /** null when the cache is off */
   cols: SampleColumns | null;
-  queuedAt: number;
   resolve: (pos: number) => void;
   reject: (err: unknown) => void;
 }

@@ -211,7 +211,7 @@ export class SegmentWriter {
     const firstTs = samples.ts[0]!;
     const lastTs = samples.ts[count - 1]!;
     return new Promise<number>((resolve, reject) => {
-      this.pending.push({ seg, frame, firstPos, count, firstTs, lastTs, cols, queuedAt: performance.now(), resolve, reject });
+      this.pending.push({ seg, frame, firstPos, count, firstTs, lastTs, cols, resolve, reject });
       this.kick();
     });
   }

@@ -193,9 +193,11 @@ export class Gateway implements StatusView {
   }
 
   private async startHttp(): Promise<void> {
+    // Taken in any case: the journal holds the recovered keys until someone does.
+    const keys = this.journal.recentKeys();
     const ingest = this.config.ingest.http || this.config.ingest.mqtt
       ? createIngest(this.config.ingest, { push: (device, samples, msgIds) => this.push(device, samples, msgIds) }, this.metrics, Date.now, {
-        remembered: rememberedMsgIds(this.journal.recentKeys()),
+        remembered: rememberedMsgIds(keys),
       })
       : undefined;
     const http = createHttpServer({

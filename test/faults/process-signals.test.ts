@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { STOP_BUDGET_MS, stopWithin } from "../../src/cli/run.js";
 import { createLogger } from "../../src/core/logger.js";
 import { http, writeConfig } from "../helpers/gateway-process.js";
-import { freePort } from "../helpers/ports.js";
+import { freePort, listenLoopback } from "../helpers/ports.js";
 import { spawnDaemon, type Daemon } from "./process-child.js";
 
 const dirs: string[] = [];
@@ -33,9 +33,9 @@ async function tempDir(): Promise<string> {
 async function blackHole(): Promise<{ port: number; sockets: net.Socket[] }> {
   const sockets: net.Socket[] = [];
   const srv = net.createServer((s) => { sockets.push(s); s.on("error", () => undefined); });
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+  const port = await listenLoopback(srv);
   cleanups.push(() => { for (const s of sockets) s.destroy(); srv.close(); });
-  return { port: (srv.address() as net.AddressInfo).port, sockets };
+  return { port, sockets };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { createServer } from "node:net";
+import { createServer, type Server } from "node:net";
 
 /**
  * A loopback TCP port that was free a moment ago: the OS picks it (port 0), we release it and hand
@@ -21,4 +21,18 @@ export function freePort(host = "127.0.0.1"): Promise<number> {
       srv.close((err) => (err ? reject(err) : resolve(port)));
     });
   });
+}
+
+/** Starts `server` on a port the OS picks on 127.0.0.1 and resolves with that port. */
+export async function listenLoopback(server: Server): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  if (addr === null || typeof addr === "string") throw new Error("listenLoopback: no TCP address");
+  return addr.port;
 }

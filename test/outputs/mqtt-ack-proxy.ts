@@ -1,4 +1,5 @@
 import { createServer, connect, type Socket } from "node:net";
+import { listenLoopback } from "../helpers/ports.js";
 
 /**
  * A loopback TCP proxy between an MQTT client and its broker that reads the MQTT packets in both
@@ -115,14 +116,9 @@ export async function startAckProxy(targetPort: number, targetHost = "127.0.0.1"
       if (pass.length > 0) down.write(pass.length === 1 ? pass[0]! : Buffer.concat(pass));
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const addr = server.address();
-  if (addr === null || typeof addr === "string") throw new Error("ack proxy: no address");
+  const port = await listenLoopback(server);
   return {
-    port: addr.port,
+    port,
     get inFlight() { return inFlight.size; },
     get maxInFlight() { return maxInFlight; },
     get publishes() { return publishes; },

@@ -1,4 +1,5 @@
 import { createServer, connect, type Socket } from "node:net";
+import { listenLoopback } from "../helpers/ports.js";
 
 /**
  * A loopback TCP proxy between an output and its broker, for network faults Mosquitto cannot stage
@@ -26,14 +27,9 @@ export async function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"
     down.on("data", (chunk: Buffer) => { if (!holeOn) up.write(chunk); });
     up.pipe(down);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const addr = server.address();
-  if (addr === null || typeof addr === "string") throw new Error("proxy: no address");
+  const port = await listenLoopback(server);
   return {
-    port: addr.port,
+    port,
     get connections() { return pairs.size; },
     cut: () => {
       for (const [down, up] of [...pairs]) {
