@@ -1,5 +1,6 @@
-import { createServer, connect, type Socket } from "node:net";
+import { createServer, type Socket } from "node:net";
 import { listenLoopback } from "../helpers/ports.js";
+import { connectPair } from "./tcp-proxy.js";
 
 /**
  * A loopback TCP proxy between an MQTT client and its broker that reads the MQTT packets in both
@@ -80,12 +81,7 @@ export async function startAckProxy(targetPort: number, targetHost = "127.0.0.1"
   let lastPublishAt = 0;
 
   const server = createServer((down) => {
-    const up = connect(targetPort, targetHost);
-    const pair: [Socket, Socket] = [down, up];
-    pairs.add(pair);
-    const end = (): void => { pairs.delete(pair); down.destroy(); up.destroy(); };
-    down.on("error", end).on("close", end);
-    up.on("error", end).on("close", end);
+    const up = connectPair(down, targetPort, targetHost, pairs);
     const fromClient = new Framer();
     const fromBroker = new Framer();
     down.on("data", (chunk: Buffer) => {

@@ -14,16 +14,25 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
+/**
+ * Opens the upstream side for an accepted client socket `down` and ties the two: either one
+ * ending or failing destroys both and removes the pair from `pairs`. Returns the upstream socket.
+ */
+export function connectPair(down: Socket, targetPort: number, targetHost: string, pairs: Set<[Socket, Socket]>): Socket {
+  const up = connect(targetPort, targetHost);
+  const pair: [Socket, Socket] = [down, up];
+  pairs.add(pair);
+  const end = (): void => { pairs.delete(pair); down.destroy(); up.destroy(); };
+  down.on("error", end).on("close", end);
+  up.on("error", end).on("close", end);
+  return up;
+}
+
 export async function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"): Promise<TcpProxy> {
   const pairs = new Set<[Socket, Socket]>();
   let holeOn = false;
   const server = createServer((down) => {
-    const up = connect(targetPort, targetHost);
-    const pair: [Socket, Socket] = [down, up];
-    pairs.add(pair);
-    const end = (): void => { pairs.delete(pair); down.destroy(); up.destroy(); };
-    down.on("error", end).on("close", end);
-    up.on("error", end).on("close", end);
+    const up = connectPair(down, targetPort, targetHost, pairs);
     down.on("data", (chunk: Buffer) => { if (!holeOn) up.write(chunk); });
     up.pipe(down);
   });
