@@ -7,7 +7,7 @@ import { Backoff } from "../../src/core/backoff.js";
 import { ClockEntry, pollClock } from "../../src/core/poll-clock.js";
 import type { Driver, DriverContext } from "../../src/core/driver.js";
 import { FloorgateError, describeError } from "../../src/core/errors.js";
-import type { DeviceState, Sample, SampleValue } from "../../src/core/sample.js";
+import type { DeviceState, SampleValue } from "../../src/core/sample.js";
 import type { ModbusDeviceConfig, ModbusTagConfig } from "../../src/config/types.js";
 import { encodeCoil, encodeRegisters, tagWidth } from "./decode.js";
 import { exceptionText, writeCoilPdu, writeRegisterPdu, writeRegistersPdu } from "./frame.js";

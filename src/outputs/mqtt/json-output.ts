@@ -187,7 +187,7 @@ class MqttJsonSession implements OutputSession {
     private readonly maxMessages: number,
     private readonly where: string,
     private readonly log: Logger,
-    private readonly errors: { last: Error | undefined },
+    errors: { last: Error | undefined },
   ) {
     this.lost = new Promise<Error>((resolve) => { this.resolveLost = resolve; });
     // Payload slabs are reused only at QoS 1, where a PUBACK proves the bytes left the socket;
