@@ -63,9 +63,9 @@ function log(on: boolean | undefined, msg: string): void {
 
 // ---------- simulator -------------------------------------------------------------------------
 
-interface Sim { child: ChildProcess; ports: number[]; stats(): Promise<SimStats>; reset(): void; stop(): Promise<void> }
+export interface Sim { child: ChildProcess; ports: number[]; stats(): Promise<SimStats>; reset(): void; stop(): Promise<void> }
 
-async function startSim(devices: number, replyDelayMs: number, pollMs: number): Promise<Sim> {
+export async function startSim(devices: number, replyDelayMs: number, pollMs: number): Promise<Sim> {
   const child = fork(SIM, ["--devices", String(devices), "--delay", String(replyDelayMs), "--poll", String(pollMs)], {
     execArgv: process.execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
@@ -96,7 +96,7 @@ async function startSim(devices: number, replyDelayMs: number, pollMs: number): 
 // ---------- gateway ---------------------------------------------------------------------------
 
 /** Tag list: registers 0..2 carry the poll time and 3 a sequence (uint16), the rest mixes uint16 and int16. */
-function tagLines(tags: number): string {
+export function tagLines(tags: number): string {
   const out: string[] = [];
   for (let a = 0; a < tags; a++) {
     const type = a < 4 || a % 2 === 0 ? "uint16" : "int16";
@@ -126,7 +126,7 @@ devices:
   return parts.join("");
 }
 
-async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await cond()) return;

@@ -92,7 +92,13 @@ const SECRET_KEY = /^(token|password|passphrase|secret|operatorTokens)$/i;
  */
 export function configSecrets(config: unknown): string[] {
   const found = new Set<string>();
+  // Devices of one template share one tag list: each object is walked once (per secrecy).
+  const seen = [new WeakSet<object>(), new WeakSet<object>()] as const;
   const walk = (v: unknown, secret: boolean): void => {
+    if (v !== null && typeof v === "object") {
+      if (seen[secret ? 1 : 0].has(v)) return;
+      seen[secret ? 1 : 0].add(v);
+    }
     if (typeof v === "string") {
       if (secret && v.length >= 4) found.add(v);
     } else if (Array.isArray(v)) {

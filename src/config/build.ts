@@ -92,9 +92,19 @@ function tagCommon(t: Obj): TagCommon {
  */
 class TagInterner {
   private readonly tags = new Map<string, ModbusTagConfig>();
-  private readonly lists = new Map<string, ModbusTagConfig[]>();
+  private readonly lists = new Map<string, readonly ModbusTagConfig[]>();
+  /** By the parsed array itself: the devices of one template (templates.ts) hand in the same array. */
+  private readonly byRaw = new Map<unknown[], readonly ModbusTagConfig[]>();
 
-  list(raw: unknown[]): ModbusTagConfig[] {
+  list(raw: unknown[]): readonly ModbusTagConfig[] {
+    const done = this.byRaw.get(raw);
+    if (done) return done;
+    const list = this.build(raw);
+    this.byRaw.set(raw, list);
+    return list;
+  }
+
+  private build(raw: unknown[]): readonly ModbusTagConfig[] {
     const keys: string[] = [];
     const built = raw.map((t) => {
       const tag = buildModbusTag(obj(t));
@@ -108,8 +118,9 @@ class TagInterner {
     const listKey = keys.join("\n");
     const known = this.lists.get(listKey);
     if (known) return known;
-    this.lists.set(listKey, built);
-    return built;
+    const frozen = Object.freeze(built);
+    this.lists.set(listKey, frozen);
+    return frozen;
   }
 }
 

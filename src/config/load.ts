@@ -5,6 +5,7 @@ import { readSource } from "./source.js";
 import { validateStructure } from "./validate.js";
 import { checkSemantics } from "./semantic.js";
 import { buildConfig } from "./build.js";
+import { applyTemplates } from "./templates.js";
 import { describeError } from "../core/errors.js";
 
 /** Either the validated, defaulted config or every problem found in the file. */
@@ -46,10 +47,11 @@ export function parseConfigText(text: string, fileName: string, env: NodeJS.Proc
     if (!read.ok) return { ok: false, problems: sortProblems(read.problems) };
     // A value whose variable (or anchor) is missing is reported once, as missing, not again as empty or malformed.
     const envPaths = new Set(read.problems.filter((p) => /^(environment variable|malformed environment|unknown anchor)/.test(p.message)).map((p) => p.path));
-    const later = [...validateStructure(read.source), ...checkSemantics(read.source, baseDir)].filter((p) => !envPaths.has(p.path));
+    const tpl = applyTemplates(read.source, validateStructure(read.source), baseDir);
+    const later = [...tpl.problems, ...tpl.annotate(checkSemantics(tpl.source, baseDir))].filter((p) => !envPaths.has(p.path));
     const problems = [...read.problems, ...later];
     if (problems.length > 0) return { ok: false, problems: sortProblems(problems) };
-    return { ok: true, config: buildConfig(read.source.data, baseDir) };
+    return { ok: true, config: buildConfig(tpl.buildData(), baseDir) };
   } catch (err) {
     // A bug of ours, not the user's: still a problem report, never a stack trace.
     return { ok: false, problems: [{ path: "", line: 0, col: 0, message: `internal error while validating: ${describeError(err)}` }] };
@@ -69,7 +71,11 @@ function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
   return unique.sort((a, b) => rank(a) - rank(b) || a.col - b.col || a.path.localeCompare(b.path));
 }
 
-/** One problem as `validate` prints it: `FILE:LINE:COL: PATH: MESSAGE` (PATH left out for the file as a whole). */
+/**
+ * One problem as `validate` prints it: `FILE:LINE:COL: PATH: MESSAGE` (PATH left out for the file as
+ * a whole); a device's problem its template takes part in reads `PATH (template NAME, line N): MESSAGE`.
+ */
 export function formatProblem(file: string, p: ConfigProblem): string {
-  return `${file}:${p.line}:${p.col}: ${p.path === "" ? "" : `${p.path}: `}${p.message}`;
+  const tpl = p.template ? ` (template ${p.template.name}, line ${p.template.line})` : "";
+  return `${file}:${p.line}:${p.col}: ${p.path === "" ? "" : `${p.path}${tpl}: `}${p.message}`;
 }

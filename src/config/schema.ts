@@ -10,6 +10,8 @@
  * documentation for editors; `build.ts` applies them.
  */
 
+import { deviceItemSchema, templatesSchema } from "./template-schema.js";
+
 /** A JSON Schema node; kept loose because ajv and editors read it, not TypeScript. */
 export type JsonSchema = { [keyword: string]: unknown };
 
@@ -313,7 +315,8 @@ export const CONFIG_SCHEMA: JsonSchema = {
         fsync: enumOf("batch: fsync every fsyncIntervalMs; always: fsync per append", ["batch", "always"], "batch"),
         fsyncIntervalMs: durationMs("fsync period when fsync is batch", 1, 50),
       }),
-      devices: { type: ["array", "null"], description: "Devices to poll or subscribe to", items: device },
+      templates: templatesSchema(device),
+      devices: { type: ["array", "null"], description: "Devices to poll or subscribe to", items: deviceItemSchema(device) },
       ingest: {
         ...obj("Pushes from 5G devices (HTTP and an embedded MQTT listener)", {
           http: bool("Accept POST /api/v1/ingest/{deviceId} on the http listener", true),

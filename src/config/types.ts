@@ -186,4 +186,9 @@ export interface ConfigProblem {
   line: number;
   col: number;
   message: string;
+  /**
+   * Set on a problem of a device made from a template (`devices[].template`) when the template
+   * takes part in it: the template's name and the line of the template value involved.
+   */
+  template?: { name: string; line: number };
 }

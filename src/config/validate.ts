@@ -50,7 +50,7 @@ export function validateStructure(source: ConfigSource): ConfigProblem[] {
   return problems;
 }
 
-function coerceAt(source: ConfigSource, e: ErrorObject): boolean {
+export function coerceAt(source: ConfigSource, e: ErrorObject): boolean {
   const segs = segmentsOf(e.instancePath, source.data);
   const last = segs[segs.length - 1];
   if (last === undefined) return false;
@@ -70,7 +70,7 @@ function coerceAt(source: ConfigSource, e: ErrorObject): boolean {
   return true;
 }
 
-function toProblem(e: ErrorObject, source: ConfigSource): ConfigProblem | null {
+export function toProblem(e: ErrorObject, source: ConfigSource): ConfigProblem | null {
   // `if` only says "the matching branch failed"; that branch's own errors are reported.
   if (e.keyword === "if") return null;
   const segs = segmentsOf(e.instancePath, source.data);
@@ -139,7 +139,7 @@ function typeText(type: unknown): string {
 }
 
 /** The allowed key a typo most likely meant, when it is close enough to say so. */
-function closest(key: string, allowed: string[]): string | undefined {
+export function closest(key: string, allowed: string[]): string | undefined {
   let best: string | undefined;
   let bestDist = Infinity;
   for (const a of allowed) {

@@ -390,6 +390,6 @@ describe("cli", () => {
   it("prints the schema as draft-07 JSON", () => {
     const s = JSON.parse(runSchema()) as { $schema: string; properties: Record<string, unknown> };
     expect(s.$schema).toBe("http://json-schema.org/draft-07/schema#");
-    expect(Object.keys(s.properties)).toEqual(["gateway", "http", "journal", "devices", "ingest", "outputs"]);
+    expect(Object.keys(s.properties)).toEqual(["gateway", "http", "journal", "templates", "devices", "ingest", "outputs"]);
   });
 });
