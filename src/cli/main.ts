@@ -1,6 +1,7 @@
 import { runSchema, runValidate } from "../config/cli.js";
-import { describeError, isFloorgateError } from "../core/errors.js";
-import { checkFlags, flag, parseArgs, requireFlag, USAGE, UsageError, type ParsedArgs } from "./args.js";
+import { accessSync, constants, statSync } from "node:fs";
+import { describeError, FloorgateError, isFloorgateError } from "../core/errors.js";
+import { checkFlags, flag, packageVersion, parseArgs, requireFlag, USAGE, UsageError, type ParsedArgs } from "./args.js";
 import { installFatalHandlers } from "./fatal.js";
 import { runDaemon } from "./run.js";
 import { runDemo } from "./demo.js";
@@ -26,15 +27,23 @@ async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   const [cmd, sub] = args.command;
-  if (!cmd || args.flags.has("help")) {
+  if (cmd === "version" || args.flags.has("version")) {
+    process.stdout.write(`floorgate ${packageVersion()}\n`);
+    return 0;
+  }
+  if (cmd === "help" || args.flags.has("help")) {
     process.stdout.write(USAGE);
-    return cmd || args.flags.has("help") ? 0 : 1;
+    return 0;
+  }
+  if (!cmd) {
+    process.stderr.write(`floorgate: no command given\n\n${USAGE}`);
+    return 1;
   }
   try {
     switch (cmd) {
       case "validate": {
         checkFlags(args, ["config"]);
-        const r = runValidate(requireFlag(args, "config"));
+        const r = runValidate(configFile(args));
         process.stdout.write(r.stdout);
         process.stderr.write(r.stderr);
         return r.code;
@@ -46,7 +55,7 @@ async function main(argv: readonly string[]): Promise<number> {
       case "run":
         checkFlags(args, ["config"]);
         daemon = true;
-        return await runDaemon(requireFlag(args, "config"), { pretty: args.flags.has("pretty") });
+        return await runDaemon(configFile(args), { pretty: args.flags.has("pretty") });
       case "demo":
         checkFlags(args, ["port", "broker", "devices", "data-dir"]);
         return await runDemo({
@@ -58,16 +67,16 @@ async function main(argv: readonly string[]): Promise<number> {
         });
       case "simulate":
         checkFlags(args, ["config"]);
-        return await runSimulate(requireFlag(args, "config"));
+        return await runSimulate(configFile(args));
       case "probe":
         checkFlags(args, ["config", "device"]);
-        return await runProbe(requireFlag(args, "config"), flag(args, "device"));
+        return await runProbe(configFile(args), flag(args, "device"));
       case "journal":
         if (sub !== "inspect") throw new UsageError(`unknown journal command ${sub ?? "(none)"}; try: floorgate journal inspect --config FILE`);
         checkFlags(args, ["config"]);
-        return await runInspect(requireFlag(args, "config"));
+        return await runInspect(configFile(args));
       default:
-        throw new UsageError(`unknown command ${cmd}`);
+        throw new UsageError(`unknown command "${cmd}"`);
     }
   } catch (err) {
     if (err instanceof UsageError) {
@@ -75,8 +84,26 @@ async function main(argv: readonly string[]): Promise<number> {
       return 1;
     }
     process.stderr.write(`floorgate: ${describeError(err)}\n`);
-    return isFloorgateError(err, "CONFIG_INVALID") ? 1 : 2;
+    return isFloorgateError(err, "CONFIG_INVALID") || isFloorgateError(err, "CONFIG_READ") ? 1 : 2;
   }
+}
+
+/**
+ * `--config FILE`, checked before any command reads it, so a typo in the path reads as one plain
+ * sentence (exit 1) rather than as a parse error at line 0.
+ */
+function configFile(args: ParsedArgs): string {
+  const file = requireFlag(args, "config");
+  let why: string | undefined;
+  try {
+    if (statSync(file).isDirectory()) why = "it is a directory, not a YAML file";
+    else accessSync(file, constants.R_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : describeError(err);
+  }
+  if (why !== undefined) throw new FloorgateError("CONFIG_READ", `cannot read the config file ${file}: ${why}`);
+  return file;
 }
 
 function numberFlag(args: ParsedArgs, name: string, dflt: number): number {
