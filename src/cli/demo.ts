@@ -48,7 +48,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     presses = await startModbusSimulator({ presses: 3 });
     gw = await Gateway.start(demoConfig(opts.port, brokerUrl, opts.dataDir ?? tmpDataDir!, presses.ports), log);
   } catch (err) {
-    const hint = listenHint(err, "--port N");
+    const hint = listenHint(err, "pick another port with --port N");
     process.stderr.write(`floorgate demo: cannot start: ${describeError(err)}${hint === undefined ? "" : `\n  ${hint}`}\n`);
     await cleanup();
     return 2;

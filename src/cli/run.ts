@@ -20,20 +20,19 @@ export function loadOrExplain(file: string): GatewayConfig {
 }
 
 /**
- * What to do about a listener that could not bind, for the message the user reads: `change` names
- * the knob of the command at hand (`http.listen in FILE`, `--port N`). Undefined for any other error.
+ * What to do about a listener that could not bind, for the message the user reads; `fix` is the
+ * knob of the command at hand (`change http.listen in FILE`, `pick another port with --port N`).
+ * Undefined for any other error.
  */
-export function listenHint(err: unknown, change: string): string | undefined {
+export function listenHint(err: unknown, fix: string): string | undefined {
   const codes: string[] = [];
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string") codes.push(code);
   }
-  if (codes.includes("EACCES")) return `ports below 1024 need root or CAP_NET_BIND_SERVICE: use ${change} with a port of 1024 or above`;
-  if (codes.includes("EADDRINUSE") || codes.includes("PORT_IN_USE")) {
-    return `another program (perhaps another floorgate) listens on that port: stop it, or use ${change} with a free port`;
-  }
-  if (codes.includes("EADDRNOTAVAIL")) return `this machine has no such address: use ${change} with one of its addresses (or 0.0.0.0)`;
+  if (codes.includes("EACCES")) return `ports below 1024 need root or CAP_NET_BIND_SERVICE: ${fix}`;
+  if (codes.includes("EADDRINUSE") || codes.includes("PORT_IN_USE")) return `another program (perhaps another floorgate) listens on that port: stop it, or ${fix}`;
+  if (codes.includes("EADDRNOTAVAIL")) return `this machine has no such address: ${fix}`;
   return undefined;
 }
 
@@ -136,7 +135,7 @@ export async function runDaemon(file: string, opts: { pretty: boolean }): Promis
       flushLog(log);
       return 0;
     }
-    const hint = listenHint(started.err, `http.listen in ${file}`);
+    const hint = listenHint(started.err, `change http.listen in ${file}`);
     log.fatal(hint === undefined ? { err: describeError(started.err) } : { err: describeError(started.err), hint }, hint === undefined ? "floorgate cannot start" : `floorgate cannot start: ${hint}`);
     flushLog(log);
     return 2;

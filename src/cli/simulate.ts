@@ -24,7 +24,7 @@ export async function runSimulate(file: string): Promise<number> {
   try {
     sim = await startConfiguredSimulator(endpoints);
   } catch (err) {
-    const hint = listenHint(err, `another port for that device in ${file}`);
+    const hint = listenHint(err, `change that device's port in ${file} (and where the gateway polls it)`);
     process.stderr.write(`floorgate simulate: cannot start a simulator: ${describeError(err)}${hint === undefined ? "" : `\n  ${hint}`}\n`);
     return 2;
   }
