@@ -148,7 +148,8 @@ describe("links in README.md and docs/", () => {
     it(`${file}: every relative link points at an existing file (and heading)`, () => {
       const text = stripCode(read(file)).replace(/`[^`\n]*`/g, (code) => (/\]\(/.test(code) ? "" : code));
       const links = [...text.matchAll(/\[[^\]]*\]\(([^)\s]+)\)/g)].map((m) => m[1]!);
-      expect(links.length, `${file} has links`).toBeGreaterThan(0);
+      // the two indexes surely link: a parser that found nothing there would be broken
+      if (file.endsWith("README.md")) expect(links.length, `${file} has links`).toBeGreaterThan(0);
       for (const link of links) {
         if (/^[a-z][a-z0-9+.-]*:/i.test(link)) continue; // http:, https:, mailto:
         const [path, anchor] = link.split("#") as [string, string | undefined];
