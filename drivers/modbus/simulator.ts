@@ -160,9 +160,10 @@ export interface ConfiguredSimulator {
 
 /** What the served values are, in one sentence for `floorgate simulate` and the docs. */
 export const SIMULATED_VALUES =
-  "strings hold the device id; writable tags hold what a client writes (0/false at start); " +
+  "strings hold the device id in capitals; writable tags hold what a client writes (0/false at start); " +
   "32- and 64-bit integers count up by one a second from 1000; other numbers swing between 25 and 75 " +
-  "(after scale and offset) with a period of 20-60 s; bools toggle every 5-30 s; registers no tag " +
+  "(after scale and offset) with a period of 20-60 s; bools toggle every 5-30 s; a register two tags " +
+  "share holds the first tag's value (writable tags first), so both read one consistent value; registers no tag " +
   "covers read 0, addresses past a unit's highest tag answer exception 2 (illegal data address), " +
   "and unit ids no device uses answer exception 11 (gateway target failed to respond).";
 
@@ -205,7 +206,7 @@ function unitFor(units: Map<number, Unit>, tags: readonly SimulatedTag[], unitId
 /** The raw value a tag serves at `elapsedS` seconds after the start (see SIMULATED_VALUES). */
 function rawValue(a: Animated, elapsedS: number): number | boolean | string {
   const { tag, seed } = a;
-  if (tag.type === "string") return a.device;
+  if (tag.type === "string") return a.device.toUpperCase();
   if (tag.type === "bool" || isBitArea(tag.area)) {
     const period = 10 + 50 * seed;
     return Math.sin((2 * Math.PI * elapsedS) / period + seed * 7) > 0;
@@ -256,14 +257,23 @@ export async function startConfiguredSimulator(endpoints: readonly SimulatedEndp
     for (const e of endpoints) {
       const units = new Map<number, Unit>();
       const all = e.devices.flatMap((d) => d.tags);
-      for (const d of e.devices) {
-        for (const tag of d.tags) {
-          const u = unitFor(units, all, tag.unitId);
-          const a: Animated = { tag, device: d.id, words: null, bits: null, seed: seedOf(`${d.id}/${tag.name}`) };
-          if (tag.area === "holding" || tag.area === "input") a.words = u[tag.area]; else a.bits = u[tag.area];
-          serve(a, tag.writable ? (tag.type === "string" ? "" : tag.type === "bool" || isBitArea(tag.area) ? false : 0) : rawValue(a, 0));
-          if (!tag.writable && tag.type !== "string") animated.push(a);
-        }
+      // Writable tags first: a register they share with a read-only tag must keep what a client wrote.
+      const ordered = e.devices.flatMap((d) => d.tags.map((tag) => ({ d, tag })))
+        .sort((x, y) => Number(y.tag.writable) - Number(x.tag.writable));
+      const claimed = new Set<string>();
+      for (const { d, tag } of ordered) {
+        const u = unitFor(units, all, tag.unitId);
+        const a: Animated = { tag, device: d.id, words: null, bits: null, seed: seedOf(`${d.id}/${tag.name}`) };
+        if (tag.area === "holding" || tag.area === "input") a.words = u[tag.area]; else a.bits = u[tag.area];
+        // One owner per register (per bit for bit tags): overlapping tags then read one consistent value.
+        const cells = Array.from({ length: tagWidth(tag) }, (_, i) => `${tag.unitId}/${tag.area}/${tag.address + i}${tag.bit === undefined ? "" : `.${tag.bit}`}`);
+        const whole = cells.map((c) => c.replace(/\.\d+$/, ""));
+        const taken = tag.bit === undefined ? whole.some((c) => claimed.has(c) || claimed.has(`${c}.*`)) : claimed.has(whole[0]!) || claimed.has(cells[0]!);
+        if (taken) continue;
+        for (const c of cells) claimed.add(c);
+        if (tag.bit !== undefined) claimed.add(`${whole[0]}.*`);
+        serve(a, tag.writable ? (tag.type === "string" ? "" : tag.type === "bool" || isBitArea(tag.area) ? false : 0) : rawValue(a, 0));
+        if (!tag.writable && tag.type !== "string") animated.push(a);
       }
       const vector = {
         getHoldingRegister: (a: number, unit: number) => at(units.get(unit)?.holding, a),

@@ -30,7 +30,7 @@ export async function runSimulate(file: string): Promise<number> {
   }
   const lines = endpoints.flatMap((e) => e.devices.map((d) => {
     const units = [...new Set(d.tags.map((t) => t.unitId))].join(", ");
-    return `simulating ${d.id} on ${e.host}:${e.port} (unit ${units}, ${d.tags.length} tags)\n`;
+    return `simulated ${d.id} on ${e.host}:${e.port} (unit ${units}, ${d.tags.length} tags)\n`;
   }));
   process.stdout.write(lines.slice(0, LIST_AT_MOST).join(""));
   if (lines.length > LIST_AT_MOST) process.stdout.write(`… and ${lines.length - LIST_AT_MOST} more devices on ${endpoints.length} ports in all\n`);

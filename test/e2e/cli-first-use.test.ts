@@ -180,7 +180,7 @@ async function readTag(client: ModbusClient, tag: ModbusTagConfig, unitId: numbe
 }
 
 /** Every tag of `devices` holds what `floorgate simulate` says it serves (its "Values:" line). */
-async function checkServed(devices: readonly ModbusDeviceConfig[], portOf: (d: ModbusDeviceConfig) => number): Promise<number> {
+async function checkServed(devices: readonly ModbusDeviceConfig[], portOf: (d: ModbusDeviceConfig) => number, shadowed: ReadonlySet<string> = new Set()): Promise<number> {
   let checked = 0;
   for (const d of devices) {
     if (d.connection.transport !== "tcp") continue;
@@ -189,8 +189,9 @@ async function checkServed(devices: readonly ModbusDeviceConfig[], portOf: (d: M
     client.setTimeout(2_000);
     try {
       for (const tag of d.tags) {
+        if (shadowed.has(`${d.id}.${tag.name}`)) continue;
         const v = await readTag(client, tag, d.connection.unitId);
-        if (tag.type === "string") expect(v, `${d.id}.${tag.name}`).toBe(tag.writable ? "" : d.id.slice(0, tagWidth(tag) * 2));
+        if (tag.type === "string") expect(v, `${d.id}.${tag.name}`).toBe(tag.writable ? "" : d.id.toUpperCase().slice(0, tagWidth(tag) * 2));
         else if (tag.type === "bool" || tag.area === "coil" || tag.area === "discrete") expect(typeof v, `${d.id}.${tag.name}`).toBe("boolean");
         else if (tag.writable) expect(v, `${d.id}.${tag.name}`).toBe(tag.offset);
         else if (["int32", "uint32", "int64", "uint64"].includes(tag.type)) expect(v as number, `${d.id}.${tag.name}`).toBeGreaterThanOrEqual(1000 * tag.scale + tag.offset);
@@ -240,8 +241,8 @@ describe("floorgate simulate", () => {
     }
     const sim = await startCli(["simulate", "--config", SAMPLE], "Ctrl-C stops the simulators.");
     try {
-      for (const d of devices) expect(sim.out()).toContain(`simulating ${d.id} on `);
-      expect(sim.out()).toContain("Values: strings hold the device id");
+      for (const d of devices) expect(sim.out()).toContain(`simulated ${d.id} on `);
+      expect(sim.out()).toContain("Values: strings hold the device id in capitals");
       const checked = await checkServed(devices, (d) => (d.connection as { port: number }).port);
       expect(checked).toBe(devices.reduce((n, d) => n + d.tags.length, 0));
     } finally {
@@ -265,6 +266,8 @@ devices:
       - { name: serial, area: holding, address: 2000, type: string, length: 3, byteOrder: BADC }
       - { name: alarm, area: holding, address: 5, type: bool, bit: 15 }
       - { name: drive_rpm, area: holding, address: 0, type: float64, unitId: 4 }
+      - { name: power_w1, area: holding, address: 1000, type: uint16 }
+      - { name: power_w2, area: holding, address: 1001, type: uint16 }
   - id: meter-2
     driver: modbus
     connection: { transport: tcp, host: localhost, port: ${port}, unitId: 7 }
@@ -283,11 +286,11 @@ devices:
     const devices = modbusDevices(await readFile(f, "utf8"), f);
     const sim = await startCli(["simulate", "--config", f], "Ctrl-C stops the simulators.");
     try {
-      expect(sim.out()).toContain(`simulating meter-1 on 127.0.0.1:${port} (unit 3, 4, 6 tags)`);
-      expect(sim.out()).toContain(`simulating meter-2 on 127.0.0.1:${port} (unit 7, 2 tags)`);
+      expect(sim.out()).toContain(`simulated meter-1 on 127.0.0.1:${port} (unit 3, 4, 8 tags)`);
+      expect(sim.out()).toContain(`simulated meter-2 on 127.0.0.1:${port} (unit 7, 2 tags)`);
       expect(sim.out()).toContain("not simulated (not a Modbus TCP device on this machine): remote");
       const local = devices.filter((d) => d.id !== "remote");
-      const checked = await checkServed(local, (d) => (d.connection as { port: number }).port);
+      const checked = await checkServed(local, (d) => (d.connection as { port: number }).port, new Set(["meter-1.power_w1", "meter-1.power_w2"]));
       expect(checked).toBe(9);
       // an unknown unit id behind the simulated gateway answers exception 11, as a real TCP gateway would
       const client = new ModbusClient();
@@ -295,6 +298,13 @@ devices:
       client.setTimeout(2_000);
       client.setID(99);
       await expect(client.readHoldingRegisters(0, 1)).rejects.toMatchObject({ modbusCode: 11 });
+      // two uint16 tags over a float32's registers read that float's words (one owner per register),
+      // as the README's byte-order worked example needs
+      client.setID(3);
+      const words = await client.readHoldingRegisters(1000, 2);
+      const float = Buffer.from([...words.buffer.subarray(2, 4), ...words.buffer.subarray(0, 2)]).readFloatBE(0); // CDAB
+      expect(float).toBeGreaterThanOrEqual(25);
+      expect(float).toBeLessThanOrEqual(75);
       await new Promise<void>((r) => client.close(() => r()));
       // the driver itself, through `floorgate probe`, reads every local tag with good quality
       const probeFile = join(dir, "probe.yaml");
@@ -304,7 +314,7 @@ devices:
       const probe = await cli(["probe", "--config", probeFile]);
       expect(probe.code, probe.stdout + probe.stderr).toBe(0);
       const rows = probe.stdout.trim().split("\n").slice(1);
-      expect(rows).toHaveLength(9);
+      expect(rows).toHaveLength(11);
       for (const row of rows) expect(row, row).toMatch(/\sgood\b/);
     } finally {
       expect(await sim.stop()).toBe(0);
