@@ -1,6 +1,5 @@
 import { runSchema, runValidate } from "../config/cli.js";
-import { accessSync, constants, statSync } from "node:fs";
-import { describeError, FloorgateError, isFloorgateError } from "../core/errors.js";
+import { describeError, isFloorgateError } from "../core/errors.js";
 import { checkFlags, flag, packageVersion, parseArgs, requireFlag, USAGE, UsageError, type ParsedArgs } from "./args.js";
 import { installFatalHandlers } from "./fatal.js";
 import { runDaemon } from "./run.js";
@@ -43,7 +42,7 @@ async function main(argv: readonly string[]): Promise<number> {
     switch (cmd) {
       case "validate": {
         checkFlags(args, ["config"]);
-        const r = runValidate(configFile(args));
+        const r = runValidate(requireFlag(args, "config"));
         process.stdout.write(r.stdout);
         process.stderr.write(r.stderr);
         return r.code;
@@ -55,7 +54,7 @@ async function main(argv: readonly string[]): Promise<number> {
       case "run":
         checkFlags(args, ["config"]);
         daemon = true;
-        return await runDaemon(configFile(args), { pretty: args.flags.has("pretty") });
+        return await runDaemon(requireFlag(args, "config"), { pretty: args.flags.has("pretty") });
       case "demo":
         checkFlags(args, ["port", "broker", "devices", "data-dir"]);
         return await runDemo({
@@ -67,14 +66,14 @@ async function main(argv: readonly string[]): Promise<number> {
         });
       case "simulate":
         checkFlags(args, ["config"]);
-        return await runSimulate(configFile(args));
+        return await runSimulate(requireFlag(args, "config"));
       case "probe":
         checkFlags(args, ["config", "device"]);
-        return await runProbe(configFile(args), flag(args, "device"));
+        return await runProbe(requireFlag(args, "config"), flag(args, "device"));
       case "journal":
         if (sub !== "inspect") throw new UsageError(`unknown journal command ${sub ?? "(none)"}; try: floorgate journal inspect --config FILE`);
         checkFlags(args, ["config"]);
-        return await runInspect(configFile(args));
+        return await runInspect(requireFlag(args, "config"));
       default:
         throw new UsageError(`unknown command "${cmd}"`);
     }
@@ -86,24 +85,6 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`floorgate: ${describeError(err)}\n`);
     return isFloorgateError(err, "CONFIG_INVALID") || isFloorgateError(err, "CONFIG_READ") ? 1 : 2;
   }
-}
-
-/**
- * `--config FILE`, checked before any command reads it, so a typo in the path reads as one plain
- * sentence (exit 1) rather than as a parse error at line 0.
- */
-function configFile(args: ParsedArgs): string {
-  const file = requireFlag(args, "config");
-  let why: string | undefined;
-  try {
-    if (statSync(file).isDirectory()) why = "it is a directory, not a YAML file";
-    else accessSync(file, constants.R_OK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : describeError(err);
-  }
-  if (why !== undefined) throw new FloorgateError("CONFIG_READ", `cannot read the config file ${file}: ${why}`);
-  return file;
 }
 
 function numberFlag(args: ParsedArgs, name: string, dflt: number): number {
