@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseConfigText } from "../../src/config/load.js";
-import type { ModbusDeviceConfig } from "../../src/config/types.js";
+import type { ModbusDeviceConfig } from "../../drivers/modbus/config.js";
 import { probeModbusDevice, startModbusSimulator, type ModbusSimulator } from "../../drivers/modbus/index.js";
 import { createModbusDriver } from "../../drivers/modbus/index.js";
 import { makeContext } from "./context.js";
