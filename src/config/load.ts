@@ -18,7 +18,7 @@ export type LoadResult<D = DeviceConfig, O = OutputConfig> =
   | { ok: false; problems: ConfigProblem[]; warnings: ConfigProblem[] };
 
 /**
- * Larger than any plant's config (2,000 Modbus devices × 100 tags spelled out is ~9 MB; this
+ * Larger than any plant's config (2,000 devices × 100 tags spelled out is ~9 MB; this
  * leaves room for ~14,000), small enough that a wrong path (a log, a disk image) is not read whole.
  */
 export const MAX_CONFIG_BYTES = 64 * 1024 * 1024;

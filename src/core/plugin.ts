@@ -69,7 +69,7 @@ export interface BuildContext {
  * object (`additionalProperties: false`) and selects it by the discriminator (`driver`/`type`).
  */
 export interface SchemaFragment {
-  /** One line for editors: "A Modbus device (TCP, RTU or RTU over TCP)". */
+  /** One line for editors, naming what the item is. */
   readonly description: string;
   /** Each with a `description`; `default` values are documentation, the builder applies them. */
   readonly properties: Readonly<Record<string, JsonSchema>>;
@@ -85,7 +85,7 @@ export interface SchemaFragment {
  * folder), so its rules keep being tested until its code lands.
  */
 export interface ConfigPart<C, Common> {
-  /** The discriminator value users write: `driver: modbus`, `type: mqtt`. Lower case, unique in its list. */
+  /** The discriminator value users write (`driver: <name>`, `type: <name>`). Lower case, unique in its list. */
   readonly name: string;
   readonly schema: SchemaFragment;
   /**
@@ -157,7 +157,7 @@ export type OutputConfigPart<C extends OutputConfigBase> = ConfigPart<C, OutputC
  * list of `DriverPlugin<DeviceConfigBase>`, and the lookup hands each its own config.
  */
 export interface DriverPlugin<C extends DeviceConfigBase> extends DriverConfigPart<C> {
-  /** The plugin's folder, relative to the repository root (`drivers/modbus`): holds README.md and sample.yaml. */
+  /** The plugin's folder, relative to the repository root (`drivers/<name>`): holds README.md and sample.yaml. */
   readonly folder: string;
   /** Builds the driver for one validated device; cheap and synchronous (no I/O before `run`). */
   create(cfg: C): Driver;
@@ -187,7 +187,7 @@ export interface OutputCreateContext {
 
 /** A northbound output. `C` is its config type (`type: "<name>"`, `name` plus its own keys). */
 export interface OutputPlugin<C extends OutputConfigBase> extends OutputConfigPart<C> {
-  /** The plugin's folder, relative to the repository root (`src/outputs/mqtt`): holds README.md and sample.yaml. */
+  /** The plugin's folder, relative to the repository root (`src/outputs/<name>`): holds README.md and sample.yaml. */
   readonly folder: string;
   /**
    * Builds the output for one validated output config; synchronous, no I/O (the runtime calls
@@ -209,9 +209,9 @@ export type OutputConfigOf<P> = P extends OutputPlugin<infer C> ? C : never;
 export interface IngestListenerConfigPart {
   /** The key under `ingest`. */
   readonly key: string;
-  /** For the `ingest` section's description: "an embedded MQTT listener". */
+  /** For the `ingest` section's description: "an embedded <protocol> listener". */
   readonly label: string;
-  /** What the listener does to a device over `ratePerDevice`: "MQTT disconnect". */
+  /** What the listener does to a device over `ratePerDevice`, e.g. "<protocol> disconnect". */
   readonly overRate: string;
   readonly schema: JsonSchema;
   /**
@@ -228,11 +228,11 @@ export interface IngestListenerConfigPart {
  * "<value> is not built into this version (built: …)" instead of a bare enum or unknown-key error.
  */
 export interface NotBuilt {
-  /** A JSON pointer such as `/ingest/mqtt`; a `*` segment matches any array index. */
+  /** A JSON pointer such as `/ingest/<key>`; a `*` segment matches any array index. */
   readonly at: string;
   /** The refused value; absent when the key itself is refused. */
   readonly value?: string;
-  /** What is refused, for a key: "the device MQTT listener (ingest.mqtt)". */
+  /** What is refused, for a key: "the device <protocol> listener (ingest.<key>)". */
   readonly what?: string;
   /** What this build has instead, e.g. the built driver names. */
   readonly built?: readonly string[];
