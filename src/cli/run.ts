@@ -1,5 +1,5 @@
 import { formatProblem, loadConfig } from "../config/load.js";
-import type { GatewayConfig } from "../config/types.js";
+import type { ConfigProblem, GatewayConfig } from "../config/types.js";
 import { describeError, FloorgateError, isFloorgateError } from "../core/errors.js";
 import { createLogger, type Logger } from "../core/logger.js";
 import { Gateway } from "../runtime/gateway.js";
@@ -11,10 +11,16 @@ import { configSecrets, reportFatalTo } from "./fatal.js";
  */
 export const STOP_BUDGET_MS = 9_000;
 
-/** Loads and fully validates a config, or throws CONFIG_INVALID after printing every problem. */
-export function loadOrExplain(file: string): GatewayConfig {
+/**
+ * Loads and fully validates a config, or throws CONFIG_INVALID after printing every problem.
+ * The config's warnings are added to `warnings` when given (the daemon logs them).
+ */
+export function loadOrExplain(file: string, warnings?: ConfigProblem[]): GatewayConfig {
   const r = loadConfig(file);
-  if (r.ok) return r.config;
+  if (r.ok) {
+    warnings?.push(...r.warnings);
+    return r.config;
+  }
   process.stderr.write(r.problems.map((p) => `${formatProblem(file, p)}\n`).join(""));
   throw new FloorgateError("CONFIG_INVALID", `${r.problems.length} problem(s) in ${file}`);
 }
@@ -113,8 +119,10 @@ export async function stopWithin(gw: Pick<Gateway, "stop">, log: Logger, ms = ST
  * stop cut off at its budget may leave sockets or timers behind.
  */
 export async function runDaemon(file: string, opts: { pretty: boolean }): Promise<number> {
-  const config = loadOrExplain(file);
+  const warnings: ConfigProblem[] = [];
+  const config = loadOrExplain(file, warnings);
   const log = createLogger({ pretty: opts.pretty });
+  for (const w of warnings) log.warn({ config: file, line: w.line, path: w.path }, w.message);
   reportFatalTo(log, configSecrets(config));
   const stop = watchStopSignals(log);
   log.info({ pid: process.pid }, "floorgate starting");

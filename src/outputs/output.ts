@@ -1,3 +1,4 @@
+import { FloorgateError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import type { DeviceState } from "../core/sample.js";
 import type { SampleBatch } from "../core/sample-columns.js";
@@ -65,4 +66,15 @@ export interface OutputSession {
 
 export interface WriteResult {
   dropped: { count: number; reason: string }[];
+}
+
+/**
+ * An output this build validates but cannot serve (e.g. a format whose encoder is missing): it
+ * never connects, so its data waits in the journal, and its health shows `why`.
+ */
+export function unavailableOutput(name: string, type: string, why: string): Output {
+  return {
+    name, type, maxBatch: 1, maxInFlight: 1,
+    connect: () => Promise.reject(new FloorgateError("OUTPUT_REJECTED", why)),
+  };
 }

@@ -19,7 +19,7 @@ import type { Driver, DriverContext } from "../core/driver.js";
 import { FloorgateError, describeError } from "../core/errors.js";
 import { createLogger } from "../core/logger.js";
 import { SampleColumns } from "../core/sample-columns.js";
-import { createDriver } from "./registry.js";
+import { createDriver } from "../plugins/drivers.js";
 import { ColumnsPacker } from "./thread-columns.js";
 import { LOOP_REPORT_MS, SLOT_KEY, type DriverThreadData, type FromDriverThread, type ToDriverThread, type WireError } from "./driver-thread-messages.js";
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MqttOutputConfig } from "../../src/config/types.js";
+import type { MqttOutputConfig } from "../../src/outputs/mqtt/config.js";
 import { createLogger } from "../../src/core/logger.js";
 import type { Sample } from "../../src/core/sample.js";
 import type { Journal } from "../../src/journal/journal.js";

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { Aedes } from "aedes";
 import { WebSocketServer, createWebSocketStream } from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MqttOutputConfig } from "../../src/config/types.js";
+import type { MqttOutputConfig } from "../../src/outputs/mqtt/config.js";
 import { isFloorgateError } from "../../src/core/errors.js";
 import { createLogger } from "../../src/core/logger.js";
 import type { JournaledSample } from "../../src/core/sample.js";

@@ -6,6 +6,7 @@ import { Ajv } from "ajv";
 import { CONFIG_SCHEMA, schemaJson, type JsonSchema } from "../../src/config/schema.js";
 import { loadConfig } from "../../src/config/load.js";
 import { runValidate } from "../../src/config/cli.js";
+import { loadPlanned, plannedModel } from "./config-planned.js";
 
 const root = join(import.meta.dirname, "../..");
 const edge = join(root, "edge-config");
@@ -19,7 +20,18 @@ describe("config schema", () => {
   it("is a valid draft-07 schema", () => {
     const ajv = new Ajv({ strict: false });
     expect(ajv.validateSchema(CONFIG_SCHEMA), JSON.stringify(ajv.errors)).toBe(true);
+    expect(ajv.validateSchema(plannedModel.schema), JSON.stringify(ajv.errors)).toBe(true);
     expect(schemaJson().endsWith("}\n")).toBe(true);
+  });
+
+  it("holds only what is built: no planned driver, output, format or ingest listener", () => {
+    const text = schemaJson();
+    for (const planned of ['"opcua"', '"influx"', '"sparkplug-b"', '"primaryHostId"', '"nodeId"']) expect(text, planned).not.toContain(planned);
+    const props = (CONFIG_SCHEMA.properties as Record<string, JsonSchema>).ingest!.properties as Record<string, unknown>;
+    expect(Object.keys(props)).not.toContain("mqtt");
+    // the planned composition still has every one of them
+    const plannedText = schemaJson(plannedModel.schema);
+    for (const planned of ['"opcua"', '"influx"', '"sparkplug-b"', '"primaryHostId"', '"nodeId"']) expect(plannedText, planned).toContain(planned);
   });
 
   it("closes every object users write (additionalProperties: false) and describes every property", () => {
@@ -42,6 +54,7 @@ describe("config schema", () => {
       }
     };
     walk(CONFIG_SCHEMA, "#");
+    walk(plannedModel.schema, "planned#");
     expect(open).toEqual([]);
     // the walk must see the closed objects it claims to check
     walk({ type: ["object", "null"], properties: { x: { description: "x" } } }, "probe");
@@ -77,14 +90,26 @@ describe("edge-config examples", () => {
     expect(files).toEqual(expect.arrayContaining(["demo.yaml", "full.yaml", "minimal.yaml", "modbus-press.yaml"]));
   });
 
+  // full.yaml is the whole contract (spec §2), planned plugins included: it validates with them
+  // composed in, and this build names each part it does not carry.
   for (const f of files) {
     it(`${f} validates`, () => {
-      expect(runValidate(join(edge, f), env)).toEqual({ code: 0, stdout: "config ok\n", stderr: "" });
+      expect(runValidate(join(edge, f), env, f === "full.yaml" ? plannedModel : undefined)).toEqual({ code: 0, stdout: "config ok\n", stderr: "" });
     });
   }
 
+  it("full.yaml is refused by this build for exactly the parts not built", () => {
+    const out = runValidate(join(edge, "full.yaml"), env);
+    expect(out.code).toBe(1);
+    expect(out.stderr.trimEnd().split("\n").map((l) => l.replace(/^.*full\.yaml:/, ""))).toEqual([
+      "39:13: devices[1].driver: opcua is not built into this version (built: modbus)",
+      "53:3: ingest.mqtt: the device MQTT listener (ingest.mqtt) is not built into this version",
+      "74:11: outputs[1].type: influx is not built into this version (built: mqtt)",
+    ]);
+  });
+
   it("full.yaml holds the spec §2 example with its values", () => {
-    const r = loadConfig(join(edge, "full.yaml"), env);
+    const r = loadPlanned(join(edge, "full.yaml"), env);
     if (!r.ok) throw new Error(JSON.stringify(r.problems));
     const c = r.config;
     expect(c.gateway).toMatchObject({ id: "line3-edge", group: "anqing-works", dataDir: join(edge, "data") });
@@ -95,7 +120,7 @@ describe("edge-config examples", () => {
   });
 
   it("full.yaml names each missing variable when the environment lacks it", () => {
-    const out = runValidate(join(edge, "full.yaml"), {});
+    const out = runValidate(join(edge, "full.yaml"), {}, plannedModel);
     expect(out.code).toBe(1);
     const missing = [...out.stderr.matchAll(/environment variable (\w+) is not set/g)].map((m) => m[1]);
     expect(missing.sort()).toEqual(["AGV17_TOKEN", "CLOUD_CA_FILE", "CLOUD_PASS", "CLOUD_USER", "FLOORGATE_OPERATOR_TOKEN", "OVEN_PASS", "OVEN_USER"]);

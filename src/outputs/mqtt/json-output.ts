@@ -1,5 +1,5 @@
 import mqtt, { type MqttClient } from "mqtt";
-import type { MqttOutputConfig } from "../../config/types.js";
+import type { MqttOutputConfig } from "./config.js";
 import { FloorgateError, describeError } from "../../core/errors.js";
 import { safeUrl, type Logger } from "../../core/logger.js";
 import type { DeviceState } from "../../core/sample.js";
