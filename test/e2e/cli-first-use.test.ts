@@ -20,7 +20,7 @@ type ModbusClient = InstanceType<typeof ModbusRTU.default>;
 import { parse } from "yaml";
 import { decodeRegisters, tagWidth } from "../../drivers/modbus/decode.js";
 import { parseConfigText } from "../../src/config/load.js";
-import type { ModbusDeviceConfig, ModbusTagConfig } from "../../src/config/types.js";
+import type { ModbusDeviceConfig, ModbusTagConfig } from "../../drivers/modbus/config.js";
 import { freePort, listenLoopback } from "../helpers/ports.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
