@@ -1,7 +1,7 @@
 import type { ModbusDeviceConfig } from "../config/types.js";
 import { describeError } from "../core/errors.js";
 import { probeModbusDevice } from "../../drivers/modbus/probe.js";
-import { applyScale } from "../runtime/normalize.js";
+import { applyScale } from "../runtime/pipeline/normalize.js";
 import { loadOrExplain } from "./run.js";
 
 /**

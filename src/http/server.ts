@@ -7,8 +7,8 @@ import { describeError, FloorgateError, isFloorgateError } from "../core/errors.
 import type { Logger } from "../core/logger.js";
 import type { SampleValue } from "../core/sample.js";
 import type { Ingest, IngestReply } from "../ingest/ingest.js";
-import type { Metrics } from "../runtime/metrics.js";
-import type { DeviceInfo, StatusView } from "../runtime/status.js";
+import type { Metrics } from "../runtime/status/metrics.js";
+import type { DeviceInfo, StatusView } from "../core/status.js";
 import { discardRest, readBody } from "./body.js";
 import { DASHBOARD_ASSETS, defaultPublicDirs, loadAsset, loadDashboard, LOGIN_PAGE, PAGE_HEADERS } from "./dashboard.js";
 import { send, sendError, sendJson, type HttpRejectReason } from "./respond.js";

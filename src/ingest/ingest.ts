@@ -2,7 +2,7 @@ import type { IngestConfig } from "../config/types.js";
 import { describeError, isFloorgateError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import { DEVICE_ID_RE, type Sample, type SampleValue } from "../core/sample.js";
-import type { Metrics } from "../runtime/metrics.js";
+import type { Metrics } from "../runtime/status/metrics.js";
 import { createDeviceAuth } from "./auth.js";
 import { MsgIdDedup, type Claim, type DedupOptions } from "./dedup.js";
 import { parsePushBody, type PayloadProblem, type PushMessage } from "./payload.js";

@@ -11,14 +11,14 @@ import { createIngest, type RememberedMsgId } from "../ingest/ingest.js";
 import type { FileHandle } from "node:fs/promises";
 import type { Journal, JournalEvent } from "../journal/journal.js";
 import { openJournal } from "../journal/segment-journal.js";
-import { DeviceRegistry } from "./devices.js";
-import { Forwarder } from "./forwarder.js";
-import { Metrics } from "./metrics.js";
-import { Normalizer, unscale } from "./normalize.js";
-import { DriverThreads } from "./driver-threads.js";
-import { SlowIoReporter } from "./slow-io.js";
+import { DeviceRegistry } from "../core/device-table.js";
+import { Forwarder } from "./forwarding/forwarder.js";
+import { Metrics } from "./status/metrics.js";
+import { Normalizer, unscale } from "./pipeline/normalize.js";
+import { DriverThreads } from "./threads/driver-threads.js";
+import { SlowIoReporter } from "./lifecycle/slow-io.js";
 import { checkDriver, connectionKey, createDriver, createOutput } from "./registry.js";
-import type { HealthReport, StatusView, TagValue, DeviceInfo } from "./status.js";
+import type { HealthReport, StatusView, TagValue, DeviceInfo } from "../core/status.js";
 
 /** Knobs that are not config: the defaults are what operators get; tests shorten them. */
 export interface GatewayOptions {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ColumnsBuilder, SampleColumns } from "../../src/core/sample-columns.js";
-import { DeviceRegistry } from "../../src/runtime/devices.js";
+import { DeviceRegistry } from "../../src/core/device-table.js";
 
 /** Columns for device "d" as a poller makes them: one shared tag list, values in place. */
 function poll(tags: readonly string[], values: number[], ts: number, units?: readonly (string | undefined)[]): SampleColumns {

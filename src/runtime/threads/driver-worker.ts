@@ -14,12 +14,12 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import type { DeviceConfig } from "../config/types.js";
-import type { Driver, DriverContext } from "../core/driver.js";
-import { FloorgateError, describeError } from "../core/errors.js";
-import { createLogger } from "../core/logger.js";
-import { SampleColumns } from "../core/sample-columns.js";
-import { createDriver } from "./registry.js";
+import type { DeviceConfig } from "../../config/types.js";
+import type { Driver, DriverContext } from "../../core/driver.js";
+import { FloorgateError, describeError } from "../../core/errors.js";
+import { createLogger } from "../../core/logger.js";
+import { SampleColumns } from "../../core/sample-columns.js";
+import { createDriver } from "../registry.js";
 import { ColumnsPacker } from "./thread-columns.js";
 import { LOOP_REPORT_MS, SLOT_KEY, type DriverThreadData, type FromDriverThread, type ToDriverThread, type WireError } from "./driver-thread-messages.js";
 

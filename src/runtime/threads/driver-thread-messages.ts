@@ -1,5 +1,5 @@
-import type { DeviceConfig } from "../config/types.js";
-import type { DeviceState, SampleValue } from "../core/sample.js";
+import type { DeviceConfig } from "../../config/types.js";
+import type { DeviceState, SampleValue } from "../../core/sample.js";
 import type { PackedFlush } from "./thread-columns.js";
 
 /** An error as it crosses threads: its stable code (when it had one) and its message. */

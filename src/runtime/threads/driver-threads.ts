@@ -1,10 +1,10 @@
 import { Worker } from "node:worker_threads";
-import type { DeviceConfig } from "../config/types.js";
-import type { Driver, DriverContext } from "../core/driver.js";
-import { Backoff } from "../core/backoff.js";
-import { FloorgateError, describeError, type ErrorCode } from "../core/errors.js";
-import type { Logger } from "../core/logger.js";
-import type { SampleValue } from "../core/sample.js";
+import type { DeviceConfig } from "../../config/types.js";
+import type { Driver, DriverContext } from "../../core/driver.js";
+import { Backoff } from "../../core/backoff.js";
+import { FloorgateError, describeError, type ErrorCode } from "../../core/errors.js";
+import type { Logger } from "../../core/logger.js";
+import type { SampleValue } from "../../core/sample.js";
 import { ColumnsUnpacker } from "./thread-columns.js";
 import { SLOT_KEY, type DriverThreadData, type FromDriverThread, type ToDriverThread, type WireError } from "./driver-thread-messages.js";
 
