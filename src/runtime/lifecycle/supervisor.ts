@@ -41,11 +41,25 @@ export async function superviseDriver(id: string, driver: Driver, ctx: DriverCon
   const log = ctx.log;
   const signal = ctx.signal;
   let lastLogged: string | undefined;
+  // After a failure the device is in `error`, logged once; the states a restarted driver passes
+  // through on its way back (`connecting`, `offline`) are shown but not logged until it is
+  // `online` again, so a driver failing at every start adds no log line per attempt.
+  let quiet = false;
+  const restartedCtx: DriverContext = {
+    ...ctx,
+    setState: (state, error) => {
+      if (quiet && state !== "online") table.setState(id, state, error ?? null);
+      else {
+        quiet = false;
+        ctx.setState(state, error);
+      }
+    },
+  };
   for (let n = 0; ; n++) {
     const started = clock();
     let failure: string;
     try {
-      await driver.run(ctx);
+      await driver.run(n === 0 ? ctx : restartedCtx);
       if (signal.aborted) return;
       failure = "the driver stopped before it was asked to";
     } catch (err) {
@@ -61,6 +75,7 @@ export async function superviseDriver(id: string, driver: Driver, ctx: DriverCon
       lastLogged = undefined;
     }
     const waitMs = backoff.next();
+    quiet = true;
     table.setState(id, "error", failure);
     if (failure !== lastLogged) {
       lastLogged = failure;
