@@ -4,9 +4,9 @@
  * documented in README.md ("Configuration", "Addressing").
  */
 import type { ConfigIssue, ConfigPath, DeviceCommon, DriverConfigPart, RawItem, RawObject } from "../../src/core/plugin.js";
-import type { TagCommon } from "../../src/config/types.js";
-import { bool, durationMs, enumOf, nonEmpty, obj, tagCommonSchema, when, type JsonSchema } from "../../src/config/schema-kit.js";
-import { buildTagCommon, intOf, isObj, listOf, objOf, opt, or, strOf } from "../../src/config/plugin-kit.js";
+import type { TagCommon } from "../../src/core/tag.js";
+import { bool, durationMs, enumOf, nonEmpty, obj, tagCommonSchema, when, type JsonSchema } from "../../src/core/schema-kit.js";
+import { buildTagCommon, intOf, isObj, listOf, objOf, opt, or, strOf } from "../../src/core/config-kit.js";
 
 export type ModbusArea = "holding" | "input" | "coil" | "discrete";
 export type ModbusType =

@@ -6,9 +6,9 @@
  * descriptor will spread `opcuaConfig` as drivers/modbus/plugin.ts spreads modbusConfig.
  */
 import type { ConfigIssue, DeviceCommon, DriverConfigPart } from "../../src/core/plugin.js";
-import type { TagCommon } from "../../src/config/types.js";
-import { durationMs, enumOf, nonEmpty, obj, str, tagCommonSchema } from "../../src/config/schema-kit.js";
-import { buildTagCommon, isObj, listOf, objOf, or, strOf } from "../../src/config/plugin-kit.js";
+import type { TagCommon } from "../../src/core/tag.js";
+import { durationMs, enumOf, nonEmpty, obj, str, tagCommonSchema } from "../../src/core/schema-kit.js";
+import { buildTagCommon, isObj, listOf, objOf, or, strOf } from "../../src/core/config-kit.js";
 
 export interface OpcuaTagConfig extends TagCommon {
   nodeId: string;

@@ -1,6 +1,6 @@
 import { describeError } from "../core/errors.js";
 import { findDriver } from "../plugins/drivers.js";
-import { applyScale } from "../runtime/normalize.js";
+import { applyScale } from "../runtime/pipeline/normalize.js";
 import { loadOrExplain } from "./run.js";
 
 /**

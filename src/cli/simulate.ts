@@ -1,5 +1,5 @@
 import { SIMULATED_VALUES, startConfiguredSimulator, type ConfiguredSimulator, type SimulatedEndpoint } from "../../drivers/modbus/simulator.js";
-import { isLoopback } from "../config/net.js";
+import { isLoopback } from "../core/net.js";
 import type { GatewayConfig } from "../config/types.js";
 import { describeError } from "../core/errors.js";
 import { listenHint, loadOrExplain, untilSignal } from "./run.js";

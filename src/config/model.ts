@@ -14,7 +14,7 @@ import type {
 } from "../core/plugin.js";
 import type { DeviceConfig, OutputConfig } from "./types.js";
 import { CONFIG_SCHEMA, composeSchema } from "./schema.js";
-import { PATTERN_TEXT } from "./schema-kit.js";
+import { PATTERN_TEXT } from "../core/schema-kit.js";
 import { builtParts } from "./built.js";
 
 /** The plugin config parts a model is composed of. */

@@ -12,12 +12,12 @@ import type { DeviceConfigBase, DriverConfigPart, OutputConfigBase, OutputConfig
 import {
   GLOB_ID_PATTERN, ID_PATTERN, TOKEN_HASH_PATTERN,
   bool, durationMs, enumOf, hostPort, nonEmpty, obj, size, str, when, type JsonSchema,
-} from "./schema-kit.js";
+} from "../core/schema-kit.js";
 import type { ConfigParts } from "./model.js";
 import { builtParts } from "./built.js";
 
 export type { JsonSchema };
-export { ID_PATTERN, TAG_PATTERN, GLOB_ID_PATTERN, SIZE_PATTERN, TOKEN_HASH_PATTERN, PATTERN_TEXT } from "./schema-kit.js";
+export { ID_PATTERN, TAG_PATTERN, GLOB_ID_PATTERN, SIZE_PATTERN, TOKEN_HASH_PATTERN, PATTERN_TEXT } from "../core/schema-kit.js";
 
 /** Keys every device has, whatever its driver. */
 const deviceCommon: Record<string, JsonSchema> = {

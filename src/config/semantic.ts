@@ -2,8 +2,8 @@ import type { CheckContext, ConfigIssue, ConfigPath, RawItem } from "../core/plu
 import type { ConfigProblem } from "./types.js";
 import type { ConfigSource, Pos } from "./source.js";
 import type { ConfigModel } from "./model.js";
-import { formatPath, pointerOf } from "./paths.js";
-import { isLoopback, parseHostPort, type HostPort } from "./net.js";
+import { formatPath, pointerOf } from "../core/config-paths.js";
+import { isLoopback, parseHostPort, type HostPort } from "../core/net.js";
 import { parseSize } from "./sizes.js";
 
 type Obj = Record<string, unknown>;

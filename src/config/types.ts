@@ -41,18 +41,7 @@ export interface JournalConfig {
  */
 export type DeviceConfig = BuiltDeviceConfig;
 
-/** Tag keys every driver shares; the runtime's normalize step applies them. */
-export interface TagCommon {
-  name: string;
-  unit?: string;
-  deadband?: number;
-  /** default 1 */
-  scale: number;
-  /** default 0 */
-  offset: number;
-  /** default false */
-  writable: boolean;
-}
+export type { TagCommon } from "../core/tag.js";
 
 export interface IngestDeviceConfig {
   /** exact id or glob with `*` */

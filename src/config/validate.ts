@@ -3,7 +3,7 @@ import type { JsonSchema, NotBuilt } from "../core/plugin.js";
 import type { ConfigProblem } from "./types.js";
 import type { ConfigModel } from "./model.js";
 import type { ConfigSource, Pos } from "./source.js";
-import { describeFound, formatPath, pointer, segmentsOf } from "./paths.js";
+import { describeFound, formatPath, pointer, segmentsOf } from "../core/config-paths.js";
 
 const compiled = new WeakMap<ConfigModel<unknown, unknown>, ValidateFunction>();
 

@@ -7,10 +7,10 @@
  *
  * Types only: importing this module loads nothing.
  */
-import type { TagCommon } from "../config/types.js";
+import type { TagCommon } from "./tag.js";
 import type { Driver } from "./driver.js";
 import type { Quality, SampleValue } from "./sample.js";
-import type { Output } from "../outputs/output.js";
+import type { Output } from "./output.js";
 
 /** A JSON Schema node (draft-07); loose because ajv and editors read it, not TypeScript. */
 export type JsonSchema = { [keyword: string]: unknown };

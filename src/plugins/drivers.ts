@@ -2,7 +2,7 @@
  * The drivers this build carries: one line per driver, no registration by side effect. Adding a
  * driver is its folder plus one line here (docs/writing-a-plugin.md).
  *
- * The driver threads import this module (src/runtime/driver-worker.ts): it must never import an
+ * The driver threads import this module (src/runtime/threads/driver-worker.ts): it must never import an
  * output, the config loader or MQTT.js (test/unit/plugins.test.ts walks the import closure).
  */
 import type { DeviceConfigBase, DriverConfigOf, DriverPlugin } from "../core/plugin.js";

@@ -3,9 +3,8 @@
  * output is its folder plus one line here (docs/writing-a-plugin.md).
  */
 import type { OutputConfigBase, OutputConfigOf, OutputPlugin } from "../core/plugin.js";
-import type { GatewayConfig } from "../config/types.js";
 import { FloorgateError } from "../core/errors.js";
-import type { Output } from "../outputs/output.js";
+import type { Output } from "../core/output.js";
 import { mqttPlugin } from "../outputs/mqtt/plugin.js";
 
 export const outputs = [mqttPlugin] as const;
@@ -23,7 +22,7 @@ export function findOutput(name: string): OutputPlugin<OutputConfigBase> | undef
 }
 
 /** Builds one validated output (no I/O). Throws USAGE for an output type this build does not carry. */
-export function createOutput(cfg: OutputConfig, gw: GatewayConfig): Output {
+export function createOutput(cfg: OutputConfig, gw: { gateway: { id: string; group: string } }): Output {
   const p = byName.get(cfg.type);
   if (!p) throw new FloorgateError("USAGE", `the ${cfg.type} output is not in this build (built: ${outputNames.join(", ")})`);
   return p.create(cfg, { gateway: { id: gw.gateway.id, group: gw.gateway.group } });

@@ -12,7 +12,7 @@ import { SampleBatch } from "../../src/core/sample-columns.js";
 import { createMqttJsonOutput, type MqttJsonOutputOptions } from "../../src/outputs/mqtt/json-output.js";
 import { skipStoreCopy } from "../../src/outputs/mqtt/client.js";
 import mqtt from "mqtt";
-import type { OutputContext, OutputSession } from "../../src/outputs/output.js";
+import type { OutputContext, OutputSession } from "../../src/core/output.js";
 import { makeTestPki, type TestPki } from "../helpers/certs.js";
 import { startMosquitto, type MosquittoBroker } from "../helpers/mosquitto.js";
 import { collect, parseJson, type Collector, type ReceivedMessage } from "../helpers/mqtt-sub.js";

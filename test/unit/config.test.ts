@@ -12,7 +12,7 @@ import type { MqttOutputConfig } from "../../src/outputs/mqtt/config.js";
 import type { InfluxOutputConfig } from "../../src/outputs/influx/config.js";
 import { parsePlanned } from "./config-planned.js";
 import { parseSize } from "../../src/config/sizes.js";
-import { parseHostPort, isLoopback } from "../../src/config/net.js";
+import { parseHostPort, isLoopback } from "../../src/core/net.js";
 import { substituteEnv } from "../../src/config/env.js";
 
 let dir: string;

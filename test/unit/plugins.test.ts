@@ -95,7 +95,7 @@ function importClosure(entry: string): { files: Set<string>; packages: Set<strin
 }
 
 describe("driver thread import closure", () => {
-  const { files, packages } = importClosure(join(root, "src/runtime/driver-worker.ts"));
+  const { files, packages } = importClosure(join(root, "src/runtime/threads/driver-worker.ts"));
   const rel = [...files].map((f) => relative(root, f));
 
   it("reaches the drivers (the walk sees what it claims to check)", () => {

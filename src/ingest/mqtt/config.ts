@@ -4,9 +4,9 @@
  * refuses it). Tests compose it in (test/unit/config-planned.ts) so its rules stay tested.
  */
 import type { IngestListenerConfigPart } from "../../core/plugin.js";
-import { hostPort, obj } from "../../config/schema-kit.js";
-import { isObj } from "../../config/plugin-kit.js";
-import { listenersClash, parseHostPort } from "../../config/net.js";
+import { hostPort, obj } from "../../core/schema-kit.js";
+import { isObj } from "../../core/config-kit.js";
+import { listenersClash, parseHostPort } from "../../core/net.js";
 
 export const ingestMqttConfig: IngestListenerConfigPart = {
   key: "mqtt",

@@ -5,8 +5,8 @@
  * rules stay tested until the output lands.
  */
 import type { ConfigIssue, OutputConfigPart } from "../../core/plugin.js";
-import { nonEmpty, str } from "../../config/schema-kit.js";
-import { checkUrl, or, strOf } from "../../config/plugin-kit.js";
+import { nonEmpty, str } from "../../core/schema-kit.js";
+import { checkUrl, or, strOf } from "../../core/config-kit.js";
 
 export interface InfluxOutputConfig {
   type: "influx";

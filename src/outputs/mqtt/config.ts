@@ -5,9 +5,9 @@
  */
 import { resolve } from "node:path";
 import type { ConfigIssue, ConfigPath, JsonSchema, OutputConfigPart, RawObject } from "../../core/plugin.js";
-import { enumOf, nonEmpty, str, tlsFilesSchema } from "../../config/schema-kit.js";
-import { checkTlsFiles, checkUrl, or, strOf } from "../../config/plugin-kit.js";
-import { formatPath } from "../../config/paths.js";
+import { enumOf, nonEmpty, str, tlsFilesSchema } from "../../core/schema-kit.js";
+import { checkTlsFiles, checkUrl, or, strOf } from "../../core/config-kit.js";
+import { formatPath } from "../../core/config-paths.js";
 
 export interface TlsFiles {
   /** absolute paths (the builder resolves them against the config file) */

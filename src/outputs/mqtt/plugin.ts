@@ -3,7 +3,7 @@
  * config.ts; the json format's session in json-output.ts.
  */
 import type { OutputPlugin } from "../../core/plugin.js";
-import { unavailableOutput } from "../output.js";
+import { unavailableOutput } from "../../core/output.js";
 import { mqttConfig, type MqttOutputConfig } from "./config.js";
 import { createMqttJsonOutput } from "./json-output.js";
 

@@ -4,8 +4,8 @@
  * `validate` refuses it). Tests compose `mqttConfigFor([jsonFormat, sparkplugFormat])` so these
  * rules stay tested until the format lands.
  */
-import { nonEmpty } from "../../config/schema-kit.js";
-import { strOf } from "../../config/plugin-kit.js";
+import { nonEmpty } from "../../core/schema-kit.js";
+import { strOf } from "../../core/config-kit.js";
 import type { ConfigIssue } from "../../core/plugin.js";
 import type { MqttFormatPart } from "./config.js";
 

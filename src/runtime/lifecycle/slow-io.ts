@@ -1,5 +1,5 @@
-import type { Logger } from "../core/logger.js";
-import type { JournalEvent } from "../journal/journal.js";
+import type { Logger } from "../../core/logger.js";
+import type { JournalEvent } from "../../journal/journal.js";
 
 type SlowIo = Extract<JournalEvent, { kind: "slow-io" }>;
 

@@ -31,6 +31,8 @@ export class Metrics {
   /** reason: device_cap | total_cap — msgIds forgotten before their 10 minutes were up (a retry may then be stored twice) */
   readonly ingestDedupEvictions: Counter<"reason">;
   readonly driverEvents: Counter<"device" | "event">;
+  /** drivers whose `run` failed and that the supervisor started again */
+  readonly driverRestarts: Counter<"device">;
   readonly outputReconnects: Counter<"output">;
 
   constructor(collect: {
@@ -54,6 +56,7 @@ export class Metrics {
     this.ingestClockSkew = new Counter({ name: "floorgate_ingest_clock_skew_total", help: "Pushes whose ts was more than 5 minutes off and replaced by gateway time", labelNames: ["device"], registers: r });
     this.ingestDedupEvictions = new Counter({ name: "floorgate_ingest_dedup_evictions_total", help: "Remembered msgIds evicted early by the memory caps, by reason", labelNames: ["reason"], registers: r });
     this.driverEvents = new Counter({ name: "floorgate_driver_events_total", help: "Driver events (timeouts, skipped polls, late replies, reconnects)", labelNames: ["device", "event"], registers: r });
+    this.driverRestarts = new Counter({ name: "floorgate_driver_restarts_total", help: "Drivers restarted after their run failed (a driver bug), per device", labelNames: ["device"], registers: r });
     this.outputReconnects = new Counter({ name: "floorgate_output_reconnects_total", help: "Output sessions lost and reopened", labelNames: ["output"], registers: r });
     new Gauge({ name: "floorgate_journal_bytes", help: "Bytes on disk in the journal", registers: r, collect() { this.set(collect.journal().bytes); } });
     new Gauge({ name: "floorgate_journal_records", help: "Samples stored in the journal", registers: r, collect() { this.set(collect.journal().records); } });

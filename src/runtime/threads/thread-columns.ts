@@ -1,5 +1,5 @@
-import type { SampleValue } from "../core/sample.js";
-import { SampleColumns } from "../core/sample-columns.js";
+import type { SampleValue } from "../../core/sample.js";
+import { SampleColumns } from "../../core/sample-columns.js";
 
 /**
  * Column sets crossing from a driver thread to the main thread, many polls per message.

@@ -14,12 +14,12 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import type { DeviceConfig } from "../config/types.js";
-import type { Driver, DriverContext } from "../core/driver.js";
-import { FloorgateError, describeError } from "../core/errors.js";
-import { createLogger } from "../core/logger.js";
-import { SampleColumns } from "../core/sample-columns.js";
-import { createDriver } from "../plugins/drivers.js";
+import type { DeviceConfig } from "../../config/types.js";
+import type { Driver, DriverContext } from "../../core/driver.js";
+import { FloorgateError, describeError } from "../../core/errors.js";
+import { createLogger } from "../../core/logger.js";
+import { SampleColumns } from "../../core/sample-columns.js";
+import { createDriver } from "../../plugins/drivers.js";
 import { ColumnsPacker } from "./thread-columns.js";
 import { LOOP_REPORT_MS, SLOT_KEY, type DriverThreadData, type FromDriverThread, type ToDriverThread, type WireError } from "./driver-thread-messages.js";
 
@@ -41,6 +41,10 @@ function wireError(err: unknown): WireError {
 const tagLists = new Map<number, DeviceConfig["tags"]>();
 const running = new Map<number, { driver: Driver; abort: AbortController }>();
 const packer = new ColumnsPacker();
+/**
+ * Samples emitted and not yet reported durable. A count, not a table of emits: a Map entry per
+ * poll lived until the fsync, long enough to outlive V8's young generation (~60 B per poll promoted).
+ */
 let inFlight = 0;
 /** the emits that arrived past the window, resolved when durable */
 const waiting = new Map<number, () => void>();
@@ -71,10 +75,15 @@ function loggerFor(id: number): DriverContext["log"] {
   return baseLog.child({ [SLOT_KEY]: id });
 }
 
-function start(id: number, cfg: Parameters<typeof createDriver>[0]): void {
+/** The plugin list's factory, or a test's (DriverThreadData.driverModule). */
+const makeDriver: (cfg: DeviceConfig) => Driver = data.driverModule === undefined
+  ? createDriver
+  : ((await import(data.driverModule)) as { createDriver: (cfg: DeviceConfig) => Driver }).createDriver;
+
+function start(id: number, cfg: DeviceConfig): void {
   let driver: Driver;
   try {
-    driver = createDriver(cfg);
+    driver = makeDriver(cfg);
   } catch (err) {
     post({ t: "stopped", id, error: wireError(err) });
     return;

@@ -1,13 +1,13 @@
-import { Backoff, sleep } from "../core/backoff.js";
-import { describeError, FloorgateError, isFloorgateError } from "../core/errors.js";
-import type { Logger } from "../core/logger.js";
-import type { DeviceState } from "../core/sample.js";
-import type { SampleBatch } from "../core/sample-columns.js";
-import { isoTs } from "../core/sample.js";
-import type { Journal } from "../journal/journal.js";
-import type { Output, OutputSession, WriteResult } from "../outputs/output.js";
-import type { Metrics } from "./metrics.js";
-import type { OutputHealth } from "./status.js";
+import { Backoff, sleep } from "../../core/backoff.js";
+import { describeError, FloorgateError, isFloorgateError } from "../../core/errors.js";
+import type { Logger } from "../../core/logger.js";
+import type { DeviceState } from "../../core/sample.js";
+import type { SampleBatch } from "../../core/sample-columns.js";
+import { isoTs } from "../../core/sample.js";
+import type { Journal } from "../../journal/journal.js";
+import type { Output, OutputSession, WriteResult } from "../../core/output.js";
+import type { Metrics } from "../status/metrics.js";
+import type { OutputHealth } from "../../core/status.js";
 import { Wakeup } from "./wakeup.js";
 
 /** Reason for aborting internal waits: a shared value, so an idle loop does not build a DOMException per wait. */

@@ -1,7 +1,7 @@
-import { FloorgateError } from "../core/errors.js";
-import type { Logger } from "../core/logger.js";
-import type { DeviceState } from "../core/sample.js";
-import type { SampleBatch } from "../core/sample-columns.js";
+import { FloorgateError } from "./errors.js";
+import type { Logger } from "./logger.js";
+import type { DeviceState } from "./sample.js";
+import type { SampleBatch } from "./sample-columns.js";
 
 /**
  * A northbound destination (MQTT, InfluxDB). An output knows its destination and nothing else: the

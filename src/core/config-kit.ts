@@ -4,8 +4,8 @@
  */
 import { statSync } from "node:fs";
 import { resolve } from "node:path";
-import type { ConfigIssue, ConfigPath, RawObject } from "../core/plugin.js";
-import type { TagCommon } from "./types.js";
+import type { ConfigIssue, ConfigPath, RawObject } from "./plugin.js";
+import type { TagCommon } from "./tag.js";
 
 export const isObj = (v: unknown): v is RawObject => v !== null && typeof v === "object" && !Array.isArray(v);
 /** The value as a map, or an empty one. */

@@ -1,6 +1,6 @@
-import type { TagCommon } from "../config/types.js";
-import type { Sample, SampleValue } from "../core/sample.js";
-import { ColumnsBuilder, QUALITY_CODES, SampleColumns } from "../core/sample-columns.js";
+import type { TagCommon } from "../../config/types.js";
+import type { Sample, SampleValue } from "../../core/sample.js";
+import { ColumnsBuilder, QUALITY_CODES, SampleColumns } from "../../core/sample-columns.js";
 
 /**
  * The normalize stage: pure functions from a driver's raw sample to an engineering-unit sample.

@@ -6,7 +6,7 @@
  * unions use `if`/`then` so ajv reports errors of the chosen branch only. `default` values are
  * documentation for editors; the builders apply them.
  */
-import type { JsonSchema } from "../core/plugin.js";
+import type { JsonSchema } from "./plugin.js";
 
 export type { JsonSchema };
 

@@ -1,10 +1,10 @@
 import { Worker } from "node:worker_threads";
-import type { DeviceConfig } from "../config/types.js";
-import type { Driver, DriverContext } from "../core/driver.js";
-import { Backoff } from "../core/backoff.js";
-import { FloorgateError, describeError, type ErrorCode } from "../core/errors.js";
-import type { Logger } from "../core/logger.js";
-import type { SampleValue } from "../core/sample.js";
+import type { DeviceConfig } from "../../config/types.js";
+import type { Driver, DriverContext } from "../../core/driver.js";
+import { Backoff } from "../../core/backoff.js";
+import { FloorgateError, describeError, type ErrorCode } from "../../core/errors.js";
+import type { Logger } from "../../core/logger.js";
+import type { SampleValue } from "../../core/sample.js";
 import { ColumnsUnpacker } from "./thread-columns.js";
 import { SLOT_KEY, type DriverThreadData, type FromDriverThread, type ToDriverThread, type WireError } from "./driver-thread-messages.js";
 
@@ -34,6 +34,7 @@ export class DriverThreads {
       workerUrl: opts.workerUrl ?? new URL("./driver-worker.js", import.meta.url),
       inFlightSamples: opts.inFlightSamples ?? IN_FLIGHT_SAMPLES,
       onLoopDelay: opts.onLoopDelay ?? ((): void => {}),
+      driverModule: opts.driverModule,
     };
     this.threads = Array.from({ length: count }, (_, i) => new DriverThread(i, log, o));
   }
@@ -74,6 +75,8 @@ export interface DriverThreadsOptions {
   inFlightSamples?: number;
   /** each thread's event-loop delay (p99 and max, seconds) over the last LOOP_REPORT_MS */
   onLoopDelay?: (thread: number, p99: number, max: number) => void;
+  /** see DriverThreadData.driverModule */
+  driverModule?: string;
 }
 
 /**
@@ -82,7 +85,7 @@ export interface DriverThreadsOptions {
  */
 export const IN_FLIGHT_SAMPLES = 1_048_576;
 
-type ThreadOptions = Required<DriverThreadsOptions>;
+type ThreadOptions = Required<Omit<DriverThreadsOptions, "driverModule">> & Pick<DriverThreadsOptions, "driverModule">;
 
 /**
  * Samples emitted on a driver thread that never reached the runtime: `driver_thread_failed` (they
@@ -148,6 +151,7 @@ class DriverThread {
     if (this.worker) return this.worker;
     const shared = new SharedArrayBuffer(8);
     const data: DriverThreadData = { logLevel: this.log.level, emitted: shared, inFlightSamples: this.opts.inFlightSamples };
+    if (this.opts.driverModule !== undefined) data.driverModule = this.opts.driverModule;
     const w = new Worker(this.opts.workerUrl, { workerData: data, name: `floorgate-drivers-${this.index}` });
     const gen = ++this.generation;
     this.unpacker = new ColumnsUnpacker();

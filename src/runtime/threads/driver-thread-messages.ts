@@ -1,5 +1,5 @@
-import type { DeviceConfig } from "../config/types.js";
-import type { DeviceState, SampleValue } from "../core/sample.js";
+import type { DeviceConfig } from "../../config/types.js";
+import type { DeviceState, SampleValue } from "../../core/sample.js";
 import type { PackedFlush } from "./thread-columns.js";
 
 /** An error as it crosses threads: its stable code (when it had one) and its message. */
@@ -21,7 +21,7 @@ export type ToDriverThread =
   /**
    * These emits are durable (or were refused and counted by the runtime): resolve them. `samples`
    * is how many samples they held, so the thread keeps its in-flight count without a table of
-   * emits (whose churn outlived the young generation: ~60 B per poll promoted).
+   * emits (see `inFlight` in driver-worker.ts).
    */
   | { t: "durable"; seqs: number[]; samples: number }
   | { t: "write"; req: number; id: number; tag: string; raw: SampleValue }
@@ -61,4 +61,9 @@ export interface DriverThreadData {
    * when it is durable (see driver-worker.ts).
    */
   inFlightSamples: number;
+  /**
+   * @internal for tests: the URL of a module whose `createDriver(cfg)` export makes the drivers on
+   * this thread instead of the plugin list (a test driver whose `run` fails, for the supervisor)
+   */
+  driverModule?: string;
 }
