@@ -22,7 +22,7 @@ import { driverContext } from "./pipeline/driver-context.js";
 import { JournalIntake } from "./pipeline/intake.js";
 import { PushSink, rememberedMsgIds } from "./pipeline/push-sink.js";
 import { writeBack } from "./pipeline/write-back.js";
-import { checkDriver, connectionKey, createDriver, createOutput } from "./registry.js";
+import { checkDriver, connectionKey, createDriver, createOutput, mayRunOnDriverThread } from "./registry.js";
 import { healthReport } from "./status/health.js";
 import { Metrics } from "./status/metrics.js";
 import { DriverThreads, type DriverThreadsOptions } from "./threads/driver-threads.js";
@@ -234,9 +234,12 @@ export class Gateway implements StatusView {
     }
   }
 
-  /** A device's driver, on a driver thread when `gateway.driverThreads` > 0. */
+  /**
+   * A device's driver, on a driver thread when `gateway.driverThreads` > 0 and its plugin allows it
+   * (a driver whose library cannot live in a worker thread stays on the main thread).
+   */
   private makeDriver(dc: DeviceConfig): Driver {
-    if (this.config.gateway.driverThreads === 0) return (this.opts.createDriver ?? createDriver)(dc);
+    if (this.config.gateway.driverThreads === 0 || !mayRunOnDriverThread(dc)) return (this.opts.createDriver ?? createDriver)(dc);
     checkDriver(dc);
     this.threads ??= new DriverThreads(this.config.gateway.driverThreads, this.log, {
       onLost: (reason, n) => this.metrics.drops.inc({ reason, output: "" }, n),

@@ -1,10 +1,11 @@
 /**
  * The plugin lists (src/plugins/): every registered driver and output has its folder with a README
  * and a complete sample.yaml that validates; the build's schema lists exactly the registered names;
- * and the driver thread's import closure holds no output and no MQTT.js.
+ * and runs its interface's conformance suite; and the driver thread's import closure holds no
+ * output and no MQTT.js.
  */
 import { describe, it, expect } from "vitest";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { drivers, findDriver } from "../../src/plugins/drivers.js";
 import { outputs, findOutput } from "../../src/plugins/outputs.js";
@@ -50,6 +51,25 @@ describe("registered plugins", () => {
         const used = p.kind === "driver" ? r.config.devices.map((d) => d.driver) : r.config.outputs.map((o) => o.type);
         expect(used).toContain(p.name);
       });
+    });
+  }
+
+  // One conformance suite per interface, run against every implementation: a plugin in a list
+  // without its run of the suite is a defect this catches.
+  for (const d of drivers) {
+    it(`driver ${d.name} runs the driver conformance suite (test/drivers/${d.name}.conformance.test.ts)`, () => {
+      const file = join(root, "test", "drivers", `${d.name}.conformance.test.ts`);
+      expect(existsSync(file), file).toBe(true);
+      expect(readFileSync(file, "utf8")).toMatch(/\bdriverConformance\(/);
+    });
+  }
+  for (const o of outputs) {
+    it(`output ${o.name} runs the output conformance suite (test/outputs/${o.name}*.test.ts)`, () => {
+      const dir = join(root, "test", "outputs");
+      const runs = readdirSync(dir)
+        .filter((f) => f.startsWith(o.name) && f.endsWith(".test.ts"))
+        .filter((f) => /\boutputConformance\(/.test(readFileSync(join(dir, f), "utf8")));
+      expect(runs.length, `no test/outputs/${o.name}*.test.ts calls outputConformance`).toBeGreaterThan(0);
     });
   }
 
