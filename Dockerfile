@@ -20,6 +20,7 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/package.json ./package.json
 COPY bin ./bin
 COPY edge-config ./edge-config
+COPY docs ./docs
 COPY src/http/public ./src/http/public
 RUN mkdir -p /data /config && chown -R node:node /data
 USER node

@@ -14,8 +14,8 @@ import { createLogger } from "../src/core/logger.js";
 import type { Sample } from "../src/core/sample.js";
 import { createHttpServer } from "../src/http/server.js";
 import { createIngest, type IngestSink } from "../src/ingest/ingest.js";
-import { Metrics } from "../src/runtime/metrics.js";
-import type { StatusView } from "../src/runtime/status.js";
+import { Metrics } from "../src/runtime/status/metrics.js";
+import type { StatusView } from "../src/core/status.js";
 
 const CLIENTS = 20;
 const TOKEN = "bench-token";

@@ -1,5 +1,5 @@
 import { pathToFileURL } from "node:url";
-import type { MqttOutputConfig } from "../src/config/types.js";
+import type { MqttOutputConfig } from "../src/outputs/mqtt/config.js";
 import { createLogger } from "../src/core/logger.js";
 import { ColumnsBuilder, SampleBatch, type SampleRun } from "../src/core/sample-columns.js";
 import { createMqttJsonOutput } from "../src/outputs/mqtt/json-output.js";

@@ -4,7 +4,7 @@
  * register, high byte first), exactly as they arrive in a read reply.
  */
 import { FloorgateError } from "../../src/core/errors.js";
-import type { ByteOrder, ModbusArea, ModbusType } from "../../src/config/types.js";
+import type { ByteOrder, ModbusArea, ModbusType } from "./config.js";
 import type { Quality, SampleValue } from "../../src/core/sample.js";
 
 /** The parts of a tag that decoding depends on. */

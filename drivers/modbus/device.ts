@@ -8,7 +8,7 @@ import { ClockEntry, pollClock } from "../../src/core/poll-clock.js";
 import type { Driver, DriverContext } from "../../src/core/driver.js";
 import { FloorgateError, describeError } from "../../src/core/errors.js";
 import type { DeviceState, SampleValue } from "../../src/core/sample.js";
-import type { ModbusDeviceConfig, ModbusTagConfig } from "../../src/config/types.js";
+import type { ModbusDeviceConfig, ModbusTagConfig } from "./config.js";
 import { encodeCoil, encodeRegisters, tagWidth } from "./decode.js";
 import { exceptionText, writeCoilPdu, writeRegisterPdu, writeRegistersPdu } from "./frame.js";
 import { acquireLine, type Line, type LineClient, type LineSpec } from "./line.js";

@@ -2,7 +2,7 @@
  * Modbus PDUs and their two framings (MBAP for Modbus TCP, address+CRC16 for RTU). Pure functions:
  * building requests, checking that a reply really answers the request it is matched to, and CRC.
  */
-import type { ModbusArea } from "../../src/config/types.js";
+import type { ModbusArea } from "./config.js";
 
 export const FC = {
   readCoils: 1, readDiscrete: 2, readHolding: 3, readInput: 4,

@@ -2,7 +2,7 @@
  * Read planning: turns a device's tags into the fewest Modbus read requests. Pure functions, so the
  * planning table in the unit tests pins the behaviour without any socket.
  */
-import type { ModbusArea } from "../../src/config/types.js";
+import type { ModbusArea } from "./config.js";
 
 /** Registers per read request (FC3/FC4) and bits per read request (FC1/FC2), from the spec. */
 export const MAX_REGISTERS = 125;

@@ -2,18 +2,13 @@
  * `floorgate probe` for Modbus: connect, read every tag once, close. Uses its own line (not the
  * shared registry) so it never disturbs a running daemon's queue in the same process.
  */
-import type { ModbusDeviceConfig } from "../../src/config/types.js";
-import type { Quality, SampleValue } from "../../src/core/sample.js";
+import type { ModbusDeviceConfig } from "./config.js";
+import type { ProbeRow } from "../../src/core/plugin.js";
 import { lineSpecOf, planDevice } from "./device.js";
 import { Line } from "./line.js";
 import { readPass } from "./read.js";
 
-export interface ProbeRow {
-  tag: string;
-  value: SampleValue;
-  quality: Quality;
-  reason?: string;
-}
+export type { ProbeRow };
 
 /** One row per configured tag, in config order. Never throws for device trouble: it shows as `bad` rows. */
 export async function probeModbusDevice(cfg: ModbusDeviceConfig): Promise<ProbeRow[]> {

@@ -4,7 +4,7 @@
  * the list, so it is remembered), and reports per-tag results. Shared by the poller and `probe`.
  */
 import { FloorgateError, describeError, isFloorgateError } from "../../src/core/errors.js";
-import type { ModbusTagConfig } from "../../src/config/types.js";
+import type { ModbusTagConfig } from "./config.js";
 import type { Quality, SampleValue } from "../../src/core/sample.js";
 import { ColumnsBuilder, type SampleColumns } from "../../src/core/sample-columns.js";
 import { decodeBit, decodeNumberFast, decodeRegisters, isBitArea } from "./decode.js";

@@ -9,7 +9,7 @@ import { createLogger } from "../core/logger.js";
 import { startAgvFleet } from "../demo/agv-fleet.js";
 import { startDemoBroker, type DemoBroker } from "../demo/broker.js";
 import { Gateway } from "../runtime/gateway.js";
-import { stopWithin, untilSignal } from "./run.js";
+import { listenHint, stopWithin, untilSignal } from "./run.js";
 
 export interface DemoOptions {
   port: number;
@@ -48,7 +48,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     presses = await startModbusSimulator({ presses: 3 });
     gw = await Gateway.start(demoConfig(opts.port, brokerUrl, opts.dataDir ?? tmpDataDir!, presses.ports), log);
   } catch (err) {
-    process.stderr.write(`floorgate demo: cannot start: ${describeError(err)}\n`);
+    const hint = listenHint(err, "pick another port with --port N");
+    process.stderr.write(`floorgate demo: cannot start: ${describeError(err)}${hint === undefined ? "" : `\n  ${hint}`}\n`);
     await cleanup();
     return 2;
   }

@@ -1,6 +1,6 @@
 import { runSchema, runValidate } from "../config/cli.js";
 import { describeError, isFloorgateError } from "../core/errors.js";
-import { checkFlags, flag, parseArgs, requireFlag, USAGE, UsageError, type ParsedArgs } from "./args.js";
+import { checkFlags, flag, packageVersion, parseArgs, requireFlag, USAGE, UsageError, type ParsedArgs } from "./args.js";
 import { installFatalHandlers } from "./fatal.js";
 import { runDaemon } from "./run.js";
 import { runDemo } from "./demo.js";
@@ -26,9 +26,17 @@ async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   const [cmd, sub] = args.command;
-  if (!cmd || args.flags.has("help")) {
+  if (cmd === "version" || args.flags.has("version")) {
+    process.stdout.write(`floorgate ${packageVersion()}\n`);
+    return 0;
+  }
+  if (cmd === "help" || args.flags.has("help")) {
     process.stdout.write(USAGE);
-    return cmd || args.flags.has("help") ? 0 : 1;
+    return 0;
+  }
+  if (!cmd) {
+    process.stderr.write(`floorgate: no command given\n\n${USAGE}`);
+    return 1;
   }
   try {
     switch (cmd) {
@@ -67,7 +75,7 @@ async function main(argv: readonly string[]): Promise<number> {
         checkFlags(args, ["config"]);
         return await runInspect(requireFlag(args, "config"));
       default:
-        throw new UsageError(`unknown command ${cmd}`);
+        throw new UsageError(`unknown command "${cmd}"`);
     }
   } catch (err) {
     if (err instanceof UsageError) {
@@ -75,7 +83,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return 1;
     }
     process.stderr.write(`floorgate: ${describeError(err)}\n`);
-    return isFloorgateError(err, "CONFIG_INVALID") ? 1 : 2;
+    return isFloorgateError(err, "CONFIG_INVALID") || isFloorgateError(err, "CONFIG_READ") ? 1 : 2;
   }
 }
 

@@ -1,7 +1,6 @@
-import type { ModbusDeviceConfig } from "../config/types.js";
 import { describeError } from "../core/errors.js";
-import { probeModbusDevice } from "../../drivers/modbus/probe.js";
-import { applyScale } from "../runtime/normalize.js";
+import { findDriver } from "../plugins/drivers.js";
+import { applyScale } from "../runtime/pipeline/normalize.js";
 import { loadOrExplain } from "./run.js";
 
 /**
@@ -18,13 +17,14 @@ export async function runProbe(file: string, only?: string): Promise<number> {
   const rows: string[][] = [["device", "tag", "value", "unit", "quality", "note"]];
   let failures = 0;
   for (const d of devices) {
-    if (d.driver !== "modbus") {
+    const plugin = findDriver(d.driver);
+    if (!plugin?.probe) {
       rows.push([d.id, "*", "", "", "bad", `${d.driver} probing is not in this build yet`]);
       failures++;
       continue;
     }
     try {
-      const results = await probeModbusDevice(d as ModbusDeviceConfig);
+      const results = await plugin.probe(d);
       for (const r of results) {
         const tag = d.tags.find((t) => t.name === r.tag);
         const value = tag ? applyScale(r.value, tag) : r.value;

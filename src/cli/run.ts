@@ -1,5 +1,5 @@
 import { formatProblem, loadConfig } from "../config/load.js";
-import type { GatewayConfig } from "../config/types.js";
+import type { ConfigProblem, GatewayConfig } from "../config/types.js";
 import { describeError, FloorgateError, isFloorgateError } from "../core/errors.js";
 import { createLogger, type Logger } from "../core/logger.js";
 import { Gateway } from "../runtime/gateway.js";
@@ -11,12 +11,35 @@ import { configSecrets, reportFatalTo } from "./fatal.js";
  */
 export const STOP_BUDGET_MS = 9_000;
 
-/** Loads and fully validates a config, or throws CONFIG_INVALID after printing every problem. */
-export function loadOrExplain(file: string): GatewayConfig {
+/**
+ * Loads and fully validates a config, or throws CONFIG_INVALID after printing every problem.
+ * The config's warnings are added to `warnings` when given (the daemon logs them).
+ */
+export function loadOrExplain(file: string, warnings?: ConfigProblem[]): GatewayConfig {
   const r = loadConfig(file);
-  if (r.ok) return r.config;
+  if (r.ok) {
+    warnings?.push(...r.warnings);
+    return r.config;
+  }
   process.stderr.write(r.problems.map((p) => `${formatProblem(file, p)}\n`).join(""));
   throw new FloorgateError("CONFIG_INVALID", `${r.problems.length} problem(s) in ${file}`);
+}
+
+/**
+ * What to do about a listener that could not bind, for the message the user reads; `fix` is the
+ * knob of the command at hand (`change http.listen in FILE`, `pick another port with --port N`).
+ * Undefined for any other error.
+ */
+export function listenHint(err: unknown, fix: string): string | undefined {
+  const codes: string[] = [];
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") codes.push(code);
+  }
+  if (codes.includes("EACCES")) return `ports below 1024 need root or CAP_NET_BIND_SERVICE: ${fix}`;
+  if (codes.includes("EADDRINUSE") || codes.includes("PORT_IN_USE")) return `another program (perhaps another floorgate) listens on that port: stop it, or ${fix}`;
+  if (codes.includes("EADDRNOTAVAIL")) return `this machine has no such address: ${fix}`;
+  return undefined;
 }
 
 /** Resolves after the first SIGTERM or SIGINT (simulate, demo, benches: nothing to bound there). */
@@ -96,8 +119,10 @@ export async function stopWithin(gw: Pick<Gateway, "stop">, log: Logger, ms = ST
  * stop cut off at its budget may leave sockets or timers behind.
  */
 export async function runDaemon(file: string, opts: { pretty: boolean }): Promise<number> {
-  const config = loadOrExplain(file);
+  const warnings: ConfigProblem[] = [];
+  const config = loadOrExplain(file, warnings);
   const log = createLogger({ pretty: opts.pretty });
+  for (const w of warnings) log.warn({ config: file, line: w.line, path: w.path }, w.message);
   reportFatalTo(log, configSecrets(config));
   const stop = watchStopSignals(log);
   log.info({ pid: process.pid }, "floorgate starting");
@@ -118,7 +143,8 @@ export async function runDaemon(file: string, opts: { pretty: boolean }): Promis
       flushLog(log);
       return 0;
     }
-    log.fatal({ err: describeError(started.err) }, "floorgate cannot start");
+    const hint = listenHint(started.err, `change http.listen in ${file}`);
+    log.fatal(hint === undefined ? { err: describeError(started.err) } : { err: describeError(started.err), hint }, hint === undefined ? "floorgate cannot start" : `floorgate cannot start: ${hint}`);
     flushLog(log);
     return 2;
   }

@@ -1,7 +1,7 @@
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document } from "yaml";
 import type { ConfigProblem } from "./types.js";
 import { substituteEnv } from "./env.js";
-import { formatPath, pointer } from "./paths.js";
+import { formatPath, pointer } from "../core/config-paths.js";
 
 /** A 1-based position in the source text. */
 export interface Pos {

@@ -1,25 +1,22 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
-import { CONFIG_SCHEMA, PATTERN_TEXT, type JsonSchema } from "./schema.js";
+import type { JsonSchema, NotBuilt } from "../core/plugin.js";
 import type { ConfigProblem } from "./types.js";
+import type { ConfigModel } from "./model.js";
 import type { ConfigSource, Pos } from "./source.js";
-import { describeFound, formatPath, pointer, segmentsOf } from "./paths.js";
+import { describeFound, formatPath, pointer, segmentsOf } from "../core/config-paths.js";
 
-let compiled: ValidateFunction | undefined;
+const compiled = new WeakMap<ConfigModel<unknown, unknown>, ValidateFunction>();
 
-/** Compiled once per process: compiling the schema costs far more than validating a file. */
-function validator(): ValidateFunction {
-  if (!compiled) {
+/** Compiled once per model and process: compiling the schema costs far more than validating a file. */
+function validator(model: ConfigModel<unknown, unknown>): ValidateFunction {
+  let v = compiled.get(model);
+  if (!v) {
     const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false, allowUnionTypes: true });
-    compiled = ajv.compile(CONFIG_SCHEMA);
+    v = ajv.compile(model.schema);
+    compiled.set(model, v);
   }
-  return compiled;
+  return v;
 }
-
-/** Security policies people still configure, and why they are refused. */
-const REFUSED_POLICIES: Readonly<Record<string, string>> = {
-  Basic128Rsa15: "Basic128Rsa15 is deprecated and cannot work: Node >= 20.11 refuses RSA PKCS#1 v1.5 decryption (CVE-2023-46809); use Basic256Sha256 or Aes128_Sha256_RsaOaep",
-  Basic256: "Basic256 is deprecated and cannot work: it needs RSA PKCS#1 v1.5, which Node >= 20.11 refuses (CVE-2023-46809); use Basic256Sha256 or Aes128_Sha256_RsaOaep",
-};
 
 /** Keys whose values are secrets: never echoed in a message. */
 const SECRET_KEY = /token|password|secret/i;
@@ -30,8 +27,8 @@ const SECRET_KEY = /token|password|secret/i;
  * a number or boolean and the variable's text is one, it is coerced (so `port: ${env:PORT}` works)
  * and the data validated again.
  */
-export function validateStructure(source: ConfigSource): ConfigProblem[] {
-  const validate = validator();
+export function validateStructure(source: ConfigSource, model: ConfigModel<unknown, unknown>): ConfigProblem[] {
+  const validate = validator(model);
   let errors: ErrorObject[] = [];
   for (let pass = 0; pass < 4; pass++) {
     validate(source.data);
@@ -44,13 +41,13 @@ export function validateStructure(source: ConfigSource): ConfigProblem[] {
   }
   const problems: ConfigProblem[] = [];
   for (const e of errors) {
-    const p = toProblem(e, source);
+    const p = toProblem(e, source, model);
     if (p) problems.push(p);
   }
   return problems;
 }
 
-export function coerceAt(source: ConfigSource, e: ErrorObject): boolean {
+function coerceAt(source: ConfigSource, e: ErrorObject): boolean {
   const segs = segmentsOf(e.instancePath, source.data);
   const last = segs[segs.length - 1];
   if (last === undefined) return false;
@@ -70,7 +67,7 @@ export function coerceAt(source: ConfigSource, e: ErrorObject): boolean {
   return true;
 }
 
-export function toProblem(e: ErrorObject, source: ConfigSource): ConfigProblem | null {
+function toProblem(e: ErrorObject, source: ConfigSource, model: ConfigModel<unknown, unknown>): ConfigProblem | null {
   // `if` only says "the matching branch failed"; that branch's own errors are reported.
   if (e.keyword === "if") return null;
   const segs = segmentsOf(e.instancePath, source.data);
@@ -85,6 +82,8 @@ export function toProblem(e: ErrorObject, source: ConfigSource): ConfigProblem |
       const key = String(params.additionalProperty);
       const allowed = Object.keys((parent.properties ?? {}) as object);
       const pos = source.keyPos.get(`${e.instancePath}/${pointer(key)}`) ?? here;
+      const planned = notBuiltAt(model.notBuilt, `${e.instancePath}/${pointer(key)}`, undefined);
+      if (planned) return make([...segs, key], pos, notBuiltMessage(planned, key));
       const hint = closest(key, allowed);
       return make([...segs, key], pos, `unknown key "${key}"${hint ? ` (did you mean "${hint}"?)` : ""}; allowed keys: ${allowed.join(", ")}`);
     }
@@ -97,15 +96,18 @@ export function toProblem(e: ErrorObject, source: ConfigSource): ConfigProblem |
     case "type":
       return make(segs, here, `expected ${typeText(params.type)}, found ${found}`);
     case "enum": {
-      const refused = typeof e.data === "string" ? REFUSED_POLICIES[e.data] : undefined;
-      if (refused && segs[segs.length - 1] === "securityPolicy") return make(segs, here, `${refused}; allowed: ${(params.allowedValues as unknown[]).join(" | ")}`);
+      const last = segs[segs.length - 1];
+      const refused = typeof e.data === "string" && typeof last === "string" ? model.refused[last]?.[e.data] : undefined;
+      if (refused) return make(segs, here, `${refused}; allowed: ${(params.allowedValues as unknown[]).join(" | ")}`);
+      const planned = typeof e.data === "string" ? notBuiltAt(model.notBuilt, e.instancePath, e.data) : undefined;
+      if (planned) return make(segs, here, notBuiltMessage(planned, String(e.data)));
       return make(segs, here, `found ${found}; allowed: ${(params.allowedValues as unknown[]).map(String).join(" | ")}`);
     }
     case "const":
       return make(segs, here, `found ${found}; allowed: ${String(params.allowedValue)}`);
     case "pattern": {
       const pattern = String(params.pattern);
-      return make(segs, here, `found ${found}; allowed: ${PATTERN_TEXT[pattern] ?? `a string matching ${pattern}`}`);
+      return make(segs, here, `found ${found}; allowed: ${model.patternText[pattern] ?? `a string matching ${pattern}`}`);
     }
     case "minimum":
     case "maximum":
@@ -125,6 +127,22 @@ export function toProblem(e: ErrorObject, source: ConfigSource): ConfigProblem |
   }
 }
 
+/** The planned part refused at `ptr` (an ajv instancePath) with `value` (undefined: the key itself). */
+function notBuiltAt(rules: readonly NotBuilt[], ptr: string, value: string | undefined): NotBuilt | undefined {
+  const segs = ptr.split("/");
+  return rules.find((r) => {
+    if (r.value !== value) return false;
+    const want = r.at.split("/");
+    return want.length === segs.length && want.every((w, i) => w === segs[i] || (w === "*" && /^\d+$/.test(segs[i]!)));
+  });
+}
+
+function notBuiltMessage(r: NotBuilt, shown: string): string {
+  const what = r.value !== undefined ? r.value : r.what ?? shown;
+  const built = r.built !== undefined ? ` (built: ${r.built.length > 0 ? r.built.join(", ") : "none"})` : "";
+  return `${what} is not built into this version${built}`;
+}
+
 function foundText(ptr: string, segs: (string | number)[], value: unknown, source: ConfigSource): string {
   const names = source.fromEnv.get(ptr);
   if (names) return `the value of ${names.map((n) => `\${env:${n}}`).join(", ")} (${typeof value})`;
@@ -139,7 +157,7 @@ function typeText(type: unknown): string {
 }
 
 /** The allowed key a typo most likely meant, when it is close enough to say so. */
-export function closest(key: string, allowed: string[]): string | undefined {
+function closest(key: string, allowed: string[]): string | undefined {
   let best: string | undefined;
   let bestDist = Infinity;
   for (const a of allowed) {

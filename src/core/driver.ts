@@ -11,7 +11,9 @@ export interface Driver {
   /**
    * Runs until `ctx.signal` aborts, then resolves after releasing every socket and port. Transient
    * device errors are reported through `setState`/bad-quality samples and retried with backoff,
-   * never thrown; a rejection means a bug and is logged by the runtime.
+   * never thrown. A rejection means a bug: the runtime logs it once, shows the device `error`, and
+   * calls `run` again after a backoff (counted as a restart) until the gateway stops, so `run`
+   * must be callable again on the same driver once it has settled.
    */
   run(ctx: DriverContext): Promise<void>;
 
@@ -28,15 +30,20 @@ export interface DriverContext {
   /**
    * Hands samples to the journal, as objects or as columns (the cheaper form for a poller: see
    * SampleColumns). Objects are copied before `emit` returns, so the driver may drop or reuse them
-   * at once; columns are handed over and must not be changed afterwards. Either way the driver
-   * should not hold them while it waits (at 200,000 values/s, samples held across the fsync wait
-   * outlive V8's young generation).
-   * Resolves once they are durable, or sooner while the runtime has room for them in flight (a
-   * driver thread resolves at once within a bounded window of not-yet-durable samples, so fsync
-   * latency does not move polls): either way a poller that awaits it before its next poll slows
-   * down instead of piling up memory. It is not an acknowledgement to anyone. Never rejects:
-   * samples the journal refuses (JOURNAL_FULL, JOURNAL_IO) are counted as dropped by the runtime,
-   * and the driver just carries on.
+   * at once; columns are handed over and must not be changed afterwards. The driver should not
+   * keep either once `emit` has returned.
+   *
+   * When it resolves depends on where the driver runs (the driver cannot tell, and must work
+   * under both):
+   * - on the main thread (`gateway.driverThreads: 0`): **resolve-when-durable**. It resolves once
+   *   the samples are durable in the journal, or were refused and counted.
+   * - on a driver thread (`gateway.driverThreads` > 0): **in-flight window**. It resolves at once
+   *   while fewer than a bounded number of this thread's samples await durability, and only once
+   *   durable past that window, so journal latency does not move the poll clock.
+   * Either way a poller that awaits `emit` before its next poll slows down instead of piling up
+   * memory. It is not an acknowledgement to anyone: a driver has nobody to acknowledge. Never
+   * rejects: samples the journal refuses (JOURNAL_FULL, JOURNAL_IO) are counted as dropped by the
+   * runtime, and the driver just carries on.
    */
   emit(samples: readonly Sample[] | SampleColumns): Promise<void>;
   /** Reports a state change; repeated identical states are ignored. */

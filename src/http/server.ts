@@ -2,18 +2,26 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { GatewayConfig } from "../config/types.js";
 import { isIPv4 } from "node:net";
-import { isLoopback } from "../config/net.js";
+import { isLoopback } from "../core/net.js";
 import { describeError, FloorgateError, isFloorgateError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import type { SampleValue } from "../core/sample.js";
 import type { Ingest, IngestReply } from "../ingest/ingest.js";
-import type { Metrics } from "../runtime/metrics.js";
-import type { DeviceInfo, StatusView } from "../runtime/status.js";
+import type { LabelledCounter } from "../core/counters.js";
+import type { DeviceInfo, StatusView } from "../core/status.js";
 import { discardRest, readBody } from "./body.js";
 import { DASHBOARD_ASSETS, defaultPublicDirs, loadAsset, loadDashboard, LOGIN_PAGE, PAGE_HEADERS } from "./dashboard.js";
 import { send, sendError, sendJson, type HttpRejectReason } from "./respond.js";
 import { matchRoute, type Route } from "./routes.js";
 import { bearerToken, OperatorTokens } from "./tokens.js";
+
+/** The counters and exposition the listener needs: the runtime's Metrics satisfies it. */
+export interface HttpMetrics {
+  /** every refusal, by reason (`floorgate_ingest_rejects_total`) */
+  readonly ingestRejects: LabelledCounter<"reason">;
+  /** the Prometheus text for GET /metrics */
+  text(): Promise<string>;
+}
 
 /** What the HTTP listener needs from the rest of the gateway. */
 export interface HttpDeps {
@@ -22,10 +30,11 @@ export interface HttpDeps {
   /** read-only view for /healthz and /api/v1 */
   status: StatusView;
   /** /metrics, and every refusal is counted in `ingestRejects` */
-  metrics: Metrics;
+  metrics: HttpMetrics;
   /**
    * device push (shared with the MQTT listener): `POST /api/v1/ingest/{id}` answers 404 when absent
-   * or `config.ingest.http` is false; its devices are listed in /api/v1/devices either way
+   * or `config.ingest.http` is false; its devices are listed in /api/v1/devices either way (those
+   * the status view does not list already, with the state the device table gives them)
    */
   ingest?: Ingest;
   /**
@@ -38,8 +47,6 @@ export interface HttpDeps {
   log: Logger;
   /** folders searched for the dashboard's index.html; default `src/http/public` */
   publicDirs?: string[];
-  /** a device that pushed within this many ms is shown `online`; default 60_000 */
-  pushOnlineMs?: number;
   clock?: () => number;
   /** default HTTP_LIMITS; tests shorten them */
   limits?: Partial<HttpLimits>;
@@ -120,7 +127,6 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
   const ingest = config.ingest.http ? deps.ingest : undefined;
   const pushed = deps.ingest;
   const publicDirs = deps.publicDirs ?? defaultPublicDirs();
-  const pushOnlineMs = deps.pushOnlineMs ?? 60_000;
   const writableTags = new Map<string, Map<string, boolean>>();
   for (const d of config.devices) writableTags.set(d.id, new Map(d.tags.map((t) => [t.name, t.writable])));
 
@@ -205,27 +211,18 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
     sendJson(res, reply.status, reply.body, headers);
   };
 
+  /**
+   * The status view's devices, then pushing devices it does not list. In the daemon both read the
+   * one device table, so the second part adds nothing; an ingest with a table of its own (a
+   * listener without a runtime) still has its devices listed. State is never derived here.
+   */
   const devicesList = (): DeviceInfo[] => {
     const out = [...status.devices()];
     if (!pushed) return out;
-    const index = new Map(out.map((d, i) => [d.id, i]));
-    const now = clock();
+    const listed = new Set(out.map((d) => d.id));
     for (const p of pushed.devices()) {
-      const i = index.get(p.id);
-      if (i !== undefined) {
-        // A copy: the StatusView may hand out its own objects.
-        out[i] = { ...out[i]!, counters: { ...p.counters, ...out[i]!.counters } };
-        continue;
-      }
-      const last = p.lastPushTs === null ? null : Date.parse(p.lastPushTs);
-      out.push({
-        id: p.id,
-        driver: "ingest",
-        state: last !== null && now - last <= pushOnlineMs ? "online" : "offline",
-        error: null,
-        lastSampleTs: p.lastSampleTs,
-        counters: { ...p.counters },
-      });
+      if (listed.has(p.id)) continue;
+      out.push({ id: p.id, driver: "ingest", state: p.state, error: p.error, lastSampleTs: p.lastSampleTs, counters: { ...p.counters } });
     }
     return out;
   };

@@ -2,14 +2,28 @@ import type { IngestConfig } from "../config/types.js";
 import { describeError, isFloorgateError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import { DEVICE_ID_RE, type Sample, type SampleValue } from "../core/sample.js";
-import type { Metrics } from "../runtime/metrics.js";
+import type { LabelledCounter, SettableGauge } from "../core/counters.js";
+import { DeviceTable } from "../core/device-table.js";
 import { createDeviceAuth } from "./auth.js";
 import { MsgIdDedup, type Claim, type DedupOptions } from "./dedup.js";
 import { parsePushBody, type PayloadProblem, type PushMessage } from "./payload.js";
 import { RateLimiter } from "./rate.js";
-import { PushedDevices, type PushedDevice } from "./registry.js";
+import { PushAdmission, type PushedDevice } from "./registry.js";
 
 export type { PushedDevice } from "./registry.js";
+
+/**
+ * The counters the ingest moves (`floorgate_ingest_*`), and nothing else of the gateway's metrics:
+ * the runtime's Metrics satisfies it.
+ */
+export interface IngestCounters {
+  readonly ingestRejects: LabelledCounter<"reason">;
+  /** pushing devices admitted so far */
+  readonly ingestDevices: SettableGauge;
+  readonly ingestDuplicates: LabelledCounter<"device">;
+  readonly ingestClockSkew: LabelledCounter<"device">;
+  readonly ingestDedupEvictions: LabelledCounter<"reason">;
+}
 
 /**
  * Where accepted device samples go: in the daemon, the journal append behind the runtime's emit.
@@ -59,9 +73,10 @@ export type IngestReplyBody =
  * runs them separately so it can refuse before reading a body. Every refusal is counted in
  * `metrics.ingestRejects` by the step that makes it. Never throws or rejects.
  *
- * Per-device state (device list, rate bucket, per-device metric series, and the runtime's device
- * registry and status topics behind the sink) exists only for admitted devices, so a glob token
- * cannot grow it past `maxDevices`.
+ * Per-device state (the device table entry with its counters and state, the rate bucket, the
+ * per-device metric series and the status topics downstream) exists only for admitted devices, so
+ * a glob token cannot grow it past `maxDevices`. An acknowledged push marks its device alive in
+ * the device table (`DeviceTable.pushed`); the table's silence rule shows it offline later.
  */
 export interface Ingest {
   readonly maxPayloadBytes: number;
@@ -82,7 +97,7 @@ export interface Ingest {
    * there); a refused body (400, 413) takes one.
    */
   accept(deviceId: string, body: Buffer): Promise<IngestReply>;
-  /** Every device that has authenticated, newest last. */
+  /** Every device that has authenticated, newest last, with its state from the device table. */
   devices(): PushedDevice[];
   device(id: string): PushedDevice | undefined;
   /** Sizes of the per-device state, for diagnostics and tests. */
@@ -96,6 +111,11 @@ export interface IngestOptions {
   maxSkewMs?: number;
   /** msgIds stored before this start, oldest first: a retry of one of them is not stored again */
   remembered?: Iterable<RememberedMsgId>;
+  /**
+   * The gateway's device table, where admitted devices get their entry (state, counters, last
+   * push). Default: a table of the ingest's own (a gateway without a runtime, in tests and benches).
+   */
+  devices?: DeviceTable;
 }
 
 /** Retry-After for a device refused by `maxDevices`: places free up only at a restart. */
@@ -107,7 +127,7 @@ const MAX_CLAIM_ROUNDS = 3;
 export function createIngest(
   cfg: IngestConfig,
   sink: IngestSink,
-  metrics: Metrics,
+  metrics: IngestCounters,
   clock: () => number = Date.now,
   opts: IngestOptions = {},
 ): Ingest {
@@ -120,7 +140,8 @@ export function createIngest(
   });
   for (const r of opts.remembered ?? []) dedup.remember(r.device, r.msgId, r.at);
   const exactIds = new Set(cfg.devices.map((d) => d.id).filter((id) => !id.includes("*")));
-  const registry = new PushedDevices(maxDevices, (id) => exactIds.has(id), exactIds.size);
+  const table = opts.devices ?? new DeviceTable({ clock });
+  const registry = new PushAdmission(table, maxDevices, (id) => exactIds.has(id), exactIds.size);
   const maxSkewMs = opts.maxSkewMs ?? 5 * 60_000;
   const log = opts.log;
   let sinkFailing = false;
@@ -129,17 +150,13 @@ export function createIngest(
 
   const reject = (reason: IngestRejectReason, status: IngestReply["status"], error: string, extra: Partial<IngestReply> = {}, device?: string): IngestReply => {
     metrics.ingestRejects.inc({ reason });
-    if (device !== undefined) {
-      const e = registry.entry(device);
-      if (e) e.counters.rejected++;
-    }
+    if (device !== undefined) table.count(device, "rejected");
     return { status, body: { error }, reason, ...extra };
   };
 
   /** Rate refusal of an admitted device (counted in its entry too). */
   const rateLimited = (deviceId: string, error: string, retryAfterSec: number): IngestReply => {
-    const e = registry.entry(deviceId);
-    if (e) e.counters.rateLimited++;
+    table.count(deviceId, "rateLimited");
     return reject("rate_limited", 429, error, { retryAfterSec }, deviceId);
   };
 
@@ -151,7 +168,7 @@ export function createIngest(
     if (r === "no-token") return reject("unauthorized", 401, "missing device token");
     if (r === "unknown-token") return reject("unauthorized", 401, "unknown device token");
     if (r === "wrong-device") return reject("forbidden", 403, `token is not valid for device ${deviceId}`);
-    const admitted = registry.admit(deviceId, clock());
+    const admitted = registry.admit(deviceId);
     if (admitted === undefined) {
       if (!deviceLimitLogged) {
         deviceLimitLogged = true;
@@ -202,8 +219,7 @@ export function createIngest(
 
   const accept: Ingest["accept"] = async (deviceId, body) => {
     // Only admitted devices get per-device state; `authenticate` admits.
-    const entry = registry.entry(deviceId);
-    if (entry === undefined) return reject("forbidden", 403, `device ${deviceId} has not authenticated`);
+    if (!table.has(deviceId)) return reject("forbidden", 403, `device ${deviceId} has not authenticated`);
     if (body.length > cfg.maxPayloadBytes) {
       rate.take(deviceId, 1); // a refused body still costs one message, so refusals cannot flood either
       return reject("too_large", 413, `payload over ${cfg.maxPayloadBytes} bytes`, {}, deviceId);
@@ -212,7 +228,7 @@ export function createIngest(
     if (!parsed.ok) {
       rate.take(deviceId, 1);
       metrics.ingestRejects.inc({ reason: "bad_request" });
-      entry.counters.rejected++;
+      table.count(deviceId, "rejected");
       return { status: 400, body: { error: "invalid push body", problems: parsed.problems }, reason: "bad_request" };
     }
     const n = parsed.messages.length;
@@ -282,17 +298,17 @@ export function createIngest(
 
     if (skewed > 0) {
       metrics.ingestClockSkew.inc({ device: deviceId }, skewed);
-      entry.counters.clockSkew += skewed;
+      table.count(deviceId, "clockSkew", skewed);
     }
     if (duplicates > 0) {
       metrics.ingestDuplicates.inc({ device: deviceId }, duplicates);
-      entry.counters.duplicates += duplicates;
+      table.count(deviceId, "duplicates", duplicates);
     }
-    entry.counters.pushes++;
-    entry.counters.messages += parsed.messages.length;
-    entry.counters.samples += stored;
-    entry.lastPush = clock();
-    if (stored > 0 && newest !== null && (entry.lastSample === null || newest > entry.lastSample)) entry.lastSample = newest;
+    table.count(deviceId, "pushes");
+    table.count(deviceId, "messages", parsed.messages.length);
+    table.count(deviceId, "samples", stored);
+    // The state change this may make is logged by the table's owner (the runtime), once.
+    table.pushed(deviceId, clock(), stored > 0 ? newest : null);
     return { status: 202, body: { status: "accepted", messages: parsed.messages.length, samples: stored, duplicates } };
   };
 

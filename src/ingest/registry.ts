@@ -1,11 +1,7 @@
-/**
- * Devices admitted to the ingest (HTTP or MQTT), so `/api/v1/devices` can list "every device that
- * has pushed" (spec §4), with their counters. Bounded by admission, not eviction: past `max`
- * devices a new id is refused (the caller answers 429) and every device admitted so far keeps its
- * place, so the device list, the per-device metric series and retained status topics downstream
- * never hold more than `max` pushing devices. Ids for which `reserved(id)` is true (exact ids in
- * the config) always have a place: other ids may fill only `max − reservedCount`.
- */
+import type { DeviceTable, PushedEntryView } from "../core/device-table.js";
+import type { DeviceState } from "../core/sample.js";
+
+/** The ingest's per-device counters, kept in the device table beside the runtime's. */
 export interface PushedDeviceCounters {
   /** pushes acknowledged (HTTP 202 / MQTT PUBACK) */
   pushes: number;
@@ -22,8 +18,13 @@ export interface PushedDeviceCounters {
   clockSkew: number;
 }
 
+export const PUSHED_COUNTERS: readonly (keyof PushedDeviceCounters)[] = ["pushes", "messages", "samples", "duplicates", "rejected", "rateLimited", "clockSkew"];
+
 export interface PushedDevice {
   id: string;
+  /** from the device table's silence rule: `connecting` until the first acknowledged push */
+  state: DeviceState;
+  error: string | null;
   /** RFC 3339: first successful authentication */
   firstSeenTs: string;
   /** RFC 3339: last acknowledged push, null before the first */
@@ -33,21 +34,23 @@ export interface PushedDevice {
   counters: PushedDeviceCounters;
 }
 
-export interface PushedDeviceEntry {
-  id: string;
-  firstSeen: number;
-  lastPush: number | null;
-  lastSample: number | null;
-  counters: PushedDeviceCounters;
-}
-
-export class PushedDevices {
-  private readonly map = new Map<string, PushedDeviceEntry>();
+/**
+ * Which pushing devices get a place in the device table, so `/api/v1/devices` can list "every
+ * device that has pushed" (spec §4). Bounded by admission, not eviction: past `max` devices a new
+ * id is refused (the caller answers 429) and every device admitted so far keeps its place, so the
+ * device list, the per-device metric series and retained status topics downstream never hold more
+ * than `max` pushing devices. Ids for which `reserved(id)` is true (exact ids in the config) always
+ * have a place: other ids may fill only `max − reservedCount`. The state itself (counters, last
+ * push, online/offline) lives in the device table, not here.
+ */
+export class PushAdmission {
   /** ids admitted without a reserved place */
   private open = 0;
+  private admitted = 0;
   private readonly openMax: number;
 
   constructor(
+    private readonly table: DeviceTable,
     readonly max = 20_000,
     private readonly reserved: (id: string) => boolean = () => false,
     reservedCount = 0,
@@ -56,49 +59,46 @@ export class PushedDevices {
   }
 
   /**
-   * Returns the device's entry, creating it when there is room; undefined for a new id past the
-   * limit. `created` is true the first time (a state change worth a log line).
+   * True when the device has a place (making it the first time, then `created` is true: a state
+   * change worth a log line); undefined for a new id past the limit.
    */
-  admit(id: string, now: number): { entry: PushedDeviceEntry; created: boolean } | undefined {
-    const entry = this.map.get(id);
-    if (entry) return { entry, created: false };
+  admit(id: string): { created: boolean } | undefined {
+    if (this.table.has(id)) return { created: false };
     const isReserved = this.reserved(id);
     if (!isReserved && this.open >= this.openMax) return undefined;
     if (!isReserved) this.open++;
-    const created: PushedDeviceEntry = {
-      id, firstSeen: now, lastPush: null, lastSample: null,
-      counters: { pushes: 0, messages: 0, samples: 0, duplicates: 0, rejected: 0, rateLimited: 0, clockSkew: 0 },
-    };
-    this.map.set(id, created);
-    return { entry: created, created: true };
-  }
-
-  /** The entry of an admitted device (the ingest updates its counters in place). */
-  entry(id: string): PushedDeviceEntry | undefined {
-    return this.map.get(id);
+    this.admitted++;
+    this.table.addPushed(id, PUSHED_COUNTERS);
+    return { created: true };
   }
 
   /** Devices admitted so far. */
   size(): number {
-    return this.map.size;
+    return this.admitted;
   }
 
   get(id: string): PushedDevice | undefined {
-    const e = this.map.get(id);
+    const e = this.table.pushedDevice(id);
     return e && view(e);
   }
 
   list(): PushedDevice[] {
-    return [...this.map.values()].map(view);
+    return this.table.pushedDevices().map(view);
   }
 }
 
-function view(e: PushedDeviceEntry): PushedDevice {
+function view(e: PushedEntryView): PushedDevice {
+  const c = e.counters;
   return {
     id: e.id,
+    state: e.state,
+    error: e.error,
     firstSeenTs: new Date(e.firstSeen).toISOString(),
     lastPushTs: e.lastPush === null ? null : new Date(e.lastPush).toISOString(),
-    lastSampleTs: e.lastSample === null ? null : new Date(e.lastSample).toISOString(),
-    counters: { ...e.counters },
+    lastSampleTs: e.lastSampleTs === null ? null : new Date(e.lastSampleTs).toISOString(),
+    counters: {
+      pushes: c.pushes ?? 0, messages: c.messages ?? 0, samples: c.samples ?? 0, duplicates: c.duplicates ?? 0,
+      rejected: c.rejected ?? 0, rateLimited: c.rateLimited ?? 0, clockSkew: c.clockSkew ?? 0,
+    },
   };
 }

@@ -165,7 +165,7 @@ describe("Docker image, rebuilt from the Dockerfile's COPY lines", () => {
     }
     expect(ran.join(" ")).toMatch(/npm ci/);
     expect(existsSync(join(buildDir, "dist", "src", "cli", "main.js"))).toBe(true);
-    expect(existsSync(join(buildDir, "dist", "src", "runtime", "driver-worker.js"))).toBe(true);
+    expect(existsSync(join(buildDir, "dist", "src", "runtime", "threads", "driver-worker.js"))).toBe(true);
     // pruned: no compiler or test runner goes into the image
     for (const dev of ["typescript", "vitest", "tsx"]) expect(existsSync(join(buildDir, "node_modules", dev)), dev).toBe(false);
     built = true;

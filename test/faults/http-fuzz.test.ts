@@ -11,7 +11,7 @@ import { createLogger } from "../../src/core/logger.js";
 import { DEVICE_ID_RE, TAG_NAME_RE } from "../../src/core/sample.js";
 import { createHttpServer, type HttpServer } from "../../src/http/server.js";
 import { createIngest } from "../../src/ingest/ingest.js";
-import type { Metrics } from "../../src/runtime/metrics.js";
+import type { Metrics } from "../../src/runtime/status/metrics.js";
 import { newMetrics } from "../ingest/helpers.js";
 import { makeConfig, MemorySink, request, StatusStub, type Req } from "../http/helpers.js";
 

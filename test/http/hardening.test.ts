@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/core/logger.js";
 import { createHttpServer, isLoopbackHost, type HttpLimits, type HttpServer } from "../../src/http/server.js";
 import { createIngest } from "../../src/ingest/ingest.js";
-import type { Metrics } from "../../src/runtime/metrics.js";
+import type { Metrics } from "../../src/runtime/status/metrics.js";
 import { counterValue, newMetrics } from "../ingest/helpers.js";
 import { json, makeConfig, MemorySink, request, StatusStub } from "./helpers.js";
 

@@ -2,7 +2,7 @@ import http from "node:http";
 import type { GatewayConfig, IngestConfig } from "../../src/config/types.js";
 import type { Sample } from "../../src/core/sample.js";
 import type { IngestSink } from "../../src/ingest/ingest.js";
-import type { HealthReport, StatusView, TagValue, DeviceInfo } from "../../src/runtime/status.js";
+import type { HealthReport, StatusView, TagValue, DeviceInfo } from "../../src/core/status.js";
 
 export function makeConfig(ingest: Partial<IngestConfig> = {}, operatorTokens: string[] = ["op-secret"]): GatewayConfig {
   return {

@@ -6,7 +6,7 @@ import { createLogger } from "../../src/core/logger.js";
 import type { SampleValue } from "../../src/core/sample.js";
 import { createHttpServer, type HttpServer } from "../../src/http/server.js";
 import { createIngest } from "../../src/ingest/ingest.js";
-import type { Metrics } from "../../src/runtime/metrics.js";
+import type { Metrics } from "../../src/runtime/status/metrics.js";
 import { counterValue, newMetrics } from "../ingest/helpers.js";
 import { json, makeConfig, MemorySink, request, StatusStub } from "./helpers.js";
 

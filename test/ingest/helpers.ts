@@ -1,5 +1,5 @@
 import type { Counter } from "prom-client";
-import { Metrics } from "../../src/runtime/metrics.js";
+import { Metrics } from "../../src/runtime/status/metrics.js";
 
 /** A real Metrics with empty collectors (no journal or devices behind it). */
 export function newMetrics(): Metrics {

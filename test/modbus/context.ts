@@ -6,7 +6,7 @@ import { SampleColumns } from "../../src/core/sample-columns.js";
 import type { DriverContext } from "../../src/core/driver.js";
 import { createLogger } from "../../src/core/logger.js";
 import type { DeviceState, Sample } from "../../src/core/sample.js";
-import type { ModbusConnection, ModbusDeviceConfig, ModbusTagConfig } from "../../src/config/types.js";
+import type { ModbusConnection, ModbusDeviceConfig, ModbusTagConfig } from "../../drivers/modbus/config.js";
 
 export interface TestContext extends DriverContext {
   samples: Sample[];

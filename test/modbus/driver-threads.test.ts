@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/core/logger.js";
-import { DriverThreads } from "../../src/runtime/driver-threads.js";
+import { DriverThreads } from "../../src/runtime/threads/driver-threads.js";
 import { startFaultServer, type FaultServer } from "../helpers/modbus-servers.js";
 import { makeContext, makeDevice, tcp } from "./context.js";
 
 /** The worker runs built code: these tests run from source, and `npm test` builds first. */
-const WORKER = new URL("../../dist/src/runtime/driver-worker.js", import.meta.url);
+const WORKER = new URL("../../dist/src/runtime/threads/driver-worker.js", import.meta.url);
 
 function capturingLogger(): { log: ReturnType<typeof createLogger>; lines: string[] } {
   const lines: string[] = [];

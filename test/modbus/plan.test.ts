@@ -1,7 +1,7 @@
 import { describe, it, expect } from "vitest";
 import { planReads, splitRequest, type PlanItem } from "../../drivers/modbus/plan.js";
 import { planDevice } from "../../drivers/modbus/device.js";
-import type { ModbusDeviceConfig, ModbusTagConfig } from "../../src/config/types.js";
+import type { ModbusDeviceConfig, ModbusTagConfig } from "../../drivers/modbus/config.js";
 
 type Row = [area: PlanItem["area"], address: number, width: number, unitId?: number, pollMs?: number];
 const items = (rows: Row[]): PlanItem[] =>

@@ -12,7 +12,7 @@ import type { Duplex } from "node:stream";
 import { createModbusDriver } from "../../drivers/modbus/index.js";
 import { attachRtuResponder } from "../helpers/modbus-servers.js";
 import { makeContext, makeDevice } from "./context.js";
-import type { ModbusConnection } from "../../src/config/types.js";
+import type { ModbusConnection } from "../../drivers/modbus/config.js";
 
 interface SerialPortLike extends Duplex { close(cb?: (err: Error | null) => void): void }
 const req = createRequire(createRequire(import.meta.url).resolve("modbus-serial"));

@@ -7,7 +7,7 @@ import { createModbusDriver } from "../../drivers/modbus/index.js";
 import { startPymodbus, startServerTcp, type RegisterImage, type RunningServer } from "../helpers/modbus-servers.js";
 import { makeContext, makeDevice, tcp } from "./context.js";
 import { ORDERS, VECTORS, wire, words } from "./vectors.js";
-import type { ModbusTagConfig } from "../../src/config/types.js";
+import type { ModbusTagConfig } from "../../drivers/modbus/config.js";
 
 type TagSpec = Partial<ModbusTagConfig> & Pick<ModbusTagConfig, "name" | "area" | "address" | "type">;
 

@@ -2,7 +2,7 @@
  * Known encodings used by both the unit tests and the server tests: each value's big-endian bytes
  * and, spelled out letter by letter, where each byte goes on the wire for each byte order.
  */
-import type { ByteOrder, ModbusType } from "../../src/config/types.js";
+import type { ByteOrder, ModbusType } from "../../drivers/modbus/config.js";
 
 export const ORDERS: ByteOrder[] = ["ABCD", "CDAB", "BADC", "DCBA"];
 

@@ -3,7 +3,7 @@ import { isFloorgateError, type ErrorCode } from "../../src/core/errors.js";
 import { createLogger } from "../../src/core/logger.js";
 import type { JournaledSample, SampleValue } from "../../src/core/sample.js";
 import { SampleBatch } from "../../src/core/sample-columns.js";
-import type { Output, OutputContext, OutputSession } from "../../src/outputs/output.js";
+import type { Output, OutputContext, OutputSession } from "../../src/core/output.js";
 
 /** A sample as read back from the destination. */
 export interface ReceivedSample {

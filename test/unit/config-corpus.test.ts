@@ -3,15 +3,24 @@ import { readdirSync, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig, formatProblem } from "../../src/config/load.js";
 import { runValidate } from "../../src/config/cli.js";
+import type { ConfigModel } from "../../src/config/model.js";
+import { builtModel } from "../../src/config/model.js";
+import { plannedModel } from "./config-planned.js";
 
 /**
  * The invalid-config corpus: `NN-name.yaml` beside `NN-name.expect`. Each expect line describes one
  * problem as `LINE:COL: PATH: MESSAGE` fragments separated by ` ... ` (all must appear, in order,
  * in one reported line). The file must produce exactly as many problems as it has expect lines: every
  * error is reported, and nothing is reported twice or as noise.
+ *
+ * `invalid/` runs against this build's config; `planned/` against the build plus the planned
+ * plugins whose config rules are written (OPC UA, Influx, Sparkplug B, ingest.mqtt: see
+ * config-planned.ts), so those rules stay tested while the build refuses them.
  */
 const dir = join(import.meta.dirname, "../fixtures/configs/invalid");
 const cases = readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort();
+const plannedDir = join(import.meta.dirname, "../fixtures/configs/planned");
+const plannedCases = readdirSync(plannedDir).filter((f) => f.endsWith(".yaml")).sort();
 
 function matches(line: string, expectation: string): boolean {
   let from = 0;
@@ -29,33 +38,52 @@ describe("invalid config corpus", () => {
     for (const c of cases) expect(existsSync(join(dir, c.replace(/\.yaml$/, ".expect"))), c).toBe(true);
   });
 
-  for (const c of cases) {
-    it(c, () => {
-      const file = join(dir, c);
-      const expected = readFileSync(file.replace(/\.yaml$/, ".expect"), "utf8").split("\n").filter((l) => l.trim() !== "");
-      // An empty environment: the corpus's ${env:…} references are meant to be missing.
-      const result = loadConfig(file, {});
-      expect(result.ok).toBe(false);
-      if (result.ok) return;
-      const lines = result.problems.map((p) => formatProblem(file, p));
-      const unmatched = [...lines];
-      for (const e of expected) {
-        const i = unmatched.findIndex((l) => matches(l, e));
-        expect(i, `expected a problem like\n  ${e}\ngot\n  ${lines.join("\n  ")}`).toBeGreaterThanOrEqual(0);
-        unmatched.splice(i, 1);
-      }
-      expect(unmatched, "problems reported but not expected").toEqual([]);
+  for (const c of cases) it(c, () => checkCase(join(dir, c), builtModel()));
+});
 
-      // The CLI face of the same result: exit 1, one line per problem, no stack trace.
-      const out = runValidate(file, {});
-      expect(out.code).toBe(1);
-      expect(out.stdout).toBe("");
-      const printed = out.stderr.trimEnd().split("\n");
-      expect(printed).toEqual(lines);
-      for (const l of printed) {
-        expect(l).toMatch(/^.+\.yaml:\d+:\d+: /);
-        expect(l).not.toMatch(/\n|^\s+at |Error:/);
+describe("invalid config corpus, planned plugins composed in", () => {
+  it("has its cases, each with an expectation", () => {
+    expect(plannedCases.length).toBeGreaterThanOrEqual(16);
+    for (const c of plannedCases) expect(existsSync(join(plannedDir, c.replace(/\.yaml$/, ".expect"))), c).toBe(true);
+  });
+
+  for (const c of plannedCases) {
+    it(c, () => {
+      const file = join(plannedDir, c);
+      checkCase(file, plannedModel);
+      // This build refuses the same file, and names what is not built in it.
+      const built = loadConfig(file, {});
+      expect(built.ok).toBe(false);
+      if (/driver: opcua|type: influx|format: sparkplug-b|^ {2}mqtt:/m.test(readFileSync(file, "utf8")) && !built.ok) {
+        expect(built.problems.some((p) => p.message.includes("is not built into this version")), JSON.stringify(built.problems)).toBe(true);
       }
     });
   }
 });
+
+function checkCase<D, O>(file: string, model: ConfigModel<D, O>): void {
+  const expected = readFileSync(file.replace(/\.yaml$/, ".expect"), "utf8").split("\n").filter((l) => l.trim() !== "");
+  // An empty environment: the corpus's ${env:…} references are meant to be missing.
+  const result = loadConfig(file, {}, model);
+  expect(result.ok).toBe(false);
+  if (result.ok) return;
+  const lines = result.problems.map((p) => formatProblem(file, p));
+  const unmatched = [...lines];
+  for (const e of expected) {
+    const i = unmatched.findIndex((l) => matches(l, e));
+    expect(i, `expected a problem like\n  ${e}\ngot\n  ${lines.join("\n  ")}`).toBeGreaterThanOrEqual(0);
+    unmatched.splice(i, 1);
+  }
+  expect(unmatched, "problems reported but not expected").toEqual([]);
+
+  // The CLI face of the same result: exit 1, one line per problem, no stack trace.
+  const out = runValidate(file, {}, model);
+  expect(out.code).toBe(1);
+  expect(out.stdout).toBe("");
+  const printed = out.stderr.trimEnd().split("\n");
+  expect(printed).toEqual(lines);
+  for (const l of printed) {
+    expect(l).toMatch(/^.+\.yaml:\d+:\d+: /);
+    expect(l).not.toMatch(/\n|^\s+at |Error:/);
+  }
+}

@@ -8,9 +8,9 @@ import { captureLogger, jsonProblems } from "../outputs/log-lines.js";
 import type { JournaledSample, Sample } from "../../src/core/sample.js";
 import type { Journal } from "../../src/journal/journal.js";
 import { openJournal } from "../../src/journal/segment-journal.js";
-import type { Output, OutputSession, WriteResult } from "../../src/outputs/output.js";
-import { Forwarder } from "../../src/runtime/forwarder.js";
-import { Metrics } from "../../src/runtime/metrics.js";
+import type { Output, OutputSession, WriteResult } from "../../src/core/output.js";
+import { Forwarder } from "../../src/runtime/forwarding/forwarder.js";
+import { Metrics } from "../../src/runtime/status/metrics.js";
 
 /**
  * The runtime's forwarder against a scripted output (the test decides when each write is

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ColumnsBuilder, SampleColumns } from "../../src/core/sample-columns.js";
-import { DeviceRegistry } from "../../src/runtime/devices.js";
+import { DeviceTable } from "../../src/core/device-table.js";
 
 /** Columns for device "d" as a poller makes them: one shared tag list, values in place. */
 function poll(tags: readonly string[], values: number[], ts: number, units?: readonly (string | undefined)[]): SampleColumns {
@@ -9,9 +9,9 @@ function poll(tags: readonly string[], values: number[], ts: number, units?: rea
   return b.done(tags, units);
 }
 
-describe("DeviceRegistry latest values from columns", () => {
+describe("DeviceTable latest values from columns", () => {
   it("shows the newest value per tag across polls of one shape, of another shape, and pushed samples", () => {
-    const reg = new DeviceRegistry();
+    const reg = new DeviceTable();
     reg.addConfigured("d", "modbus");
     const all = ["a", "b", "c"];
     const units = ["bar", undefined, undefined];
@@ -36,7 +36,7 @@ describe("DeviceRegistry latest values from columns", () => {
   });
 
   it("ignores columns of unknown devices and takes columns of several devices sample by sample", () => {
-    const reg = new DeviceRegistry();
+    const reg = new DeviceTable();
     reg.addConfigured("x", "modbus");
     reg.observeColumns(poll(["a"], [1], 5)); // device "d" is not known
     expect(reg.tags("d")).toBeUndefined();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Metrics } from "../../src/runtime/metrics.js";
+import { Metrics } from "../../src/runtime/status/metrics.js";
 
 describe("/metrics names", () => {
   it("Node's own process and runtime metrics carry the floorgate_ prefix once, with no repeated word", async () => {

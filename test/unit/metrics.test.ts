@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Metrics } from "../../src/runtime/metrics.js";
+import { Metrics } from "../../src/runtime/status/metrics.js";
 
 const journal = () => ({ bytes: 10, records: 2, segments: 1, lag: { cloud: 3 }, torn: 0, writable: true });
 

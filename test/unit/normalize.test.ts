@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, it, expect } from "vitest";
 import { ColumnsBuilder, SampleColumns } from "../../src/core/sample-columns.js";
-import { Normalizer, applyScale, unscale, type TagRules } from "../../src/runtime/normalize.js";
+import { Normalizer, applyScale, unscale, type TagRules } from "../../src/runtime/pipeline/normalize.js";
 import type { Sample } from "../../src/core/sample.js";
 
 const rules = (m: Record<string, Partial<TagRules>>): Map<string, TagRules> =>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../../src/core/logger.js";
-import { SlowIoReporter } from "../../src/runtime/slow-io.js";
+import { SlowIoReporter } from "../../src/runtime/lifecycle/slow-io.js";
 
 describe("slow journal disk operations", () => {
   it("are all counted, and logged at most once per interval with what came in between", () => {

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Quality, Sample } from "../../src/core/sample.js";
 import { ColumnsBuilder, SampleColumns } from "../../src/core/sample-columns.js";
-import { ColumnsPacker, ColumnsUnpacker, type PackedFlush } from "../../src/runtime/thread-columns.js";
+import { ColumnsPacker, ColumnsUnpacker, type PackedFlush } from "../../src/runtime/threads/thread-columns.js";
 
 const sampleArb = (device: fc.Arbitrary<string>) => fc.record({
   device,

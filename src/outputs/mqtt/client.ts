@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import type { IClientOptions } from "mqtt";
 import { FloorgateError } from "../../core/errors.js";
-import type { MqttOutputConfig } from "../../config/types.js";
+import type { MqttOutputConfig } from "./config.js";
 
 /** Timing knobs of one MQTT session; defaults suit a WAN broker, tests shorten them. */
 export interface MqttTiming {

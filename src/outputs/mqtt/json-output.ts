@@ -1,10 +1,10 @@
 import mqtt, { type MqttClient } from "mqtt";
-import type { MqttOutputConfig } from "../../config/types.js";
+import type { MqttOutputConfig } from "./config.js";
 import { FloorgateError, describeError } from "../../core/errors.js";
 import { safeUrl, type Logger } from "../../core/logger.js";
 import type { DeviceState } from "../../core/sample.js";
 import type { SampleBatch } from "../../core/sample-columns.js";
-import type { Output, OutputContext, OutputSession, WriteResult } from "../output.js";
+import type { Output, OutputContext, OutputSession, WriteResult } from "../../core/output.js";
 import { DEFAULT_TIMING, buildClientOptions, classifyConnectError, skipStoreCopy, type MqttTiming } from "./client.js";
 import {
   TelemetryEncoder,
