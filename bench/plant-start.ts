@@ -30,6 +30,7 @@ import { validateStructure } from "../src/config/validate.js";
 import { checkSemantics } from "../src/config/semantic.js";
 import { buildConfig } from "../src/config/build.js";
 import { applyTemplates } from "../src/config/templates.js";
+import { builtModel } from "../src/config/model.js";
 
 const HERE = import.meta.dirname;
 /** bin/floorgate from dist/bench or from bench/ (tsx) */
@@ -76,19 +77,20 @@ export function plantYaml(form: Form, o: PlantOptions): string {
 export function loadStages(file: string): Record<string, number> {
   const t = [performance.now()];
   const lap = (): number => { t.push(performance.now()); return Math.round(t[t.length - 1]! - t[t.length - 2]!); };
+  const model = builtModel();
   const text = readFileSync(file, "utf8");
   const read = readSource(text, {});
   const yamlMs = lap();
   if (!read.ok) throw new Error(`bench: ${read.problems[0]?.message}`);
-  const structure = validateStructure(read.source);
+  const structure = validateStructure(read.source, model);
   const schemaMs = lap();
-  const tpl = applyTemplates(read.source, structure, dirname(resolve(file)));
+  const tpl = applyTemplates(read.source, structure, dirname(resolve(file)), model);
   const templatesMs = lap();
-  const semantic = tpl.annotate(checkSemantics(tpl.source, dirname(resolve(file))));
+  const semantic = tpl.annotate(checkSemantics(tpl.source, dirname(resolve(file)), model));
   const semanticMs = lap();
-  const problems = [...tpl.problems, ...semantic];
+  const problems = [...tpl.problems, ...semantic].filter((p) => p.severity !== "warning");
   if (problems.length > 0) throw new Error(`bench: the generated config is invalid: ${problems.slice(0, 3).map((p) => `${p.line}: ${p.path}: ${p.message}`).join("; ")}`);
-  const config = buildConfig(tpl.buildData(), dirname(resolve(file)));
+  const config = buildConfig(tpl.buildData(), dirname(resolve(file)), model);
   const buildMs = lap();
   if (config.devices.length === 0) throw new Error("bench: no devices built");
   return { yamlMs, schemaMs, templatesMs, semanticMs, buildMs, totalMs: Math.round(t[t.length - 1]! - t[0]!) };

@@ -234,9 +234,22 @@ function checkSerialLine(
  */
 class TagInterner {
   private readonly tags = new Map<string, ModbusTagConfig>();
-  private readonly lists = new Map<string, ModbusTagConfig[]>();
+  private readonly lists = new Map<string, readonly ModbusTagConfig[]>();
+  /**
+   * By the raw array itself: the devices of one template hand in the template's array (see
+   * `ConfigPart.builder`), so 10,000 of them build and compare its tags once.
+   */
+  private readonly byRaw = new Map<unknown[], readonly ModbusTagConfig[]>();
 
-  list(raw: unknown[]): ModbusTagConfig[] {
+  list(raw: unknown[]): readonly ModbusTagConfig[] {
+    const done = this.byRaw.get(raw);
+    if (done) return done;
+    const list = this.build(raw);
+    this.byRaw.set(raw, list);
+    return list;
+  }
+
+  private build(raw: unknown[]): readonly ModbusTagConfig[] {
     const keys: string[] = [];
     const built = raw.map((t) => {
       const tag = buildModbusTag(objOf(t));
@@ -250,8 +263,9 @@ class TagInterner {
     const listKey = keys.join("\n");
     const known = this.lists.get(listKey);
     if (known) return known;
-    this.lists.set(listKey, built);
-    return built;
+    const frozen = Object.freeze(built);
+    this.lists.set(listKey, frozen);
+    return frozen;
   }
 }
 
@@ -309,6 +323,9 @@ export const modbusConfig: DriverConfigPart<ModbusDeviceConfig> = {
     },
     required: ["connection", "tags"],
   },
+
+  // checkTags reads the transport: a tag's unitId 0 is broadcast on a serial line
+  tagRulesRead: [["connection", "transport"]],
 
   check(devices: readonly RawItem[], ctx): ConfigIssue[] {
     const issues: ConfigIssue[] = [];

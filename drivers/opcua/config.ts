@@ -29,7 +29,8 @@ export interface OpcuaDeviceConfig extends DeviceCommon {
   samplingMs: number;
   /** used when mode is poll; default 1000 */
   pollMs: number;
-  tags: OpcuaTagConfig[];
+  /** Shared by the devices of one template: never mutate. */
+  tags: readonly OpcuaTagConfig[];
 }
 
 export const OPCUA_DEFAULTS = { samplingMs: 1000, pollMs: 1000, mode: "subscribe", securityMode: "None", securityPolicy: "None" } as const;
@@ -115,28 +116,40 @@ export const opcuaConfig: DriverConfigPart<OpcuaDeviceConfig> = {
 
   check: (devices) => devices.flatMap((d) => checkDevice(d.value, d.path)),
 
-  builder: () => (d, common) => {
-    const c = objOf(d.connection);
-    const connection: OpcuaDeviceConfig["connection"] = {
-      endpoint: c.endpoint as string,
-      securityMode: or(c.securityMode, OPCUA_DEFAULTS.securityMode),
-      securityPolicy: or(c.securityPolicy, OPCUA_DEFAULTS.securityPolicy),
+  builder: () => {
+    // one built list per raw list: the devices of one template hand in the template's array
+    const built = new Map<unknown[], readonly OpcuaTagConfig[]>();
+    const tagsOf = (raw: unknown[]): readonly OpcuaTagConfig[] => {
+      let list = built.get(raw);
+      if (!list) {
+        list = Object.freeze(raw.map((r) => {
+          const t = objOf(r);
+          const tag: OpcuaTagConfig = { ...buildTagCommon(t), nodeId: t.nodeId as string };
+          if (t.samplingMs !== undefined) tag.samplingMs = t.samplingMs as number;
+          return tag;
+        }));
+        built.set(raw, list);
+      }
+      return list;
     };
-    if (c.username !== undefined) connection.username = c.username as string;
-    if (c.password !== undefined) connection.password = c.password as string;
-    return {
-      ...common,
-      driver: "opcua",
-      connection,
-      mode: or(d.mode, OPCUA_DEFAULTS.mode),
-      samplingMs: or(d.samplingMs, OPCUA_DEFAULTS.samplingMs),
-      pollMs: or(d.pollMs, OPCUA_DEFAULTS.pollMs),
-      tags: listOf(d.tags).map((raw) => {
-        const t = objOf(raw);
-        const tag: OpcuaTagConfig = { ...buildTagCommon(t), nodeId: t.nodeId as string };
-        if (t.samplingMs !== undefined) tag.samplingMs = t.samplingMs as number;
-        return tag;
-      }),
+    return (d, common) => {
+      const c = objOf(d.connection);
+      const connection: OpcuaDeviceConfig["connection"] = {
+        endpoint: c.endpoint as string,
+        securityMode: or(c.securityMode, OPCUA_DEFAULTS.securityMode),
+        securityPolicy: or(c.securityPolicy, OPCUA_DEFAULTS.securityPolicy),
+      };
+      if (c.username !== undefined) connection.username = c.username as string;
+      if (c.password !== undefined) connection.password = c.password as string;
+      return {
+        ...common,
+        driver: "opcua",
+        connection,
+        mode: or(d.mode, OPCUA_DEFAULTS.mode),
+        samplingMs: or(d.samplingMs, OPCUA_DEFAULTS.samplingMs),
+        pollMs: or(d.pollMs, OPCUA_DEFAULTS.pollMs),
+        tags: tagsOf(listOf(d.tags)),
+      };
     };
   },
 };

@@ -5,6 +5,7 @@ import { readSource } from "./source.js";
 import { validateStructure } from "./validate.js";
 import { checkSemantics } from "./semantic.js";
 import { buildConfig } from "./build.js";
+import { applyTemplates } from "./templates.js";
 import { builtModel, type ConfigModel } from "./model.js";
 import { describeError } from "../core/errors.js";
 import type { DeviceConfig, OutputConfig } from "./types.js";
@@ -76,11 +77,12 @@ export function parseConfigText<D = DeviceConfig, O = OutputConfig>(
     if (!read.ok) return { ok: false, problems: sortProblems(read.problems), warnings: [] };
     // A value whose variable (or anchor) is missing is reported once, as missing, not again as empty or malformed.
     const envPaths = new Set(read.problems.filter((p) => /^(environment variable|malformed environment|unknown anchor)/.test(p.message)).map((p) => p.path));
-    const later = [...validateStructure(read.source, model), ...checkSemantics(read.source, baseDir, model)].filter((p) => !envPaths.has(p.path));
+    const tpl = applyTemplates(read.source, validateStructure(read.source, model), baseDir, model);
+    const later = [...tpl.problems, ...tpl.annotate(checkSemantics(tpl.source, baseDir, model))].filter((p) => !envPaths.has(p.path));
     const warnings = sortProblems(later.filter((p) => p.severity === "warning"));
     const problems = [...read.problems, ...later.filter((p) => p.severity !== "warning")];
     if (problems.length > 0) return { ok: false, problems: sortProblems(problems), warnings };
-    return { ok: true, config: buildConfig(read.source.data, baseDir, model), warnings };
+    return { ok: true, config: buildConfig(tpl.buildData(), baseDir, model), warnings };
   } catch (err) {
     // A bug of ours, not the user's: still a problem report, never a stack trace.
     return { ok: false, problems: [{ path: "", line: 0, col: 0, message: `internal error while validating: ${describeError(err)}` }], warnings: [] };
@@ -103,9 +105,11 @@ function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
 /**
  * One problem as `validate` prints it: `FILE:LINE:COL: PATH: MESSAGE`, a warning as
  * `FILE:LINE:COL: warning: PATH: MESSAGE`. PATH is left out for the file as a whole, and LINE:COL
- * when there is no position (the file cannot be read): `FILE: MESSAGE`.
+ * when there is no position (the file cannot be read): `FILE: MESSAGE`. A device's problem its
+ * template takes part in reads `PATH (template NAME, line N): MESSAGE`.
  */
 export function formatProblem(file: string, p: ConfigProblem): string {
   const where = p.line === 0 && p.path === "" ? file : `${file}:${p.line}:${p.col}`;
-  return `${where}: ${p.severity === "warning" ? "warning: " : ""}${p.path === "" ? "" : `${p.path}: `}${p.message}`;
+  const tpl = p.template ? ` (template ${p.template.name}, line ${p.template.line})` : "";
+  return `${where}: ${p.severity === "warning" ? "warning: " : ""}${p.path === "" ? "" : `${p.path}${tpl}: `}${p.message}`;
 }

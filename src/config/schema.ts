@@ -15,6 +15,7 @@ import {
 } from "../core/schema-kit.js";
 import type { ConfigParts } from "./model.js";
 import { builtParts } from "./built.js";
+import { deviceItemSchema, templatesSchema } from "./template-schema.js";
 
 export type { JsonSchema };
 export { ID_PATTERN, TAG_PATTERN, GLOB_ID_PATTERN, SIZE_PATTERN, TOKEN_HASH_PATTERN, PATTERN_TEXT } from "../core/schema-kit.js";
@@ -119,7 +120,8 @@ export function composeSchema(parts: ConfigParts): JsonSchema {
           fsync: enumOf("batch: fsync every fsyncIntervalMs; always: fsync per append", ["batch", "always"], "batch"),
           fsyncIntervalMs: durationMs("fsync period when fsync is batch", 1, 50),
         }),
-        devices: { type: ["array", "null"], description: "Devices to poll or subscribe to", items: device },
+        templates: templatesSchema(device),
+        devices: { type: ["array", "null"], description: "Devices to poll or subscribe to", items: deviceItemSchema(device) },
         ingest: {
           ...obj(`Pushes from 5G devices (${pushes})`, {
             http: bool("Accept POST /api/v1/ingest/{deviceId} on the http listener", true),

@@ -4,7 +4,7 @@
  * follow them. What is derived (rules in `src/config/README.md`, "Device templates"):
  *
  * - `templates.<name>`: a device without `id`; of its `required` keys only `driver` and `tags`
- *   stay (a device supplies the rest, e.g. `connection.host`); `connection` keeps its keys and
+ *   stay (a device supplies the rest, e.g. the address in `connection`); `connection` keeps its keys and
  *   branches but requires none.
  * - `devices[]` with a `template` key: `id` and `template` required, `tags` not allowed, every
  *   other device key of any driver allowed (the driver comes from the template; `templates.ts`
@@ -13,7 +13,7 @@
  * Assumed shape of the device schema: an object with `properties.driver` and `allOf` of
  * `{ if, then: <one driver's device object> }` (see `schema.ts`).
  */
-import type { JsonSchema } from "./schema.js";
+import type { JsonSchema } from "../core/plugin.js";
 
 type Branch = { if?: JsonSchema; then?: JsonSchema };
 
@@ -46,12 +46,13 @@ function withoutRequired(s: JsonSchema): JsonSchema {
 /** One template: a device without `id`, needing only `driver` and `tags`. */
 export function templateSchema(device: JsonSchema): JsonSchema {
   const branches = ((device.allOf ?? []) as Branch[]).map((b) => {
-    const t = clone(b.then ?? {});
+    // a driver's own if/then between device keys requires nothing of a template either
+    const t = withoutRequired(b.then ?? {});
     const p = props(t);
     delete p.id;
     if (p.connection) p.connection = withoutRequired(p.connection);
-    t.required = ((t.required ?? []) as string[]).filter((k) => k === "driver" || k === "tags");
-    t.description = `Template: ${String(t.description ?? "a device")}, without id; devices that use it state the rest (their id and, e.g., connection.host)`;
+    t.required = ((b.then?.required ?? []) as string[]).filter((k) => k === "driver" || k === "tags");
+    t.description = `Template: ${String(t.description ?? "a device")}, without id; devices that use it state the rest (their id and what the template leaves out)`;
     return { ...b, then: t };
   });
   return {
@@ -98,7 +99,7 @@ export function templatedDeviceSchema(device: JsonSchema): JsonSchema {
   const keys = unionOf(branches.map(props));
   delete keys.tags;
   const connections = branches.map((b) => props(b).connection).filter((c): c is JsonSchema => c !== undefined);
-  // every branch of every driver's connection (e.g. Modbus tcp and rtu): their keys, none required
+  // every branch of every driver's connection (a driver may have several kinds of connection): their keys, none required
   const connBranches = connections.flatMap((c) => [c, c.then, c.else].filter((x): x is JsonSchema => x !== undefined && typeof x === "object"));
   const id = keys.id ?? { type: "string" };
   delete keys.id;
@@ -115,7 +116,7 @@ export function templatedDeviceSchema(device: JsonSchema): JsonSchema {
       driver: { ...driver, description: "Optional with a template; if given, the template's driver" },
       connection: {
         type: "object",
-        description: "Connection keys of this device, merged over the template's connection key by key (e.g. host, port, unitId)",
+        description: "Connection keys of this device (those of the template's driver), merged over the template's connection key by key",
         additionalProperties: false,
         properties: unionOf(connBranches.map(props)),
       },
@@ -123,9 +124,15 @@ export function templatedDeviceSchema(device: JsonSchema): JsonSchema {
   };
 }
 
-/** `devices[]` items: a device written out in full, or one made from a template. */
+/**
+ * `devices[]` items: a device written out in full (`else`), or one made from a template (`then`).
+ * `driver` is stated at the top as well, since either form may name one and it must be a built
+ * driver: editors offer the names, and the schema's top level says which drivers there are.
+ */
 export function deviceItemSchema(device: JsonSchema): JsonSchema {
   return {
+    description: "A device: written out in full, or made from a template (template: NAME)",
+    properties: { driver: props(device).driver ?? {} },
     if: { type: "object", required: ["template"] },
     then: templatedDeviceSchema(device),
     else: device,

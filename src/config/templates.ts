@@ -3,9 +3,9 @@
  * "Device templates"):
  *
  *   templates:
- *     press: { driver: modbus, pollMs: 500, connection: { port: 502 }, tags: [ … ] }
+ *     press: { driver: DRIVER, pollMs: 500, connection: { …keys all presses share }, tags: [ … ] }
  *   devices:
- *     - { id: press-1, template: press, connection: { host: 10.0.0.21 } }
+ *     - { id: press-1, template: press, connection: { …this press's own keys } }
  *
  * A device made from a template is the template with the device's keys on top (device keys win;
  * `connection` is merged key by key). It may not list `tags`: the template's list is the device's
@@ -17,19 +17,21 @@
  *   schema from the device schema) and each device's own keys;
  * - `applyTemplates` merges each device without tags and checks the merged device against its
  *   driver's schema without tags (a key a driver refuses, a key neither side gave); runs the
- *   semantic checks (`semantic.ts`) on each template once, as a device of its own, and once more
- *   per other `connection.transport` its devices use (the one device key tag checks read);
+ *   semantic checks (`semantic.ts`, with the plugins' `check`) on each template once, as a device
+ *   of its own, and once more per other combination of the device keys its driver's tag rules read
+ *   (`ConfigPart.tagRulesRead`) among the devices made from it;
  * - the semantic checks then see the merged devices without tags (`TemplateResult.source`), and
  *   `annotate` points their problems at the device and names the template.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
-import { CONFIG_SCHEMA, PATTERN_TEXT, type JsonSchema } from "./schema.js";
+import type { ConfigPath, JsonSchema } from "../core/plugin.js";
 import { deviceWithoutTagsSchema } from "./template-schema.js";
 import { closest, coerceAt, toProblem } from "./validate.js";
 import { checkSemantics } from "./semantic.js";
+import type { ConfigModel } from "./model.js";
 import type { ConfigSource, Pos } from "./source.js";
 import type { ConfigProblem } from "./types.js";
-import { formatPath, pointer } from "./paths.js";
+import { formatPath, pointer } from "../core/config-paths.js";
 
 type Obj = Record<string, unknown>;
 type Segs = (string | number)[];
@@ -53,21 +55,25 @@ export interface TemplateResult {
   buildData(): unknown;
 }
 
-let withoutTags: ValidateFunction | undefined;
+type Model = ConfigModel<unknown, unknown>;
 
-/** The device schema (an `else` of `devices.items`, see `template-schema.ts`) without tags, compiled once per process. */
-function mergedValidator(): ValidateFunction {
-  if (!withoutTags) {
-    const devices = (CONFIG_SCHEMA.properties as Record<string, JsonSchema>).devices;
+const withoutTags = new WeakMap<Model, ValidateFunction>();
+
+/** The model's device schema (the `else` of `devices.items`, see `template-schema.ts`) without tags, compiled once per model and process. */
+function mergedValidator(model: Model): ValidateFunction {
+  let v = withoutTags.get(model);
+  if (!v) {
+    const devices = (model.schema.properties as Record<string, JsonSchema>).devices;
     const device = ((devices?.items ?? {}) as JsonSchema).else as JsonSchema | undefined;
     if (!device) throw new Error("templates: devices.items has no plain device schema (else branch)");
     const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false, allowUnionTypes: true });
-    withoutTags = ajv.compile(deviceWithoutTagsSchema(device));
+    v = ajv.compile(deviceWithoutTagsSchema(device));
+    withoutTags.set(model, v);
   }
-  return withoutTags;
+  return v;
 }
 
-/** A formatted path (`devices[2].connection.host`, `a["b c"]`) back into segments. */
+/** A formatted path (`devices[2].connection.timeoutMs`, `a["b c"]`) back into segments. */
 export function parsePath(path: string): Segs {
   const out: Segs = [];
   const re = /(?:^|\.)([A-Za-z_$][A-Za-z0-9_$-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/y;
@@ -82,7 +88,7 @@ export function parsePath(path: string): Segs {
 
 const ptrOf = (segs: Segs): string => segs.map((s) => `/${pointer(String(s))}`).join("");
 
-function valueAt(v: unknown, segs: Segs): unknown {
+function valueAt(v: unknown, segs: readonly (string | number)[]): unknown {
   let cur = v;
   for (const s of segs) {
     if (cur === null || typeof cur !== "object") return undefined;
@@ -120,10 +126,11 @@ function ownValue(m: Merged, rel: Segs): boolean {
 }
 
 /**
- * Checks templates and expands the devices made from them. `structure` is what the schema found
- * in `source` (see `validateStructure`). Never throws on bad input: shapes are checked before use.
+ * Checks templates and expands the devices made from them. `structure` is what the schema of
+ * `model` found in `source` (see `validateStructure`). Never throws on bad input: shapes are
+ * checked before use.
  */
-export function applyTemplates(source: ConfigSource, structure: ConfigProblem[], baseDir = "."): TemplateResult {
+export function applyTemplates(source: ConfigSource, structure: ConfigProblem[], baseDir: string, model: Model): TemplateResult {
   const root = isObj(source.data) ? source.data : undefined;
   const templates = root && isObj(root.templates) ? root.templates : blank();
   const devices = root && Array.isArray(root.devices) ? (root.devices as unknown[]) : [];
@@ -136,8 +143,8 @@ export function applyTemplates(source: ConfigSource, structure: ConfigProblem[],
   const posOf = (ptr: string): Pos => source.valuePos.get(ptr) ?? { line: 0, col: 0 };
   const keyPosOf = (ptr: string): Pos => source.keyPos.get(ptr) ?? posOf(ptr);
   const tplPtr = (name: string): string => `/templates/${pointer(name)}`;
-  const add = (segs: Segs, pos: Pos, message: string, template?: ConfigProblem["template"]): void => {
-    problems.push({ path: formatPath(segs), line: pos.line, col: pos.col, message, ...(template ? { template } : {}) });
+  const add = (segs: Segs, pos: Pos, message: string, template?: ConfigProblem["template"], severity?: ConfigProblem["severity"]): void => {
+    problems.push({ path: formatPath(segs), line: pos.line, col: pos.col, message, ...(severity ? { severity } : {}), ...(template ? { template } : {}) });
   };
   /** The line of the template value at `rel` (or of its nearest enclosing value; else the template's name). */
   const templateLine = (name: string, rel: Segs): number => {
@@ -167,14 +174,14 @@ export function applyTemplates(source: ConfigSource, structure: ConfigProblem[],
 
   // Template names: ajv reports a bad one at the templates map, twice (pattern, propertyNames);
   // here it is reported once, at the name.
-  const namePattern = ((CONFIG_SCHEMA.properties as Record<string, JsonSchema>).templates?.propertyNames as JsonSchema | undefined)?.pattern;
+  const namePattern = ((model.schema.properties as Record<string, JsonSchema>).templates?.propertyNames as JsonSchema | undefined)?.pattern;
   const badNames = new Set<string>();
   if (typeof namePattern === "string") {
     const re = new RegExp(namePattern);
     for (const name of names) {
       if (re.test(name)) continue;
       badNames.add(name);
-      add(["templates", name], keyPosOf(tplPtr(name)), `found template name ${JSON.stringify(name)}; allowed: ${PATTERN_TEXT[namePattern] ?? `a name matching ${namePattern}`}`);
+      add(["templates", name], keyPosOf(tplPtr(name)), `found template name ${JSON.stringify(name)}; allowed: ${model.patternText[namePattern] ?? `a name matching ${namePattern}`}`);
     }
   }
 
@@ -243,38 +250,51 @@ export function applyTemplates(source: ConfigSource, structure: ConfigProblem[],
     wholeEnv: source.wholeEnv,
   };
 
-  // Each template once as a device of its own (semantic checks), and once per other transport its devices use.
+  // Each template once as a device of its own (semantic checks), and once per other combination
+  // of the device keys its driver's tag rules read (`tagRulesRead`) among its devices.
   for (const name of names) {
     const template = templates[name];
     if (!isObj(template)) continue;
-    const own = checkTemplateAlone(source, name, template, template.connection, baseDir);
+    const own = checkTemplateAlone(source, name, template, baseDir, model);
     for (const p of own) {
       problems.push(p);
       noteIssue(p.path);
     }
+    const keys = model.parts.drivers.find((d) => d.name === template.driver)?.tagRulesRead ?? [];
+    if (keys.length === 0) continue;
     const seen = new Set(own.map((p) => `${p.path}\n${p.message}`));
-    const byTransport = new Map<string, number[]>();
+    const ownValues = JSON.stringify(keys.map((k) => valueAt(template, k) ?? null));
+    const byValues = new Map<string, { device: Obj; changed: ConfigPath[]; users: number[] }>();
     for (const [i, m] of merged) {
-      const t = isObj(m.merged.connection) ? m.merged.connection.transport : undefined;
-      if (m.name !== name || typeof t !== "string" || (isObj(template.connection) && template.connection.transport === t)) continue;
-      const users = byTransport.get(t);
-      if (users) users.push(i);
-      else byTransport.set(t, [i]);
+      if (m.name !== name) continue;
+      const values = keys.map((k) => valueAt(m.merged, k) ?? null);
+      const key = JSON.stringify(values);
+      if (key === ownValues) continue;
+      const known = byValues.get(key);
+      if (known) { known.users.push(i); continue; }
+      let device = template;
+      const changed: ConfigPath[] = [];
+      keys.forEach((k, n) => {
+        if (JSON.stringify(values[n]) === JSON.stringify(valueAt(template, k) ?? null)) return;
+        device = withValueAt(device, k, values[n]);
+        changed.push(k);
+      });
+      byValues.set(key, { device, changed, users: [i] });
     }
-    for (const [transport, users] of byTransport) {
-      const conn = Object.assign(blank(), isObj(template.connection) ? template.connection : {}, { transport });
+    for (const { device, changed, users } of byValues.values()) {
       const first = users[0]!;
-      const at = ["devices", first, "connection", "transport"];
-      for (const p of checkTemplateAlone(source, name, template, conn, baseDir)) {
+      const at = ["devices", first, ...changed[0]!];
+      const what = changed.map((k) => `${String(k[k.length - 1])} ${text(valueAt(device, k))}`).join(", ");
+      for (const p of checkTemplateAlone(source, name, device, baseDir, model)) {
         if (seen.has(`${p.path}\n${p.message}`)) continue;
-        const more = users.length > 1 ? `; ${users.length - 1} more device${users.length > 2 ? "s use" : " uses"} template ${name} with transport ${transport}` : "";
-        add(at, view.valuePos.get(ptrOf(at)) ?? posOf(ptrOf(["devices", first])), `with transport ${transport}: ${p.path}: ${p.message}${more}`, { name, line: p.line });
+        const more = users.length > 1 ? `; ${users.length - 1} more device${users.length > 2 ? "s use" : " uses"} template ${name} with ${what}` : "";
+        add(at, view.valuePos.get(ptrOf(at)) ?? posOf(ptrOf(["devices", first])), `with ${what}: ${p.path}: ${p.message}${more}`, { name, line: p.line }, p.severity);
       }
     }
   }
 
   // Each merged device against its driver's schema without tags.
-  const validate = mergedValidator();
+  const validate = mergedValidator(model);
   for (const [i, m] of merged) {
     const prefix = `/devices/${i}`;
     let errors: ErrorObject[] = [];
@@ -286,7 +306,7 @@ export function applyTemplates(source: ConfigSource, structure: ConfigProblem[],
       if (!changed) break;
     }
     for (const e of errors) {
-      const p = toProblem(e, view);
+      const p = toProblem(e, view, model);
       if (!p) continue;
       const rel = parsePath(p.path).slice(2);
       if (e.keyword !== "additionalProperties" && ownValue(m, rel)) problems.push(p);
@@ -320,16 +340,27 @@ export function applyTemplates(source: ConfigSource, structure: ConfigProblem[],
   };
 }
 
+/** A value for a message: strings as written, the rest as JSON. */
+const text = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v) ?? "nothing");
+
+/** A copy of `o` with `value` at `path` (objects on the way copied, or made where missing); `o` is left as it is. */
+function withValueAt(o: Obj, path: readonly (string | number)[], value: unknown): Obj {
+  const [head, ...rest] = path;
+  if (head === undefined) return o;
+  const out = Object.assign(blank(), o);
+  out[String(head)] = rest.length === 0 ? value : withValueAt(isObj(o[String(head)]) ? (o[String(head)] as Obj) : blank(), rest, value);
+  return out;
+}
+
 /**
- * The semantic checks on one template as if it were the only device (with `connection` as given),
- * problems pointed at the template. Only what the template holds is judged: a device-level check
- * that needs a device's own keys (its id, its serial port) finds nothing to say here.
+ * The semantic checks (the core's and the driver's `check`) on one template as if it were the only
+ * device (`device`: the template, or a copy with some device's values of the keys its tag rules
+ * read), problems pointed at the template. Only what the template holds is judged: a device-level
+ * check that needs a device's own keys (its id, the line it shares with others) finds nothing to say here.
  */
-function checkTemplateAlone(source: ConfigSource, name: string, template: Obj, connection: unknown, baseDir: string): ConfigProblem[] {
+function checkTemplateAlone(source: ConfigSource, name: string, device: Obj, baseDir: string, model: Model): ConfigProblem[] {
   const base = `/templates/${pointer(name)}`;
   const redirect = <V>(map: Map<string, V>) => new ViewMap<V>((ptr) => (ptr.startsWith("/devices/0") ? map.get(`${base}${ptr.slice("/devices/0".length)}`) : undefined));
-  const device = Object.assign(blank(), template);
-  if (connection !== undefined) device.connection = connection;
   const alone: ConfigSource = {
     data: Object.assign(blank(), { devices: [device] }),
     valuePos: redirect(source.valuePos),
@@ -339,7 +370,7 @@ function checkTemplateAlone(source: ConfigSource, name: string, template: Obj, c
   };
   const path = formatPath(["templates", name]);
   const rename = (s: string): string => s.replace(/devices\[0\](?=[.[ ]|$)/g, path).replace(/\bin this device\b/g, "in this template");
-  return checkSemantics(alone, baseDir)
+  return checkSemantics(alone, baseDir, model)
     .filter((p) => p.path === "devices[0]" || p.path.startsWith("devices[0].") || p.path.startsWith("devices[0]["))
     .map((p) => ({ ...p, path: rename(p.path), message: rename(p.message) }));
 }

@@ -84,4 +84,9 @@ export interface ConfigProblem {
   message: string;
   /** `warning`: reported, but the config is accepted. Absent: an error. */
   severity?: "warning";
+  /**
+   * Set on a problem of a device made from a template (`devices[].template`) when the template
+   * takes part in it: the template's name and the line of the template value involved.
+   */
+  template?: { name: string; line: number };
 }

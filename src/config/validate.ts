@@ -47,7 +47,7 @@ export function validateStructure(source: ConfigSource, model: ConfigModel<unkno
   return problems;
 }
 
-function coerceAt(source: ConfigSource, e: ErrorObject): boolean {
+export function coerceAt(source: ConfigSource, e: ErrorObject): boolean {
   const segs = segmentsOf(e.instancePath, source.data);
   const last = segs[segs.length - 1];
   if (last === undefined) return false;
@@ -67,7 +67,7 @@ function coerceAt(source: ConfigSource, e: ErrorObject): boolean {
   return true;
 }
 
-function toProblem(e: ErrorObject, source: ConfigSource, model: ConfigModel<unknown, unknown>): ConfigProblem | null {
+export function toProblem(e: ErrorObject, source: ConfigSource, model: ConfigModel<unknown, unknown>): ConfigProblem | null {
   // `if` only says "the matching branch failed"; that branch's own errors are reported.
   if (e.keyword === "if") return null;
   const segs = segmentsOf(e.instancePath, source.data);
@@ -127,9 +127,14 @@ function toProblem(e: ErrorObject, source: ConfigSource, model: ConfigModel<unkn
   }
 }
 
-/** The planned part refused at `ptr` (an ajv instancePath) with `value` (undefined: the key itself). */
+/**
+ * The planned part refused at `ptr` (an ajv instancePath) with `value` (undefined: the key itself).
+ * A rule about a key of any device (`at` under `/devices/` and an index) holds for templates too
+ * (`/templates/NAME/` and the same key).
+ */
 function notBuiltAt(rules: readonly NotBuilt[], ptr: string, value: string | undefined): NotBuilt | undefined {
   const segs = ptr.split("/");
+  if (segs[1] === "templates" && segs.length > 2) segs.splice(1, 2, "devices", "0");
   return rules.find((r) => {
     if (r.value !== value) return false;
     const want = r.at.split("/");
@@ -157,7 +162,7 @@ function typeText(type: unknown): string {
 }
 
 /** The allowed key a typo most likely meant, when it is close enough to say so. */
-function closest(key: string, allowed: string[]): string | undefined {
+export function closest(key: string, allowed: string[]): string | undefined {
   let best: string | undefined;
   let bestDist = Infinity;
   for (const a of allowed) {

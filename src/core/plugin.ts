@@ -105,9 +105,21 @@ export interface ConfigPart<C, Common> {
    */
   check?(items: readonly RawItem[], ctx: CheckContext): ConfigIssue[];
   /**
+   * Drivers only: the device keys besides `tags` that `check` reads when it judges a device's tags,
+   * as paths inside the device (e.g. `["connection", "mode"]` if a tag rule differed by mode).
+   * Device templates need it: a template's tags are checked once, at the template, with the
+   * template's own values of these keys, and once more for each other combination of values among
+   * the devices made from it (reported at the first such device, naming the template). Absent or
+   * empty: no tag rule depends on another device key, so a template's tags are checked once.
+   */
+  readonly tagRulesRead?: readonly ConfigPath[];
+  /**
    * Returns the builder for one config load (it may keep state across the items of one file, e.g.
    * to share identical tag lists). The builder turns a valid raw item into its typed config with
    * every default applied; `common` holds the keys the loader built. The result is immutable.
+   * Devices made from one template hand in the same raw `tags` array (the template's): a driver's
+   * builder returns one built, frozen tag list for it, shared by all those devices (key a cache on
+   * the raw array), so its tags must not depend on other device keys.
    */
   builder(ctx: BuildContext): (raw: RawObject, common: Common) => C;
 }

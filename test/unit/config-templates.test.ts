@@ -16,7 +16,8 @@ import { parse } from "yaml";
 import { formatProblem, loadConfig, parseConfigText } from "../../src/config/load.js";
 import { runValidate } from "../../src/config/cli.js";
 import { parsePath } from "../../src/config/templates.js";
-import type { ConfigProblem, ModbusDeviceConfig } from "../../src/config/types.js";
+import type { ConfigProblem } from "../../src/config/types.js";
+import type { ModbusDeviceConfig } from "../../drivers/modbus/config.js";
 
 const root = join(import.meta.dirname, "../..");
 const fixtures = join(root, "test/fixtures/configs/templates");
