@@ -188,6 +188,7 @@ export function applyTemplates(source: ConfigSource, structure: ConfigProblem[],
   // Devices made from a template, merged without tags.
   const merged = new Map<number, Merged>();
   const dropRaw = new Set<number>();
+  const unjudged = new Set<number>();
   devices.forEach((d, i) => {
     if (!isObj(d) || d.template === undefined) return;
     const seg: Segs = ["devices", i];
@@ -205,8 +206,12 @@ export function applyTemplates(source: ConfigSource, structure: ConfigProblem[],
       add([...seg, "template"], posOf(`${ptr}/template`), `unknown template "${name}"${hint ? ` (did you mean "${hint}"?)` : ""}; ${known}`);
       return;
     }
-    // A template the schema refused as a whole (no driver, not a map) is reported at the template.
-    if (!isObj(template) || typeof template.driver !== "string" || (templateIssues.get(name) ?? []).some((t) => t.length === 0 || (t.length === 1 && t[0] === "driver"))) return;
+    // A template the schema refused as a whole (no driver, a driver not built, not a map) is
+    // reported at the template; its devices' keys cannot be judged without a driver.
+    if (!isObj(template) || typeof template.driver !== "string" || (templateIssues.get(name) ?? []).some((t) => t.length === 0 || (t.length === 1 && t[0] === "driver"))) {
+      unjudged.add(i);
+      return;
+    }
     if (d.driver !== undefined && d.driver !== template.driver) {
       add([...seg, "driver"], posOf(`${ptr}/driver`), `found ${JSON.stringify(d.driver)}; template ${name} is a ${String(template.driver)} template: leave driver out or make it ${String(template.driver)}`,
         { name, line: templateLine(name, ["driver"]) });
@@ -318,7 +323,9 @@ export function applyTemplates(source: ConfigSource, structure: ConfigProblem[],
   const kept = structure.filter((p) => {
     if (p.path === "templates" && badNames.size > 0 && (p.message === "property name must be valid" || [...badNames].some((n) => p.message.startsWith(`found ${JSON.stringify(n)} (string)`)))) return false;
     const segs = parsePath(p.path);
-    return !(segs[0] === "devices" && typeof segs[1] === "number" && dropRaw.has(segs[1]) && (merged.has(segs[1]) || segs[2] === "tags"));
+    if (segs[0] !== "devices" || typeof segs[1] !== "number") return true;
+    if (unjudged.has(segs[1]) && segs[2] !== "id" && segs[2] !== "template" && segs[2] !== "tags") return false;
+    return !(dropRaw.has(segs[1]) && (merged.has(segs[1]) || segs[2] === "tags"));
   });
 
   return {
