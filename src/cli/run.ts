@@ -122,7 +122,8 @@ export async function runDaemon(file: string, opts: { pretty: boolean }): Promis
   const warnings: ConfigProblem[] = [];
   const config = loadOrExplain(file, warnings);
   const log = createLogger({ pretty: opts.pretty });
-  for (const w of warnings) log.warn({ config: file, line: w.line, path: w.path }, w.message);
+  // a templated device's warning also names its template, as `validate` prints it
+  for (const w of warnings) log.warn({ config: file, line: w.line, path: w.path, ...(w.template ? { template: w.template } : {}) }, w.message);
   reportFatalTo(log, configSecrets(config));
   const stop = watchStopSignals(log);
   log.info({ pid: process.pid }, "floorgate starting");
