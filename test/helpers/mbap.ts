@@ -34,14 +34,3 @@ export function onMbapRequests(sock: Socket, onRequest: (req: MbapRequest) => vo
     }
   });
 }
-
-/** The MBAP frame of a reply `pdu` to request `tid` of `unitId`. */
-export function mbapFrame(tid: number, unitId: number, pdu: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(7 + pdu.length);
-  frame.writeUInt16BE(tid, 0);
-  frame.writeUInt16BE(0, 2);
-  frame.writeUInt16BE(pdu.length + 1, 4);
-  frame[6] = unitId;
-  frame.set(pdu, 7);
-  return frame;
-}

@@ -13,8 +13,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Duplex } from "node:stream";
 import ModbusRTU from "modbus-serial";
-import { crc16 } from "../../drivers/modbus/frame.js";
-import { mbapFrame, onMbapRequests } from "./mbap.js";
+import { crc16, mbapFrame } from "../../drivers/modbus/frame.js";
+import { onMbapRequests } from "./mbap.js";
 import { freePort } from "./ports.js";
 
 export type Area = "holding" | "input" | "coil" | "discrete";
