@@ -76,7 +76,11 @@ outputConformance("mqtt json (Mosquitto)", async () => {
     received: async (device) => {
       const out: ReceivedSample[] = [];
       for (const m of sub.on(`${prefix}/${device}/telemetry`)) {
-        for (const s of payloadOf(m).samples) out.push({ device, tag: s.tag, value: s.value as ReceivedSample["value"] });
+        for (const s of payloadOf(m).samples) {
+          const r: ReceivedSample = { device, tag: s.tag, value: s.value as ReceivedSample["value"], quality: s.quality as ReceivedSample["quality"], ts: Date.parse(s.ts) };
+          if (s.unit !== undefined) r.unit = s.unit;
+          out.push(r);
+        }
       }
       return out;
     },

@@ -1,4 +1,5 @@
 import type { SampleBatch, SampleRun } from "../../core/sample-columns.js";
+import { splitByDevice } from "../../core/sample-reader.js";
 
 /**
  * One telemetry message of the json format (spec §6): samples of one device, at most `maxBatch`,
@@ -29,20 +30,8 @@ export function messageLength(m: TelemetryMessage): number {
 export function planMessages(batch: SampleBatch, maxBatch: number): TelemetryMessage[] {
   const limit = Math.max(1, Math.floor(maxBatch));
   const groups = new Map<string, SampleRun[]>();
-  for (const run of batch.runs) {
-    const d = run.cols.device;
-    if (typeof d === "string") addRun(groups, d, run);
-    else {
-      // A run of several devices (a push batch never is; kept general): one piece per device change.
-      let a = run.from;
-      const end = run.from + run.count;
-      for (let i = a + 1; i <= end; i++) {
-        if (i < end && d[i] === d[a]) continue;
-        addRun(groups, d[a]!, { cols: run.cols, from: a, count: i - a, firstPos: run.firstPos + (a - run.from) });
-        a = i;
-      }
-    }
-  }
+  const add = (device: string, run: SampleRun): void => addRun(groups, device, run);
+  for (const run of batch.runs) splitByDevice(run, add);
   const out: TelemetryMessage[] = [];
   for (const [device, runs] of groups) {
     let parts: SampleRun[] = [];
