@@ -1,5 +1,5 @@
 import type { JournaledSample, Quality, SampleValue } from "./sample.js";
-import { QUALITY_CODES, type SampleBatch, type SampleColumns, type SampleRun } from "./sample-columns.js";
+import { QUALITY_CODES, SampleColumns, type SampleBatch, type SampleRun } from "./sample-columns.js";
 
 /**
  * Reading samples out of the journal's batches without touching their columns: for outputs and
@@ -14,18 +14,8 @@ import { QUALITY_CODES, type SampleBatch, type SampleColumns, type SampleRun } f
  *   }
  */
 
-/** One sample of a `DeviceRun`; `unit` and `reason` are absent where the sample has none. */
-export interface ReadSample {
-  tag: string;
-  value: SampleValue;
-  quality: Quality;
-  /** source timestamp, ms since the epoch */
-  ts: number;
-  unit?: string;
-  reason?: string;
-  /** journal position */
-  pos: number;
-}
+/** One sample of a `DeviceRun`: the journaled sample without its device (the run's); `unit` and `reason` are absent where it has none. */
+export type ReadSample = Omit<JournaledSample, "device">;
 
 /**
  * Samples of one device at consecutive journal positions `firstPos … firstPos + count - 1`,
@@ -88,10 +78,11 @@ export class DeviceRun implements Iterable<ReadSample> {
 /**
  * The runs of `input` in journal order, one per stretch of one device: a run over columns of
  * several devices (a push batch never is one; a journal frame written by a tool may be) is split
- * at each change of device. Empty runs are left out.
+ * at each change of device. Empty runs are left out. Columns not journaled yet (what a driver
+ * emits) read as one run from position 0: `pos` is then the sample's index in them.
  */
-export function deviceRuns(input: SampleBatch | readonly SampleRun[]): DeviceRun[] {
-  const runs = "runs" in input ? input.runs : input;
+export function deviceRuns(input: SampleBatch | readonly SampleRun[] | SampleColumns): DeviceRun[] {
+  const runs = input instanceof SampleColumns ? [{ cols: input, from: 0, count: input.length, firstPos: 0 }] : "runs" in input ? input.runs : input;
   const out: DeviceRun[] = [];
   for (const run of runs) {
     splitByDevice(run, (device, piece) => out.push(new DeviceRun(piece.cols, piece.from, piece.count, piece.firstPos, device)));

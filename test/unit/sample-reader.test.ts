@@ -122,6 +122,17 @@ describe("sample reader", () => {
     );
   });
 
+  it("reads columns not journaled yet as one run per device, positions from 0", () => {
+    fc.assert(
+      fc.property(fc.array(sampleArb, { maxLength: 40 }), (raw) => {
+        const runs = deviceRuns(SampleColumns.fromSamples(raw));
+        expect(readAll(runs)).toEqual(raw.map((s, i) => ({ ...s, pos: i })));
+        expect(runs.length).toBe(raw.filter((s, i) => i === 0 || raw[i - 1]!.device !== s.device).length);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it("leaves out empty runs and hands a one-device run over as it is", () => {
     const cols = SampleColumns.fromSamples([{ device: "d", tag: "t", value: 1, quality: "good", ts: 0 }]);
     expect(deviceRuns([{ cols, from: 0, count: 0, firstPos: 5 }])).toEqual([]);
