@@ -3,7 +3,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, startBroker, type BenchBroker } from "./servers.js";
+import { startBenchBroker, type MosquittoBroker } from "../test/helpers/mosquitto.js";
+import { freePort } from "../test/helpers/ports.js";
 
 const BIN = join(import.meta.dirname, "..", "..", "bin", "floorgate");
 const BASELINE = join(import.meta.dirname, "..", "..", "bench", "baseline-bridge.js");
@@ -93,7 +94,7 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 /** Ingest (202) to PUBACKed delivery at Mosquitto, through the real gateway process. */
-async function gatewayRun(broker: BenchBroker, bodies: number): Promise<{ samplesPerS: number; ingestPerS: number }> {
+async function gatewayRun(broker: MosquittoBroker, bodies: number): Promise<{ samplesPerS: number; ingestPerS: number }> {
   const dir = await mkdtemp(join(tmpdir(), "floorgate-bench-e2e-"));
   const { base, child } = await spawnGateway(dir, broker.url, "batch");
   try {
@@ -110,7 +111,7 @@ async function gatewayRun(broker: BenchBroker, bodies: number): Promise<{ sample
 }
 
 /** The bare baseline: node:http parsing the same bodies and publishing with MQTT.js QoS 1, no journal. */
-async function baselineRun(broker: BenchBroker, bodies: number): Promise<{ samplesPerS: number }> {
+async function baselineRun(broker: MosquittoBroker, bodies: number): Promise<{ samplesPerS: number }> {
   const port = await freePort();
   const child = spawn(process.execPath, [BASELINE, String(port), broker.url], { stdio: ["ignore", "pipe", "inherit"] });
   const base = `http://127.0.0.1:${port}`;
@@ -127,7 +128,7 @@ async function baselineRun(broker: BenchBroker, bodies: number): Promise<{ sampl
 }
 
 /** Replay after an outage: a backlog journaled while the broker is down, drained when it returns. */
-async function replayRun(broker: BenchBroker, backlog: number): Promise<{ drainPerS: number; backlog: number; reconnectMs: number }> {
+async function replayRun(broker: MosquittoBroker, backlog: number): Promise<{ drainPerS: number; backlog: number; reconnectMs: number }> {
   const dir = await mkdtemp(join(tmpdir(), "floorgate-bench-replay-"));
   await broker.stop();
   const { base, child } = await spawnGateway(dir, broker.url, "batch");
@@ -153,7 +154,7 @@ async function replayRun(broker: BenchBroker, backlog: number): Promise<{ drainP
 }
 
 export async function benchE2e(opts: { bodies?: number; backlog?: number; only?: "replay" | "live" } = {}): Promise<Record<string, number>> {
-  const broker = await startBroker();
+  const broker = await startBenchBroker();
   try {
     const bodies = opts.bodies ?? 500; // 20 devices × 500 bodies × 100 samples = 1,000,000 samples
     if (opts.only === "replay") {
@@ -174,7 +175,7 @@ export async function benchE2e(opts: { bodies?: number; backlog?: number; only?:
       "replay / live e2e ratio": Number((replay.drainPerS / gw.samplesPerS).toFixed(2)),
     };
   } finally {
-    await broker.stop();
+    await broker.dispose();
   }
 }
 

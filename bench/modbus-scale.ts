@@ -17,7 +17,8 @@ import { openSync, closeSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
-import { freePort, startBroker, type BenchBroker } from "./servers.js";
+import { startBenchBroker, type MosquittoBroker } from "../test/helpers/mosquitto.js";
+import { freePort } from "../test/helpers/ports.js";
 import { Histogram } from "./modbus-scale-hist.js";
 import { topFunctions } from "./modbus-scale-profile.js";
 import type { SimReady, SimRequest, SimStats } from "./modbus-sim-server.js";
@@ -247,13 +248,13 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
 
   const dir = await mkdtemp(join(tmpdir(), "floorgate-bench-scale-"));
   let sim: Sim | undefined;
-  let broker: BenchBroker | undefined;
+  let broker: MosquittoBroker | undefined;
   let gw: ChildProcess | undefined;
   const sub = new Subscriber();
   let failed = true;
   try {
     sim = await startSim(devices, replyDelayMs, pollMs);
-    broker = await startBroker();
+    broker = await startBenchBroker();
     const httpPort = await freePort();
     const cfg = join(dir, "floorgate.yaml");
     await writeFile(cfg, configYaml(sim.ports, { tags, pollMs, driverThreads: opts.driverThreads ?? 0 }, httpPort, broker.url, opts.viaCli === true));
@@ -424,7 +425,7 @@ export async function benchModbusScale(opts: ScaleOptions): Promise<Record<strin
     if (gw && gw.exitCode === null) gw.kill("SIGKILL");
     await sub.stop().catch(() => {});
     await sim?.stop();
-    await broker?.stop();
+    await broker?.dispose();
     if (failed) process.stderr.write(`[modbus-scale] run failed; its files are kept in ${dir}\n`);
     else {
       if (process.env.FLOORGATE_BENCH_STATS === "1") {

@@ -20,6 +20,7 @@
 import net from "node:net";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { readFileSync } from "node:fs";
+import { onMbapRequests } from "../test/helpers/mbap.js";
 import { Histogram } from "./modbus-scale-hist.js";
 
 export interface SimReady { type: "ready"; ports: number[] }
@@ -131,44 +132,33 @@ function main(): void {
   function onConnection(dev: number, sock: net.Socket): void {
     connections++;
     sock.setNoDelay(true);
-    let rx: Buffer = Buffer.alloc(0);
     sock.on("error", () => {});
     sock.on("close", () => { connections--; });
-    sock.on("data", (chunk: Buffer) => {
-      rx = rx.length ? Buffer.concat([rx, chunk]) : chunk;
-      while (rx.length >= 7) {
-        const len = rx.readUInt16BE(4);
-        if (rx.readUInt16BE(2) !== 0 || len < 2 || len > 254) { rejected++; sock.destroy(); return; }
-        if (rx.length < 6 + len) break;
-        const tid = rx.readUInt16BE(0);
-        const unit = rx[6]!;
-        const fc = rx[7]!;
-        const pduLen = len - 1;
-        const now = performance.now();
-        const arrivedMs = Date.now();
-        requests++;
-        const prev = last[dev]!;
-        if (prev > 0) {
-          const off = Math.abs(now - prev - pollMs);
-          jitter.record(off);
-          if (off > 100) {
-            const sec = Math.floor((now - resetAt) / 1000);
-            if (sec >= 0 && sec < 3600) lateBySecond[sec] = (lateBySecond[sec] ?? 0) + 1;
-          }
+    onMbapRequests(sock, ({ tid, unitId: unit, pdu }) => {
+      const fc = pdu[0]!;
+      const now = performance.now();
+      const arrivedMs = Date.now();
+      requests++;
+      const prev = last[dev]!;
+      if (prev > 0) {
+        const off = Math.abs(now - prev - pollMs);
+        jitter.record(off);
+        if (off > 100) {
+          const sec = Math.floor((now - resetAt) / 1000);
+          if (sec >= 0 && sec < 3600) lateBySecond[sec] = (lateBySecond[sec] ?? 0) + 1;
         }
-        last[dev] = now;
-        if (fc !== 3 || pduLen !== 5) {
-          exception(sock, tid, unit, fc, 1);
-        } else {
-          const start = rx.readUInt16BE(8);
-          const count = rx.readUInt16BE(10);
-          if (count < 1 || count > 125 || start + count > 0x10000) exception(sock, tid, unit, fc, 3);
-          else if (replyDelayMs > 0) setTimeout(reply, replyDelayMs, sock, dev, tid, unit, start, count, arrivedMs);
-          else reply(sock, dev, tid, unit, start, count, arrivedMs);
-        }
-        rx = rx.subarray(6 + len);
       }
-    });
+      last[dev] = now;
+      if (fc !== 3 || pdu.length !== 5) {
+        exception(sock, tid, unit, fc, 1);
+      } else {
+        const start = pdu.readUInt16BE(1);
+        const count = pdu.readUInt16BE(3);
+        if (count < 1 || count > 125 || start + count > 0x10000) exception(sock, tid, unit, fc, 3);
+        else if (replyDelayMs > 0) setTimeout(reply, replyDelayMs, sock, dev, tid, unit, start, count, arrivedMs);
+        else reply(sock, dev, tid, unit, start, count, arrivedMs);
+      }
+    }, { strict: true, onBad: () => { rejected++; } });
   }
 
   const ports: number[] = new Array<number>(devices);

@@ -87,9 +87,9 @@ export async function benchMqttOutput(url: string, opts: MqttOutputBenchOptions 
 
 // `npx tsx bench/mqtt-output.ts [mqtt://host:port]`: without a URL, starts a default-config Mosquitto.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { startMosquitto } = await import("../test/helpers/mosquitto.js");
+  const { startBenchBroker } = await import("../test/helpers/mosquitto.js");
   const given = process.argv[2];
-  const broker = given ? null : await startMosquitto();
+  const broker = given ? null : await startBenchBroker();
   try {
     const res = await benchMqttOutput(given ?? broker!.url, { windows: [4, 16, 32, 100, 256] });
     console.log(JSON.stringify(res, null, 2));

@@ -23,7 +23,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile, copyFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { startSim, tagLines, waitFor, type Sim } from "./modbus-scale.js";
-import { freePort } from "./servers.js";
+import { freePort } from "../test/helpers/ports.js";
 import { topFunctions } from "./modbus-scale-profile.js";
 import { readSource } from "../src/config/source.js";
 import { validateStructure } from "../src/config/validate.js";

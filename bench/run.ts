@@ -10,7 +10,7 @@ import { benchE2e } from "./e2e.js";
 import { benchJournal } from "./journal.js";
 import { benchModbus } from "./modbus.js";
 import { benchMqttOutput } from "./mqtt-output.js";
-import { startBroker } from "./servers.js";
+import { startBenchBroker } from "../test/helpers/mosquitto.js";
 
 type Figures = Record<string, number>;
 
@@ -20,7 +20,7 @@ const parts: Record<string, () => Promise<Figures>> = {
     try { return await benchJournal(dir); } finally { await rm(dir, { recursive: true, force: true }); }
   },
   "mqtt-output": async () => {
-    const broker = await startBroker();
+    const broker = await startBenchBroker();
     try {
       const r = await benchMqttOutput(broker.url);
       return {
@@ -28,7 +28,7 @@ const parts: Record<string, () => Promise<Figures>> = {
         "mqtt output samples/s, 1 write in flight": Math.round(r.single),
         "ratio window / single": Number((r.windowed / r.single).toFixed(1)),
       };
-    } finally { await broker.stop(); }
+    } finally { await broker.dispose(); }
   },
   e2e: () => benchE2e(),
   modbus: () => benchModbus(),

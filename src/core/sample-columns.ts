@@ -1,24 +1,21 @@
 import type { JournaledSample, Quality, Sample, SampleValue } from "./sample.js";
 
-/**
- * Samples as columns: the shape samples take between the journal and the outputs (and from a
- * driver into the journal when it builds them this way). Why not one object per sample: at
- * 200,000 values/s those objects were two thirds of every byte the gateway allocated, and the
- * ones held for a few hundred ms (the journal's cache, writes in flight) were promoted to V8's old
- * generation and left to its major GC. Numbers and timestamps sit in Float64Arrays carved from
- * shared slabs (no box per number and no backing store per column), qualities in bytes, and only
- * the rare non-numeric values in a sparse map.
- *
- * Immutable once built: the journal keeps a column set in its cache and hands the same one to
- * every output, so nobody may write into it.
- */
+/** Quality by its code in `SampleColumns.qualities`. */
 export const QUALITY_CODES: readonly Quality[] = ["good", "uncertain", "bad"];
 
 export function qualityCode(q: Quality): number {
   return q === "good" ? 0 : q === "uncertain" ? 1 : 2;
 }
 
-/** Bytes per slab; a column set takes 17 bytes per sample from it (rounded up to 8). */
+/**
+ * Why columns and slabs: at 200,000 values/s, one object per sample was two thirds of every byte
+ * the gateway allocated, and the ones held for a few hundred ms (the journal's cache, writes in
+ * flight) were promoted to V8's old generation and left to its major GC. Numbers and timestamps
+ * sit in Float64Arrays carved from shared slabs (no box per number and no backing store per
+ * column), qualities in bytes, and only the rare non-numeric values in a sparse map.
+ *
+ * Bytes per slab; a column set takes 17 bytes per sample from it (rounded up to 8).
+ */
 const SLAB_BYTES = 256 * 1024;
 let slab = new ArrayBuffer(SLAB_BYTES);
 let slabUsed = 0;
@@ -43,6 +40,13 @@ function carve(n: number): { a: Float64Array; b: Float64Array; q: Uint8Array } {
   return { a: new Float64Array(slab, at, n), b: new Float64Array(slab, at + 8 * n, n), q: new Uint8Array(slab, at + 16 * n, n) };
 }
 
+/**
+ * Samples as columns: the shape samples take between the journal and the outputs (and from a
+ * driver into the journal when it builds them this way). Immutable once built: the journal keeps
+ * a column set in its cache and hands the same one to every output, so nobody may write into it.
+ * Outputs and other consumers read them through sample-reader.ts (`deviceRuns`); the columns
+ * themselves are for the fast paths in core, the journal and the MQTT json encoder.
+ */
 export class SampleColumns {
   readonly length: number;
   /** the one device of every sample (the usual case: one poll of one device), else per sample */
@@ -250,7 +254,7 @@ export interface SampleRun {
 /**
  * What a journal read hands an output: samples in position order, as runs over column sets
  * (usually one run per poll of one device). Positions increase strictly; they are contiguous
- * within a run.
+ * within a run. Outputs read it with `deviceRuns` (sample-reader.ts).
  */
 export class SampleBatch {
   readonly length: number;

@@ -2,7 +2,8 @@ import { open } from "node:fs/promises";
 import { FloorgateError } from "../core/errors.js";
 import type { JournaledSample } from "../core/sample.js";
 import { SampleBatch, type SampleRun } from "../core/sample-columns.js";
-import { decodeFrame, decodeFrameRun, FRAME_PREFIX } from "./frame-codec.js";
+import { FrameDecoder } from "./frame-decoder.js";
+import { FRAME_PREFIX } from "./frame-format.js";
 import type { RecentFrames } from "./recent-frames.js";
 import { closeSegment, type Segment } from "./segment.js";
 
@@ -33,6 +34,9 @@ export interface ReaderHost {
  * stashes, then the segment files through their frame indexes. Never changes a file.
  */
 export class SegmentReader {
+  /** this reader's own: the names it decoded are shared by the batches it hands out */
+  private readonly decoder = new FrameDecoder();
+
   constructor(private readonly host: ReaderHost) {}
 
   /** Forgets read-ahead (the journal is closing). */
@@ -175,10 +179,10 @@ export class SegmentReader {
     let got = 0;
     try {
       for (let f = 0; f < frames && got < max; f++) {
-        const run = decodeFrameRun(buf, off, start, max - got);
+        const run = this.decoder.decodeRun(buf, off, start, max - got);
         if (run === null) {
           const objs: JournaledSample[] = [];
-          decodeFrame(buf, off, start, objs, max - got);
+          this.decoder.decode(buf, off, start, objs, max - got);
           for (const r of SampleBatch.of(objs).runs) runs.push(r);
           got += objs.length;
         } else if (run.count > 0) {

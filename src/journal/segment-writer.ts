@@ -7,7 +7,7 @@ import type { Sample } from "../core/sample.js";
 import { SampleColumns } from "../core/sample-columns.js";
 import { BatchCommit, type CommitError, type PendingAppend } from "./batch-commit.js";
 import { classifyDiskError, describeDiskError } from "./disk-errors.js";
-import { encodeFrame } from "./frame-codec.js";
+import { FrameEncoder } from "./frame-encoder.js";
 import { withKeys } from "./frame-keys.js";
 import type { AppendOptions, JournalEvent, JournalOptions } from "./journal.js";
 import type { RecentFrames } from "./recent-frames.js";
@@ -80,6 +80,8 @@ export class SegmentWriter {
   private readonly gate: WriteGate;
   /** makes batches durable; holds the durable edge */
   private readonly commits: BatchCommit;
+  /** this journal's own: its string table lives as long as the journal */
+  private readonly encoder = new FrameEncoder();
   private failed = false;
   private closing = false;
 
@@ -175,7 +177,7 @@ export class SegmentWriter {
       // Columns, not per-sample copies: what is held until durable and then cached must not be one
       // object per sample (see SampleColumns). Copied now when given objects the caller may reuse.
       samples = input instanceof SampleColumns ? input : SampleColumns.fromSamples(input);
-      frame = encodeFrame(samples, firstPos);
+      frame = this.encoder.encode(samples, firstPos);
       if (opts?.keys && opts.keys.length > 0) frame = withKeys(frame, opts.keys, Date.now());
     } catch (err) {
       return Promise.reject(new FloorgateError("JOURNAL_IO", `cannot encode samples: ${(err as Error).message}`, { cause: err }));

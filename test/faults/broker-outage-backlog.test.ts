@@ -27,10 +27,10 @@ const INTERVAL_MS = (DEVICES * PER_MESSAGE * 1000) / RATE;
 const MAX_BATCH = 200;
 /**
  * The in-flight window in journal positions: the forwarder keeps at most DEFAULT_MAX_IN_FLIGHT writes
- * of at most `writeSamples` samples outstanding, and after a lost session resends from its cursor,
+ * of at most MAX_BATCH × WRITE_MESSAGES samples outstanding, and after a lost session resends from its cursor,
  * which is at most that far behind anything the broker has seen.
  */
-const WINDOW = DEFAULT_MAX_IN_FLIGHT * (Number(process.env.FG_WRITE_SAMPLES ?? 0) || MAX_BATCH * WRITE_MESSAGES);
+const WINDOW = DEFAULT_MAX_IN_FLIGHT * MAX_BATCH * WRITE_MESSAGES;
 /** a push failing for this long (gateway gone) fails the test instead of retrying forever */
 const PUSH_GIVE_UP_MS = 30_000;
 

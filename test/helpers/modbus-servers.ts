@@ -13,7 +13,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Duplex } from "node:stream";
 import ModbusRTU from "modbus-serial";
-import { crc16 } from "../../drivers/modbus/frame.js";
+import { crc16, mbapFrame } from "../../drivers/modbus/frame.js";
+import { onMbapRequests } from "./mbap.js";
+import { freePort } from "./ports.js";
 
 export type Area = "holding" | "input" | "coil" | "discrete";
 
@@ -25,16 +27,8 @@ export interface RegisterImage {
   discrete?: Record<number, number>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** One free-port helper for every server: ports.ts (re-exported for the callers that import it from here). */
+export { freePort };
 
 /** Resolves once a TCP connect to `port` succeeds; rejects loudly after `ms`. */
 export async function waitForPort(port: number, ms = 10_000, describe = ""): Promise<void> {
@@ -197,31 +191,17 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
     sock.setNoDelay(true);
     sock.on("close", () => sockets.delete(sock));
     sock.on("error", () => {});
-    let rx: Buffer = Buffer.alloc(0);
-    sock.on("data", (chunk: Buffer) => {
-      rx = rx.length ? Buffer.concat([rx, chunk]) : chunk;
-      while (rx.length >= 7 && rx.length >= 6 + rx.readUInt16BE(4)) {
-        const len = rx.readUInt16BE(4);
-        const tid = rx.readUInt16BE(0);
-        const unitId = rx[6]!;
-        const pdu = rx.subarray(7, 6 + len);
-        rx = rx.subarray(6 + len);
-        const req: FaultRequest = { unitId, fc: pdu[0]!, start: pdu.readUInt16BE(1), count: pdu.readUInt16BE(3), n: ++n };
-        const b = behave(req);
-        if (b === "silent") continue;
-        const replyPdu = typeof b === "object" && "exception" in b ? Buffer.from([pdu[0]! | 0x80, b.exception]) : answerPdu(pdu, unitId, register, writes);
-        const frame = Buffer.alloc(7 + replyPdu.length);
-        frame.writeUInt16BE(tid, 0);
-        frame.writeUInt16BE(0, 2);
-        frame.writeUInt16BE(replyPdu.length + 1, 4);
-        frame[6] = unitId;
-        replyPdu.copy(frame, 7);
-        if (typeof b === "object" && "lateMs" in b) {
-          const t = setTimeout(() => { timers.delete(t); if (!sock.destroyed) sock.write(frame); }, b.lateMs);
-          timers.add(t);
-        } else {
-          sock.write(frame);
-        }
+    onMbapRequests(sock, ({ tid, unitId, pdu }) => {
+      const req: FaultRequest = { unitId, fc: pdu[0]!, start: pdu.readUInt16BE(1), count: pdu.readUInt16BE(3), n: ++n };
+      const b = behave(req);
+      if (b === "silent") return;
+      const replyPdu = typeof b === "object" && "exception" in b ? Buffer.from([pdu[0]! | 0x80, b.exception]) : answerPdu(pdu, unitId, register, writes);
+      const frame = mbapFrame(tid, unitId, replyPdu);
+      if (typeof b === "object" && "lateMs" in b) {
+        const t = setTimeout(() => { timers.delete(t); if (!sock.destroyed) sock.write(frame); }, b.lateMs);
+        timers.add(t);
+      } else {
+        sock.write(frame);
       }
     });
   };

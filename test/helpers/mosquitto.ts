@@ -58,6 +58,15 @@ export interface MosquittoBroker {
 }
 
 /**
+ * The broker the benchmarks measure against: Mosquitto's default settings (Nagle on, as a plant's
+ * broker runs), but no limit on the messages queued per client (default 1000), so that a
+ * subscriber falling behind under load is measured rather than dropped from.
+ */
+export function startBenchBroker(): Promise<MosquittoBroker> {
+  return startMosquitto({ extraConfig: ["max_queued_messages 0"] });
+}
+
+/**
  * Spawns `/usr/sbin/mosquitto -c <tmp conf>` on a loopback port and resolves once an MQTT client
  * has actually connected to it. Throws loudly when the binary is missing: tests must fail, never skip.
  */

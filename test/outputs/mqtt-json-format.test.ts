@@ -11,6 +11,7 @@ import {
   planMessages,
 } from "../../src/outputs/mqtt/json-format.js";
 import { SampleBatch } from "../../src/core/sample-columns.js";
+import { StringTelemetryEncoder } from "../oracles/json-encoder.js";
 
 /** A message over the given samples, as the planner would make it from the journal's columns. */
 const M = (device: string, batch: number, samples: readonly JournaledSample[]): TelemetryMessage => ({ device, batch, runs: SampleBatch.of(samples).runs });
@@ -175,6 +176,17 @@ describe("TelemetryEncoder", () => {
         for (let i = 0; i < msgs.length; i++) expect(got[i]!.equals(expectedBytes(gw, msgs[i]!))).toBe(true);
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it("gives the bytes of the string encoder it replaced (test/oracles/json-encoder.ts), message after message", () => {
+    fc.assert(
+      fc.property(nastyString(10), fc.array(messageArb, { minLength: 1, maxLength: 6 }), (gw, msgs) => {
+        const enc = new TelemetryEncoder(gw);
+        const oracle = new StringTelemetryEncoder(gw);
+        for (const m of msgs) expect(enc.encode(m).equals(Buffer.from(oracle.encode({ device: m.device, batch: m.batch, samples: samplesOf(m) })))).toBe(true);
+      }),
+      { numRuns: 200 },
     );
   });
 

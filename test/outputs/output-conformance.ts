@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isFloorgateError, type ErrorCode } from "../../src/core/errors.js";
 import { createLogger } from "../../src/core/logger.js";
-import type { JournaledSample, SampleValue } from "../../src/core/sample.js";
-import { SampleBatch } from "../../src/core/sample-columns.js";
+import type { JournaledSample, Quality, SampleValue } from "../../src/core/sample.js";
+import { SampleBatch, SampleColumns, type SampleRun } from "../../src/core/sample-columns.js";
+import { deviceRuns } from "../../src/core/sample-reader.js";
 import type { Output, OutputContext, OutputSession } from "../../src/core/output.js";
 
 /** A sample as read back from the destination. */
@@ -10,6 +11,11 @@ export interface ReceivedSample {
   device: string;
   tag: string;
   value: SampleValue;
+  quality: Quality;
+  /** ms since the epoch (whole ms: the suite sends no finer ts) */
+  ts: number;
+  /** absent when the sample has none */
+  unit?: string;
 }
 
 /**
@@ -147,6 +153,43 @@ export function outputConformance(name: string, setup: () => Promise<Conformance
       for (const [dev, per] of [["conf-ord-a", 5], ["conf-ord-b", 3]] as const) {
         const got = await eventually(() => t.received(dev), (r) => r.length >= n * per);
         expect(got.map((g) => g.value)).toEqual(Array.from({ length: n * per }, (_, i) => i));
+      }
+      await s.close();
+    });
+
+    it("delivers every field of every sample as the sample reader reads it, from runs over shared columns", async () => {
+      const s = await open();
+      // One column set of two devices interleaved, handed out as runs that start inside it (as the
+      // journal's cache does), with every kind of value, all qualities and units present and absent.
+      const base = Date.UTC(2026, 10, 21, 9, 0, 0);
+      const values: SampleValue[] = [21.5, "RUNNING", true, null, -3, false, "Störung ⚠", 0, 65535, "", 1e-7, 42];
+      const samples = values.map((value, i) => ({
+        device: i % 3 === 0 ? "conf-fields-b" : "conf-fields-a",
+        tag: `f${i}`,
+        value,
+        quality: (["good", "uncertain", "bad"] as const)[i % 3]!,
+        ts: base + (i >> 2) * 1000,
+        ...(i % 2 === 0 ? { unit: i % 4 === 0 ? "°C" : "rpm" } : {}),
+      }));
+      const cols = SampleColumns.fromSamples(samples);
+      const first = nextPos;
+      nextPos += samples.length;
+      const runs: SampleRun[] = [
+        { cols, from: 0, count: 5, firstPos: first },
+        { cols, from: 5, count: 7, firstPos: first + 5 },
+      ];
+      const batch = new SampleBatch(runs);
+      await s.write(batch);
+      const want = new Map<string, ReceivedSample[]>();
+      for (const run of deviceRuns(batch)) {
+        const list = want.get(run.device) ?? [];
+        for (const r of run) list.push({ device: run.device, tag: r.tag, value: r.value, quality: r.quality, ts: r.ts, ...(r.unit !== undefined ? { unit: r.unit } : {}) });
+        want.set(run.device, list);
+      }
+      expect([...want.keys()].sort()).toEqual(["conf-fields-a", "conf-fields-b"]);
+      for (const [device, list] of want) {
+        const got = await eventually(() => t.received(device), (r) => r.length >= list.length);
+        expect(got).toEqual(list);
       }
       await s.close();
     });

@@ -170,36 +170,3 @@ export class PacketIdProvider implements IdProvider {
     return this.inUse;
   }
 }
-
-/** The part of MQTT.js's client that `skipStoreCopy` replaces; private API, checked before use. */
-interface StoreAndSend {
-  _storeAndSend?: (packet: { cmd: string }, cb: unknown, cbStorePut: (() => void) | undefined) => void;
-  _writePacket?: (packet: unknown, cb: unknown) => void;
-  outgoingStore?: { put(packet: unknown, cb: (err?: Error) => void): unknown };
-  options?: { topicAliasMaximum?: number };
-}
-
-/**
- * MQTT.js deep-copies every QoS 1 PUBLISH (payload included) before putting it in its outgoing
- * store, so that it could resend after a reconnect. Our sessions never reconnect or resend — each
- * is a fresh client ended with force — and our payloads are never modified after encoding, so
- * that copy is pure garbage: 15 MB/s of Buffers at 2,000 messages/s. This stores the packet
- * itself. It relies on MQTT.js 5 internals (pinned in package-lock): if they are not as expected,
- * or topic aliases are on (the copy also undoes the alias), the client is left unchanged.
- * Returns whether the copy is skipped.
- */
-export function skipStoreCopy(client: object): boolean {
-  const c = client as StoreAndSend;
-  const store = c.outgoingStore;
-  const write = c._writePacket;
-  if (typeof c._storeAndSend !== "function" || c._storeAndSend.length !== 3 || typeof write !== "function" || !store || typeof store.put !== "function") return false;
-  if (c.options?.topicAliasMaximum) return false;
-  c._storeAndSend = function (packet, cb, cbStorePut) {
-    store.put(packet, (err) => {
-      if (err) { if (typeof cb === "function") (cb as (e: Error) => void)(err); return; }
-      cbStorePut?.();
-      write.call(client, packet, cb);
-    });
-  };
-  return true;
-}

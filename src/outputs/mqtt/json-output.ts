@@ -5,18 +5,11 @@ import { safeUrl, type Logger } from "../../core/logger.js";
 import type { DeviceState } from "../../core/sample.js";
 import type { SampleBatch } from "../../core/sample-columns.js";
 import type { Output, OutputContext, OutputSession, WriteResult } from "../../core/output.js";
-import { DEFAULT_TIMING, buildClientOptions, classifyConnectError, skipStoreCopy, type MqttTiming } from "./client.js";
-import {
-  TelemetryEncoder,
-  cachedIn,
-  deviceStatusPayload,
-  deviceStatusTopic,
-  gatewayStatusPayload,
-  gatewayStatusTopic,
-  planMessages,
-  telemetryTopic,
-  type TelemetryMessage,
-} from "./json-format.js";
+import { DEFAULT_TIMING, buildClientOptions, classifyConnectError, type MqttTiming } from "./client.js";
+import { skipStoreCopy } from "./store-copy.js";
+import { planMessages, type TelemetryMessage } from "./json-plan.js";
+import { TelemetryEncoder, cachedIn } from "./json-writer.js";
+import { deviceStatusPayload, deviceStatusTopic, gatewayStatusPayload, gatewayStatusTopic, telemetryTopic } from "./topics.js";
 
 /**
  * Writes the runtime may keep outstanding. Mosquitto acks QoS 1 at the speed of its event loop only
@@ -48,11 +41,10 @@ export function createMqttJsonOutput(
   gateway: { id: string },
   options: MqttJsonOutputOptions = {},
 ): Output {
-  const envWrite = Number(process.env.FG_WRITE_SAMPLES ?? 0);
   const {
     maxInFlight = DEFAULT_MAX_IN_FLIGHT,
     maxMessagesInFlight = MAX_MESSAGES_IN_FLIGHT,
-    writeSamples = envWrite || cfg.maxBatch * WRITE_MESSAGES,
+    writeSamples = cfg.maxBatch * WRITE_MESSAGES,
     ...timingOverrides
   } = options;
   if (!(maxMessagesInFlight >= 1 && maxMessagesInFlight <= 60_000)) {

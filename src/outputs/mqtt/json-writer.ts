@@ -1,0 +1,324 @@
+import type { Quality } from "../../core/sample.js";
+import { QUALITY_CODES } from "../../core/sample-columns.js";
+import type { TelemetryMessage } from "./json-plan.js";
+
+const QUALITY: Record<Quality, string> = { good: '"good"', uncertain: '"uncertain"', bad: '"bad"' };
+
+/** Cache entries per map before it is cleared: names are a fixed set from config and pushing devices. */
+const CACHE_LIMIT = 50_000;
+
+/**
+ * `map`'s entry for `key`, made by `make` on first use. Bounded by clearing at CACHE_LIMIT:
+ * device, tag and unit names are a fixed set from config and pushing devices, so the clear only
+ * guards against a flood of new names.
+ */
+export function cachedIn<K, V>(map: Map<K, V>, key: K, make: (key: K) => V): V {
+  let v = map.get(key);
+  if (v === undefined) {
+    if (map.size >= CACHE_LIMIT) map.clear();
+    v = make(key);
+    map.set(key, v);
+  }
+  return v;
+}
+
+function makePrefix(tag: string): Buffer {
+  return Buffer.from(`,{"tag":${JSON.stringify(tag)},"value":`);
+}
+
+/** Slab size: payloads are carved out of slabs this big (a message that needs more gets its own). */
+const SLAB = 1024 * 1024;
+/**
+ * Free slabs kept for reuse. At 2,000 messages/s of 9 KB, a slab fills in 60 ms and is free again
+ * once its last PUBACK came, so a handful circulate; more only after a burst of unacked writes.
+ */
+const POOL_MAX = 16;
+/** Sample positions the positional prefix cache covers (a message holds at most maxBatch, default 500). */
+const POSITIONS = 4096;
+/** Room for any number: `String(-Number.MIN_VALUE)` is 24 characters, a safe integer at most 17. */
+const NUMBER_ROOM = 32;
+
+/** The `[` is written over the first sample's leading comma, or on its own for no samples. */
+const SAMPLES_OPEN = Buffer.from(',"samples":');
+const CLOSE = Buffer.from("]}");
+const C_OPEN = 0x5b;
+const C_MINUS = 0x2d;
+const C_ZERO = 0x30;
+const NULL_BYTES = Buffer.from("null");
+const TRUE_BYTES = Buffer.from("true");
+const FALSE_BYTES = Buffer.from("false");
+
+/**
+ * Copies `src` to `dst` at `at`; returns the position after it. The caller made room. `TypedArray#set`
+ * even for 4-50 byte runs: measured on Node 20 it beats a JS byte loop about 4× (and
+ * `Buffer#copy` by about 20%), so a run must be a whole Uint8Array, never a `subarray` made per call.
+ */
+function put(dst: Buffer, at: number, src: Uint8Array): number {
+  dst.set(src, at);
+  return at + src.length;
+}
+
+/**
+ * Writes a safe integer as `String(v)` would (no exponent below 1e21, -0 as "0"); returns the position
+ * after it. Digits go right to left into their final place, so no string is made.
+ */
+function putInteger(dst: Buffer, at: number, v: number): number {
+  if (v < 0) {
+    dst[at++] = C_MINUS;
+    v = -v;
+  }
+  if (v <= 0x7fffffff) {
+    // int32 arithmetic only: a float `%` is a call into the runtime, and this runs per sample.
+    let x = v | 0; // -0 becomes 0
+    const end = at + (x < 10 ? 1 : x < 100 ? 2 : x < 1000 ? 3 : x < 10000 ? 4 : x < 100000 ? 5 : x < 1000000 ? 6 : x < 10000000 ? 7 : x < 100000000 ? 8 : x < 1000000000 ? 9 : 10);
+    let q = end;
+    do {
+      const next = (x / 10) | 0;
+      dst[--q] = C_ZERO + (x - next * 10);
+      x = next;
+    } while (x !== 0);
+    return end;
+  }
+  // Above int32: `%` and the subtraction are exact for safe integers, so the division is too.
+  let len = 10;
+  for (let t = 1e10; t <= v; t *= 10) len++;
+  const end = at + len;
+  let q = end;
+  while (v !== 0) {
+    const d = v % 10;
+    dst[--q] = C_ZERO + d;
+    v = (v - d) / 10;
+  }
+  return end;
+}
+
+/** Writes an ASCII string (the text of a number); returns the position after it. */
+function putAscii(dst: Buffer, at: number, s: string): number {
+  for (let i = 0; i < s.length; i++) dst[at++] = s.charCodeAt(i);
+  return at;
+}
+
+/**
+ * Builds telemetry payloads as UTF-8 bytes: exactly `Buffer.from(JSON.stringify(specObject))`, where
+ * the spec object is `{gateway, device, batch, samples: [{tag, value, quality, ts, unit?}]}` with
+ * NaN/±Infinity as null and ts as ISO 8601 with ms (null if invalid).
+ *
+ * Contract: each `encode` returns a view of its own bytes, which later messages never write over,
+ * so a payload may be held (until its PUBACK) while the next message is encoded. Without
+ * `recycle` a payload stays valid for as long as it is referenced. With `recycle`, the caller
+ * hands every payload back through `release` once nothing can read it any more (for QoS 1, once
+ * its PUBACK came: the broker cannot acknowledge bytes that have not left the socket); its bytes
+ * may be overwritten from then on. One encoder per session; its caches are bounded.
+ */
+export class TelemetryEncoder {
+  /**
+   * Bytes rather than a string because MQTT.js would otherwise flatten every payload and encode it
+   * again into the socket, and the flattened strings live until PUBACK, long enough to reach V8's
+   * old generation at 200,000 values/s. Messages are written straight into this slab from cached
+   * byte runs: per device the head `{"gateway":…,"device":…,"batch":`, per tag `,{"tag":…,"value":`,
+   * and for the last (quality, ts, unit) the suffix `,"quality":…,"ts":…,"unit":…}` — a poll gives
+   * every sample of a message the same ts and quality, and tag names repeat every poll. Integers are
+   * written digit by digit. Why a slab: a Buffer of its own per 9 KB payload (malloc, free and
+   * external-memory accounting 2,000 times a second) and the copy into it cost more than a fifth of
+   * the encoding; a slab is freed by the GC once no payload in it is held.
+   */
+  private slab: Buffer = Buffer.allocUnsafeSlow(SLAB);
+  /**
+   * Payloads handed out and not yet released, per recycled slab (only SLAB-sized slabs; a slab
+   * grown for one huge message is left to the GC). Empty unless `recycle`. Why recycle at all: V8
+   * counts the ArrayBuffer bytes allocated since the last full GC against the old generation's
+   * room, and 15 MB/s of fresh slabs at 2,000 messages/s started a full mark every 1.5 s; the
+   * concurrent marking of the gateway's ~55 MB of config and state then cost more CPU than the
+   * encoding itself.
+   */
+  private readonly holds = new Map<ArrayBufferLike, number>();
+  /** slabs with no payload held, ready for reuse */
+  private readonly free: Buffer[] = [];
+  /** where the next message starts in `slab`; bytes before it belong to payloads handed out */
+  private base = 0;
+  /** how far `room` moved the message being written (to the start of a new slab) */
+  private moved = 0;
+  private readonly gatewayHead: string;
+  /** device → `{"gateway":…,"device":…,"batch":` */
+  private readonly heads = new Map<string, Buffer>();
+  /** tag → `,{"tag":…,"value":` (on the first sample of a message, `[` overwrites the comma) */
+  private readonly prefixes = new Map<string, Buffer>();
+  /**
+   * The tag and prefix seen at each sample position of the previous message. Devices of one model
+   * poll the same tags in the same order, and the journal hands out one string per tag name, so
+   * `===` usually hits here before any hashing; a miss falls back to `prefixes`.
+   */
+  private readonly posTags: string[] = [];
+  private readonly posPrefixes: Buffer[] = [];
+  /** unit → its JSON string */
+  private readonly units = new Map<string, string>();
+  private sufTs = Number.NaN;
+  /** QUALITY_CODES index of the cached suffix; -1 before the first */
+  private sufQuality = -1;
+  private sufUnit: string | undefined = undefined;
+  /** backing store of `suffix`, reused while the suffix fits */
+  private sufStore: Buffer = Buffer.allocUnsafe(128);
+  private suffix: Buffer = this.sufStore.subarray(0, 0);
+
+  constructor(gatewayId: string, private readonly recycle = false) {
+    this.gatewayHead = `{"gateway":${JSON.stringify(gatewayId)},"device":`;
+  }
+
+  /**
+   * Hands a payload of `encode` back: its bytes may be overwritten from now on. Only with
+   * `recycle`; call it exactly once per payload, and never for one that a socket or a store may
+   * still read. A payload never released only keeps its slab out of reuse.
+   */
+  release(payload: Buffer): void {
+    const ab = payload.buffer;
+    const n = this.holds.get(ab);
+    if (n === undefined) return;
+    if (n > 1) this.holds.set(ab, n - 1);
+    else {
+      this.holds.delete(ab);
+      if (ab !== this.slab.buffer) this.retire(ab);
+    }
+  }
+
+  /** Slabs waiting in the pool (for tests). */
+  get pooled(): number {
+    return this.free.length;
+  }
+
+  /** A slab no payload is held from: into the pool, unless the pool is full. */
+  private retire(ab: ArrayBufferLike): void {
+    if (this.free.length < POOL_MAX) this.free.push(Buffer.from(ab));
+  }
+
+  /** A fresh SLAB-sized slab: from the pool when it has one. */
+  private newSlab(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(SLAB);
+  }
+
+  /** The current slab is being replaced: back to the pool at once if nothing is held from it. */
+  private leaveSlab(): void {
+    const ab = this.slab.buffer;
+    if (this.recycle && this.slab.length === SLAB && !this.holds.has(ab)) this.retire(ab);
+  }
+
+  encode(msg: TelemetryMessage): Buffer {
+    const head = this.headOf(msg.device);
+    let p = this.base;
+    let buf = this.room(p, head.length + NUMBER_ROOM + SAMPLES_OPEN.length + 1);
+    p -= this.moved;
+    p = put(buf, p, head);
+    p = this.putNumber(buf, p, msg.batch);
+    p = put(buf, p, SAMPLES_OPEN);
+    let m = 0; // sample index within the message
+    for (const run of msg.runs) {
+      const { cols, from } = run;
+      const tags = cols.tags;
+      const nums = cols.nums;
+      const other = cols.other;
+      const qualities = cols.qualities;
+      const tsCol = cols.ts;
+      const units = cols.units;
+      const end = from + run.count;
+      for (let i = from; i < end; i++, m++) {
+        const tag = tags[i]!;
+        let prefix: Buffer;
+        if (this.posTags[m] === tag) prefix = this.posPrefixes[m]!;
+        else {
+          prefix = this.prefixOf(tag);
+          if (m < POSITIONS) {
+            this.posTags[m] = tag;
+            this.posPrefixes[m] = prefix;
+          }
+        }
+        const q = qualities[i]!;
+        const ts = tsCol[i]!;
+        const unit = units === undefined ? undefined : units[i];
+        if (!(ts === this.sufTs && q === this.sufQuality && unit === this.sufUnit)) this.setSuffix(q, ts, unit);
+        const isOther = other !== undefined && other.has(i);
+        const v = isOther ? other.get(i)! : nums[i]!;
+        const text = typeof v === "string" ? JSON.stringify(v) : undefined;
+        // UTF-8 takes at most 3 bytes per UTF-16 unit (a surrogate pair is 4 bytes for 2 units).
+        const need = prefix.length + this.suffix.length + (text === undefined ? NUMBER_ROOM : 3 * text.length);
+        if (p + need > buf.length) { buf = this.room(p, need); p -= this.moved; }
+        p = put(buf, p, prefix);
+        if (m === 0) buf[p - prefix.length] = C_OPEN;
+        if (typeof v === "number") p = this.putNumber(buf, p, v);
+        else if (text !== undefined) p += buf.write(text, p, "utf8");
+        else {
+          const lit = v === true ? TRUE_BYTES : v === false ? FALSE_BYTES : NULL_BYTES;
+          p = put(buf, p, lit);
+        }
+        p = put(buf, p, this.suffix);
+      }
+    }
+    if (m === 0) buf[p++] = C_OPEN;
+    if (p + CLOSE.length > buf.length) { buf = this.room(p, CLOSE.length); p -= this.moved; }
+    p = put(buf, p, CLOSE);
+    const out = buf.subarray(this.base, p);
+    // A slab grown for one huge message is not kept for the next ones.
+    if (buf.length > SLAB) { this.slab = this.newSlab(); this.base = 0; }
+    else {
+      this.base = p;
+      if (this.recycle) this.holds.set(buf.buffer, (this.holds.get(buf.buffer) ?? 0) + 1);
+    }
+    return out;
+  }
+
+  /**
+   * The slab, with at least `need` bytes free after position `p` of the message being written
+   * (which started at `base`). When the slab is full, the message so far moves to the start of a
+   * new slab; `moved` tells the caller how far back `p` went.
+   */
+  private room(p: number, need: number): Buffer {
+    const old = this.slab;
+    if (p + need <= old.length) {
+      this.moved = 0;
+      return old;
+    }
+    const used = p - this.base;
+    let size = SLAB;
+    while (size < used + need) size *= 2;
+    const fresh = size === SLAB ? this.newSlab() : Buffer.allocUnsafeSlow(size);
+    old.copy(fresh, 0, this.base, p);
+    this.moved = this.base;
+    this.leaveSlab();
+    this.slab = fresh;
+    this.base = 0;
+    return fresh;
+  }
+
+  /** JSON for a number as `String(v)`; NaN and ±Infinity have no JSON form and travel as null. */
+  private putNumber(buf: Buffer, p: number, v: number): number {
+    if ((v | 0) === v || Number.isSafeInteger(v)) return putInteger(buf, p, v);
+    if (Number.isFinite(v)) return putAscii(buf, p, String(v));
+    return put(buf, p, NULL_BYTES);
+  }
+
+  // Makers made once: a closure per call would be an allocation per sample on a miss.
+  private readonly makeHead = (device: string): Buffer => Buffer.from(`${this.gatewayHead}${JSON.stringify(device)},"batch":`);
+
+  private headOf(device: string): Buffer {
+    return cachedIn(this.heads, device, this.makeHead);
+  }
+
+  private prefixOf(tag: string): Buffer {
+    return cachedIn(this.prefixes, tag, makePrefix);
+  }
+
+  private unitOf(unit: string): string {
+    return cachedIn(this.units, unit, JSON.stringify);
+  }
+
+  /** RFC 3339, ms, UTC; an invalid time (should never reach the journal) travels as null. */
+  private setSuffix(code: number, ms: number, unit: string | undefined): void {
+    this.sufTs = ms;
+    this.sufQuality = code;
+    const quality: Quality = QUALITY_CODES[code] ?? "bad";
+    this.sufUnit = unit;
+    const d = new Date(ms);
+    const ts = Number.isNaN(d.getTime()) ? "null" : `"${d.toISOString()}"`;
+    const text = `,"quality":${QUALITY[quality] ?? JSON.stringify(quality)},"ts":${ts}${unit === undefined ? "" : `,"unit":${this.unitOf(unit)}`}}`;
+    if (3 * text.length > this.sufStore.length) this.sufStore = Buffer.allocUnsafe(3 * text.length);
+    this.suffix = this.sufStore.subarray(0, this.sufStore.write(text, 0, "utf8"));
+  }
+}
