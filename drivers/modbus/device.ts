@@ -8,6 +8,7 @@ import { ClockEntry, pollClock } from "../../src/core/poll-clock.js";
 import type { Driver, DriverContext } from "../../src/core/driver.js";
 import { FloorgateError, describeError } from "../../src/core/errors.js";
 import type { DeviceState, SampleValue } from "../../src/core/sample.js";
+import { deviceRuns } from "../../src/core/sample-reader.js";
 import type { ModbusDeviceConfig, ModbusTagConfig } from "./config.js";
 import { encodeCoil, encodeRegisters, tagWidth } from "./decode.js";
 import { exceptionText, writeCoilPdu, writeRegisterPdu, writeRegistersPdu } from "./frame.js";
@@ -276,12 +277,12 @@ export class ModbusDriver implements Driver {
     const { cols, ids } = results;
     // The usual poll: every value good and no tag was bad before — nothing to filter or clear.
     if (results.bad === 0 && this.badTags === 0) return cols.length ? ctx.emit(cols) : undefined;
-    const qualities = cols.qualities;
+    const [run] = deviceRuns(cols); // one device, one run
     let keep: number[] | undefined; // indexes kept, once one is dropped (rare)
     for (let k = 0; k < cols.length; k++) {
       const id = ids[k]!;
-      if (qualities[k] === 2) {
-        const reason = cols.reasonAt(k);
+      if (run!.quality(k) === "bad") {
+        const reason = run!.reason(k);
         const last = this.lastBad[id];
         if (last === reason || (isUnreachableReason(last) && isUnreachableReason(reason))) {
           // still bad for the same reason, or still unreachable: already reported.
