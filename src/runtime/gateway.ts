@@ -185,7 +185,7 @@ export class Gateway implements StatusView {
   private async startHttp(): Promise<void> {
     // Taken in any case: the journal holds the recovered keys until someone does.
     const keys = this.journal.recentKeys();
-    const ingest = this.config.ingest.http || this.config.ingest.mqtt
+    const ingest = this.config.ingest.http
       ? createIngest(this.config.ingest, new PushSink(this.intake), this.metrics, Date.now, {
         remembered: rememberedMsgIds(keys),
         devices: this.devicesTable,
