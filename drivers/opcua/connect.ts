@@ -104,7 +104,6 @@ export async function openConnection(cfg: OpcuaDeviceConfig, onEvent: (event: st
   client.on("connection_lost", () => lostResolve("connection to the server lost"));
   client.on("close", (err?: Error | null) => lostResolve(err ? `connection closed: ${err.message}` : "connection closed"));
   client.on("timed_out_request", () => onEvent("timeout"));
-  client.on("backoff", () => onEvent("backoff"));
 
   let session: ClientSession | undefined;
   let closed = false;
