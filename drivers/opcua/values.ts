@@ -118,7 +118,7 @@ function numberOf(raw: SampleValue): number | undefined {
  * `raw` as a value of the node's DataType (read once per session), or WRITE_REFUSED when it
  * cannot be expressed in that type (out of range, a fraction for an integer, a structure).
  */
-export function coerceForWrite(raw: SampleValue, dataType: DataType, where: string): { dataType: DataType; value: unknown } {
+export function coerceForWrite(raw: SampleValue, dataType: DataType, where: string): { dataType: DataType; value: unknown; arrayType?: VariantArrayType } {
   const refuse = (why: string): never => { throw new FloorgateError("WRITE_REFUSED", `${where}: ${why}`); };
   if (raw === null) return refuse("cannot write null");
   const name = DataType[dataType] ?? String(dataType);
@@ -149,7 +149,8 @@ export function coerceForWrite(raw: SampleValue, dataType: DataType, where: stri
         const big = BigInt(n);
         const hi = Number((big >> 32n) & 0xffffffffn);
         const lo = Number(big & 0xffffffffn);
-        return { dataType, value: [hi, lo] };
+        // node-opcua cannot tell an Int64's [high, low] from an array by itself
+        return { dataType, arrayType: VariantArrayType.Scalar, value: [hi, lo] };
       }
       return { dataType, value: n };
     }
