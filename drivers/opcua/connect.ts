@@ -96,7 +96,10 @@ export async function openConnection(cfg: OpcuaDeviceConfig, onEvent: (event: st
     keepAliveInterval: Math.max(1_000, Math.min(5_000, cfg.timeoutMs)),
     // A session orphaned by a network cut expires on the server this soon.
     requestedSessionTimeout: Math.max(10_000, 4 * cfg.timeoutMs),
-    transportTimeout: cfg.timeoutMs,
+    // node-opcua's transportTimeout is the socket's idle timeout, not a connect timeout: a quiet
+    // subscription must not break the channel. Connect is bounded by withTimeout below; a dead
+    // peer is noticed by the session keep-alive (keepAliveInterval).
+    transportTimeout: Math.max(30_000, 6 * cfg.timeoutMs),
     defaultTransactionTimeout: cfg.timeoutMs,
   });
   let lostResolve!: (why: string) => void;

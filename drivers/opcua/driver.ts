@@ -19,7 +19,7 @@ import { TagSubscription } from "./subscription.js";
 import { badSample, coerceForWrite, sampleOf } from "./values.js";
 
 /** Longest wait between attempts, whatever reconnectMaxMs says: a returning server is back within 10 s. */
-export const MAX_RETRY_MS = 5_000;
+export const MAX_RETRY_MS = 3_000;
 
 interface Live {
   conn: OpcuaConnection;

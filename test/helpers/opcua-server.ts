@@ -42,6 +42,8 @@ export interface OpcuaTestServer {
   /** Sessions and subscriptions the server engine holds now. */
   sessionCount(): number;
   subscriptionCount(): number;
+  /** Terminates every subscription on the server behind its clients' backs (as a server under load may); returns how many. */
+  dropSubscriptions(): number;
   readonly running: boolean;
   start(): Promise<void>;
   /** Shuts down at once: sessions and channels die, as in a PLC restart. */
@@ -169,6 +171,13 @@ export async function startOpcuaServer(opts: OpcuaServerOptions = {}): Promise<O
     setStatus: (code) => { status = code; pushQuality(); },
     sessionCount: () => server?.engine.currentSessionCount ?? 0,
     subscriptionCount: () => server?.engine.currentSubscriptionCount ?? 0,
+    dropSubscriptions: () => {
+      let n = 0;
+      for (const sess of server?.engine.getSessions() ?? []) {
+        for (const sub of [...sess.publishEngine.subscriptions]) { sub.terminate(); n++; }
+      }
+      return n;
+    },
     get running() { return server !== undefined; },
     start,
     stop,

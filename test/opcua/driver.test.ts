@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StatusCodes } from "node-opcua";
 import { createOpcuaDriver } from "../../drivers/opcua/index.js";
 import { isFloorgateError } from "../../src/core/errors.js";
+import { createLogger } from "../../src/core/logger.js";
 import { startOpcuaServer, type OpcuaTestServer } from "../helpers/opcua-server.js";
 import { opcuaDevice, recorder, tag, type Recorder } from "./context.js";
 
@@ -16,7 +17,7 @@ beforeAll(async () => { process.on("unhandledRejection", onUnhandled); server = 
 afterAll(async () => { await server?.dispose(); process.off("unhandledRejection", onUnhandled); expect(unhandled.map(String)).toEqual([]); });
 
 async function running(cfg: Parameters<typeof createOpcuaDriver>[0]): Promise<{ r: Recorder; stop(): Promise<void>; driver: ReturnType<typeof createOpcuaDriver> }> {
-  const r = recorder();
+  const r = recorder(process.env.FG_DEBUG_OPCUA ? createLogger({ level: "debug" }) : undefined);
   const driver = createOpcuaDriver(cfg);
   const done = driver.run(r);
   await r.until(() => r.states.some((s) => s.state === "online"), 15_000, "online");
@@ -100,6 +101,24 @@ describe("opcua driver", () => {
       expect(await refused("running", "maybe")).toMatch(/not a Boolean/);
       expect(await refused("name", "x")).toMatch(/BadNotWritable|BadUserAccessDenied/);
       expect(await refused("counter", 1)).toMatch(/not writable/);
+    } finally {
+      await stop();
+    }
+  });
+
+  it("a subscription deleted on the server (it goes quiet) is recreated on the same session; values resume", async () => {
+    const cfg = opcuaDevice("quiet-1", server.endpoint, { samplingMs: 100 });
+    const { r, stop } = await running(cfg);
+    try {
+      await r.until(() => r.samples.some((s) => s.tag === "counter" && s.quality === "good"), 10_000, "a value");
+      const sessions = server.sessionCount();
+      expect(server.dropSubscriptions()).toBeGreaterThanOrEqual(1);
+      await r.until(() => (r.counts.get("subscription_recreated") ?? 0) >= 1, 15_000, "subscription recreated");
+      const from = r.samples.length;
+      await r.until(() => r.samples.slice(from).some((s) => s.tag === "counter" && s.quality === "good"), 10_000, "values again");
+      expect(server.sessionCount()).toBe(sessions);
+      expect(server.subscriptionCount()).toBe(1);
+      expect(r.states.filter((s) => s.state === "offline")).toEqual([]);
     } finally {
       await stop();
     }
