@@ -52,7 +52,7 @@ function identityOf(cfg: OpcuaDeviceConfig): UserIdentityInfo {
 }
 
 /** The newest file in `<pkiDir>/rejected`, where node-opcua stores a server certificate it refused. */
-async function newestRejected(pkiDir: string, since: number): Promise<string | undefined> {
+async function newestRejected(pkiDir: string): Promise<string | undefined> {
   const dir = join(pkiDir, "rejected");
   const names = await readdir(dir).catch(() => [] as string[]);
   let best: { file: string; t: number } | undefined;
@@ -60,7 +60,7 @@ async function newestRejected(pkiDir: string, since: number): Promise<string | u
     const t = (await stat(join(dir, n)).catch(() => undefined))?.mtimeMs ?? 0;
     if (!best || t > best.t) best = { file: join(dir, n), t };
   }
-  return best && best.t >= since - 2_000 ? best.file : best?.file;
+  return best?.file;
 }
 
 /** The error of an attempt refused because the server's certificate is not trusted (device `error`). */
@@ -80,7 +80,6 @@ export class UntrustedServerError extends FloorgateError {
  * DRIVER_TRANSPORT; never leaves a client behind when it rejects.
  */
 export async function openConnection(cfg: OpcuaDeviceConfig, onEvent: (event: string) => void): Promise<OpcuaConnection> {
-  const t0 = Date.now();
   const cm = await openCertificateStore(cfg.pkiDir);
   const client = OPCUAClient.create({
     applicationName: "Floorgate",
@@ -131,7 +130,7 @@ export async function openConnection(cfg: OpcuaDeviceConfig, onEvent: (event: st
     await close();
     const msg = err instanceof Error ? err.message : String(err);
     if (/Certificate verification failed|BadCertificateUntrusted/i.test(msg)) {
-      throw new UntrustedServerError(await newestRejected(cfg.pkiDir, t0), join(cfg.pkiDir, "trusted", "certs"), err);
+      throw new UntrustedServerError(await newestRejected(cfg.pkiDir), join(cfg.pkiDir, "trusted", "certs"), err);
     }
     if (err instanceof FloorgateError) throw err;
     if (/BadUserAccessDenied|BadIdentityToken|BadSecurity|BadCertificate|rejected by server/i.test(msg)) {
