@@ -1,10 +1,9 @@
 /**
- * The OPC UA device config: types, schema fragment, checks and defaults of the coming OPC UA
- * driver. Config only: the driver is not built yet, so this part is NOT in src/plugins/drivers.ts
- * (the shipping `validate` refuses `driver: opcua`). Tests compose it in
- * (test/unit/config-planned.ts) so its rules stay tested until the driver lands; the driver's
- * descriptor will spread `opcuaConfig` as drivers/modbus/plugin.ts spreads modbusConfig.
+ * The OPC UA device config: types, schema fragment, checks and defaults of the OPC UA driver.
+ * plugin.ts spreads `opcuaConfig` into the descriptor listed in src/plugins/drivers.ts. No
+ * node-opcua here: `validate` and the driver threads load this file without the protocol stack.
  */
+import { join } from "node:path";
 import type { ConfigIssue, DeviceCommon, DriverConfigPart } from "../../src/core/plugin.js";
 import type { TagCommon } from "../../src/core/tag.js";
 import { durationMs, enumOf, nonEmpty, obj, str, tagCommonSchema } from "../../src/core/schema-kit.js";
@@ -13,6 +12,11 @@ import { buildTagCommon, isObj, listOf, objOf, or, strOf } from "../../src/core/
 export interface OpcuaTagConfig extends TagCommon {
   nodeId: string;
   samplingMs?: number;
+  /**
+   * How the server-side DataChangeFilter reads `deadband`: `absolute` (raw units, the default) or
+   * `percent` (of the node's EURange; the server refuses it for a node without one).
+   */
+  deadbandType: "absolute" | "percent";
 }
 
 export interface OpcuaDeviceConfig extends DeviceCommon {
@@ -29,11 +33,20 @@ export interface OpcuaDeviceConfig extends DeviceCommon {
   samplingMs: number;
   /** used when mode is poll; default 1000 */
   pollMs: number;
+  /** server-side queue of each monitored item; default 10 */
+  queueSize: number;
+  /** bound of connect, createSession, read and write calls; default 5000 */
+  timeoutMs: number;
+  /**
+   * Built, not written: `<gateway.dataDir>/pki`, the client's certificate store (own/, trusted/,
+   * rejected/), shared by the OPC UA devices of one gateway.
+   */
+  pkiDir: string;
   /** Shared by the devices of one template: never mutate. */
   tags: readonly OpcuaTagConfig[];
 }
 
-export const OPCUA_DEFAULTS = { samplingMs: 1000, pollMs: 1000, mode: "subscribe", securityMode: "None", securityPolicy: "None" } as const;
+export const OPCUA_DEFAULTS = { samplingMs: 1000, pollMs: 1000, mode: "subscribe", securityMode: "None", securityPolicy: "None", queueSize: 10, timeoutMs: 5000, deadbandType: "absolute" } as const;
 
 export const NODE_ID_PATTERN = "^((ns=[0-9]+|nsu=[^;]+);)?[isgb]=.+$";
 
@@ -45,6 +58,7 @@ const opcuaTag = obj(
     ...tagCommonSchema,
     nodeId: str("NodeId of the variable, e.g. ns=2;s=Oven.Zone1.Temperature", { pattern: NODE_ID_PATTERN }),
     samplingMs: { type: "integer", minimum: 0, maximum: 86_400_000, description: "Sampling interval of this tag, overriding the device's (integer milliseconds; 0 = as fast as the server can)" },
+    deadbandType: enumOf("How the server-side DataChangeFilter reads `deadband` (subscribe mode): absolute (raw units) or percent (of the node's EURange)", ["absolute", "percent"], "absolute"),
   },
   ["name", "nodeId"],
 );
@@ -72,6 +86,7 @@ function checkDevice(d: Record<string, unknown>, segs: (string | number)[]): Con
   } else if (mode !== "None" && policy === "None" && ["Sign", "SignAndEncrypt"].includes(mode)) {
     issues.push({ path: [...cs, c.securityPolicy !== undefined ? "securityPolicy" : "securityMode"], message: `securityMode ${mode} needs a securityPolicy other than None (securityPolicy is ${c.securityPolicy === undefined ? "None by default" : "None"}); allowed: Basic256Sha256 | Aes128_Sha256_RsaOaep | Aes256_Sha256_RsaPss` });
   }
+  if (c.username !== undefined && mode === "None") issues.push({ path: [...cs, "username"], severity: "warning", message: "username with securityMode None: the password crosses the network in clear unless the server's user token policy encrypts it; prefer securityMode SignAndEncrypt" });
   if (c.password !== undefined && c.username === undefined) issues.push({ path: [...cs, "password"], message: "password without username; set username too (anonymous login uses neither)" });
   return issues;
 }
@@ -99,6 +114,8 @@ export const opcuaConfig: DriverConfigPart<OpcuaDeviceConfig> = {
       mode: enumOf("subscribe (monitored items) or poll (periodic reads every pollMs)", ["subscribe", "poll"], "subscribe"),
       samplingMs: { type: "integer", minimum: 0, maximum: 86_400_000, description: "Sampling interval of the subscription (integer milliseconds)", default: 1000 },
       pollMs: durationMs("Read period when mode is poll", 10, 1000),
+      queueSize: { type: "integer", minimum: 1, maximum: 10_000, description: "Server-side queue size of each monitored item (subscribe mode)", default: 10 },
+      timeoutMs: durationMs("Timeout of connect, createSession, read and write calls", 100, 5000),
       tags: { type: "array", minItems: 1, description: "Tags to read", items: opcuaTag },
     },
     required: ["connection", "tags"],
@@ -116,7 +133,7 @@ export const opcuaConfig: DriverConfigPart<OpcuaDeviceConfig> = {
 
   check: (devices) => devices.flatMap((d) => checkDevice(d.value, d.path)),
 
-  builder: () => {
+  builder: (ctx) => {
     // one built list per raw list: the devices of one template hand in the template's array
     const built = new Map<unknown[], readonly OpcuaTagConfig[]>();
     const tagsOf = (raw: unknown[]): readonly OpcuaTagConfig[] => {
@@ -124,7 +141,7 @@ export const opcuaConfig: DriverConfigPart<OpcuaDeviceConfig> = {
       if (!list) {
         list = Object.freeze(raw.map((r) => {
           const t = objOf(r);
-          const tag: OpcuaTagConfig = { ...buildTagCommon(t), nodeId: t.nodeId as string };
+          const tag: OpcuaTagConfig = { ...buildTagCommon(t), nodeId: t.nodeId as string, deadbandType: or(t.deadbandType, OPCUA_DEFAULTS.deadbandType) };
           if (t.samplingMs !== undefined) tag.samplingMs = t.samplingMs as number;
           return tag;
         }));
@@ -148,6 +165,9 @@ export const opcuaConfig: DriverConfigPart<OpcuaDeviceConfig> = {
         mode: or(d.mode, OPCUA_DEFAULTS.mode),
         samplingMs: or(d.samplingMs, OPCUA_DEFAULTS.samplingMs),
         pollMs: or(d.pollMs, OPCUA_DEFAULTS.pollMs),
+        queueSize: or(d.queueSize, OPCUA_DEFAULTS.queueSize),
+        timeoutMs: or(d.timeoutMs, OPCUA_DEFAULTS.timeoutMs),
+        pkiDir: join(ctx.dataDir, "pki"),
         tags: tagsOf(listOf(d.tags)),
       };
     };

@@ -24,7 +24,8 @@ export function buildConfig<D, O>(data: unknown, baseDir: string, model: ConfigM
   const root = obj(data);
   const gw = obj(root.gateway);
   const gatewayId = gw.id as string;
-  const ctx: BuildContext = { baseDir, gatewayId };
+  const dataDir = resolve(baseDir, or<string>(gw.dataDir, DEFAULTS.dataDir));
+  const ctx: BuildContext = { baseDir, gatewayId, dataDir };
 
   const http = obj(root.http);
   const listen = or<string>(http.listen, DEFAULTS.httpListen);
@@ -60,7 +61,7 @@ export function buildConfig<D, O>(data: unknown, baseDir: string, model: ConfigM
   const journal = obj(root.journal);
   return {
     gateway: {
-      id: gatewayId, group: gw.group as string, dataDir: resolve(baseDir, or<string>(gw.dataDir, DEFAULTS.dataDir)),
+      id: gatewayId, group: gw.group as string, dataDir,
       driverThreads: or<number>(gw.driverThreads, 0),
     },
     http: {

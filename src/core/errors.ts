@@ -37,6 +37,10 @@ export type ErrorCode =
   | "DRIVER_PROTOCOL"
   /** a write-back refused before it reached the device */
   | "WRITE_REFUSED"
+  /** an OPC UA server's certificate is not trusted: it waits in the PKI's rejected/ folder */
+  | "OPCUA_CERT_UNTRUSTED"
+  /** an OPC UA server refused the login or the security mode/policy */
+  | "OPCUA_SECURITY"
   /** a listener cannot bind its address; exit 2 */
   | "PORT_IN_USE"
   /** cut short by a stop request */

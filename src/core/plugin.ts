@@ -61,6 +61,8 @@ export interface BuildContext {
   /** Directory of the config file; the builder makes relative paths absolute against it. */
   readonly baseDir: string;
   readonly gatewayId: string;
+  /** `gateway.dataDir`, absolute: where a plugin keeps state of its own (e.g. OPC UA's `pki/`). */
+  readonly dataDir: string;
 }
 
 /**

@@ -9,8 +9,9 @@ import type { DeviceConfigBase, DriverConfigOf, DriverPlugin } from "../core/plu
 import type { Driver } from "../core/driver.js";
 import { FloorgateError } from "../core/errors.js";
 import { modbusPlugin } from "../../drivers/modbus/plugin.js";
+import { opcuaPlugin } from "../../drivers/opcua/plugin.js";
 
-export const drivers = [modbusPlugin] as const;
+export const drivers = [modbusPlugin, opcuaPlugin] as const;
 
 /** A device config of any driver in the list. */
 export type DeviceConfig = DriverConfigOf<(typeof drivers)[number]>;

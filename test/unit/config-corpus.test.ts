@@ -43,7 +43,8 @@ describe("invalid config corpus", () => {
 
 describe("invalid config corpus, planned plugins composed in", () => {
   it("has its cases, each with an expectation", () => {
-    expect(plannedCases.length).toBeGreaterThanOrEqual(16);
+    // OPC UA's cases moved back to invalid/ when the driver was built
+    expect(plannedCases.length).toBeGreaterThanOrEqual(8);
     for (const c of plannedCases) expect(existsSync(join(plannedDir, c.replace(/\.yaml$/, ".expect"))), c).toBe(true);
   });
 

@@ -94,7 +94,10 @@ describe("defaults", () => {
     const d = c.devices[0] as OpcuaDeviceConfig;
     expect(d).toMatchObject({ mode: "subscribe", samplingMs: 1000, pollMs: 1000, reconnectMaxMs: 10000 });
     expect(d.connection).toEqual({ endpoint: "opc.tcp://127.0.0.1:4840", securityMode: "None", securityPolicy: "None" });
-    expect(d.tags[0]).toEqual({ name: "t", nodeId: "ns=2;s=T", scale: 1, offset: 0, writable: false });
+    expect(d.tags[0]).toEqual({ name: "t", nodeId: "ns=2;s=T", scale: 1, offset: 0, writable: false, deadbandType: "absolute" });
+    expect(d).toMatchObject({ queueSize: 10, timeoutMs: 5000 });
+    // the client's PKI lives under the gateway's dataDir
+    expect(d.pkiDir).toBe(join(c.gateway.dataDir, "pki"));
   });
 
   it("defaults outputs: name = type, clientId = gateway.id, topicPrefix, qos by format, maxBatch", () => {

@@ -1,0 +1,177 @@
+/**
+ * Subscribe mode: one subscription per session, its tags monitored in groups of equal parameters
+ * (sampling interval, deadband), one CreateMonitoredItems call per group. A tag the server refuses
+ * (unknown NodeId, filter not allowed) is emitted `bad` with the server's reason; the others run.
+ *
+ * The subscription is watched: a keep-alive or a notification must arrive within twice its
+ * keep-alive period plus the call timeout, else it is terminated and created again (with every
+ * item) on the same session. node-opcua's own subscription recovery is never relied on: on a lost
+ * connection the whole session goes and the driver builds a new one (driver.ts).
+ */
+import {
+  AttributeIds, ClientMonitoredItemGroup, DataChangeFilter, DataChangeTrigger, DeadbandType,
+  TimestampsToReturn, type ClientSession, type ClientSubscription, type DataValue, type MonitoringParametersOptions,
+} from "node-opcua";
+import type { Sample } from "../../src/core/sample.js";
+import type { OpcuaDeviceConfig, OpcuaTagConfig } from "./config.js";
+import { firstLine, withTimeout } from "./connect.js";
+import { badSample, sampleOf } from "./values.js";
+
+export interface SubscriptionSink {
+  emit(samples: Sample[]): void;
+  count(event: string): void;
+  debug(msg: string): void;
+}
+
+interface Group {
+  tags: { tag: OpcuaTagConfig; index: number }[];
+  params: MonitoringParametersOptions;
+}
+
+/** Publishing interval and keep-alive count so that a keep-alive comes at least every ~5 s. */
+export function timingOf(cfg: OpcuaDeviceConfig): { publishingMs: number; keepAliveCount: number; keepAliveMs: number } {
+  const fastest = Math.min(cfg.samplingMs, ...cfg.tags.map((t) => t.samplingMs ?? cfg.samplingMs));
+  const publishingMs = Math.max(50, Math.min(fastest || 100, 5_000));
+  const keepAliveCount = Math.max(1, Math.ceil(Math.min(5_000, Math.max(publishingMs, 1_000)) / publishingMs));
+  return { publishingMs, keepAliveCount, keepAliveMs: publishingMs * keepAliveCount };
+}
+
+function groupsOf(cfg: OpcuaDeviceConfig): Group[] {
+  const byKey = new Map<string, Group>();
+  cfg.tags.forEach((tag, index) => {
+    const sampling = tag.samplingMs ?? cfg.samplingMs;
+    const db = tag.deadband !== undefined && tag.deadband > 0 ? tag.deadband : 0;
+    const key = `${sampling}|${db}|${db > 0 ? tag.deadbandType : ""}`;
+    let g = byKey.get(key);
+    if (!g) {
+      const params: MonitoringParametersOptions = { samplingInterval: sampling, discardOldest: true, queueSize: cfg.queueSize };
+      if (db > 0) {
+        params.filter = new DataChangeFilter({
+          trigger: DataChangeTrigger.StatusValue,
+          deadbandType: tag.deadbandType === "percent" ? DeadbandType.Percent : DeadbandType.Absolute,
+          deadbandValue: db,
+        });
+      }
+      g = { tags: [], params };
+      byKey.set(key, g);
+    }
+    g.tags.push({ tag, index });
+  });
+  return [...byKey.values()];
+}
+
+/** The live subscription of one session. `quiet` resolves when it could not be recreated. */
+export class TagSubscription {
+  private sub: ClientSubscription | undefined;
+  private lastActivity = Date.now();
+  private watchdog: NodeJS.Timeout | undefined;
+  private closed = false;
+  private recreating = false;
+  private failResolve!: (why: string) => void;
+  /** Resolves with a reason when the subscription is lost beyond repair on this session. */
+  readonly failed = new Promise<string>((r) => { this.failResolve = r; });
+
+  constructor(
+    private readonly cfg: OpcuaDeviceConfig,
+    private readonly session: ClientSession,
+    private readonly units: ReadonlyMap<string, string>,
+    private readonly sink: SubscriptionSink,
+  ) {}
+
+  /** Creates the subscription and its items; rejects when the server refuses the subscription itself. */
+  async start(): Promise<void> {
+    await this.create();
+    const { keepAliveMs } = timingOf(this.cfg);
+    const limit = 2 * keepAliveMs + this.cfg.timeoutMs;
+    this.watchdog = setInterval(() => {
+      if (this.closed || this.recreating) return;
+      if (Date.now() - this.lastActivity > limit) void this.recreate(`no keep-alive for ${Date.now() - this.lastActivity} ms`);
+    }, Math.max(250, Math.min(keepAliveMs, 2_000)));
+    this.watchdog.unref?.();
+  }
+
+  private async create(): Promise<void> {
+    const { publishingMs, keepAliveCount } = timingOf(this.cfg);
+    const sub = await withTimeout(this.session.createSubscription2({
+      requestedPublishingInterval: publishingMs,
+      requestedMaxKeepAliveCount: keepAliveCount,
+      requestedLifetimeCount: keepAliveCount * 6,
+      maxNotificationsPerPublish: 0,
+      publishingEnabled: true,
+      priority: 1,
+    }), this.cfg.timeoutMs, "createSubscription");
+    this.sub = sub;
+    this.lastActivity = Date.now();
+    const touch = (): void => { this.lastActivity = Date.now(); };
+    sub.on("keepalive", touch);
+    sub.on("received_notifications", touch);
+    sub.on("error", (err: Error) => this.sink.debug(`subscription error: ${err.message}`));
+    sub.on("internal_error", (err: Error) => { if (sub === this.sub) void this.recreate(`subscription internal error: ${firstLine(err.message)}`); });
+    sub.on("status_changed", (status: { name: string }) => { if (sub === this.sub) void this.recreate(`subscription status ${status.name}`); });
+    sub.on("terminated", () => { if (sub === this.sub && !this.closed) void this.recreate("subscription terminated by the server"); });
+
+    const now = Date.now();
+    const refused: Sample[] = [];
+    for (const g of groupsOf(this.cfg)) {
+      const items = g.tags.map(({ tag }) => ({ nodeId: tag.nodeId, attributeId: AttributeIds.Value }));
+      const group = ClientMonitoredItemGroup.create(sub, items, g.params, TimestampsToReturn.Both);
+      group.on("err", (msg: string) => this.sink.debug(`monitored item group: ${msg}`));
+      group.on("changed", (_item: unknown, dv: DataValue, i: number) => {
+        const t = g.tags[i];
+        if (!t || sub !== this.sub) return;
+        const unit = t.tag.unit === undefined ? this.units.get(t.tag.name) : undefined;
+        this.sink.emit([sampleOf(this.cfg.id, t.tag.name, dv, Date.now(), unit)]);
+      });
+      await withTimeout(new Promise<void>((resolve, reject) => {
+        group.once("initialized", () => resolve());
+        group.once("terminated", (err: Error) => reject(err));
+      }), this.cfg.timeoutMs, "createMonitoredItems");
+      group.monitoredItems.forEach((item, i) => {
+        const t = g.tags[i]!;
+        if (item.statusCode.isNotGood()) {
+          this.sink.count("tag_refused");
+          refused.push(badSample(this.cfg.id, t.tag.name, `server refused to monitor ${t.tag.nodeId}: ${item.statusCode.name}`, now, t.tag.unit ?? this.units.get(t.tag.name)));
+        }
+      });
+    }
+    if (refused.length) this.sink.emit(refused);
+  }
+
+  /** Terminates the subscription (bounded) and creates it again with every item. */
+  private async recreate(why: string): Promise<void> {
+    if (this.closed || this.recreating) return;
+    this.recreating = true;
+    this.sink.count("subscription_recreated");
+    this.sink.debug(`recreating the subscription: ${why}`);
+    try {
+      await this.terminateCurrent();
+      if (this.closed) return;
+      await this.create();
+    } catch (err) {
+      this.failResolve(`subscription could not be recreated (${why}): ${firstLine(err instanceof Error ? err.message : String(err))}`);
+    } finally {
+      this.recreating = false;
+    }
+  }
+
+  private async terminateCurrent(): Promise<void> {
+    const sub = this.sub;
+    this.sub = undefined;
+    if (!sub) return;
+    sub.removeAllListeners();
+    sub.on("error", () => undefined);
+    await withTimeout(sub.terminate(), Math.min(this.cfg.timeoutMs, 2_000), "deleteSubscription").catch(() => undefined);
+  }
+
+  /** Stops watching; deletes the subscription on the server when `serverReachable`. Never rejects. */
+  async close(serverReachable: boolean): Promise<void> {
+    this.closed = true;
+    if (this.watchdog) clearInterval(this.watchdog);
+    if (serverReachable) await this.terminateCurrent();
+    else {
+      this.sub?.removeAllListeners();
+      this.sub?.on("error", () => undefined);
+      this.sub = undefined;
+    }
+  }
+}
