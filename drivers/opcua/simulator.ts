@@ -90,6 +90,10 @@ export const SIMULATED_OPCUA_VALUES =
   "…state/status/mode/name/model/recipe → String; …running/alarm/fault/open/on/enabled/active/ready → Boolean toggling every 5-30 s; " +
   "writable tags → a writable Double (0 at start); anything else → Double swinging between 25 and 75.";
 
+// node-opcua makes a variable writable unless told otherwise
+const READ_ONLY = { accessLevel: "CurrentRead", userAccessLevel: "CurrentRead" };
+const READ_WRITE = { accessLevel: "CurrentRead | CurrentWrite", userAccessLevel: "CurrentRead | CurrentWrite" };
+
 const STATES = ["Idle", "Heating", "Baking", "Cooling"] as const;
 type OvenState = (typeof STATES)[number];
 const ZONES = 3;
@@ -191,10 +195,10 @@ export async function startOpcuaSimulator(opts: OpcuaSimulatorOptions = {}): Pro
       ovenNs.addAnalogDataItem({
         componentOf: parent, browseName: name, nodeId: `s=${id}`, dataType: "Double",
         engineeringUnitsRange: { low: range[0], high: range[1] }, engineeringUnits: unit,
-        ...(writable ? { accessLevel: "CurrentRead | CurrentWrite", userAccessLevel: "CurrentRead | CurrentWrite" } : {}),
+        ...(writable ? READ_WRITE : READ_ONLY),
       });
     const plain = (name: string, id: string, dataType: string): UAVariable =>
-      ovenNs.addVariable({ componentOf: ovenObj, browseName: name, nodeId: `s=${id}`, dataType });
+      ovenNs.addVariable({ componentOf: ovenObj, browseName: name, nodeId: `s=${id}`, dataType, ...READ_ONLY });
     const state = plain("State", "Oven.State", "String");
     const stateCode = plain("StateCode", "Oven.StateCode", "Int32");
     const setpoint = analog(ovenObj, "Setpoint", "Oven.Setpoint", standardUnits.degree_celsius, [0, 300], true);
@@ -229,7 +233,7 @@ export async function startOpcuaSimulator(opts: OpcuaSimulatorOptions = {}): Pro
       const kind = kindOf(n);
       const dataType = kind === "counter" ? "UInt32" : kind === "string" ? "String" : kind === "bool" ? "Boolean" : "Double";
       const common = { organizedBy: folder, browseName: n.name, nodeId: where.id, dataType };
-      const rw = kind === "setpoint" ? { accessLevel: "CurrentRead | CurrentWrite", userAccessLevel: "CurrentRead | CurrentWrite" } : {};
+      const rw = kind === "setpoint" ? READ_WRITE : READ_ONLY;
       const v = dataType === "Double" && n.unit !== undefined
         ? where.ns.addAnalogDataItem({ ...common, ...rw, engineeringUnitsRange: { low: 0, high: 100 }, engineeringUnits: makeEUInformation(n.unit, n.unit, n.unit) })
         : where.ns.addVariable({ ...common, ...rw });
