@@ -279,7 +279,7 @@ export function uniqueNames(paths: readonly (readonly string[])[]): string[] {
   dup = count(full);
   const used = new Set<string>();
   return full.map((n) => {
-    if (dup.get(n)! === 1 && !used.has(n)) { used.add(n); return n; }
+    if (!used.has(n)) { used.add(n); return n; }
     for (let k = 2; ; k++) {
       const suffix = `_${k}`;
       const c = `${n.slice(0, TAG_MAX - suffix.length)}${suffix}`;
