@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every figure the issues ask for, in one run, side by side. Each part starts its
  * own servers on free loopback ports. Select parts with `npm run bench -- journal e2e modbus`
- * (default: all but the long Modbus scale run; add `modbus-scale` for it).
+ * (default: all but the long scale runs; add `modbus-scale` or `opcua-scale` for them).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -32,6 +32,14 @@ const parts: Record<string, () => Promise<Figures>> = {
   },
   e2e: () => benchE2e(),
   modbus: () => benchModbus(),
+  opcua: async () => {
+    const { benchOpcua } = await import("./opcua.js");
+    return benchOpcua({ servers: 1, variables: 10_000, seconds: 30 });
+  },
+  "opcua-scale": async () => {
+    const { benchOpcua } = await import("./opcua.js");
+    return benchOpcua({ servers: 10, variables: 10_000, seconds: 30 });
+  },
   "modbus-scale": async () => {
     const { benchModbusScale } = await import("./modbus-scale.js");
     return benchModbusScale({ devices: 2000 });
@@ -40,7 +48,7 @@ const parts: Record<string, () => Promise<Figures>> = {
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
-  const names = wanted.length > 0 ? wanted : Object.keys(parts).filter((n) => n !== "modbus-scale");
+  const names = wanted.length > 0 ? wanted : Object.keys(parts).filter((n) => n !== "modbus-scale" && n !== "opcua-scale");
   const results: { part: string; figure: string; value: number }[] = [];
   for (const name of names) {
     const run = parts[name];

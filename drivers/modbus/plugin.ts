@@ -7,6 +7,7 @@ import { modbusConfig, type ModbusDeviceConfig } from "./config.js";
 import { ModbusDriver, lineSpecOf } from "./device.js";
 import { lineKey } from "./line.js";
 import { probeModbusDevice } from "./probe.js";
+import { modbusSimulator } from "./simulate.js";
 
 export const modbusPlugin: DriverPlugin<ModbusDeviceConfig> = {
   ...modbusConfig,
@@ -16,4 +17,5 @@ export const modbusPlugin: DriverPlugin<ModbusDeviceConfig> = {
   connectionKey: (cfg) => lineKey(lineSpecOf(cfg)),
   probe: (cfg) => probeModbusDevice(cfg),
   driverThread: true,
+  simulator: modbusSimulator,
 };

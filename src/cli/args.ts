@@ -64,7 +64,11 @@ Usage:
   floorgate validate --config FILE   check a config: "config ok" or every error with path and line:col
   floorgate demo [--port 8080] [--broker URL] [--devices 20] [--data-dir DIR]
                                      simulated plant + gateway + dashboard, no set-up
-  floorgate simulate --config FILE   simulated Modbus TCP machines for the config's local devices
+  floorgate simulate --config FILE   simulated machines (Modbus TCP, OPC UA oven) for the config's local devices
+  floorgate browse --endpoint opc.tcp://HOST:PORT [--root NODEID] [--depth 3] [--max-nodes 5000]
+                   [--timeout-ms 10000] [--security-mode M --security-policy P] [--username U]
+                                     an OPC UA server's variables as tag YAML to paste into a config
+                                     (password from the environment: FLOORGATE_BROWSE_PASSWORD)
   floorgate probe --config FILE [--device ID]   read every tag once and print a table
   floorgate journal inspect --config FILE       records, bytes, oldest/newest, cursors and lag
   floorgate schema                   the config's JSON Schema (draft-07)

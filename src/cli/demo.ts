@@ -10,6 +10,8 @@ import { startAgvFleet } from "../demo/agv-fleet.js";
 import { startDemoBroker, type DemoBroker } from "../demo/broker.js";
 import { Gateway } from "../runtime/gateway.js";
 import { listenHint, stopWithin, untilSignal } from "./run.js";
+import { findDriver } from "../plugins/drivers.js";
+import type { DeviceConfigBase, SimulatorRun } from "../core/plugin.js";
 
 export interface DemoOptions {
   port: number;
@@ -30,11 +32,13 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const signalled = untilSignal();
   let broker: DemoBroker | null = null;
   let presses: ModbusSimulator | null = null;
+  let oven: SimulatorRun | null = null;
   let gw: Gateway | null = null;
   // The demo's journal is a throwaway: a temp dir it made is removed on exit (a --data-dir is kept).
   let tmpDataDir: string | null = null;
   const cleanup = async (): Promise<void> => {
     await presses?.stop();
+    await oven?.stop();
     await broker?.close();
     if (tmpDataDir) await rm(tmpDataDir, { recursive: true, force: true });
   };
@@ -46,7 +50,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     }
     if (!opts.dataDir) tmpDataDir = await mkdtemp(join(tmpdir(), "floorgate-demo-"));
     presses = await startModbusSimulator({ presses: 3 });
-    gw = await Gateway.start(demoConfig(opts.port, brokerUrl, opts.dataDir ?? tmpDataDir!, presses.ports), log);
+    const ovenPort = await startOven((run) => { oven = run; });
+    gw = await Gateway.start(demoConfig(opts.port, brokerUrl, opts.dataDir ?? tmpDataDir!, presses.ports, ovenPort), log);
   } catch (err) {
     const hint = listenHint(err, "pick another port with --port N");
     process.stderr.write(`floorgate demo: cannot start: ${describeError(err)}${hint === undefined ? "" : `\n  ${hint}`}\n`);
@@ -60,7 +65,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   process.stdout.write(`
 Floorgate demo is running.
   3 simulated Modbus presses (press-1..3 on 127.0.0.1:${presses.ports.join(", ")}) are polled by the gateway
-  ${opts.devices} simulated 5G AGVs push telemetry to ${base}/api/v1/ingest/{agv-id}
+${ovenLine(oven)}  ${opts.devices} simulated 5G AGVs push telemetry to ${base}/api/v1/ingest/{agv-id}
   the gateway journals it in ${dataDir}${tmpDataDir ? " (removed when the demo stops)" : ""} and forwards it to ${broker ? "an embedded MQTT broker" : "your broker"} at ${brokerUrl}
 
 Where to look:
@@ -82,8 +87,45 @@ Ctrl-C stops it.
   return code;
 }
 
+const ovenEndpoint = (port: number): string => `opc.tcp://127.0.0.1:${port}/UA/Oven`;
+const ovenPortOf = (run: SimulatorRun): number => Number(/:(\d+)\/UA\/Oven/.exec(run.served[0] ?? "")?.[1] ?? 0);
+
+const ovenLine = (run: SimulatorRun | null): string =>
+  run ? `  a simulated OPC UA oven (oven-1 on ${ovenEndpoint(ovenPortOf(run))}: zones, state machine, writable setpoint) is subscribed to by the gateway\n` : "";
+
+/** The oven's tags in the demo: what the gateway subscribes to. */
+const OVEN_TAGS = `
+      - { name: state, nodeId: "ns=2;s=Oven.State" }
+      - { name: setpoint, nodeId: "ns=2;s=Oven.Setpoint", writable: true }
+      - { name: zone1_temp, nodeId: "ns=2;s=Oven.Zone1.Temperature", deadband: 0.2 }
+      - { name: zone2_temp, nodeId: "ns=2;s=Oven.Zone2.Temperature", deadband: 0.2 }
+      - { name: zone3_temp, nodeId: "ns=2;s=Oven.Zone3.Temperature", deadband: 0.2 }
+      - { name: zone1_power, nodeId: "ns=2;s=Oven.Zone1.HeaterPower" }
+      - { name: part_count, nodeId: "ns=2;s=Oven.PartCount" }
+      - { name: running, nodeId: "ns=2;s=Oven.Running" }`;
+
+/**
+ * Starts the OPC UA oven through the opcua driver's simulator when this build carries that
+ * driver (it lands separately from the demo); resolves with its port, or undefined without it.
+ */
+async function startOven(started: (run: SimulatorRun) => void): Promise<number | undefined> {
+  const sim = findDriver("opcua")?.simulator;
+  if (!sim) return undefined;
+  // port 0: the simulator takes a free port and names it in its served line
+  const run = await sim.start([ovenDevice(0)]);
+  started(run);
+  return ovenPortOf(run);
+}
+
+/** The oven as a device config, for the simulator (which reads the endpoint and the tags' NodeIds). */
+function ovenDevice(port: number): DeviceConfigBase {
+  const r = parseConfigText(`gateway: { id: x, group: x }\ndevices:\n  - id: oven-1\n    driver: opcua\n    connection: { endpoint: "${ovenEndpoint(port)}" }\n    tags:${OVEN_TAGS}\n`, "demo-oven.yaml", {});
+  if (!r.ok) throw new Error(`demo oven config is invalid:\n${r.problems.map((p) => formatProblem("demo-oven.yaml", p)).join("\n")}`);
+  return r.config.devices[0]!;
+}
+
 /** The demo's config, written as YAML and put through the real loader, so it is validated and defaulted like any other. */
-export function demoConfig(port: number, brokerUrl: string, dataDir: string, pressPorts: readonly number[]): GatewayConfig {
+export function demoConfig(port: number, brokerUrl: string, dataDir: string, pressPorts: readonly number[], ovenPort?: number): GatewayConfig {
   const presses = pressPorts.map((p, i) => `
   - id: press-${i + 1}
     driver: modbus
@@ -98,7 +140,12 @@ export function demoConfig(port: number, brokerUrl: string, dataDir: string, pre
       - { name: model, area: holding, address: 30, type: string, length: 8 }
       - { name: running, area: holding, address: 40, type: bool, bit: 0 }
       - { name: door_open, area: discrete, address: 3, type: bool }
-      - { name: lamp, area: coil, address: 0, type: bool, writable: true }`).join("");
+      - { name: lamp, area: coil, address: 0, type: bool, writable: true }`).join("") + (ovenPort === undefined ? "" : `
+  - id: oven-1
+    driver: opcua
+    connection: { endpoint: "${ovenEndpoint(ovenPort)}" }
+    samplingMs: 500
+    tags:${OVEN_TAGS}`);
   const yaml = `
 gateway: { id: demo-edge, group: demo-plant, dataDir: ${JSON.stringify(dataDir)} }
 http: { listen: "127.0.0.1:${port}", operatorTokens: [${JSON.stringify(DEMO_OPERATOR_TOKEN)}] }

@@ -7,6 +7,7 @@ import { runDemo } from "./demo.js";
 import { runInspect } from "./inspect.js";
 import { runProbe } from "./probe.js";
 import { runSimulate } from "./simulate.js";
+import { runBrowse } from "./browse.js";
 
 /** Set once `run` starts: the process then ends with `process.exit` (see the end of this file). */
 let daemon = false;
@@ -67,6 +68,21 @@ async function main(argv: readonly string[]): Promise<number> {
       case "simulate":
         checkFlags(args, ["config"]);
         return await runSimulate(requireFlag(args, "config"));
+      case "browse": {
+        checkFlags(args, ["endpoint", "root", "depth", "max-nodes", "timeout-ms", "security-mode", "security-policy", "username"]);
+        const username = flag(args, "username");
+        const root = flag(args, "root");
+        return await runBrowse({
+          endpoint: requireFlag(args, "endpoint"),
+          depth: numberFlag(args, "depth", 3),
+          maxNodes: numberFlag(args, "max-nodes", 5000),
+          timeoutMs: numberFlag(args, "timeout-ms", 10_000),
+          ...(root === undefined ? {} : { root }),
+          ...(username === undefined ? {} : { username }),
+          securityMode: flag(args, "security-mode"),
+          securityPolicy: flag(args, "security-policy"),
+        });
+      }
       case "probe":
         checkFlags(args, ["config", "device"]);
         return await runProbe(requireFlag(args, "config"), flag(args, "device"));

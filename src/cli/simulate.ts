@@ -1,68 +1,73 @@
-import { SIMULATED_VALUES, startConfiguredSimulator, type ConfiguredSimulator, type SimulatedEndpoint } from "../../drivers/modbus/simulator.js";
-import { isLoopback } from "../core/net.js";
-import type { GatewayConfig } from "../config/types.js";
+import type { DeviceConfigBase, DriverPlugin, SimulatorRun } from "../core/plugin.js";
+import { driverNames, findDriver } from "../plugins/drivers.js";
 import { describeError } from "../core/errors.js";
 import { listenHint, loadOrExplain, untilSignal } from "./run.js";
 
 /** Devices listed one per line before the rest is summed up: a plant of 2,000 should not scroll for a minute. */
 const LIST_AT_MOST = 20;
 
+const article = (noun: string): string => (/^[aeiou]/i.test(noun) ? "an" : "a");
+
+/** The config's devices split by what can serve them: per driver with a simulator, and the rest with why. */
+export interface SimulationPlan {
+  /** one entry per driver that serves at least one device, in driver list order */
+  readonly serve: { plugin: DriverPlugin<DeviceConfigBase>; devices: DeviceConfigBase[] }[];
+  /** "not simulated (…): ids" lines */
+  readonly skipped: string[];
+  /** "Modbus TCP device on this machine (host …)" for every driver with a simulator */
+  readonly couldServe: string[];
+}
+
+/** Which devices of `devices` the built drivers' simulators serve (pure: loads no server). */
+export function simulationPlan(devices: readonly DeviceConfigBase[]): SimulationPlan {
+  const serve: SimulationPlan["serve"] = [];
+  const skipped = new Map<string, string[]>();
+  const skip = (why: string, id: string): void => { const l = skipped.get(why) ?? []; l.push(id); skipped.set(why, l); };
+  const couldServe: string[] = [];
+  for (const name of driverNames) {
+    const plugin = findDriver(name)!;
+    const sim = plugin.simulator;
+    const mine = devices.filter((d) => d.driver === name);
+    if (!sim) {
+      for (const d of mine) skip(`the ${name} driver has no simulator`, d.id);
+      continue;
+    }
+    couldServe.push(`${sim.serves} (${sim.where})`);
+    const accepted = mine.filter((d) => sim.accepts(d));
+    for (const d of mine) if (!accepted.includes(d)) skip(`not ${article(sim.serves)} ${sim.serves}`, d.id);
+    if (accepted.length > 0) serve.push({ plugin, devices: accepted });
+  }
+  for (const d of devices) if (findDriver(d.driver) === undefined) skip(`the ${d.driver} driver is not in this build`, d.id);
+  return { serve, skipped: [...skipped].map(([why, ids]) => `not simulated (${why}): ${ids.join(", ")}`), couldServe };
+}
+
 /**
- * `floorgate simulate`: only the simulated machines, for tests and trials. Every Modbus TCP device
- * in the config whose host is this machine (loopback) is served on its host:port and unit id,
- * with every one of its tags (drivers/modbus/simulator.ts, `startConfiguredSimulator`); devices
- * sharing a host:port share one simulated gateway. Other devices are listed as not simulated.
+ * `floorgate simulate`: only the simulated machines, for tests and trials. Every device whose
+ * driver has a simulator (`DriverPlugin.simulator`) and that it accepts (a Modbus TCP device or an
+ * OPC UA server on this machine) is served; other devices are listed as not simulated.
  */
 export async function runSimulate(file: string): Promise<number> {
   const config = loadOrExplain(file);
-  const { endpoints, skipped } = simulatedEndpoints(config);
-  if (endpoints.length === 0) {
-    process.stderr.write(`floorgate simulate: no Modbus TCP device on this machine (host 127.0.0.1, ::1 or localhost) in ${file}; nothing to simulate\n`);
+  const plan = simulationPlan(config.devices);
+  if (plan.serve.length === 0) {
+    process.stderr.write(`floorgate simulate: no ${plan.couldServe.join(", nor ")} in ${file}; nothing to simulate\n`);
     return 1;
   }
-  let sim: ConfiguredSimulator;
+  const runs: SimulatorRun[] = [];
   try {
-    sim = await startConfiguredSimulator(endpoints);
+    for (const { plugin, devices } of plan.serve) runs.push(await plugin.simulator!.start(devices));
   } catch (err) {
+    await Promise.all(runs.map((r) => r.stop()));
     const hint = listenHint(err, `change that device's port in ${file} (and where the gateway polls it)`);
     process.stderr.write(`floorgate simulate: cannot start a simulator: ${describeError(err)}${hint === undefined ? "" : `\n  ${hint}`}\n`);
     return 2;
   }
-  const lines = endpoints.flatMap((e) => e.devices.map((d) => {
-    const units = [...new Set(d.tags.map((t) => t.unitId))].join(", ");
-    return `simulated ${d.id} on ${e.host}:${e.port} (unit ${units}, ${d.tags.length} tags)\n`;
-  }));
-  process.stdout.write(lines.slice(0, LIST_AT_MOST).join(""));
-  if (lines.length > LIST_AT_MOST) process.stdout.write(`… and ${lines.length - LIST_AT_MOST} more devices on ${endpoints.length} ports in all\n`);
-  if (skipped.length > 0) process.stdout.write(`not simulated (not a Modbus TCP device on this machine): ${skipped.join(", ")}\n`);
-  process.stdout.write(`Values: ${SIMULATED_VALUES}\nCtrl-C stops the simulators.\n`);
+  const lines = runs.flatMap((r) => r.served);
+  const out = lines.slice(0, LIST_AT_MOST);
+  if (lines.length > LIST_AT_MOST) out.push(`… and ${lines.length - LIST_AT_MOST} more devices`);
+  out.push(...plan.skipped, ...runs.flatMap((r) => r.notes), "Ctrl-C stops the simulators.");
+  process.stdout.write(out.map((l) => `${l}\n`).join(""));
   await untilSignal();
-  await sim.stop();
+  await Promise.all(runs.map((r) => r.stop()));
   return 0;
-}
-
-/** The config's loopback Modbus TCP devices grouped by host:port; every other device's id in `skipped`. */
-export function simulatedEndpoints(config: GatewayConfig): { endpoints: SimulatedEndpoint[]; skipped: string[] } {
-  const byKey = new Map<string, SimulatedEndpoint>();
-  const skipped: string[] = [];
-  for (const d of config.devices) {
-    if (d.driver !== "modbus" || d.connection.transport !== "tcp" || !isLoopback(d.connection.host)) {
-      skipped.push(d.id);
-      continue;
-    }
-    const { port, unitId } = d.connection;
-    // One listener per port: "localhost" and 127.0.0.1 are the same socket address here.
-    const host = d.connection.host === "localhost" ? "127.0.0.1" : d.connection.host;
-    const key = `${host}:${port}`;
-    let e = byKey.get(key);
-    if (!e) { e = { host, port, devices: [] }; byKey.set(key, e); }
-    e.devices.push({
-      id: d.id,
-      tags: d.tags.map((t) => ({
-        name: t.name, area: t.area, address: t.address, type: t.type, byteOrder: t.byteOrder, bit: t.bit, length: t.length,
-        unitId: t.unitId ?? unitId, writable: t.writable, scale: t.scale, offset: t.offset,
-      })),
-    });
-  }
-  return { endpoints: [...byKey.values()], skipped };
 }

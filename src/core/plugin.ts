@@ -160,6 +160,38 @@ export interface ProbeRow {
   reason?: string;
 }
 
+/** Simulated machines a driver's `simulator` started: what `floorgate simulate` prints, and how to stop them. */
+export interface SimulatorRun {
+  /** One line per device served, e.g. `simulated press-1 on 127.0.0.1:5020 (unit 1, 9 tags)`. */
+  readonly served: readonly string[];
+  /** Lines printed after the device list: what the served values are, how to write. */
+  readonly notes: readonly string[];
+  /** Closes every listener it opened; resolves when they are closed. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `floorgate simulate` (and the demo) for one driver: serves a config's devices of this driver
+ * from simulated machines on this host. The server code is imported by `start` only, so a driver
+ * thread that loads the descriptor never loads a server.
+ */
+export interface DriverSimulator<C extends DeviceConfigBase> {
+  /**
+   * What it serves, as a noun phrase without article: `Modbus TCP device on this machine`. Used in
+   * the messages about devices it cannot serve ("not a …", "no …").
+   */
+  readonly serves: string;
+  /** Which devices qualify, said for people: `host 127.0.0.1, ::1 or localhost`. */
+  readonly where: string;
+  /** True when `cfg` can be served here (e.g. its host is loopback). Pure and cheap, no I/O. */
+  accepts(cfg: C): boolean;
+  /**
+   * Starts serving `devices` (all accepted, at least one). Resolves once every listener accepts
+   * connections. On a failure (a port taken) it closes what it opened and rejects with the cause.
+   */
+  start(devices: readonly C[]): Promise<SimulatorRun>;
+}
+
 /** The config half of a driver: a planned driver's config-only folder exports one of these. */
 export type DriverConfigPart<C extends DeviceConfigBase> = ConfigPart<C, DeviceCommon>;
 /** The config half of an output. */
@@ -192,6 +224,8 @@ export interface DriverPlugin<C extends DeviceConfigBase> extends DriverConfigPa
    * structured-cloneable and its code touches no main-thread state. False keeps it in the main thread.
    */
   readonly driverThread: boolean;
+  /** `floorgate simulate`: simulated machines for this driver's devices. Absent: none, and `simulate` says so. */
+  readonly simulator?: DriverSimulator<C>;
 }
 
 /** How an output is created: what it may know of the gateway. */
