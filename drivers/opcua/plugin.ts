@@ -8,6 +8,7 @@ import type { DriverPlugin } from "../../src/core/plugin.js";
 import type { SampleValue } from "../../src/core/sample.js";
 import { FloorgateError } from "../../src/core/errors.js";
 import { opcuaConfig, type OpcuaDeviceConfig } from "./config.js";
+import { opcuaSimulator } from "./simulate.js";
 
 type Impl = typeof import("./driver.js");
 let loading: Promise<Impl> | undefined;
@@ -51,4 +52,5 @@ export const opcuaPlugin: DriverPlugin<OpcuaDeviceConfig> = {
   // node-opcua keeps process-wide state (its loggers, clock adjustment, certificate store locks)
   // and is not tested on worker threads: its devices stay in the main thread.
   driverThread: false,
+  simulator: opcuaSimulator,
 };

@@ -57,14 +57,14 @@ export const opcuaSimulator: DriverSimulator<OpcuaDeviceConfig> = {
     const e = endpointParts(d.connection.endpoint);
     return e !== undefined && isLoopback(e.host);
   },
-  start: async (devices): Promise<SimulatorRun> => {
+  start: async (devices, opts): Promise<SimulatorRun> => {
     const { startOpcuaSimulator, SIMULATED_OPCUA_VALUES } = await import("./simulator.js");
     const started: OpcuaSimulator[] = [];
     const served: string[] = [];
     const notes: string[] = [];
     try {
       for (const g of simulatedServers(devices)) {
-        const sim = await startOpcuaSimulator({ host: g.bind, hostnames: g.hostnames, port: g.port, resourcePath: g.path, extra: g.extra, users: g.users });
+        const sim = await startOpcuaSimulator({ workDir: opts?.workDir, host: g.bind, hostnames: g.hostnames, port: g.port, resourcePath: g.path, extra: g.extra, users: g.users });
         started.push(sim);
         for (const d of g.devices) {
           const missing = d.tags.filter((t) => sim.unserved.includes(t.nodeId)).length;

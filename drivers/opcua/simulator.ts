@@ -55,6 +55,8 @@ export interface ExtraNode {
 }
 
 export interface OpcuaSimulatorOptions {
+  /** where its scratch folder (certificates) is made and removed on stop; default the OS temp directory */
+  workDir?: string | undefined;
   /** address to listen on; default 127.0.0.1 */
   host?: string;
   /** host name in the endpoint URLs the server announces; default `host` */
@@ -166,7 +168,7 @@ function namespaceFor(as: AddressSpace, nodeId: string): { ns: Namespace; id: st
 export async function startOpcuaSimulator(opts: OpcuaSimulatorOptions = {}): Promise<OpcuaSimulator> {
   const host = opts.host ?? "127.0.0.1";
   const hostnames = opts.hostnames && opts.hostnames.length > 0 ? opts.hostnames : [host];
-  const pki = await mkdtemp(join(tmpdir(), "floorgate-opcua-sim-"));
+  const pki = await mkdtemp(join(opts.workDir ?? tmpdir(), "floorgate-opcua-sim-"));
   const users = opts.users ?? new Map<string, string>();
   let server: OPCUAServer | undefined;
   let timer: NodeJS.Timeout | undefined;

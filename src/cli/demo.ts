@@ -50,7 +50,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     }
     if (!opts.dataDir) tmpDataDir = await mkdtemp(join(tmpdir(), "floorgate-demo-"));
     presses = await startModbusSimulator({ presses: 3 });
-    const ovenPort = await startOven((run) => { oven = run; });
+    const ovenPort = await startOven((run) => { oven = run; }, tmpDataDir ?? undefined);
     gw = await Gateway.start(demoConfig(opts.port, brokerUrl, opts.dataDir ?? tmpDataDir!, presses.ports, ovenPort), log);
   } catch (err) {
     const hint = listenHint(err, "pick another port with --port N");
@@ -108,11 +108,12 @@ const OVEN_TAGS = `
  * Starts the OPC UA oven through the opcua driver's simulator when this build carries that
  * driver (it lands separately from the demo); resolves with its port, or undefined without it.
  */
-async function startOven(started: (run: SimulatorRun) => void): Promise<number | undefined> {
+async function startOven(started: (run: SimulatorRun) => void, workDir: string | undefined): Promise<number | undefined> {
   const sim = findDriver("opcua")?.simulator;
   if (!sim) return undefined;
   // port 0: the simulator takes a free port and names it in its served line
-  const run = await sim.start([ovenDevice(0)]);
+  // its certificates go in the demo's temp folder: the demo leaves nothing else in the temp directory
+  const run = await sim.start([ovenDevice(0)], { workDir });
   started(run);
   return ovenPortOf(run);
 }

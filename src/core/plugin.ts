@@ -188,8 +188,10 @@ export interface DriverSimulator<C extends DeviceConfigBase> {
   /**
    * Starts serving `devices` (all accepted, at least one). Resolves once every listener accepts
    * connections. On a failure (a port taken) it closes what it opened and rejects with the cause.
+   * `workDir`: where it may keep scratch files (certificates), removed by `stop`; default the OS
+   * temp directory.
    */
-  start(devices: readonly C[]): Promise<SimulatorRun>;
+  start(devices: readonly C[], opts?: { workDir?: string | undefined }): Promise<SimulatorRun>;
 }
 
 /** The config half of a driver: a planned driver's config-only folder exports one of these. */

@@ -2,8 +2,7 @@
  * `floorgate simulate` for OPC UA devices: the opcua descriptor's simulator hook
  * (drivers/opcua/simulate.ts) serves every NodeId a config's local OPC UA devices name, plus the
  * oven, read back with a plain node-opcua client; devices elsewhere are not accepted; a taken port
- * is an error the CLI can explain. The CLI path itself needs the driver in the build (after the
- * merge with the driver branch): that test is skipped, by name, until `findDriver("opcua")` exists.
+ * is an error the CLI can explain; and the CLI serves a mixed config through the descriptor.
  */
 import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -130,7 +129,7 @@ describe("simulated OPC UA devices", () => {
 
   // The CLI loads configs with the build's drivers: `driver: opcua` validates once the driver is
   // registered (merge of the opcua-driver branch, with `simulator: opcuaSimulator` in its descriptor).
-  it.skipIf(findDriver("opcua") === undefined)("after the merge: `floorgate simulate` serves the config's OPC UA devices next to Modbus", async () => {
+  it("`floorgate simulate` serves the config's OPC UA devices next to Modbus", async () => {
     expect(findDriver("opcua")?.simulator, "drivers/opcua/plugin.ts must carry `simulator: opcuaSimulator`").toBeDefined();
     const port = await freePort();
     const mbPort = await freePort();
