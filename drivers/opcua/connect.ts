@@ -77,9 +77,10 @@ export class UntrustedServerError extends FloorgateError {
 /**
  * Opens a client and a session. Rejects DRIVER_TIMEOUT (no answer in time), OPCUA_CERT_UNTRUSTED
  * (the server's certificate is not in trusted/), OPCUA_SECURITY (login or security refused) or
- * DRIVER_TRANSPORT; never leaves a client behind when it rejects.
+ * DRIVER_TRANSPORT; never leaves a client behind when it rejects. An abort of `signal` while it
+ * opens disconnects the client at once, so a stop never waits for a connect or session timeout.
  */
-export async function openConnection(cfg: OpcuaDeviceConfig, onEvent: (event: string) => void): Promise<OpcuaConnection> {
+export async function openConnection(cfg: OpcuaDeviceConfig, onEvent: (event: string) => void, signal?: AbortSignal): Promise<OpcuaConnection> {
   const cm = await openCertificateStore(cfg.pkiDir);
   const client = OPCUAClient.create({
     applicationName: "Floorgate",
@@ -119,7 +120,10 @@ export async function openConnection(cfg: OpcuaDeviceConfig, onEvent: (event: st
     await cm.dispose().catch(() => undefined);
   };
 
+  const onAbort = (): void => { void close(); };
+  signal?.addEventListener("abort", onAbort, { once: true });
   try {
+    if (signal?.aborted) throw new FloorgateError("DRIVER_TRANSPORT", "stopped");
     await withTimeout(client.connect(cfg.connection.endpoint), cfg.timeoutMs, "connect");
     const sess = await withTimeout(client.createSession(identityOf(cfg)), cfg.timeoutMs, "createSession");
     session = sess;
@@ -137,6 +141,8 @@ export async function openConnection(cfg: OpcuaDeviceConfig, onEvent: (event: st
       throw new FloorgateError("OPCUA_SECURITY", `server refused the ${cfg.connection.username === undefined ? "anonymous" : "user"} login or the security settings (${cfg.connection.securityMode}/${cfg.connection.securityPolicy}): ${firstLine(msg)}`, { cause: err });
     }
     throw new FloorgateError("DRIVER_TRANSPORT", `cannot connect to ${cfg.connection.endpoint}: ${firstLine(msg)}`, { cause: err });
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
   }
 }
 

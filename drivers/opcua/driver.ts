@@ -62,8 +62,13 @@ export class OpcuaDriver implements Driver {
       ctx.signal.addEventListener("abort", abortListener, { once: true });
     });
     try {
-      conn = await Promise.race([openConnection(this.cfg, (e) => ctx.count(e)), onAbort.then(() => undefined)]);
-      if (!conn) return "stopped";
+      const opening = openConnection(this.cfg, (e) => ctx.count(e), ctx.signal);
+      conn = await Promise.race([opening, onAbort.then(() => undefined)]);
+      if (!conn) {
+        // The abort disconnects the client; a session that made it anyway is closed, not leaked.
+        void opening.then((c) => c.close(), () => undefined);
+        return "stopped";
+      }
       const session = conn.session;
       const nodeIds = this.parseNodeIds(ctx);
       const units = await this.readUnits(session, nodeIds, ctx);

@@ -9,7 +9,11 @@ import { runProbe } from "./probe.js";
 import { runSimulate } from "./simulate.js";
 import { runBrowse } from "./browse.js";
 
-/** Set once `run` starts: the process then ends with `process.exit` (see the end of this file). */
+/**
+ * Set once a long-running command (`run`, `demo`, `simulate`) starts: the process then ends with
+ * `process.exit` (see the end of this file), so a library socket or timer left behind (a client
+ * still connecting when the stop came) cannot keep it alive.
+ */
 let daemon = false;
 
 /**
@@ -58,6 +62,7 @@ async function main(argv: readonly string[]): Promise<number> {
         return await runDaemon(requireFlag(args, "config"), { pretty: args.flags.has("pretty") });
       case "demo":
         checkFlags(args, ["port", "broker", "devices", "data-dir"]);
+        daemon = true;
         return await runDemo({
           port: numberFlag(args, "port", 8080),
           broker: flag(args, "broker"),
@@ -67,6 +72,7 @@ async function main(argv: readonly string[]): Promise<number> {
         });
       case "simulate":
         checkFlags(args, ["config"]);
+        daemon = true;
         return await runSimulate(requireFlag(args, "config"));
       case "browse": {
         checkFlags(args, ["endpoint", "root", "depth", "max-nodes", "timeout-ms", "security-mode", "security-policy", "username"]);
