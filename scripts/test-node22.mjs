@@ -3,7 +3,7 @@
 // in `npm test`). Vitest itself, its workers, and every process a test spawns (process.execPath,
 // `node` on PATH, bin/floorgate's `env node`) are Node 22.
 //
-//   node scripts/test-node22.mjs                   the whole suite but the image test (see below)
+//   node scripts/test-node22.mjs                   the whole suite but the files vitest.config.ts runs once (NODE22_ONCE)
 //   node scripts/test-node22.mjs test/modbus/...   only these files
 import { spawn, spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
@@ -29,8 +29,8 @@ if (native.status !== 0) {
 }
 
 const files = process.argv.slice(2);
-// The image test already runs its runtime stage on Node 22 (and a minute of `npm ci`):
-// vitest.config.ts leaves it out of this pass when FG_NODE22_PASS is set.
+// The image test already runs its runtime stage on Node 22 (and a minute of `npm ci`), and the long
+// fault scenarios run once: vitest.config.ts leaves them out of this pass when FG_NODE22_PASS is set.
 const args = [join(ROOT, "node_modules", "vitest", "vitest.mjs"), "run", ...files];
 console.log(`test-node22: ${node} (${spawnSync(node, ["--version"], { encoding: "utf8" }).stdout.trim()}) vitest ${args.slice(1).join(" ")}`);
 const child = spawn(node, args, { cwd: ROOT, env, stdio: "inherit" });
