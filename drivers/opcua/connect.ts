@@ -75,6 +75,23 @@ export class UntrustedServerError extends FloorgateError {
 }
 
 /**
+ * The session's liveness settings, derived from `timeoutMs` (exported so the network-cut test
+ * derives its bounds from the same numbers). node-opcua's keep-alive manager checks every
+ * `keepAliveIntervalMs` and sends a Read once it heard nothing from the server for half of that;
+ * that Read unanswered within `pingTimeoutMs` ends the connection (`keepalive_failure`), which is
+ * how a half-open link (no RST) is noticed. `pingTimeoutMs` is not `timeoutMs`: node-opcua raises
+ * any request timeout below 5 s to 5 s (ClientSecureChannelLayer.minTransactionTimeout), so
+ * defaultTransactionTimeout only bounds node-opcua's own requests above that floor.
+ */
+export function sessionTimingOf(cfg: Pick<OpcuaDeviceConfig, "timeoutMs">): { keepAliveIntervalMs: number; pingTimeoutMs: number; sessionTimeoutMs: number } {
+  return {
+    keepAliveIntervalMs: Math.max(1_000, Math.min(5_000, cfg.timeoutMs)),
+    pingTimeoutMs: Math.max(5_000, cfg.timeoutMs),
+    sessionTimeoutMs: Math.max(10_000, 4 * cfg.timeoutMs),
+  };
+}
+
+/**
  * Opens a client and a session. Rejects DRIVER_TIMEOUT (no answer in time), OPCUA_CERT_UNTRUSTED
  * (the server's certificate is not in trusted/), OPCUA_SECURITY (login or security refused) or
  * DRIVER_TRANSPORT; never leaves a client behind when it rejects. An abort of `signal` while it
@@ -82,6 +99,7 @@ export class UntrustedServerError extends FloorgateError {
  */
 export async function openConnection(cfg: OpcuaDeviceConfig, onEvent: (event: string) => void, signal?: AbortSignal): Promise<OpcuaConnection> {
   const cm = await openCertificateStore(cfg.pkiDir);
+  const timing = sessionTimingOf(cfg);
   const client = OPCUAClient.create({
     applicationName: "Floorgate",
     applicationUri: APP_URI,
@@ -93,9 +111,9 @@ export async function openConnection(cfg: OpcuaDeviceConfig, onEvent: (event: st
     connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
     clientCertificateManager: cm,
     keepSessionAlive: true,
-    keepAliveInterval: Math.max(1_000, Math.min(5_000, cfg.timeoutMs)),
+    keepAliveInterval: timing.keepAliveIntervalMs,
     // A session orphaned by a network cut expires on the server this soon.
-    requestedSessionTimeout: Math.max(10_000, 4 * cfg.timeoutMs),
+    requestedSessionTimeout: timing.sessionTimeoutMs,
     // node-opcua's transportTimeout is the socket's idle timeout, not a connect timeout: a quiet
     // subscription must not break the channel. Connect is bounded by withTimeout below; a dead
     // peer is noticed by the session keep-alive (keepAliveInterval).

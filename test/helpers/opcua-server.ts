@@ -42,6 +42,8 @@ export interface OpcuaTestServer {
   /** Sessions and subscriptions the server engine holds now. */
   sessionCount(): number;
   subscriptionCount(): number;
+  /** The sessions the server holds now (an orphan of a network cut included until it times out). */
+  sessions(): { id: string; name: string; subscriptions: number }[];
   /** Terminates every subscription on the server behind its clients' backs (as a server under load may); returns how many. */
   dropSubscriptions(): number;
   readonly running: boolean;
@@ -171,6 +173,9 @@ export async function startOpcuaServer(opts: OpcuaServerOptions = {}): Promise<O
     setStatus: (code) => { status = code; pushQuality(); },
     sessionCount: () => server?.engine.currentSessionCount ?? 0,
     subscriptionCount: () => server?.engine.currentSubscriptionCount ?? 0,
+    sessions: () => (server?.engine.getSessions() ?? []).map((sess) => ({
+      id: sess.nodeId.toString(), name: String(sess.sessionName), subscriptions: sess.currentSubscriptionCount,
+    })),
     dropSubscriptions: () => {
       let n = 0;
       for (const sess of server?.engine.getSessions() ?? []) {
