@@ -15,8 +15,12 @@ import { consume, DEVICE_TOKEN, GATEWAY_ID, useSpine, waitDelivered } from "./sp
 
 const DEVICES = 20;
 const PER_MESSAGE = 50;
-/** messages per device pushed while the broker is down: a backlog of 100,000 samples */
-const BACKLOG_MESSAGES = 100;
+/**
+ * messages per device pushed while the broker is down: a backlog of 400,000 samples. The output
+ * replays at 1–2.5 M samples/s, so a 100,000 backlog could be gone before the SIGTERM on a busy
+ * machine (seen once with three test files at once); this one keeps it draining for a while.
+ */
+const BACKLOG_MESSAGES = 400;
 
 describe("fault: SIGTERM under load", () => {
   const mosquittoDb = mkdtempSync(join(tmpdir(), "floorgate-mosq-db-"));
