@@ -16,7 +16,7 @@ import { createModbusDriver } from "../../drivers/modbus/index.js";
 import type { ModbusConnection, ModbusDeviceConfig } from "../../drivers/modbus/config.js";
 import type { DeviceConfig } from "../../src/config/types.js";
 import { attachRtuResponder, waitForPort } from "../helpers/modbus-servers.js";
-import { freePort, listenLoopback } from "../helpers/ports.js";
+import { freePort, startSilentServer } from "../helpers/ports.js";
 import { driverConformance, type ConformanceFixture } from "./driver-conformance.js";
 
 const driver = (cfg: DeviceConfig) => createModbusDriver(cfg as ModbusDeviceConfig);
@@ -32,19 +32,6 @@ function modbusDevice(id: string, connection: ModbusConnection): ModbusDeviceCon
       { name: "run", area: "coil", address: 2, type: "bool", byteOrder: "ABCD", scale: 1, offset: 0, writable: false },
     ],
   };
-}
-
-/** A TCP server that accepts connections and reads requests without ever answering. */
-async function startSilentServer(): Promise<{ port: number; stop(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on("data", () => undefined);
-    s.on("error", () => undefined);
-    s.on("close", () => sockets.delete(s));
-  });
-  const port = await listenLoopback(server);
-  return { port, stop: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }) };
 }
 
 // ---- TCP: modbus-serial ServerTCP ----

@@ -3,28 +3,15 @@
  * real node-opcua server (test/helpers/opcua-server.ts) shut down and started again on the same
  * port for the reconnect case, and a TCP server that accepts and never answers for the timeout case.
  */
-import net from "node:net";
 import { createOpcuaDriver } from "../../drivers/opcua/index.js";
 import type { OpcuaDeviceConfig } from "../../drivers/opcua/config.js";
 import type { DeviceConfig } from "../../src/config/types.js";
 import { startOpcuaServer, type OpcuaTestServer } from "../helpers/opcua-server.js";
-import { listenLoopback } from "../helpers/ports.js";
+import { startSilentServer } from "../helpers/ports.js";
 import { opcuaDevice } from "../opcua/context.js";
 import { driverConformance, type ConformanceFixture } from "./driver-conformance.js";
 
 const driver = (cfg: DeviceConfig) => createOpcuaDriver(cfg as OpcuaDeviceConfig);
-
-async function startSilentServer(): Promise<{ port: number; stop(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on("data", () => undefined);
-    s.on("error", () => undefined);
-    s.on("close", () => sockets.delete(s));
-  });
-  const port = await listenLoopback(server);
-  return { port, stop: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }) };
-}
 
 function fixture(mode: "subscribe" | "poll"): ConformanceFixture {
   let server: OpcuaTestServer | undefined;

@@ -21,6 +21,7 @@ import { parse } from "yaml";
 import { decodeRegisters, tagWidth } from "../../drivers/modbus/decode.js";
 import { parseConfigText } from "../../src/config/load.js";
 import type { ModbusDeviceConfig, ModbusTagConfig } from "../../drivers/modbus/config.js";
+import { runCli, type CliOutcome } from "../helpers/gateway-process.js";
 import { freePort, listenLoopback } from "../helpers/ports.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -28,17 +29,9 @@ const BIN = join(ROOT, "bin", "floorgate");
 const SAMPLE = join(ROOT, "drivers", "modbus", "sample.yaml");
 const STACK = /\n\s+at .+:\d+:\d+/;
 
-interface Outcome { code: number | null; stdout: string; stderr: string }
 
-function cli(args: string[]): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FLOORGATE_LOG_LEVEL: "warn" } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[]): Promise<CliOutcome> {
+  return runCli(args, { cwd: ROOT, env: { FLOORGATE_LOG_LEVEL: "warn" } });
 }
 
 /** A long-running CLI command, resolved once `ready` appears in its stdout; fails fast if it exits first. */

@@ -3,24 +3,15 @@
  * once when `run` starts; a missing config file is one plain line, exit 1, no stack.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../helpers/ports.js";
-import { startGateway } from "../helpers/gateway-process.js";
+import { startGateway, runCli, type CliOutcome } from "../helpers/gateway-process.js";
 
-const BIN = join(import.meta.dirname, "..", "..", "bin", "floorgate");
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[]): Promise<CliOutcome> {
+  return runCli(args);
 }
 
 describe("config warnings and read errors, as a process", () => {

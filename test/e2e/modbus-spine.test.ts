@@ -6,21 +6,14 @@ import { join } from "node:path";
 import { startMosquitto, type MosquittoBroker } from "../helpers/mosquitto.js";
 import { collect, type Collector } from "../helpers/mqtt-sub.js";
 import { freePort } from "../helpers/ports.js";
-import { http, startGateway, type GatewayProcess } from "../helpers/gateway-process.js";
+import { http, startGateway, type GatewayProcess, runCli, type CliOutcome } from "../helpers/gateway-process.js";
 import type { TelemetryMessage } from "../helpers/pusher.js";
 
 const BIN = join(import.meta.dirname, "..", "..", "bin", "floorgate");
 const OPERATOR = "op-secret";
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    c.stdout.on("data", (d: Buffer) => { stdout += d.toString(); });
-    c.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
-    c.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+function run(args: string[]): Promise<CliOutcome> {
+  return runCli(args);
 }
 
 /**

@@ -121,3 +121,23 @@ export function metric(text: string, name: string, labels: Record<string, string
   }
   return total;
 }
+
+/** What a finished CLI command left: exit code, both streams in full, and how long it took. */
+export interface CliOutcome { code: number | null; stdout: string; stderr: string; ms: number }
+
+/**
+ * Runs `bin/floorgate ARGS` to its end and resolves once its streams are closed (so nothing it
+ * printed is missing). `env` is laid over this process's environment.
+ */
+export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliOutcome> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, stdout, stderr, ms: Date.now() - t0 }));
+  });
+}

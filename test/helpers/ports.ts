@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 
 /**
  * A loopback TCP port that was free a moment ago: the OS picks it (port 0), we release it and hand
@@ -35,4 +35,20 @@ export async function listenLoopback(server: Server): Promise<number> {
   const addr = server.address();
   if (addr === null || typeof addr === "string") throw new Error("listenLoopback: no TCP address");
   return addr.port;
+}
+
+/**
+ * A loopback TCP server that accepts connections and reads whatever comes without ever answering:
+ * the peer a driver's timeouts are tested against. `stop` destroys the open connections.
+ */
+export async function startSilentServer(): Promise<{ port: number; stop(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on("data", () => undefined);
+    s.on("error", () => undefined);
+    s.on("close", () => sockets.delete(s));
+  });
+  const port = await listenLoopback(server);
+  return { port, stop: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }) };
 }

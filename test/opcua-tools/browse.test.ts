@@ -4,29 +4,18 @@
  * test/unit/config-planned.ts, until the driver is in the build), and names every oven variable with
  * its unit and writability; --root and --depth bound the walk; an unreachable endpoint is exit 1 fast.
  */
-import { spawn } from "node:child_process";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { startOpcuaSimulator, type OpcuaSimulator } from "../../drivers/opcua/simulator.js";
 import { tagName, uniqueNames } from "../../drivers/opcua/browse.js";
+import { runCli, type CliOutcome } from "../helpers/gateway-process.js";
 import { freePort } from "../helpers/ports.js";
 import { parsePlanned } from "../unit/config-planned.js";
 
-const BIN = join(import.meta.dirname, "..", "..", "bin", "floorgate");
 const STACK = /\n\s+at /;
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr, ms: Date.now() - t0 }));
-  });
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliOutcome> {
+  return runCli(args, { env });
 }
 
 interface Tag { name: string; nodeId: string; unit?: string; writable?: boolean }

@@ -4,7 +4,6 @@
  * operator writes back through the HTTP API; `floorgate probe` reads every tag once. The daemon's
  * stdout stays pino JSON lines (node-opcua's console output is routed).
  */
-import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,22 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMosquitto, type MosquittoBroker } from "../helpers/mosquitto.js";
 import { collect, type Collector } from "../helpers/mqtt-sub.js";
 import { freePort } from "../helpers/ports.js";
-import { http, startGateway, type GatewayProcess } from "../helpers/gateway-process.js";
+import { http, startGateway, type GatewayProcess, runCli, type CliOutcome } from "../helpers/gateway-process.js";
 import type { TelemetryMessage } from "../helpers/pusher.js";
 import { startOpcuaServer, type OpcuaTestServer } from "../helpers/opcua-server.js";
 
-const BIN = join(import.meta.dirname, "..", "..", "bin", "floorgate");
 const OPERATOR = "op-secret";
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    c.stdout.on("data", (d: Buffer) => { stdout += d.toString(); });
-    c.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
-    c.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+function run(args: string[]): Promise<CliOutcome> {
+  return runCli(args);
 }
 
 describe("OPC UA → journal → MQTT, end to end", () => {

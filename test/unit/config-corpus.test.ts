@@ -1,8 +1,8 @@
 import { describe, it, expect } from "vitest";
 import { readdirSync, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { loadConfig, formatProblem } from "../../src/config/load.js";
-import { runValidate } from "../../src/config/cli.js";
+import { loadConfig } from "../../src/config/load.js";
+import { checkCase } from "./config-fixture-check.js";
 import type { ConfigModel } from "../../src/config/model.js";
 import { builtModel } from "../../src/config/model.js";
 import { plannedModel } from "./config-planned.js";
@@ -22,15 +22,6 @@ const cases = readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort();
 const plannedDir = join(import.meta.dirname, "../fixtures/configs/planned");
 const plannedCases = readdirSync(plannedDir).filter((f) => f.endsWith(".yaml")).sort();
 
-function matches(line: string, expectation: string): boolean {
-  let from = 0;
-  for (const [i, fragment] of expectation.split(" ... ").entries()) {
-    const at = line.indexOf(i === 0 ? `:${fragment}` : fragment, from);
-    if (at < 0) return false;
-    from = at + fragment.length;
-  }
-  return true;
-}
 
 describe("invalid config corpus", () => {
   it("has at least 35 cases, each with an expectation", () => {
@@ -62,29 +53,3 @@ describe("invalid config corpus, planned plugins composed in", () => {
   }
 });
 
-function checkCase<D, O>(file: string, model: ConfigModel<D, O>): void {
-  const expected = readFileSync(file.replace(/\.yaml$/, ".expect"), "utf8").split("\n").filter((l) => l.trim() !== "");
-  // An empty environment: the corpus's ${env:…} references are meant to be missing.
-  const result = loadConfig(file, {}, model);
-  expect(result.ok).toBe(false);
-  if (result.ok) return;
-  const lines = result.problems.map((p) => formatProblem(file, p));
-  const unmatched = [...lines];
-  for (const e of expected) {
-    const i = unmatched.findIndex((l) => matches(l, e));
-    expect(i, `expected a problem like\n  ${e}\ngot\n  ${lines.join("\n  ")}`).toBeGreaterThanOrEqual(0);
-    unmatched.splice(i, 1);
-  }
-  expect(unmatched, "problems reported but not expected").toEqual([]);
-
-  // The CLI face of the same result: exit 1, one line per problem, no stack trace.
-  const out = runValidate(file, {}, model);
-  expect(out.code).toBe(1);
-  expect(out.stdout).toBe("");
-  const printed = out.stderr.trimEnd().split("\n");
-  expect(printed).toEqual(lines);
-  for (const l of printed) {
-    expect(l).toMatch(/^.+\.yaml:\d+:\d+: /);
-    expect(l).not.toMatch(/\n|^\s+at |Error:/);
-  }
-}

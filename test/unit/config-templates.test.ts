@@ -14,7 +14,8 @@ import { join } from "node:path";
 import { Ajv } from "ajv";
 import { parse } from "yaml";
 import { formatProblem, loadConfig, parseConfigText } from "../../src/config/load.js";
-import { runValidate } from "../../src/config/cli.js";
+import { builtModel } from "../../src/config/model.js";
+import { checkCase } from "./config-fixture-check.js";
 import { parsePath } from "../../src/config/templates.js";
 import type { ConfigProblem } from "../../src/config/types.js";
 import type { ModbusDeviceConfig } from "../../drivers/modbus/config.js";
@@ -122,16 +123,6 @@ describe("device templates: how a device is made", () => {
   });
 });
 
-/** A ` ... `-separated expectation matches a formatted problem line (as in config-corpus.test.ts). */
-function matches(line: string, expectation: string): boolean {
-  let from = 0;
-  for (const [i, fragment] of expectation.split(" ... ").entries()) {
-    const at = line.indexOf(i === 0 ? `:${fragment}` : fragment, from);
-    if (at < 0) return false;
-    from = at + fragment.length;
-  }
-  return true;
-}
 
 describe("device templates: problems", () => {
   const cases = readdirSync(invalidDir).filter((f) => f.endsWith(".yaml")).sort();
@@ -141,25 +132,8 @@ describe("device templates: problems", () => {
   });
 
   for (const c of cases) {
-    it(c, () => {
-      const file = join(invalidDir, c);
-      const expected = readFileSync(file.replace(/\.yaml$/, ".expect"), "utf8").split("\n").filter((l) => l.trim() !== "");
-      const result = loadConfig(file, {});
-      expect(result.ok).toBe(false);
-      if (result.ok) return;
-      const lines = result.problems.map((p) => formatProblem(file, p));
-      const unmatched = [...lines];
-      for (const e of expected) {
-        const i = unmatched.findIndex((l) => matches(l, e));
-        expect(i, `expected a problem like\n  ${e}\ngot\n  ${lines.join("\n  ")}`).toBeGreaterThanOrEqual(0);
-        unmatched.splice(i, 1);
-      }
-      expect(unmatched, "problems reported but not expected").toEqual([]);
-      // every problem at once, exit 1, one line each, as `floorgate validate` prints them
-      const out = runValidate(file, {});
-      expect(out.code).toBe(1);
-      expect(out.stderr.trimEnd().split("\n")).toEqual(lines);
-    });
+    // every problem at once with its template's line, exit 1, one line each, as `floorgate validate` prints them
+    it(c, () => checkCase(join(invalidDir, c), builtModel()));
   }
 
   it("reports a bad template tag once at the template, however many devices use it", () => {
