@@ -19,6 +19,7 @@ import {
   SecurityPolicy,
   UserTokenType,
   resolveNodeId,
+  setDebugLogger,
   setErrorLogger,
   setWarningLogger,
   type BrowseResult,
@@ -26,11 +27,12 @@ import {
   type ReferenceDescription,
   type UserIdentityInfo,
 } from "node-opcua";
+import { quietNodeOpcua } from "./logging.js";
 
 // node-opcua's console warnings ([NODE-OPCUA-W27] on Node 20, reconnect chatter) would mix into
-// the YAML on stdout: browse prints only its own lines.
-setWarningLogger(() => undefined);
-setErrorLogger(() => undefined);
+// the YAML on stdout: browse prints only its own lines. With no OPC UA device
+// running in this process, logging.ts drops them; in `floorgate demo` they reach the device's log.
+quietNodeOpcua({ setWarningLogger, setErrorLogger, setDebugLogger });
 
 export interface BrowseOptions {
   endpoint: string;

@@ -10,7 +10,8 @@
 import type { Logger } from "../../src/core/logger.js";
 import { format } from "node:util";
 
-type NodeOpcua = typeof import("node-opcua");
+/** node-opcua-debug's process-wide hooks, as node-opcua re-exports them. */
+type LogHooks = Pick<typeof import("node-opcua"), "setWarningLogger" | "setErrorLogger" | "setDebugLogger">;
 
 const sinks = new Set<Logger>();
 const secrets = new Set<string>();
@@ -30,8 +31,12 @@ function route(level: "warn" | "debug", source: string, args: unknown[]): void {
   log[level]({ source: `node-opcua/${source}` }, msg);
 }
 
-/** Installs the hooks once per process. Call right after importing node-opcua. */
-export function quietNodeOpcua(m: NodeOpcua): void {
+/**
+ * Installs the hooks once per process. Call right after importing node-opcua: every module of this
+ * folder that loads it (driver, browse, simulator) goes through here, so none of them overwrites the
+ * routing another installed (in `floorgate demo` the simulator and the driver share a process).
+ */
+export function quietNodeOpcua(m: LogHooks): void {
   if (installed) return;
   installed = true;
   const file = (ctx: unknown): string => String((ctx as { filename?: unknown } | null)?.filename ?? "?");

@@ -29,6 +29,7 @@ import {
   SecurityPolicy,
   makeEUInformation,
   nodesets,
+  setDebugLogger,
   setErrorLogger,
   setWarningLogger,
   standardUnits,
@@ -36,11 +37,12 @@ import {
   type Namespace,
   type UAVariable,
 } from "node-opcua";
+import { quietNodeOpcua } from "./logging.js";
 
 // node-opcua prints warnings (e.g. [NODE-OPCUA-W27] about PKCS#1 v1.5 on Node 20) and client
-// disconnects on the console: a simulator's console is for its own lines.
-setWarningLogger(() => undefined);
-setErrorLogger(() => undefined);
+// disconnects on the console: a simulator's console is for its own lines. With no OPC UA device
+// running in this process, logging.ts drops them; in `floorgate demo` they reach the device's log.
+quietNodeOpcua({ setWarningLogger, setErrorLogger, setDebugLogger });
 
 export const OVEN_NAMESPACE = "urn:floorgate:sim:oven";
 
