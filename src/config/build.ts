@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import type { BuildContext, DeviceCommon, OutputCommon, RawObject } from "../core/plugin.js";
+import type { BuildContext, DeviceCommon, RawObject } from "../core/plugin.js";
 import type { GatewayConfigOf, IngestConfig, IngestDeviceConfig } from "./types.js";
 import type { ConfigModel } from "./model.js";
 import { parseHostPort } from "../core/net.js";
@@ -32,30 +32,16 @@ export function buildConfig<D, O>(data: unknown, baseDir: string, model: ConfigM
   const hp = parseHostPort(listen);
   if (typeof hp === "string") throw new Error(`unchecked listen address ${listen}`);
 
-  const deviceBuilders = new Map<string, (raw: RawObject, common: DeviceCommon) => unknown>();
+  const deviceBuilder = buildersOf(model.parts.drivers, ctx, "driver");
   const buildDevice = (d: RawObject): D => {
     const name = d.driver as string;
-    let b = deviceBuilders.get(name);
-    if (!b) {
-      const part = model.parts.drivers.find((p) => p.name === name);
-      if (!part) throw new Error(`unchecked driver ${name}`);
-      b = part.builder(ctx);
-      deviceBuilders.set(name, b);
-    }
     const common: DeviceCommon = { id: d.id as string, driver: name, reconnectMaxMs: or(d.reconnectMaxMs, DEFAULTS.reconnectMaxMs), disabled: or(d.disabled, false) };
-    return b(d, common) as D;
+    return deviceBuilder(name)(d, common) as D;
   };
-  const outputBuilders = new Map<string, (raw: RawObject, common: OutputCommon) => unknown>();
+  const outputBuilder = buildersOf(model.parts.outputs, ctx, "output type");
   const buildOutput = (o: RawObject): O => {
     const type = o.type as string;
-    let b = outputBuilders.get(type);
-    if (!b) {
-      const part = model.parts.outputs.find((p) => p.name === type);
-      if (!part) throw new Error(`unchecked output type ${type}`);
-      b = part.builder(ctx);
-      outputBuilders.set(type, b);
-    }
-    return b(o, { type, name: or<string>(o.name, type) }) as O;
+    return outputBuilder(type)(o, { type, name: or<string>(o.name, type) }) as O;
   };
 
   const journal = obj(root.journal);
@@ -104,4 +90,26 @@ function buildIngest(raw: unknown, model: ConfigModel<unknown, unknown>): Ingest
     if (v !== undefined) (out as unknown as Record<string, unknown>)[l.key] = v;
   }
   return out;
+}
+
+/**
+ * Each plugin's builder for one load, made on first use: a builder may keep state across the items
+ * of one file (shared tag lists), so it is made once per load and plugin, never per item.
+ */
+function buildersOf<Common>(
+  parts: readonly { name: string; builder(ctx: BuildContext): (raw: RawObject, common: Common) => unknown }[],
+  ctx: BuildContext,
+  what: string,
+): (name: string) => (raw: RawObject, common: Common) => unknown {
+  const made = new Map<string, (raw: RawObject, common: Common) => unknown>();
+  return (name) => {
+    let b = made.get(name);
+    if (!b) {
+      const part = parts.find((p) => p.name === name);
+      if (!part) throw new Error(`unchecked ${what} ${name}`);
+      b = part.builder(ctx);
+      made.set(name, b);
+    }
+    return b;
+  };
 }
