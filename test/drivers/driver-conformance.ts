@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeviceConfig } from "../../src/config/types.js";
-import type { Driver, DriverContext } from "../../src/core/driver.js";
-import { createLogger } from "../../src/core/logger.js";
-import { SampleColumns } from "../../src/core/sample-columns.js";
-import type { DeviceState, Sample } from "../../src/core/sample.js";
+import type { Driver } from "../../src/core/driver.js";
+import { recorder, type Recorder } from "../helpers/driver-recorder.js";
 
 /**
  * A real server for one driver, started once per test file, that the suite can take away and
@@ -33,62 +31,6 @@ export interface ConformanceFixture {
     /** longest wait for good samples again once the server is back */
     returnMs: number;
   };
-}
-
-/** A DriverContext as the runtime gives one, recording what the driver does. */
-interface Recorder extends DriverContext {
-  controller: AbortController;
-  samples: Sample[];
-  states: { state: DeviceState; error: string | null }[];
-  counts: Map<string, number>;
-  /** resolves once `probe` holds, checked at every driver call; rejects after `ms` naming `what` */
-  until(probe: () => boolean, ms: number, what: string): Promise<void>;
-}
-
-function recorder(): Recorder {
-  const controller = new AbortController();
-  const waiters = new Set<() => void>();
-  const poke = (): void => { for (const w of [...waiters]) w(); };
-  const r: Recorder = {
-    controller,
-    signal: controller.signal,
-    log: createLogger({ level: "silent" }),
-    samples: [],
-    states: [],
-    counts: new Map(),
-    emit(batch) {
-      r.samples.push(...(batch instanceof SampleColumns ? batch.toSamples() : batch.map((s) => ({ ...s }))));
-      poke();
-      return Promise.resolve();
-    },
-    setState(state, error) {
-      const last = r.states.at(-1);
-      if (last?.state === state && last.error === (error ?? null)) return;
-      r.states.push({ state, error: error ?? null });
-      poke();
-    },
-    count(event, n = 1) {
-      r.counts.set(event, (r.counts.get(event) ?? 0) + n);
-      poke();
-    },
-    until(probe, ms, what) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          if (!probe()) return;
-          clearTimeout(t);
-          waiters.delete(check);
-          resolve();
-        };
-        const t = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`timed out after ${ms} ms waiting for ${what}; states so far: ${r.states.map((s) => s.state).join(" → ")}`));
-        }, ms);
-        waiters.add(check);
-        check();
-      });
-    },
-  };
-  return r;
 }
 
 /** `p` settled within `ms`, else a rejection saying what hung. */
