@@ -29,6 +29,7 @@ const needs = [
     why: "pymodbus reference server (test/helpers/pymodbus_server.py)",
     run: ["/usr/bin/python3", "-c", "import serial, serial_asyncio; from pymodbus.server import StartAsyncTcpServer; from pymodbus.datastore import ModbusSlaveContext"],
   },
+  { pkg: "chromium", why: "the dashboard's browser tests (playwright-core drives /usr/bin/chromium)", run: ["/usr/bin/chromium", "--version"], out: /Chromium \d/ },
   { pkg: "openssl", why: "throwaway PKI of the TLS tests (test/helpers/certs.ts)", run: ["openssl", "version"] },
   { pkg: "util-linux", why: "flock", run: ["flock", "--version"] },
 ];
