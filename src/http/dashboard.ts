@@ -56,6 +56,7 @@ export const DASHBOARD_ASSETS: Readonly<Record<string, { type: string; vendor?: 
   "tags.js": { type: JS },
   "trend.js": { type: JS },
   "write.js": { type: JS },
+  "favicon.svg": { type: "image/svg+xml" },
   "uplot.js": { type: JS, vendor: { pkg: "uplot", file: "dist/uPlot.iife.min.js" } },
   "uplot.min.css": { type: CSS, vendor: { pkg: "uplot", file: "dist/uPlot.min.css" } },
 };

@@ -143,6 +143,7 @@ export class HealthView {
       ? hl.outputs.map((o) => [o.name ?? o.type ?? "?", o])
       : Object.entries(hl.outputs ?? {});
     this.outputsEmpty.hidden = outs.length > 0;
+    this.outputs.parentElement.hidden = outs.length === 0;
     syncRows(this.outputs, outs.length, 7);
     outs.forEach(([name, o], i) => {
       const tr = this.outputs.rows[i];
