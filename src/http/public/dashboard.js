@@ -97,6 +97,9 @@ function onChange(kind, d, ts) {
       overview.mark(d);
       if (d === tags.device) {
         tags.mark(ts);
+        // A tag the REST list has not reported yet (its first value came after the list was read):
+        // read the list again, once the burst is over, to learn whether it is writable.
+        if (!ts.listed) reloadTagsSoon(d.id);
         if (ts.tag === trendTagName && trend.tag !== ts) trend.show(ts);
         trend.mark(ts);
       }
@@ -148,6 +151,7 @@ function select(id) {
 }
 
 function showDevice(d) {
+  reloads = 0;
   tags.show(d);
   if (trendTagName) {
     const ts = d.tags.get(trendTagName);
@@ -170,6 +174,15 @@ async function loadTags(id) {
   } catch {
     // the gateway is away: the feed shows the banner and fetches again on return
   }
+}
+
+let reloadTimer = 0;
+let reloads = 0;
+function reloadTagsSoon(id) {
+  // Bounded: a tag the list never reports (it has no value there) must not poll forever.
+  if (reloadTimer || reloads >= 5) return;
+  reloads++;
+  reloadTimer = setTimeout(() => { reloadTimer = 0; if (tags.device?.id === id) loadTags(id); }, 1000);
 }
 
 function chooseTag(name) {

@@ -21,6 +21,8 @@ export class TagState {
     this.ts = NaN;
     this.unit = "";
     this.writable = false;
+    /** the REST tag list has reported this tag (and so whether it is writable) */
+    this.listed = false;
     /** history ring: times in seconds, values */
     this.ht = null;
     this.hv = null;
@@ -146,7 +148,7 @@ export class Plant {
     const t = d.tag(s.tag);
     const ts = parseTs(s.ts);
     t.set(s.value ?? null, s.quality, ts, s.unit);
-    if (fromRest && typeof s.writable === "boolean") t.writable = s.writable;
+    if (fromRest) { t.writable = s.writable === true; t.listed = true; }
     if (Number.isFinite(ts) && !(ts <= d.lastSeen)) d.lastSeen = ts;
     this.onChange("tag", d, t);
   }
