@@ -132,6 +132,8 @@ interface Client {
   held: boolean;
   /** set once the server decided to close it; nothing more is sent */
   closing: LiveCloseReason | undefined;
+  /** its close is counted already (at the decision: a stalled client's socket may linger for the close grace) */
+  counted: boolean;
 }
 
 type Encoded = { data: Buffer; type: LiveFrameType };
@@ -218,7 +220,7 @@ export class LiveHub {
   }
 
   private accept(ws: WebSocket): void {
-    const c: Client = { ws, group: null, alive: true, cap: { overSince: undefined }, pending: new PendingUpdates(), needsSnapshot: false, held: false, closing: undefined };
+    const c: Client = { ws, group: null, alive: true, cap: { overSince: undefined }, pending: new PendingUpdates(), needsSnapshot: false, held: false, closing: undefined, counted: false };
     this.clients.add(c);
     this.deps.counters.clients = this.clients.size;
     // ws emits 'error' for frames it refuses (too big, not valid WebSocket): without a listener
@@ -238,7 +240,7 @@ export class LiveHub {
   private gone(c: Client): void {
     if (!this.clients.delete(c)) return;
     this.deps.counters.clients = this.clients.size;
-    this.deps.counters.closed(c.closing ?? "client");
+    if (!c.counted) this.deps.counters.closed(c.closing ?? "client");
     this.leaveGroup(c);
     c.pending.clear();
   }
@@ -453,6 +455,8 @@ export class LiveHub {
   private closeSlow(c: Client): void {
     if (c.closing !== undefined) return;
     c.closing = "slow";
+    c.counted = true;
+    this.deps.counters.closed("slow");
     c.pending.clear();
     const secs = this.opts.slowCloseMs / 1000;
     this.deps.log.info({ buffered: c.ws.bufferedAmount }, `live: a client stayed over its outbound cap for ${secs} s; closed with 1013`);
