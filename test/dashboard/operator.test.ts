@@ -159,11 +159,9 @@ describe("dashboard: operator", () => {
     const { page } = w;
     // While the gateway is down on purpose, the browser logs its failed connection attempts.
     w.allow = /ERR_CONNECTION_REFUSED|WebSocket connection to .* failed|Failed to load resource/;
-    const stopped = Date.now();
     await gw.stop();
-    await page.locator("#banner").waitFor({ state: "visible", timeout: 5_000 });
-    const noticeMs = Date.now() - stopped;
-    expect(noticeMs).toBeLessThan(3_000);
+    // At once: the banner is up (often already while the gateway drained) within 3 s of its exit.
+    await page.locator("#banner").waitFor({ state: "visible", timeout: 3_000 });
     expect(await page.evaluate(() => document.body.classList.contains("disconnected"))).toBe(true);
     expect(await computed(page, `${tagRow("rpm")} td.value`, "color")).toBe(GREY);
     const age0 = await text(`${tagRow("rpm")} td.age`);

@@ -66,8 +66,10 @@ export class TrendView {
     } else {
       this.plot.setData(data, false);
     }
+    // The last HISTORY_SLOTS seconds at most; a history that is younger fills the width from a
+    // minute back, so a page just opened shows a line, not a dot at the right edge.
     const nowS = now / 1000;
-    this.plot.setScale("x", { min: nowS - HISTORY_SLOTS, max: nowS });
+    this.plot.setScale("x", { min: Math.max(nowS - HISTORY_SLOTS, Math.min(data[0][0] - 5, nowS - 60)), max: nowS });
   }
 
   options(ts) {
