@@ -42,6 +42,10 @@ const parts: Record<string, () => Promise<Figures>> = {
     const { benchOpcua } = await import("./opcua.js");
     return benchOpcua({ servers: 10, variables: 10_000, seconds: 30 });
   },
+  dashboard: async () => {
+    const { benchDashboard } = await import("./dashboard.js");
+    return benchDashboard();
+  },
   "modbus-scale": async () => {
     const { benchModbusScale } = await import("./modbus-scale.js");
     return benchModbusScale({ devices: 2000 });

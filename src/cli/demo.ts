@@ -69,7 +69,7 @@ ${ovenLine(oven)}  ${opts.devices} simulated 5G AGVs push telemetry to ${base}/a
   the gateway journals it in ${dataDir}${tmpDataDir ? " (removed when the demo stops)" : ""} and forwards it to ${broker ? "an embedded MQTT broker" : "your broker"} at ${brokerUrl}
 
 Where to look:
-  dashboard   ${base}/?token=${DEMO_OPERATOR_TOKEN}
+  dashboard   ${base}/?token=${DEMO_OPERATOR_TOKEN}${oven ? "#device=oven-1&tag=zone1_temp" : "#device=press-1&tag=spindle_rpm"}
   devices     curl -H 'Authorization: Bearer ${DEMO_OPERATOR_TOKEN}' ${base}/api/v1/devices
   press tags  curl -H 'Authorization: Bearer ${DEMO_OPERATOR_TOKEN}' ${base}/api/v1/devices/press-1/tags
   lamp on     curl -X POST -H 'Authorization: Bearer ${DEMO_OPERATOR_TOKEN}' -d '{"value":true}' ${base}/api/v1/devices/press-1/tags/lamp/write

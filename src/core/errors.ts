@@ -43,6 +43,8 @@ export type ErrorCode =
   | "OPCUA_SECURITY"
   /** a listener cannot bind its address; exit 2 */
   | "PORT_IN_USE"
+  /** a `/live` client sent a frame the feed does not understand; its socket is closed */
+  | "LIVE_BAD_FRAME"
   /** cut short by a stop request */
   | "ABORTED"
   /** a part this build does not have, or a command used wrongly */

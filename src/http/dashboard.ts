@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
@@ -11,7 +12,7 @@ export function defaultPublicDirs(): string[] {
   return [path.join(here, "public"), path.resolve(here, "../../../src/http/public")];
 }
 
-/** Placeholder until the dashboard exists: shows where the data lives. */
+/** Placeholder when index.html is missing (a broken install): shows where the data lives. */
 const FALLBACK = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Floorgate</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -20,20 +21,6 @@ const FALLBACK = `<!doctype html>
 <h1>Floorgate</h1>
 <p>The dashboard is not installed. The gateway's data is available at
 <a href="/api/v1/devices">/api/v1/devices</a>, <a href="/healthz">/healthz</a> and <a href="/metrics">/metrics</a>.</p>
-</body></html>
-`;
-
-/** Answered with 401 to a browser without a token: asks for one (spec §4 "otherwise asks for the token"). */
-export const LOGIN_PAGE = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Floorgate — sign in</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="/dashboard.css"></head>
-<body class="plain">
-<h1>Floorgate</h1>
-<form method="get" action="/">
-<label>Operator token <input type="password" name="token" autocomplete="current-password" required autofocus></label>
-<button type="submit">Open dashboard</button>
-</form>
 </body></html>
 `;
 
@@ -49,15 +36,62 @@ export async function loadDashboard(dirs: readonly string[]): Promise<string> {
   return FALLBACK;
 }
 
-/** Files the pages load besides index.html, with their types; nothing else is served from disk. */
-export const DASHBOARD_ASSETS: Readonly<Record<string, string>> = {
-  "dashboard.js": "text/javascript; charset=utf-8",
-  "dashboard.css": "text/css; charset=utf-8",
+const JS = "text/javascript; charset=utf-8";
+const CSS = "text/css; charset=utf-8";
+
+/**
+ * Files the page loads besides index.html, with their types; nothing else is served from disk.
+ * The page's own modules sit beside index.html; `vendor` files come from an npm dependency in
+ * node_modules (uPlot, the trend chart), found by module resolution so the same lookup works from
+ * a checkout, an installed package and the Docker image.
+ */
+export const DASHBOARD_ASSETS: Readonly<Record<string, { type: string; vendor?: { pkg: string; file: string } }>> = {
+  "dashboard.js": { type: JS },
+  "dashboard.css": { type: CSS },
+  "format.js": { type: JS },
+  "i18n.js": { type: JS },
+  "model.js": { type: JS },
+  "feed.js": { type: JS },
+  "overview.js": { type: JS },
+  "tags.js": { type: JS },
+  "trend.js": { type: JS },
+  "write.js": { type: JS },
+  "favicon.svg": { type: "image/svg+xml" },
+  "uplot.js": { type: JS, vendor: { pkg: "uplot", file: "dist/uPlot.iife.min.js" } },
+  "uplot.min.css": { type: CSS, vendor: { pkg: "uplot", file: "dist/uPlot.min.css" } },
 };
+
+const require = createRequire(import.meta.url);
+
+/** A vendor file's path, or undefined when the package is not installed. */
+function vendorPath(pkg: string, file: string): string | undefined {
+  try {
+    return path.join(path.dirname(require.resolve(`${pkg}/package.json`)), file);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Vendor files do not change while the process runs: read once. */
+const vendorCache = new Map<string, string>();
 
 /** One of DASHBOARD_ASSETS from the first directory that has it; undefined when none does. */
 export async function loadAsset(dirs: readonly string[], name: string): Promise<string | undefined> {
   if (!Object.hasOwn(DASHBOARD_ASSETS, name)) return undefined;
+  const vendor = DASHBOARD_ASSETS[name]!.vendor;
+  if (vendor) {
+    const cached = vendorCache.get(name);
+    if (cached !== undefined) return cached;
+    const file = vendorPath(vendor.pkg, vendor.file);
+    if (file === undefined) return undefined;
+    try {
+      const text = await readFile(file, "utf8");
+      vendorCache.set(name, text);
+      return text;
+    } catch {
+      return undefined;
+    }
+  }
   for (const dir of dirs) {
     try {
       return await readFile(path.join(dir, name), "utf8");

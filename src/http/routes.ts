@@ -1,3 +1,5 @@
+import { DASHBOARD_ASSETS } from "./dashboard.js";
+
 /**
  * The route table of spec §4, matched on raw path segments (each percent-decoded on its own, so
  * an encoded `/` stays inside its segment and never reaches another route). No dot-segment
@@ -5,7 +7,7 @@
  */
 export type Route =
   | { name: "dashboard" }
-  /** the dashboard's script and styles (no operator token: a `<script src>` cannot send one) */
+  /** the dashboard's scripts and styles (no operator token: a `<script src>` cannot send one) */
   | { name: "asset"; file: string }
   | { name: "healthz" }
   | { name: "metrics" }
@@ -71,7 +73,7 @@ export function matchRoute(target: string): RouteMatch {
   const hit = (route: Route, methods: readonly string[]): RouteMatch => ({ ok: true, route, methods, query });
   const n = seg.length;
   if (n === 1 && seg[0] === "") return hit({ name: "dashboard" }, GET);
-  if (n === 1 && (seg[0] === "dashboard.js" || seg[0] === "dashboard.css")) return hit({ name: "asset", file: seg[0] }, GET);
+  if (n === 1 && Object.hasOwn(DASHBOARD_ASSETS, seg[0]!)) return hit({ name: "asset", file: seg[0]! }, GET);
   if (n === 1 && seg[0] === "healthz") return hit({ name: "healthz" }, GET);
   if (n === 1 && seg[0] === "metrics") return hit({ name: "metrics" }, GET);
   if (n >= 3 && seg[0] === "api" && seg[1] === "v1") {

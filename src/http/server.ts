@@ -8,9 +8,9 @@ import type { Logger } from "../core/logger.js";
 import type { SampleValue } from "../core/sample.js";
 import type { Ingest, IngestReply } from "../ingest/ingest.js";
 import type { LabelledCounter } from "../core/counters.js";
-import type { DeviceInfo, StatusView } from "../core/status.js";
+import type { DeviceInfo, StatusView, TagValue } from "../core/status.js";
 import { discardRest, readBody } from "./body.js";
-import { DASHBOARD_ASSETS, defaultPublicDirs, loadAsset, loadDashboard, LOGIN_PAGE, PAGE_HEADERS } from "./dashboard.js";
+import { DASHBOARD_ASSETS, defaultPublicDirs, loadAsset, loadDashboard, PAGE_HEADERS } from "./dashboard.js";
 import { send, sendError, sendJson, type HttpRejectReason } from "./respond.js";
 import { matchRoute, type Route } from "./routes.js";
 import { bearerToken, OperatorTokens } from "./tokens.js";
@@ -227,6 +227,13 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
     return out;
   };
 
+  /** Marks the tags an operator may write (`writable: true`), so the dashboard offers a write button on those only. */
+  const withWritable = (device: string, tags: TagValue[]): (TagValue & { writable?: true })[] => {
+    const w = writableTags.get(device);
+    if (!w) return tags;
+    return tags.map((t) => (w.get(t.tag) === true ? { ...t, writable: true as const } : t));
+  };
+
   const handleIngest = async (req: IncomingMessage, res: ServerResponse, device: string): Promise<void> => {
     const ing = ingest!;
     const early = ing.authenticate(device, bearerToken(req.headers.authorization)) ?? ing.throttle(device);
@@ -286,16 +293,18 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
         if (!ingest) return refuse(req, res, 404, "not_found", "not found");
         return handleIngest(req, res, route.device);
       case "dashboard": {
-        if (!operatorOk(req, query, true)) {
-          metrics.ingestRejects.inc({ reason: "unauthorized" });
-          return send(res, 401, LOGIN_PAGE, "text/html; charset=utf-8", PAGE_HEADERS);
-        }
-        return send(res, 200, await loadDashboard(publicDirs), "text/html; charset=utf-8", PAGE_HEADERS);
+        // The page holds no data (everything it shows comes through the operator routes and
+        // /live), so it is served either way; without a known token it is the 401 answer, and
+        // the page asks for the token unless this tab's session already holds one (a reload
+        // sends no Authorization header: the token lives in the page's sessionStorage).
+        const known = operatorOk(req, query, true);
+        if (!known) metrics.ingestRejects.inc({ reason: "unauthorized" });
+        return send(res, known ? 200 : 401, await loadDashboard(publicDirs), "text/html; charset=utf-8", PAGE_HEADERS);
       }
       case "asset": {
         const text = await loadAsset(publicDirs, route.file);
         if (text === undefined) return refuse(req, res, 404, "not_found", "not found");
-        return send(res, 200, text, DASHBOARD_ASSETS[route.file]!, PAGE_HEADERS);
+        return send(res, 200, text, DASHBOARD_ASSETS[route.file]!.type, PAGE_HEADERS);
       }
     }
     // Everything below is an operator route.
@@ -308,7 +317,7 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
         return sendJson(res, 200, { devices: devicesList() });
       case "tags": {
         const tags = status.tags(route.device);
-        if (tags !== undefined) return sendJson(res, 200, { device: route.device, tags });
+        if (tags !== undefined) return sendJson(res, 200, { device: route.device, tags: withWritable(route.device, tags) });
         if (pushed?.device(route.device)) return sendJson(res, 200, { device: route.device, tags: [] });
         return refuse(req, res, 404, "not_found", `unknown device ${JSON.stringify(route.device)}`);
       }

@@ -13,6 +13,8 @@ import { createHttpServer, type HttpServer } from "../http/server.js";
 import { createIngest } from "../ingest/ingest.js";
 import type { Journal, JournalEvent } from "../journal/journal.js";
 import { openJournal } from "../journal/segment-journal.js";
+import { LiveHub, type LiveOptions } from "../live/hub.js";
+import { LiveCounters } from "../live/metrics.js";
 import { Forwarder } from "./forwarding/forwarder.js";
 import { startAborted, untilAborted, withTimeout } from "./lifecycle/abortable.js";
 import { journalEventHandler } from "./lifecycle/journal-events.js";
@@ -49,6 +51,8 @@ export interface GatewayOptions {
   driverRestartBackoff?: Partial<BackoffOptions>;
   /** @internal for tests: options of the driver threads (the built worker to run, a test driver module) */
   driverThreads?: Pick<DriverThreadsOptions, "workerUrl" | "driverModule">;
+  /** the `/live` feed's knobs (cap, heartbeat, …); default LIVE_DEFAULTS (src/live/hub.ts) */
+  live?: Partial<LiveOptions>;
 }
 
 interface RunningDriver {
@@ -76,6 +80,7 @@ export class Gateway implements StatusView {
   /** the driver threads, when `gateway.driverThreads` > 0 */
   private threads: DriverThreads | null = null;
   private http: HttpServer | null = null;
+  private live: LiveHub | null = null;
   private boundPort = 0;
   private stopping: Promise<void> | null = null;
   private silenceSweep: NodeJS.Timeout | null = null;
@@ -199,6 +204,17 @@ export class Gateway implements StatusView {
       write: (device, tag, value) => this.write(device, tag, value),
       log: this.log.child({ part: "http" }),
     });
+    const liveCounters = new LiveCounters();
+    liveCounters.register(this.metrics.registry);
+    const table = this.devicesTable;
+    this.live = new LiveHub({
+      http,
+      config: this.config.http,
+      source: { gatewayId: () => this.gatewayId(), subscribe: (o) => table.subscribe(o), states: () => table.states(), tags: (id) => table.tags(id), health: () => this.health() },
+      counters: liveCounters,
+      log: this.log.child({ part: "live" }),
+      options: this.opts.live,
+    });
     try {
       this.boundPort = (await http.listen(this.config.http.host, this.config.http.port)).port;
     } catch (err) {
@@ -286,6 +302,7 @@ export class Gateway implements StatusView {
     for (const d of this.drivers.values()) d.abort.abort();
     await withTimeout(Promise.all([...this.drivers.values()].map((d) => d.done)), 3000);
     await withTimeout(this.threads?.close() ?? Promise.resolve(), 2000);
+    await withTimeout(this.live?.close() ?? Promise.resolve(), 2000);
     await withTimeout(this.http?.close() ?? Promise.resolve(), 2000);
     this.forwarderAbort.abort();
     await withTimeout(Promise.all(this.forwarderRuns), 5000);

@@ -233,6 +233,12 @@ describe("Docker image, rebuilt from the Dockerfile's COPY lines", () => {
       }
       const health = await fetch(`http://127.0.0.1:${port}/healthz`);
       expect(health.status).toBe(200);
+      // the dashboard and the chart library it loads from the image's node_modules (uPlot)
+      for (const [path, has] of [["/", "<script src=\"/dashboard.js\""], ["/dashboard.js", "sessionStorage"], ["/uplot.js", "uPlot"]] as const) {
+        const r = await fetch(`http://127.0.0.1:${port}${path}`);
+        expect(r.status, path).toBe(200);
+        expect(await r.text(), path).toContain(has);
+      }
       expect((await run(node, ["--version"], { timeoutMs: 10_000 })).out.trim()).toMatch(/^v22\./);
     } finally {
       child.kill("SIGTERM");
