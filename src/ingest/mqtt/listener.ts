@@ -7,7 +7,7 @@
  */
 import { createServer, type Server, type Socket } from "node:net";
 import { readFileSync } from "node:fs";
-import { createSecureContext, TLSSocket, type SecureContext } from "node:tls";
+import { createSecureContext, createServer as createTlsServer, TLSSocket } from "node:tls";
 import { describeError, FloorgateError } from "../../core/errors.js";
 import type { ListenerContext, RunningListener } from "../listener.js";
 import { REASON } from "./codes.js";
@@ -32,13 +32,11 @@ const GUARD_LOG_MS = 60_000;
 export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerContext, opts: MqttListenerOptions = {}): Promise<RunningListener> {
   const { ingest, table, metrics, log } = ctx;
   const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
-  let secure: SecureContext | undefined;
+  let tlsFiles: { cert: Buffer; key: Buffer; ca?: Buffer } | undefined;
   if (cfg.tls) {
     try {
-      secure = createSecureContext({
-        cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key),
-        ...(cfg.tls.ca ? { ca: readFileSync(cfg.tls.ca) } : {}),
-      });
+      tlsFiles = { cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key), ...(cfg.tls.ca ? { ca: readFileSync(cfg.tls.ca) } : {}) };
+      createSecureContext(tlsFiles); // a key that does not fit its certificate fails here, at start
     } catch (err) {
       throw new FloorgateError("CONFIG_INVALID", `ingest.mqtt.tls: cannot load the certificate files: ${describeError(err)}`, { cause: err });
     }
@@ -111,6 +109,14 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
     },
   };
 
+  const tlsServer = tlsFiles
+    ? createTlsServer({ ...tlsFiles, requestCert: requireCert, rejectUnauthorized: requireCert, handshakeTimeout: connectTimeoutMs })
+    : undefined;
+  tlsServer?.on("secureConnection", (t: TLSSocket) => { sessions.add(new Session(t, host, Date.now())); });
+  tlsServer?.on("tlsClientError", (err: Error, t: TLSSocket) => {
+    host.refused(undefined, "tls", `TLS handshake failed: ${err.message}`);
+    t.destroy();
+  });
   const server: Server = createServer({ noDelay: true });
   server.on("connection", (raw: Socket) => {
     const now = Date.now();
@@ -121,17 +127,9 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
     tokens -= 1;
     sockets.add(raw);
     raw.once("close", () => sockets.delete(raw));
-    let socket: Socket = raw;
-    if (secure) {
-      const t = new TLSSocket(raw, { isServer: true, secureContext: secure, requestCert: requireCert, rejectUnauthorized: requireCert });
-      let established = false;
-      t.once("secure", () => { established = true; });
-      t.once("error", (err) => {
-        if (!established) host.refused(undefined, "tls", `TLS handshake failed: ${err.message}`);
-      });
-      socket = t;
-    }
-    sessions.add(new Session(socket, host, now));
+    // The TLS server never listens: it is handed the sockets the guards let through.
+    if (tlsServer) tlsServer.emit("connection", raw);
+    else sessions.add(new Session(raw, host, now));
   });
 
   const sweep = setInterval(() => {
