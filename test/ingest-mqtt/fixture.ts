@@ -30,14 +30,14 @@ export interface MqttSpine {
  * Starts the spine. `ingestYaml` is laid into the `ingest:` section after the listener (indented
  * two spaces), `mqttYaml` into `ingest.mqtt` after `listen`, `extraYaml` at the top level.
  */
-export async function startMqttSpine(opts: { ingestYaml?: string; mqttYaml?: string; extraYaml?: string; scheme?: "mqtt" | "mqtts" } = {}): Promise<MqttSpine> {
+export async function startMqttSpine(opts: { ingestYaml?: string; mqttYaml?: string; extraYaml?: string; scheme?: "mqtt" | "mqtts"; env?: NodeJS.ProcessEnv; driverThreads?: number } = {}): Promise<MqttSpine> {
   const broker = await startMosquitto({ extraConfig: ["max_queued_messages 0", "max_queued_bytes 0"] });
   const collector = await collect(broker.url, TELEMETRY, { clean: false, clientId: `mqtt-ingest-consumer-${process.pid}` });
   const dir = await mkdtemp(join(tmpdir(), "floorgate-mqtt-ingest-"));
   const httpPort = await freePort();
   const mqttPort = await freePort();
   const file = await writeConfig(dir, `
-gateway: { id: ${GATEWAY_ID}, group: e2e, dataDir: ./data }
+gateway: { id: ${GATEWAY_ID}, group: e2e, dataDir: ./data${opts.driverThreads ? `, driverThreads: ${opts.driverThreads}` : ""} }
 http: { listen: "127.0.0.1:${httpPort}" }
 journal: { maxBytes: 256MiB, fsync: batch, fsyncIntervalMs: 5 }
 ingest:
@@ -50,7 +50,7 @@ outputs:
   - { type: mqtt, name: cloud, url: "${broker.url}", qos: 1, maxBatch: 200 }
 ${opts.extraYaml ?? ""}
 `);
-  const gw = await startGateway(file, httpPort);
+  const gw = await startGateway(file, httpPort, opts.env ?? {});
   return {
     broker, collector, gw, dir, mqttPort,
     mqttUrl: `${opts.scheme ?? "mqtt"}://${opts.scheme === "mqtts" ? "localhost" : "127.0.0.1"}:${mqttPort}`,

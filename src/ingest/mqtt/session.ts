@@ -250,12 +250,16 @@ export class Session {
   private flush(): void {
     const q = this.pending;
     let n = 0;
+    // PUBACKs that one journal commit released leave in one write
+    const corked = q.length > 1 && !this.closed;
+    if (corked) this.socket.cork();
     while (n < q.length && q[n]!.done) {
       const s = q[n++]!;
       if (this.closed) continue;
       if (s.out) this.write(s.out);
       if (s.refusal) this.refuse(s.refusal);
     }
+    if (corked) this.socket.uncork();
     if (n > 0) q.splice(0, n);
     if (this.paused && q.length < RECEIVE_MAXIMUM / 2 && !this.closed) {
       this.paused = false;
