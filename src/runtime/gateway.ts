@@ -78,8 +78,8 @@ export class Gateway implements StatusView {
   /** the driver threads, when `gateway.driverThreads` > 0 */
   private threads: DriverThreads | null = null;
   private http: HttpServer | null = null;
-  /** the ingest's own listeners (the device MQTT listener) */
-  private readonly listeners: RunningListener[] = [];
+  /** the ingest's own listeners (the device MQTT listener), by their `ingest` key */
+  private readonly listeners = new Map<string, RunningListener>();
   private boundPort = 0;
   private stopping: Promise<void> | null = null;
   private silenceSweep: NodeJS.Timeout | null = null;
@@ -173,7 +173,7 @@ export class Gateway implements StatusView {
 
   /** The bound port of the device MQTT listener (`ingest.mqtt`), or undefined without one. */
   get mqttPort(): number | undefined {
-    return this.listeners[0]?.port;
+    return this.listeners.get("mqtt")?.port;
   }
 
   private startOutputs(): void {
@@ -218,7 +218,7 @@ export class Gateway implements StatusView {
     }
     this.http = http;
     for (const l of listening) {
-      this.listeners.push(await l.start(cfgIngest[l.key], {
+      this.listeners.set(l.key, await l.start(cfgIngest[l.key], {
         ingest: ingest!, table: this.devicesTable, metrics: this.metrics, log: this.log.child({ part: `ingest-${l.key}` }),
       }));
     }
@@ -303,7 +303,7 @@ export class Gateway implements StatusView {
     for (const d of this.drivers.values()) d.abort.abort();
     await withTimeout(Promise.all([...this.drivers.values()].map((d) => d.done)), 3000);
     await withTimeout(this.threads?.close() ?? Promise.resolve(), 2000);
-    await withTimeout(Promise.all(this.listeners.map((l) => l.close())), 2000);
+    await withTimeout(Promise.all([...this.listeners.values()].map((l) => l.close())), 2000);
     await withTimeout(this.http?.close() ?? Promise.resolve(), 2000);
     this.forwarderAbort.abort();
     await withTimeout(Promise.all(this.forwarderRuns), 5000);
