@@ -7,6 +7,7 @@ import type { GatewayConfig } from "../config/types.js";
 import { describeError } from "../core/errors.js";
 import { createLogger } from "../core/logger.js";
 import { startAgvFleet } from "../demo/agv-fleet.js";
+import { startMqttFleet } from "../demo/mqtt-fleet.js";
 import { startDemoBroker, type DemoBroker } from "../demo/broker.js";
 import { Gateway } from "../runtime/gateway.js";
 import { listenHint, stopWithin, untilSignal } from "./run.js";
@@ -22,6 +23,9 @@ export interface DemoOptions {
 }
 
 const DEMO_TOKEN = "demo-agv-token";
+const SENSOR_TOKEN = "demo-sensor-token";
+/** MQTT sensors roaming beside the HTTP AGVs */
+const SENSORS = 50;
 /** The demo's operator token: write-back needs one, and the demo prints it. */
 const DEMO_OPERATOR_TOKEN = "demo-operator";
 
@@ -61,11 +65,14 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const dataDir = opts.dataDir ?? tmpDataDir!;
   const base = `http://127.0.0.1:${gw.httpPort}`;
   const fleet = startAgvFleet({ baseUrl: base, count: opts.devices, token: DEMO_TOKEN, periodMs: 500, log });
+  const sensorIds = Array.from({ length: SENSORS }, (_, i) => `sensor-${String(i + 1).padStart(2, "0")}`);
+  const sensors = startMqttFleet({ url: `mqtt://127.0.0.1:${gw.mqttPort}`, ids: sensorIds, token: SENSOR_TOKEN, periodMs: 2000, log });
   const brokerPort = new URL(brokerUrl).port || "1883";
   process.stdout.write(`
 Floorgate demo is running.
   3 simulated Modbus presses (press-1..3 on 127.0.0.1:${presses.ports.join(", ")}) are polled by the gateway
 ${ovenLine(oven)}  ${opts.devices} simulated 5G AGVs push telemetry to ${base}/api/v1/ingest/{agv-id}
+  ${SENSORS} simulated 5G sensors publish over MQTT to mqtt://127.0.0.1:${gw.mqttPort} (devices/{sensor-id}/telemetry), roaming now and then
   the gateway journals it in ${dataDir}${tmpDataDir ? " (removed when the demo stops)" : ""} and forwards it to ${broker ? "an embedded MQTT broker" : "your broker"} at ${brokerUrl}
 
 Where to look:
@@ -82,6 +89,7 @@ Ctrl-C stops it.
   await signalled;
   process.stdout.write("stopping the demo…\n");
   await fleet.stop();
+  await sensors.stop();
   const code = await stopWithin(gw, log);
   await cleanup();
   return code;
@@ -153,7 +161,8 @@ http: { listen: "127.0.0.1:${port}", operatorTokens: [${JSON.stringify(DEMO_OPER
 journal: { maxBytes: 256MiB }
 devices:${presses || " []"}
 ingest:
-  devices: [{ id: "agv-*", token: ${JSON.stringify(DEMO_TOKEN)} }]
+  mqtt: { listen: "127.0.0.1:0" }
+  devices: [{ id: "agv-*", token: ${JSON.stringify(DEMO_TOKEN)} }, { id: "sensor-*", token: ${JSON.stringify(SENSOR_TOKEN)} }]
 outputs:
   - { type: mqtt, name: cloud, url: ${JSON.stringify(brokerUrl)} }
 `;

@@ -2,6 +2,7 @@ import type { DeviceConfigBase, DriverPlugin, SimulatorRun } from "../core/plugi
 import { driverNames, findDriver } from "../plugins/drivers.js";
 import { describeError } from "../core/errors.js";
 import { listenHint, loadOrExplain, untilSignal } from "./run.js";
+import { fleetFromConfig, startMqttFleet } from "../demo/mqtt-fleet.js";
 
 /** Devices listed one per line before the rest is summed up: a plant of 2,000 should not scroll for a minute. */
 const LIST_AT_MOST = 20;
@@ -49,7 +50,8 @@ export function simulationPlan(devices: readonly DeviceConfigBase[]): Simulation
 export async function runSimulate(file: string): Promise<number> {
   const config = loadOrExplain(file);
   const plan = simulationPlan(config.devices);
-  if (plan.serve.length === 0) {
+  const sensors = fleetFromConfig(config.ingest);
+  if (plan.serve.length === 0 && !sensors) {
     process.stderr.write(`floorgate simulate: no ${plan.couldServe.join(", nor ")} in ${file}; nothing to simulate\n`);
     return 1;
   }
@@ -65,9 +67,14 @@ export async function runSimulate(file: string): Promise<number> {
   const lines = runs.flatMap((r) => r.served);
   const out = lines.slice(0, LIST_AT_MOST);
   if (lines.length > LIST_AT_MOST) out.push(`… and ${lines.length - LIST_AT_MOST} more devices`);
-  out.push(...plan.skipped, ...runs.flatMap((r) => r.notes), "Ctrl-C stops the simulators.");
+  out.push(...plan.skipped, ...runs.flatMap((r) => r.notes));
+  // MQTT sensors roaming against the config's own device listener (they connect once the gateway runs)
+  const fleet = sensors && startMqttFleet({ ...sensors, periodMs: 2000 });
+  if (sensors) out.push(`simulated ${sensors.ids.length} MQTT sensors (${sensors.ids[0]}…) publishing to ${sensors.url}, roaming now and then`);
+  out.push("Ctrl-C stops the simulators.");
   process.stdout.write(out.map((l) => `${l}\n`).join(""));
   await untilSignal();
+  await fleet?.stop();
   await Promise.all(runs.map((r) => r.stop()));
   return 0;
 }

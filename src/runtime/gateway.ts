@@ -11,6 +11,8 @@ import type { SampleValue } from "../core/sample.js";
 import type { DeviceInfo, HealthReport, StatusView, TagValue } from "../core/status.js";
 import { createHttpServer, type HttpServer } from "../http/server.js";
 import { createIngest } from "../ingest/ingest.js";
+import type { RunningListener } from "../ingest/listener.js";
+import { ingestListeners } from "../plugins/ingest.js";
 import type { Journal, JournalEvent } from "../journal/journal.js";
 import { openJournal } from "../journal/segment-journal.js";
 import { LiveHub, type LiveOptions } from "../live/hub.js";
@@ -81,6 +83,8 @@ export class Gateway implements StatusView {
   private threads: DriverThreads | null = null;
   private http: HttpServer | null = null;
   private live: LiveHub | null = null;
+  /** the ingest's own listeners (the device MQTT listener), by their `ingest` key */
+  private readonly listeners = new Map<string, RunningListener>();
   private boundPort = 0;
   private stopping: Promise<void> | null = null;
   private silenceSweep: NodeJS.Timeout | null = null;
@@ -172,6 +176,11 @@ export class Gateway implements StatusView {
     return this.boundPort;
   }
 
+  /** The bound port of the device MQTT listener (`ingest.mqtt`), or undefined without one. */
+  get mqttPort(): number | undefined {
+    return this.listeners.get("mqtt")?.port;
+  }
+
   private startOutputs(): void {
     for (const oc of this.config.outputs) {
       const output = createOutput(oc, this.config);
@@ -190,7 +199,10 @@ export class Gateway implements StatusView {
   private async startHttp(): Promise<void> {
     // Taken in any case: the journal holds the recovered keys until someone does.
     const keys = this.journal.recentKeys();
-    const ingest = this.config.ingest.http
+    const cfgIngest = this.config.ingest as unknown as Record<string, unknown>;
+    const listening = ingestListeners.filter((l) => cfgIngest[l.key] !== undefined);
+    // One ingest for every path: a msgId retried over HTTP and MQTT is stored once.
+    const ingest = this.config.ingest.http || listening.length > 0
       ? createIngest(this.config.ingest, new PushSink(this.intake), this.metrics, Date.now, {
         remembered: rememberedMsgIds(keys),
         devices: this.devicesTable,
@@ -221,6 +233,11 @@ export class Gateway implements StatusView {
       throw isFloorgateError(err) ? err : new FloorgateError("PORT_IN_USE", `cannot listen on ${this.config.http.listen}: ${describeError(err)}`, { cause: err });
     }
     this.http = http;
+    for (const l of listening) {
+      this.listeners.set(l.key, await l.start(cfgIngest[l.key], {
+        ingest: ingest!, table: this.devicesTable, metrics: this.metrics, log: this.log.child({ part: `ingest-${l.key}` }),
+      }));
+    }
     // The silence rule of the device table (pushing devices go offline when they stop).
     this.silenceSweep = setInterval(() => this.devicesTable.sweep(), this.pushSweepMs);
     this.silenceSweep.unref();
@@ -303,6 +320,7 @@ export class Gateway implements StatusView {
     await withTimeout(Promise.all([...this.drivers.values()].map((d) => d.done)), 3000);
     await withTimeout(this.threads?.close() ?? Promise.resolve(), 2000);
     await withTimeout(this.live?.close() ?? Promise.resolve(), 2000);
+    await withTimeout(Promise.all([...this.listeners.values()].map((l) => l.close())), 2000);
     await withTimeout(this.http?.close() ?? Promise.resolve(), 2000);
     this.forwarderAbort.abort();
     await withTimeout(Promise.all(this.forwarderRuns), 5000);

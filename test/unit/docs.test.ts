@@ -97,6 +97,7 @@ describe("docs/errors.md, the error-code catalogue", () => {
     const reasons = new Set([
       ...collect("HttpRejectReason", /type HttpRejectReason =([^;]+);/g),
       ...collect("IngestRejectReason", /type IngestRejectReason =([^;]+);/g),
+      ...collect("MqttRejectReason", /type MqttRejectReason =([^;]+);/g),
       ...collect("literal refusal reasons", /ingestRejects\.inc\(\s*\{\s*reason:\s*("[a-z_]+")/g),
     ]);
     const documented = headings(section(doc, "HTTP and ingest refusals"));

@@ -10,6 +10,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { drivers, findDriver } from "../../src/plugins/drivers.js";
 import { outputs, findOutput } from "../../src/plugins/outputs.js";
 import { notBuilt } from "../../src/plugins/planned.js";
+import { ingestListeners } from "../../src/plugins/ingest.js";
 import { loadConfig } from "../../src/config/load.js";
 import { CONFIG_SCHEMA, type JsonSchema } from "../../src/config/schema.js";
 
@@ -18,6 +19,7 @@ const root = join(import.meta.dirname, "../..");
 const registered = [
   ...drivers.map((p) => ({ kind: "driver" as const, name: p.name, folder: p.folder })),
   ...outputs.map((p) => ({ kind: "output" as const, name: p.name, folder: p.folder })),
+  ...ingestListeners.map((p) => ({ kind: "ingest listener" as const, name: p.key, folder: p.folder })),
 ];
 
 describe("registered plugins", () => {
@@ -48,7 +50,9 @@ describe("registered plugins", () => {
         const r = loadConfig(sample, {});
         if (!r.ok) throw new Error(`${p.folder}/sample.yaml is invalid:\n${r.problems.map((x) => `${x.line}:${x.col}: ${x.path}: ${x.message}`).join("\n")}`);
         expect(r.warnings, "a sample shows good practice: no warnings").toEqual([]);
-        const used = p.kind === "driver" ? r.config.devices.map((d) => d.driver) : r.config.outputs.map((o) => o.type);
+        const used = p.kind === "driver" ? r.config.devices.map((d) => d.driver)
+          : p.kind === "output" ? r.config.outputs.map((o) => o.type)
+            : Object.keys(r.config.ingest).filter((k) => (r.config.ingest as unknown as Record<string, unknown>)[k] !== undefined);
         expect(used).toContain(p.name);
       });
     });
@@ -70,6 +74,13 @@ describe("registered plugins", () => {
         .filter((f) => f.startsWith(o.name) && f.endsWith(".test.ts"))
         .filter((f) => /\boutputConformance\(/.test(readFileSync(join(dir, f), "utf8")));
       expect(runs.length, `no test/outputs/${o.name}*.test.ts calls outputConformance`).toBeGreaterThan(0);
+    });
+  }
+
+  for (const l of ingestListeners) {
+    it(`ingest listener ${l.key} has its tests against real devices (test/ingest-${l.key}/*.test.ts)`, () => {
+      const dir = join(root, "test", `ingest-${l.key}`);
+      expect(existsSync(dir) && readdirSync(dir).some((f) => f.endsWith(".test.ts")), dir).toBe(true);
     });
   }
 
