@@ -92,6 +92,8 @@ export class Forwarder {
     return this.output.name;
   }
 
+  private readonly journalHead = (): number => this.journal.stats().newestPos;
+
   health(): OutputHealth {
     const j = this.journal.stats().outputs[this.output.name];
     return {
@@ -125,7 +127,7 @@ export class Forwarder {
       this.setState("connecting", this.error);
       let session: OutputSession;
       try {
-        session = await this.output.connect({ signal, log: this.log });
+        session = await this.output.connect({ signal, log: this.log, journalHead: this.journalHead });
       } catch (err) {
         if (signal.aborted) break;
         const wait = isFloorgateError(err, "OUTPUT_REJECTED") ? rejected.next() : backoff.next();
