@@ -29,6 +29,8 @@ class EdgeNode {
   readonly bdSeq = new BdSeq();
   readonly metrics = new MetricTable();
   readonly deviceStates = new Map<string, DeviceState>();
+  /** the newest STATE timestamp seen from the primary host, across connections (older ones are stale) */
+  lastStateTs: number | undefined;
   constructor(readonly group: string, readonly id: string) {}
 
   isDead(device: string): boolean {
@@ -121,7 +123,6 @@ class SparkplugSession implements OutputSession {
   /** NBIRTH sent and the host (if any) online: data may flow */
   private live = false;
   private hostOnline = false;
-  private lastStateTs: number | undefined;
   /** journal position newest when the session went live: samples up to it are historical */
   private historicalUpTo = -1;
   private readonly seq = new SeqCounter();
@@ -253,8 +254,8 @@ class SparkplugSession implements OutputSession {
       }
       return;
     }
-    if (!isNewerState(state, this.lastStateTs)) return;
-    if (state.timestamp !== undefined) this.lastStateTs = state.timestamp;
+    if (!isNewerState(state, this.node.lastStateTs)) return;
+    if (state.timestamp !== undefined) this.node.lastStateTs = state.timestamp;
     this.hostOnline = state.online;
     if (state.online && !this.live && this.started && !this.broken) {
       this.goLive().catch((err: unknown) => this.destroy(err instanceof Error ? err : new Error(String(err))));
