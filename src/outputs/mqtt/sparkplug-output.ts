@@ -97,6 +97,8 @@ interface PendingWrite {
   reject(err: Error): void;
   plan: TelemetryMessage[] | null;
   next: number;
+  /** devices whose birth no longer describes the write's samples (new tag, datatype or unit): DBIRTH before their next DDATA */
+  rebirth: Set<string> | null;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -296,7 +298,7 @@ class SparkplugSession implements OutputSession {
     }
     const plan = batch.length === 0 ? [] : planMessages(batch, this.cfg.maxBatch);
     return new Promise<WriteResult>((resolve, reject) => {
-      const w: PendingWrite = { remaining: 0, done: plan.length === 0, resolve, reject, plan, next: 0 };
+      const w: PendingWrite = { remaining: 0, done: plan.length === 0, resolve, reject, plan, next: 0, rebirth: null };
       this.pending.push(w);
       if (w.done) this.resolveInOrder();
       else {
@@ -315,6 +317,9 @@ class SparkplugSession implements OutputSession {
         const w = this.unsent[0];
         if (w === undefined) break;
         const plan = w.plan!;
+        // The whole write is looked at before its first message, so a device whose tags first show
+        // up spread over several messages gets one DBIRTH with all of them, not one per message.
+        if (w.next === 0) w.rebirth = this.observe(plan);
         const m = plan[w.next++]!;
         const last = w.next === plan.length;
         if (last) {
@@ -328,31 +333,40 @@ class SparkplugSession implements OutputSession {
     }
   }
 
-  private publishData(w: PendingWrite, m: TelemetryMessage, last: boolean): void {
-    const { device, runs } = m;
+  /** Notes every sample of a write in the metric table; returns the devices whose birth it changed. */
+  private observe(plan: readonly TelemetryMessage[]): Set<string> {
     const table = this.node.metrics;
-    let changed = false;
-    for (const run of runs) {
-      const cols = run.cols;
-      for (let i = run.from; i < run.from + run.count; i++) {
-        if (table.observe(device, cols.tags[i]!, cols.valueAt(i), cols.qualityAt(i), cols.ts[i]!, cols.unitAt(i))) changed = true;
+    const changed = new Set<string>();
+    for (const { device, runs } of plan) {
+      for (const run of runs) {
+        const cols = run.cols;
+        for (let i = run.from; i < run.from + run.count; i++) {
+          if (table.observe(device, cols.tags[i]!, cols.valueAt(i), cols.qualityAt(i), cols.ts[i]!, cols.unitAt(i))) changed.add(device);
+        }
       }
     }
+    return changed;
+  }
+
+  private publishData(w: PendingWrite, m: TelemetryMessage, last: boolean): void {
+    const { device, runs } = m;
     const now = Date.now();
-    if (changed || !this.born.has(device)) this.publishDBirth(device, now);
-    const payload = encodeDData(this.seq.next(), device, runs, table, this.historicalUpTo, now);
+    if (w.rebirth!.delete(device) || !this.born.has(device)) this.publishDBirth(device, now);
+    const payload = encodeDData(this.seq.next(), device, runs, this.node.metrics, this.historicalUpTo, now);
+    // At QoS 0 the write is confirmed by the flush behind its last message, not by MQTT.js's
+    // callback (which comes as soon as the bytes are queued on the stream): reserve it first.
+    const flush = last && this.cfg.qos === 0;
+    if (flush) w.remaining++;
     w.remaining++;
     this.count();
     this.client.publish(this.ddataTopic(device), payload, { qos: this.cfg.qos }, (err?: Error) => this.dataDone(w, err));
     // Data of a device already known dead (samples taken before it went offline, still in the
     // journal): delivered inside its own birth and death, so the host's view stays "dead".
     if (this.node.isDead(device)) this.publishDDeath(device);
-    if (last && this.cfg.qos === 0) {
-      w.remaining++;
+    if (flush) {
       this.count();
       this.client.stream.write(EMPTY, (err?: Error | null) => this.dataDone(w, err ?? undefined));
     }
-    if (last && w.remaining === 0) { w.done = true; this.resolveInOrder(); }
   }
 
   private ddataTopic(device: string): string {
@@ -373,7 +387,7 @@ class SparkplugSession implements OutputSession {
       return;
     }
     this.lastProgress = performance.now();
-    if (--w.remaining === 0 && w.plan === null) {
+    if (--w.remaining === 0 && w.plan === null && !w.done) {
       w.done = true;
       this.resolveInOrder();
     }

@@ -181,7 +181,7 @@ export class Forwarder {
           const notReady = session.ready(stop.signal);
           if (notReady) {
             this.setState("waiting", "waiting for the destination to be ready");
-            await Promise.race([notReady.catch(() => undefined), wake.wait()]);
+            await wake.until(notReady);
             stop.abort(WAIT_OVER);
             continue;
           }
@@ -200,7 +200,7 @@ export class Forwarder {
           if (durable?.after !== readPos) {
             durable = { after: readPos, done: this.journal.waitFor(readPos, pumpWaits.signal).catch(() => undefined) };
           }
-          await Promise.race([durable.done, wake.wait()]);
+          await wake.until(durable.done);
         } else {
           await wake.wait();
         }
@@ -250,7 +250,7 @@ export class Forwarder {
       if (queue.length === 0) return;
       const left = deadline - Date.now();
       let t: NodeJS.Timeout | undefined;
-      await Promise.race([wake.wait(), new Promise<void>((r) => { t = setTimeout(r, Math.max(1, left)); })]);
+      await wake.until(new Promise<void>((r) => { t = setTimeout(r, Math.max(1, left)); }));
       clearTimeout(t);
     }
   }
