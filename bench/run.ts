@@ -30,6 +30,11 @@ const parts: Record<string, () => Promise<Figures>> = {
       };
     } finally { await broker.dispose(); }
   },
+  sparkplug: async () => {
+    const { benchSparkplug, sparkplugFigures } = await import("./sparkplug.js");
+    const broker = await startBenchBroker();
+    try { return sparkplugFigures(await benchSparkplug(broker.url)); } finally { await broker.dispose(); }
+  },
   e2e: () => benchE2e(),
   modbus: () => benchModbus(),
   opcua: async () => {
