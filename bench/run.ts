@@ -7,6 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchE2e } from "./e2e.js";
+import { benchInflux } from "./influx.js";
 import { benchJournal } from "./journal.js";
 import { benchModbus } from "./modbus.js";
 import { benchMqttOutput } from "./mqtt-output.js";
@@ -35,6 +36,7 @@ const parts: Record<string, () => Promise<Figures>> = {
     const broker = await startBenchBroker();
     try { return sparkplugFigures(await benchSparkplug(broker.url)); } finally { await broker.dispose(); }
   },
+  influx: () => benchInflux(),
   e2e: () => benchE2e(),
   modbus: () => benchModbus(),
   opcua: async () => {

@@ -72,7 +72,11 @@ export interface OutputSession {
 }
 
 export interface WriteResult {
-  dropped: { count: number; reason: string }[];
+  /**
+   * `reason`: the destination's words (logged, shown in /healthz); `code`: a stable, bounded label
+   * for `floorgate_drops_total{reason}` (documented in docs/errors.md), default `poison`.
+   */
+  dropped: { count: number; reason: string; code?: string }[];
 }
 
 /**

@@ -34,6 +34,13 @@ export interface OutputHealth {
   lag: number;
   sent: number;
   dropped: number;
+  /**
+   * Samples the destination refused for good, by reason (the `floorgate_drops_total` reason, e.g.
+   * `type_conflict`); part of `dropped`. Empty when none.
+   */
+  refused: Record<string, number>;
+  /** The destination's words for its latest refusal, with the reason and when; null when none. */
+  lastRefusal: { reason: string; detail: string; ts: string } | null;
   lastAckTs: string | null;
 }
 

@@ -6,8 +6,9 @@ import type { OutputConfigBase, OutputConfigOf, OutputPlugin } from "../core/plu
 import { FloorgateError } from "../core/errors.js";
 import type { Output } from "../core/output.js";
 import { mqttPlugin } from "../outputs/mqtt/plugin.js";
+import { influxPlugin } from "../outputs/influx/plugin.js";
 
-export const outputs = [mqttPlugin] as const;
+export const outputs = [mqttPlugin, influxPlugin] as const;
 
 /** An output config of any output in the list. */
 export type OutputConfig = OutputConfigOf<(typeof outputs)[number]>;

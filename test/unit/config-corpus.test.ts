@@ -34,8 +34,8 @@ describe("invalid config corpus", () => {
 
 describe("invalid config corpus, planned plugins composed in", () => {
   it("has its cases, each with an expectation", () => {
-    // OPC UA's cases moved back to invalid/ when the driver was built, Sparkplug B's (37, 38) with the format
-    expect(plannedCases.length).toBeGreaterThanOrEqual(6);
+    // OPC UA's, Influx's and Sparkplug B's cases moved back to invalid/ when they were built
+    expect(plannedCases.length).toBeGreaterThanOrEqual(1);
     for (const c of plannedCases) expect(existsSync(join(plannedDir, c.replace(/\.yaml$/, ".expect"))), c).toBe(true);
   });
 

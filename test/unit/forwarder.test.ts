@@ -152,6 +152,22 @@ describe("Forwarder", () => {
     expect(await m.registry.getSingleMetricAsString("floorgate_drops_total")).toContain('reason="poison",output="out"} 3');
   });
 
+  it("counts refused parts under the output's reason code, in /metrics and in health", async () => {
+    const { out, fwd, m } = await setup(10, 1);
+    await journal.append(samples(10));
+    await out.until(() => out.writes.length === 1);
+    out.writes.shift()!.resolve({ dropped: [{ count: 2, reason: "partial write: field type conflict … dropped=2", code: "type_conflict" }, { count: 1, reason: "beyond retention", code: "beyond_retention" }] });
+    await out.until(() => journal.cursor("out") === 10);
+    const h = fwd.health();
+    expect(h.dropped).toBe(3);
+    expect(h.sent).toBe(7);
+    expect(h.refused).toEqual({ type_conflict: 2, beyond_retention: 1 });
+    expect(h.lastRefusal).toMatchObject({ reason: "beyond_retention", detail: "beyond retention" });
+    const text = await m.registry.getSingleMetricAsString("floorgate_drops_total");
+    expect(text).toContain('reason="type_conflict",output="out"} 2');
+    expect(text).toContain('reason="beyond_retention",output="out"} 1');
+  });
+
   it("retries a refused connect with growing, jittered waits capped by maxBackoffMs, and shows offline", async () => {
     abort = new AbortController();
     dir = await mkdtemp(join(tmpdir(), "fg-fwd-"));

@@ -34,7 +34,10 @@ async function refresh() {
     const ob = el("outputs"); ob.replaceChildren();
     for (const [name, o] of Object.entries(health.outputs)) {
       const row = ob.insertRow();
-      cell(row, name + " (" + o.type + ")"); cell(row, o.state, o.state); cell(row, o.sent, "num"); cell(row, o.lag, "num"); cell(row, o.dropped, "num"); cell(row, o.error);
+      cell(row, name + " (" + o.type + ")"); cell(row, o.state, o.state); cell(row, o.sent, "num"); cell(row, o.lag, "num"); cell(row, o.dropped, "num");
+      // With no error, the destination's latest refusal (points it will never take) is what to read.
+      const refused = o.lastRefusal ? "last refused: " + o.lastRefusal.reason + " (" + o.lastRefusal.detail + ")" : null;
+      cell(row, o.error || refused);
     }
     const jb = el("journal"); jb.replaceChildren();
     const j = health.journal;

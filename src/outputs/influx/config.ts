@@ -1,8 +1,6 @@
 /**
- * The config of the coming InfluxDB 1.x output: type, schema fragment, checks, defaults. Config
- * only: the output is not built yet, so this part is NOT in src/plugins/outputs.ts (the shipping
- * `validate` refuses `type: influx`). Tests compose it in (test/unit/config-planned.ts) so its
- * rules stay tested until the output lands.
+ * The config of the InfluxDB 1.x output: type, schema fragment, checks, defaults (spec §2). The
+ * descriptor (plugin.ts) spreads it.
  */
 import type { ConfigIssue, OutputConfigPart } from "../../core/plugin.js";
 import { nonEmpty, str } from "../../core/schema-kit.js";

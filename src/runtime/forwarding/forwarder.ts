@@ -66,6 +66,9 @@ export class Forwarder {
   private error: string | null = null;
   private sent = 0;
   private poisonDropped = 0;
+  /** samples the destination refused for good, by drop reason */
+  private readonly refused: Record<string, number> = {};
+  private lastRefusal: OutputHealth["lastRefusal"] = null;
   private lastAckTs: number | null = null;
   private session: OutputSession | null = null;
   private readonly deviceStates = new Map<string, { state: DeviceState; error: string | null; ts: number }>();
@@ -104,6 +107,8 @@ export class Forwarder {
       lag: j?.lag ?? 0,
       sent: this.sent,
       dropped: (j?.dropped ?? 0) + this.poisonDropped,
+      refused: { ...this.refused },
+      lastRefusal: this.lastRefusal,
       lastAckTs: this.lastAckTs === null ? null : isoTs(this.lastAckTs),
     };
   }
@@ -230,9 +235,13 @@ export class Forwarder {
       const f = queue.shift()!;
       let dropped = 0;
       for (const d of f.result?.dropped ?? []) {
+        if (d.count <= 0) continue;
+        const reason = d.code ?? "poison";
         dropped += d.count;
-        this.metrics.drops.inc({ reason: "poison", output: this.output.name }, d.count);
-        this.log.warn({ count: d.count, reason: d.reason }, "output refused samples for good; counted as dropped");
+        this.refused[reason] = (this.refused[reason] ?? 0) + d.count;
+        this.lastRefusal = { reason, detail: d.reason, ts: isoTs(Date.now()) };
+        this.metrics.drops.inc({ reason, output: this.output.name }, d.count);
+        this.log.warn({ count: d.count, reason, detail: d.reason }, "output refused samples for good; counted as dropped");
       }
       this.poisonDropped += dropped;
       this.sent += f.count - dropped;

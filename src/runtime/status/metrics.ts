@@ -16,7 +16,7 @@ function labelValue(v: string): string {
 export class Metrics {
   readonly registry = new Registry();
   readonly samplesOut: Counter<"output">;
-  /** reason: drop_oldest | journal_full | journal_io | poison | driver_thread_failed | driver_stopped; deadband is not a drop and is not counted here */
+  /** reason: drop_oldest | journal_full | journal_io | poison | driver_thread_failed | driver_stopped; an output's own refusal reasons (influx: type_conflict | beyond_retention | series_limit | refused); deadband is not a drop and is not counted here */
   readonly drops: Counter<"reason" | "output">;
   /** per driver thread: event-loop delay over its last report (stat: p99 | max) */
   readonly driverThreadLoopDelay: Gauge<"thread" | "stat">;
