@@ -224,3 +224,21 @@ export function parseHostState(payload: Uint8Array): HostState | null {
 export function isNewerState(next: HostState, lastTimestamp: number | undefined): boolean {
   return next.timestamp === undefined || lastTimestamp === undefined || next.timestamp >= lastTimestamp;
 }
+
+/**
+ * What an edge node keeps across its MQTT connections: the bdSeq counter, the metric table
+ * (aliases stay the same for the process' life) and the latest state of each device.
+ */
+export class EdgeNode {
+  readonly bdSeq = new BdSeq();
+  readonly metrics = new MetricTable();
+  readonly deviceStates = new Map<string, DeviceState>();
+  /** the newest STATE timestamp seen from the primary host, across connections (older ones are stale) */
+  lastStateTs: number | undefined;
+  constructor(readonly group: string, readonly id: string) {}
+
+  isDead(device: string): boolean {
+    const s = this.deviceStates.get(device);
+    return s !== undefined && isDeadState(s);
+  }
+}
