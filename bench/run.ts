@@ -31,7 +31,16 @@ const parts: Record<string, () => Promise<Figures>> = {
       };
     } finally { await broker.dispose(); }
   },
+  sparkplug: async () => {
+    const { benchSparkplug, sparkplugFigures } = await import("./sparkplug.js");
+    const broker = await startBenchBroker();
+    try { return sparkplugFigures(await benchSparkplug(broker.url)); } finally { await broker.dispose(); }
+  },
   influx: () => benchInflux(),
+  "outputs-3": async () => {
+    const { benchOutputs3 } = await import("./outputs3.js");
+    return benchOutputs3();
+  },
   e2e: () => benchE2e(),
   modbus: () => benchModbus(),
   opcua: async () => {

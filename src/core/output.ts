@@ -34,6 +34,13 @@ export interface OutputContext {
   signal: AbortSignal;
   /** Already bound to the output's name: lines logged here must not add `output` again. */
   log: Logger;
+  /**
+   * The newest durable journal position now (what the journal holds, whether or not this output
+   * has read it). An output that marks data it sends from a backlog (Sparkplug `is_historical`)
+   * reads it when its session goes live: samples at or before it waited in the journal while the
+   * output was not live. Absent outside the runtime (tests driving an output directly).
+   */
+  journalHead?(): number;
 }
 
 export interface OutputSession {

@@ -20,7 +20,7 @@ import { plannedModel } from "./config-planned.js";
 const dir = join(import.meta.dirname, "../fixtures/configs/invalid");
 const cases = readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort();
 const plannedDir = join(import.meta.dirname, "../fixtures/configs/planned");
-const plannedCases = readdirSync(plannedDir).filter((f) => f.endsWith(".yaml")).sort();
+const plannedCases = !existsSync(plannedDir) ? [] : readdirSync(plannedDir).filter((f) => f.endsWith(".yaml")).sort();
 
 
 describe("invalid config corpus", () => {
@@ -34,8 +34,8 @@ describe("invalid config corpus", () => {
 
 describe("invalid config corpus, planned plugins composed in", () => {
   it("has its cases, each with an expectation", () => {
-    // OPC UA's, Influx's and ingest.mqtt's cases moved back to invalid/ when they were built
-    expect(plannedCases.length).toBeGreaterThanOrEqual(2);
+    // every planned part is built today; a new config-only part brings its cases back here
+    expect(plannedCases.length).toBeGreaterThanOrEqual(0);
     for (const c of plannedCases) expect(existsSync(join(plannedDir, c.replace(/\.yaml$/, ".expect"))), c).toBe(true);
   });
 

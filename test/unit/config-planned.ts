@@ -1,8 +1,8 @@
 /**
  * A test-only composition: the build's plugins plus the planned ones whose config rules are
  * already written (config-only folders, not in src/plugins/). The corpus under
- * test/fixtures/configs/planned/ and the OPC UA / Influx / Sparkplug cases of
- * config.test.ts run against it, so those rules stay tested until their plugins land.
+ * test/fixtures/configs/planned/ and the planned cases of config.test.ts run against it, so those
+ * rules stay tested until their plugins land (today every planned part has landed).
  */
 import type { DeviceConfigBase, DriverConfigPart, OutputConfigBase, OutputConfigPart } from "../../src/core/plugin.js";
 import { composeConfig, type ConfigModel } from "../../src/config/model.js";

@@ -1,7 +1,9 @@
 import { readFile } from "node:fs/promises";
-import type { IClientOptions } from "mqtt";
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { FloorgateError } from "../../core/errors.js";
+import type { OutputContext } from "../../core/output.js";
 import type { MqttOutputConfig } from "./config.js";
+import { skipStoreCopy } from "./store-copy.js";
 
 /** Timing knobs of one MQTT session; defaults suit a WAN broker, tests shorten them. */
 export interface MqttTiming {
@@ -44,7 +46,7 @@ async function readTlsFile(kind: string, path: string | undefined): Promise<Buff
  */
 export async function buildClientOptions(
   cfg: MqttOutputConfig,
-  will: { topic: string; payload: string },
+  will: MqttWill,
   timing: MqttTiming,
 ): Promise<IClientOptions> {
   const [ca, cert, key] = await Promise.all([
@@ -66,7 +68,7 @@ export async function buildClientOptions(
     // is still declared dead when a PINGRESP does not come back in time.
     reschedulePings: false,
     messageIdProvider: new PacketIdProvider(),
-    will: { topic: will.topic, payload: Buffer.from(will.payload), qos: 1, retain: true },
+    will: { topic: will.topic, payload: Buffer.from(will.payload), qos: 1, retain: will.retain },
   };
   // MQTT.js calls its `debug` logger several times per publish; disabled, that is still ~1 % of
   // the gateway's CPU at 2,000 messages/s. DEBUG=mqttjs* keeps its tracing for troubleshooting.
@@ -77,6 +79,75 @@ export async function buildClientOptions(
   if (cert) opts.cert = cert;
   if (key) opts.key = key;
   return opts;
+}
+
+/** The MQTT will of one session: always QoS 1 (json: the retained offline status; Sparkplug: NDEATH, not retained). */
+export interface MqttWill {
+  topic: string;
+  payload: string | Uint8Array;
+  retain: boolean;
+}
+
+/** A connected client and where its last error went (the session reads it when the connection closes). */
+export interface OpenClient {
+  client: MqttClient;
+  errors: { last: Error | undefined };
+}
+
+/**
+ * Opens one fresh MQTT.js client (options from `buildClientOptions`) and resolves once the broker
+ * sent CONNACK. Rejects with OUTPUT_REJECTED / OUTPUT_UNAVAILABLE (`classifyConnectError`), with
+ * OUTPUT_UNAVAILABLE when no CONNACK came within the connect timeout, and with ABORTED at once when
+ * `ctx.signal` aborts; a failed client is ended with force. The client always has an 'error'
+ * listener (MQTT.js would crash the process on an 'error' event without one).
+ */
+export async function openClient(
+  cfg: MqttOutputConfig,
+  will: MqttWill,
+  timing: MqttTiming,
+  where: string,
+  ctx: OutputContext,
+): Promise<OpenClient> {
+  const aborted = (): FloorgateError =>
+    new FloorgateError("ABORTED", `${where}: connect aborted`, { cause: ctx.signal.reason });
+  if (ctx.signal.aborted) throw aborted();
+  const opts = await buildClientOptions(cfg, will, timing);
+  if (ctx.signal.aborted) throw aborted();
+
+  const client = mqtt.connect(cfg.url, opts);
+  skipStoreCopy(client);
+  const errors: { last: Error | undefined } = { last: undefined };
+  client.on("error", (err) => { errors.last = err; });
+
+  await new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const finish = (err?: FloorgateError): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      ctx.signal.removeEventListener("abort", onAbort);
+      client.removeListener("connect", onConnect);
+      client.removeListener("close", onClose);
+      if (err) {
+        client.end(true);
+        client.stream?.destroy();
+        reject(err);
+      } else resolve();
+    };
+    const onConnect = (): void => finish();
+    const onClose = (): void =>
+      finish(classifyConnectError(errors.last ?? new Error("connection closed before CONNACK"), where));
+    const onAbort = (): void => finish(aborted());
+    // MQTT.js's connectTimeout covers CONNACK; this also bounds DNS and anything it might miss.
+    const timer = setTimeout(
+      () => finish(new FloorgateError("OUTPUT_UNAVAILABLE", `${where}: no CONNACK within ${timing.connectTimeoutMs} ms`, { cause: errors.last })),
+      timing.connectTimeoutMs + 1000,
+    );
+    client.on("connect", onConnect);
+    client.on("close", onClose);
+    ctx.signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return { client, errors };
 }
 
 /** CONNACK return codes (3.1.1) and reason codes (5.0) that no retry can fix soon. */

@@ -1,13 +1,14 @@
 /**
  * The MQTT output's config: its type, schema fragment, checks and defaults. Payload formats are
- * parts of their own (`MqttFormatPart`): the build carries `json`; the coming Sparkplug B format
- * keeps its rules in sparkplug-config.ts, outside the build until its encoder lands.
+ * parts of their own (`MqttFormatPart`): `json` here, Sparkplug B's keys and rules in
+ * sparkplug-config.ts.
  */
 import { resolve } from "node:path";
 import type { ConfigIssue, ConfigPath, JsonSchema, OutputConfigPart, RawObject } from "../../core/plugin.js";
 import { enumOf, nonEmpty, str, tlsFilesSchema } from "../../core/schema-kit.js";
 import { checkTlsFiles, checkUrl, or, strOf } from "../../core/config-kit.js";
 import { formatPath } from "../../core/config-paths.js";
+import { sparkplugFormat } from "./sparkplug-config.js";
 
 export interface TlsFiles {
   /** absolute paths (the builder resolves them against the config file) */
@@ -23,7 +24,6 @@ export interface MqttOutputConfig extends TlsFiles {
   clientId: string;
   username?: string;
   password?: string;
-  /** only the formats this build carries validate (json today) */
   format: "json" | "sparkplug-b";
   topicPrefix: string;
   /** sparkplug-b only */
@@ -49,7 +49,7 @@ export interface MqttFormatPart {
 
 export const jsonFormat: MqttFormatPart = { name: "json", defaultQos: 1 };
 
-/** The MQTT output's config half for a set of formats (the build: `[jsonFormat]`). */
+/** The MQTT output's config half for a set of formats (the build: json and sparkplug-b). */
 export function mqttConfigFor(formats: readonly MqttFormatPart[]): OutputConfigPart<MqttOutputConfig> {
   return {
     name: "mqtt",
@@ -127,5 +127,5 @@ export function mqttConfigFor(formats: readonly MqttFormatPart[]): OutputConfigP
   };
 }
 
-/** The MQTT output's config half as built: json only. */
-export const mqttConfig = mqttConfigFor([jsonFormat]);
+/** The MQTT output's config half as built: json and sparkplug-b. */
+export const mqttConfig = mqttConfigFor([jsonFormat, sparkplugFormat]);

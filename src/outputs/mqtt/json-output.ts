@@ -1,12 +1,11 @@
-import mqtt, { type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import type { MqttOutputConfig } from "./config.js";
 import { FloorgateError, describeError } from "../../core/errors.js";
 import { safeUrl, type Logger } from "../../core/logger.js";
 import type { DeviceState } from "../../core/sample.js";
 import type { SampleBatch } from "../../core/sample-columns.js";
 import type { Output, OutputContext, OutputSession, WriteResult } from "../../core/output.js";
-import { DEFAULT_TIMING, buildClientOptions, classifyConnectError, type MqttTiming } from "./client.js";
-import { skipStoreCopy } from "./store-copy.js";
+import { DEFAULT_TIMING, classifyConnectError, openClient, type MqttTiming } from "./client.js";
 import { planMessages, type TelemetryMessage } from "./json-plan.js";
 import { TelemetryEncoder, cachedIn } from "./json-writer.js";
 import { deviceStatusPayload, deviceStatusTopic, gatewayStatusPayload, gatewayStatusTopic, telemetryTopic } from "./topics.js";
@@ -71,47 +70,8 @@ async function connectSession(
   where: string,
   ctx: OutputContext,
 ): Promise<OutputSession> {
-  const aborted = (): FloorgateError =>
-    new FloorgateError("ABORTED", `${where}: connect aborted`, { cause: ctx.signal.reason });
-  if (ctx.signal.aborted) throw aborted();
   const statusTopic = gatewayStatusTopic(cfg.topicPrefix);
-  const opts = await buildClientOptions(cfg, { topic: statusTopic, payload: gatewayStatusPayload(false) }, timing);
-  if (ctx.signal.aborted) throw aborted();
-
-  const client = mqtt.connect(cfg.url, opts);
-  skipStoreCopy(client);
-  const errors: { last: Error | undefined } = { last: undefined };
-  // Always listening: an 'error' event without a listener would crash the process.
-  client.on("error", (err) => { errors.last = err; });
-
-  await new Promise<void>((resolve, reject) => {
-    let settled = false;
-    const finish = (err?: FloorgateError): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      ctx.signal.removeEventListener("abort", onAbort);
-      client.removeListener("connect", onConnect);
-      client.removeListener("close", onClose);
-      if (err) {
-        client.end(true);
-        client.stream?.destroy();
-        reject(err);
-      } else resolve();
-    };
-    const onConnect = (): void => finish();
-    const onClose = (): void =>
-      finish(classifyConnectError(errors.last ?? new Error("connection closed before CONNACK"), where));
-    const onAbort = (): void => finish(aborted());
-    // MQTT.js's connectTimeout covers CONNACK; this also bounds DNS and anything it might miss.
-    const timer = setTimeout(
-      () => finish(new FloorgateError("OUTPUT_UNAVAILABLE", `${where}: no CONNACK within ${timing.connectTimeoutMs} ms`, { cause: errors.last })),
-      timing.connectTimeoutMs + 1000,
-    );
-    client.on("connect", onConnect);
-    client.on("close", onClose);
-    ctx.signal.addEventListener("abort", onAbort, { once: true });
-  });
+  const { client, errors } = await openClient(cfg, { topic: statusTopic, payload: gatewayStatusPayload(false), retain: true }, timing, where, ctx);
 
   const session = new MqttJsonSession(client, cfg, gateway, timing, maxMessages, where, ctx.log, errors);
   try {

@@ -1,8 +1,7 @@
 /**
- * The config rules of the coming Sparkplug B format of the MQTT output (spec §6). Config only: the
- * encoder is not built, so `format: sparkplug-b` is not in the build's schema (the shipping
- * `validate` refuses it). Tests compose `mqttConfigFor([jsonFormat, sparkplugFormat])` so these
- * rules stay tested until the format lands.
+ * The config rules of the MQTT output's Sparkplug B format (spec §6 "sparkplug-b"): its own key
+ * (`primaryHostId`), QoS 0 by default (Sparkplug 3.0 data), and which keys belong to which format.
+ * The session is sparkplug-output.ts.
  */
 import { nonEmpty } from "../../core/schema-kit.js";
 import { strOf } from "../../core/config-kit.js";

@@ -95,6 +95,8 @@ export class Forwarder {
     return this.output.name;
   }
 
+  private readonly journalHead = (): number => this.journal.stats().newestPos;
+
   health(): OutputHealth {
     const j = this.journal.stats().outputs[this.output.name];
     return {
@@ -130,7 +132,7 @@ export class Forwarder {
       this.setState("connecting", this.error);
       let session: OutputSession;
       try {
-        session = await this.output.connect({ signal, log: this.log });
+        session = await this.output.connect({ signal, log: this.log, journalHead: this.journalHead });
       } catch (err) {
         if (signal.aborted) break;
         const wait = isFloorgateError(err, "OUTPUT_REJECTED") ? rejected.next() : backoff.next();
@@ -184,7 +186,7 @@ export class Forwarder {
           const notReady = session.ready(stop.signal);
           if (notReady) {
             this.setState("waiting", "waiting for the destination to be ready");
-            await Promise.race([notReady.catch(() => undefined), wake.wait()]);
+            await wake.until(notReady);
             stop.abort(WAIT_OVER);
             continue;
           }
@@ -203,7 +205,7 @@ export class Forwarder {
           if (durable?.after !== readPos) {
             durable = { after: readPos, done: this.journal.waitFor(readPos, pumpWaits.signal).catch(() => undefined) };
           }
-          await Promise.race([durable.done, wake.wait()]);
+          await wake.until(durable.done);
         } else {
           await wake.wait();
         }
@@ -257,7 +259,7 @@ export class Forwarder {
       if (queue.length === 0) return;
       const left = deadline - Date.now();
       let t: NodeJS.Timeout | undefined;
-      await Promise.race([wake.wait(), new Promise<void>((r) => { t = setTimeout(r, Math.max(1, left)); })]);
+      await wake.until(new Promise<void>((r) => { t = setTimeout(r, Math.max(1, left)); }));
       clearTimeout(t);
     }
   }

@@ -23,4 +23,24 @@ export class Wakeup {
     }
     return new Promise((r) => { this.resolve = r; });
   }
+
+  /**
+   * Resolves at the next `notify()` or when `other` settles, whichever comes first (never
+   * rejects). Use it instead of racing `wait()` against another promise: a `wait()` that lost such
+   * a race stays registered, and the next `notify()` would go to it and be lost instead of waking
+   * the loop's next wait. Here the losing waiter is removed, so a later notify is kept as pending.
+   */
+  async until(other: Promise<unknown>): Promise<void> {
+    if (this.pending) {
+      this.pending = false;
+      return;
+    }
+    let r!: () => void;
+    const woken = new Promise<void>((res) => { r = res; });
+    this.resolve = r;
+    await Promise.race([woken, other.then(noop, noop)]);
+    if (this.resolve === r) this.resolve = null;
+  }
 }
+
+function noop(): void {}
