@@ -64,12 +64,12 @@ export function buildConfig<D, O>(data: unknown, baseDir: string, model: ConfigM
       fsyncIntervalMs: or(journal.fsyncIntervalMs, DEFAULTS.journal.fsyncIntervalMs),
     },
     devices: arr(root.devices).map((d) => buildDevice(obj(d))),
-    ingest: buildIngest(root.ingest, model),
+    ingest: buildIngest(root.ingest, model, ctx),
     outputs: arr(root.outputs).map((o) => buildOutput(obj(o))),
   };
 }
 
-function buildIngest(raw: unknown, model: ConfigModel<unknown, unknown>): IngestConfig {
+function buildIngest(raw: unknown, model: ConfigModel<unknown, unknown>, ctx: BuildContext): IngestConfig {
   const present = raw !== undefined;
   const i = obj(raw);
   const out: IngestConfig = {
@@ -86,7 +86,7 @@ function buildIngest(raw: unknown, model: ConfigModel<unknown, unknown>): Ingest
     }),
   };
   for (const l of model.parts.ingestListeners ?? []) {
-    const v = l.build(i[l.key]);
+    const v = l.build(i[l.key], ctx);
     if (v !== undefined) (out as unknown as Record<string, unknown>)[l.key] = v;
   }
   return out;

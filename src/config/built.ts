@@ -5,6 +5,7 @@
 import { drivers } from "../plugins/drivers.js";
 import { outputs } from "../plugins/outputs.js";
 import { notBuilt } from "../plugins/planned.js";
+import { ingestListeners } from "../plugins/ingest.js";
 import type { ConfigParts } from "./model.js";
 
-export const builtParts: ConfigParts = { drivers, outputs, ingestListeners: [], notBuilt };
+export const builtParts: ConfigParts = { drivers, outputs, ingestListeners, notBuilt };

@@ -43,33 +43,9 @@ export type DeviceConfig = BuiltDeviceConfig;
 
 export type { TagCommon } from "../core/tag.js";
 
-export interface IngestDeviceConfig {
-  /** exact id or glob with `*` */
-  id: string;
-  token?: string;
-  /** "sha256:<hex>" */
-  tokenHash?: string;
-}
-
-export interface IngestConfig {
-  /** default true when an ingest section exists */
-  http: boolean;
-  /**
-   * The embedded device MQTT listener: not built yet (its config rules live in
-   * src/ingest/mqtt/config.ts); present only in a composition that includes it.
-   */
-  mqtt?: { listen: string; host: string; port: number };
-  maxPayloadBytes: number;
-  /** messages/s per device (a body of n messages counts n) */
-  ratePerDevice: number;
-  /**
-   * pushing devices the gateway keeps state for (device list, metric series, status topics, rate
-   * buckets); a new id past it is refused with 429. Exact ids in `devices` always have a place.
-   * Default 20,000.
-   */
-  maxDevices: number;
-  devices: IngestDeviceConfig[];
-}
+/** The `ingest` section's types belong to the ingest (src/ingest/types.ts), as a plugin's do to its folder. */
+import type { IngestConfig } from "../ingest/types.js";
+export type { IngestConfig, IngestDeviceConfig } from "../ingest/types.js";
 
 /** An output of any type this build carries (the union over `src/plugins/outputs.ts`). */
 export type OutputConfig = BuiltOutputConfig;

@@ -21,6 +21,8 @@ interface DeviceEntry {
   firstSeen: number;
   /** gateway clock: the last acknowledged push (pushing devices; what the silence rule reads) */
   lastPush: number | null;
+  /** a pushing device holding a connection open (MQTT): its presence shows by the connection, not by silence */
+  connected: boolean;
   /** source clock: the newest sample ts seen */
   lastSampleTs: number | null;
   counters: Record<string, number>;
@@ -61,7 +63,9 @@ export const DEFAULT_SILENCE_MS = 60_000;
  * device is `online` from each acknowledged push and becomes `offline` ("no push for N s") once
  * it has been silent longer than `silenceMs`, as seen by `sweep`, which the owner calls on a timer.
  * A polled device's state is set by its driver, which knows why a device is silent (timeouts,
- * refused connects, exceptions) and says so; silence does not override it.
+ * refused connects, exceptions) and says so; silence does not override it. A pushing device
+ * that holds a connection (the MQTT listener's `connected`/`disconnected`) shows by it instead:
+ * `online` while connected, however quiet, `offline` once the connection is gone.
  *
  * Bounded by its writers: configured devices come from the config, pushing devices only once the
  * ingest has admitted them (at most `ingest.maxDevices`).
@@ -138,15 +142,37 @@ export class DeviceTable {
   }
 
   /**
+   * A pushing device opened a connection (MQTT CONNECT accepted): `online`, and the silence rule
+   * leaves it alone until `disconnected`. True when that changed its state.
+   */
+  connected(id: string): boolean {
+    const d = this.devices.get(id);
+    if (!d) return false;
+    d.connected = true;
+    return this.setState(id, "online", null);
+  }
+
+  /**
+   * The device's connection is gone (a DISCONNECT, its will, a refusal, a lost socket): `offline`
+   * with `why`. True when that changed its state.
+   */
+  disconnected(id: string, why: string): boolean {
+    const d = this.devices.get(id);
+    if (!d) return false;
+    d.connected = false;
+    return this.setState(id, "offline", why);
+  }
+
+  /**
    * The silence rule (see the class comment): every pushing device that is `online` and has not
-   * pushed for more than `silenceMs` goes `offline`. Returns the ids that changed, so the caller
+   * pushed for more than `silenceMs` goes `offline` (unless it holds a connection open). Returns the ids that changed, so the caller
    * can log each change once.
    */
   sweep(now: number = this.clock()): string[] {
     const changed: string[] = [];
     const why = `no push for ${this.silenceMs / 1000} s`;
     for (const d of this.devices.values()) {
-      if (d.kind !== "pushed" || d.lastPush === null || now - d.lastPush <= this.silenceMs) continue;
+      if (d.kind !== "pushed" || d.connected || d.lastPush === null || now - d.lastPush <= this.silenceMs) continue;
       if (this.setState(d.id, "offline", why)) changed.push(d.id);
     }
     return changed;
@@ -249,7 +275,7 @@ export class DeviceTable {
   }
 
   private entry(id: string, kind: DeviceKind, driver: string, state: DeviceState): DeviceEntry {
-    return { id, kind, driver, state, error: null, firstSeen: this.clock(), lastPush: null, lastSampleTs: null, counters: {}, latest: new LatestValues() };
+    return { id, kind, driver, state, error: null, firstSeen: this.clock(), lastPush: null, connected: false, lastSampleTs: null, counters: {}, latest: new LatestValues() };
   }
 
   private marksOf(device: string): TapMarks {

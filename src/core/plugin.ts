@@ -269,8 +269,8 @@ export interface IngestListenerConfigPart {
    * (undefined when it is not valid), so a listener can refuse to share its port.
    */
   check?(value: unknown, path: ConfigPath, ctx: CheckContext & { httpListen: { host: string; port: number } | undefined }): ConfigIssue[];
-  /** The built value for a valid raw value, or undefined to leave the key out. */
-  build(value: unknown): unknown;
+  /** The built value for a valid raw value (paths absolute against `ctx.baseDir`), or undefined to leave the key out. */
+  build(value: unknown, ctx: BuildContext): unknown;
 }
 
 /**

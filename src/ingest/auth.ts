@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { IngestDeviceConfig } from "../config/types.js";
+import type { IngestDeviceConfig } from "./types.js";
 import { FloorgateError } from "../core/errors.js";
 
 /**
@@ -20,6 +20,11 @@ export const AUTH_CACHE_MAX = 16_384;
 
 export interface DeviceAuth {
   check(deviceId: string, token: string | undefined | null): DeviceAuthResult;
+  /**
+   * True when an entry (exact id or glob) names the device, whatever its token: for a device whose
+   * identity the transport proved (a TLS client certificate), not for token checks.
+   */
+  listed(deviceId: string): boolean;
 }
 
 interface Entry {
@@ -92,6 +97,9 @@ export function createDeviceAuth(devices: readonly IngestDeviceConfig[]): Device
   };
 
   return {
+    listed(deviceId) {
+      return exact.has(deviceId) || globs.some((e) => e.glob!.test(deviceId));
+    },
     check(deviceId, token) {
       if (token === undefined || token === null || token === "") return "no-token";
       if (granted.get(token)?.has(deviceId)) return "ok";

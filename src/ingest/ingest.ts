@@ -1,4 +1,4 @@
-import type { IngestConfig } from "../config/types.js";
+import type { IngestConfig } from "./types.js";
 import { describeError, isFloorgateError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import { DEVICE_ID_RE, type Sample, type SampleValue } from "../core/sample.js";
@@ -87,6 +87,12 @@ export interface Ingest {
    */
   authenticate(deviceId: string, token: string | undefined | null): IngestReply | undefined;
   /**
+   * `authenticate` for a device whose identity the transport proved (the CN of a TLS client
+   * certificate the listener verified): no token, but the id must be listed in `ingest.devices`
+   * (403 otherwise) and is admitted under `maxDevices` like any other.
+   */
+  authenticateVerified(deviceId: string): IngestReply | undefined;
+  /**
    * undefined when the device can afford one more message now; otherwise the 429 answer. Takes
    * nothing: `accept` charges the body's messages. Call after `authenticate`.
    */
@@ -168,6 +174,19 @@ export function createIngest(
     if (r === "no-token") return reject("unauthorized", 401, "missing device token");
     if (r === "unknown-token") return reject("unauthorized", 401, "unknown device token");
     if (r === "wrong-device") return reject("forbidden", 403, `token is not valid for device ${deviceId}`);
+    return admit(deviceId);
+  };
+
+  const authenticateVerified: Ingest["authenticateVerified"] = (deviceId) => {
+    if (!DEVICE_ID_RE.test(deviceId)) {
+      return reject("bad_request", 400, "bad device id: 1–64 characters of A-Z a-z 0-9 _ -");
+    }
+    if (!auth.listed(deviceId)) return reject("forbidden", 403, `device ${deviceId} is not listed in ingest.devices`);
+    return admit(deviceId);
+  };
+
+  /** Gives an authenticated device its place under `maxDevices`, or the 429 answer. */
+  const admit = (deviceId: string): IngestReply | undefined => {
     const admitted = registry.admit(deviceId);
     if (admitted === undefined) {
       if (!deviceLimitLogged) {
@@ -315,6 +334,7 @@ export function createIngest(
   return {
     maxPayloadBytes: cfg.maxPayloadBytes,
     authenticate,
+    authenticateVerified,
     throttle,
     accept,
     async handle(deviceId, token, body) {

@@ -11,6 +11,8 @@ import type { SampleValue } from "../core/sample.js";
 import type { DeviceInfo, HealthReport, StatusView, TagValue } from "../core/status.js";
 import { createHttpServer, type HttpServer } from "../http/server.js";
 import { createIngest } from "../ingest/ingest.js";
+import type { RunningListener } from "../ingest/listener.js";
+import { ingestListeners } from "../plugins/ingest.js";
 import type { Journal, JournalEvent } from "../journal/journal.js";
 import { openJournal } from "../journal/segment-journal.js";
 import { Forwarder } from "./forwarding/forwarder.js";
@@ -76,6 +78,8 @@ export class Gateway implements StatusView {
   /** the driver threads, when `gateway.driverThreads` > 0 */
   private threads: DriverThreads | null = null;
   private http: HttpServer | null = null;
+  /** the ingest's own listeners (the device MQTT listener) */
+  private readonly listeners: RunningListener[] = [];
   private boundPort = 0;
   private stopping: Promise<void> | null = null;
   private silenceSweep: NodeJS.Timeout | null = null;
@@ -167,6 +171,11 @@ export class Gateway implements StatusView {
     return this.boundPort;
   }
 
+  /** The bound port of the device MQTT listener (`ingest.mqtt`), or undefined without one. */
+  get mqttPort(): number | undefined {
+    return this.listeners[0]?.port;
+  }
+
   private startOutputs(): void {
     for (const oc of this.config.outputs) {
       const output = createOutput(oc, this.config);
@@ -185,7 +194,10 @@ export class Gateway implements StatusView {
   private async startHttp(): Promise<void> {
     // Taken in any case: the journal holds the recovered keys until someone does.
     const keys = this.journal.recentKeys();
-    const ingest = this.config.ingest.http
+    const cfgIngest = this.config.ingest as unknown as Record<string, unknown>;
+    const listening = ingestListeners.filter((l) => cfgIngest[l.key] !== undefined);
+    // One ingest for every path: a msgId retried over HTTP and MQTT is stored once.
+    const ingest = this.config.ingest.http || listening.length > 0
       ? createIngest(this.config.ingest, new PushSink(this.intake), this.metrics, Date.now, {
         remembered: rememberedMsgIds(keys),
         devices: this.devicesTable,
@@ -205,6 +217,11 @@ export class Gateway implements StatusView {
       throw isFloorgateError(err) ? err : new FloorgateError("PORT_IN_USE", `cannot listen on ${this.config.http.listen}: ${describeError(err)}`, { cause: err });
     }
     this.http = http;
+    for (const l of listening) {
+      this.listeners.push(await l.start(cfgIngest[l.key], {
+        ingest: ingest!, table: this.devicesTable, metrics: this.metrics, log: this.log.child({ part: `ingest-${l.key}` }),
+      }));
+    }
     // The silence rule of the device table (pushing devices go offline when they stop).
     this.silenceSweep = setInterval(() => this.devicesTable.sweep(), this.pushSweepMs);
     this.silenceSweep.unref();
@@ -286,6 +303,7 @@ export class Gateway implements StatusView {
     for (const d of this.drivers.values()) d.abort.abort();
     await withTimeout(Promise.all([...this.drivers.values()].map((d) => d.done)), 3000);
     await withTimeout(this.threads?.close() ?? Promise.resolve(), 2000);
+    await withTimeout(Promise.all(this.listeners.map((l) => l.close())), 2000);
     await withTimeout(this.http?.close() ?? Promise.resolve(), 2000);
     this.forwarderAbort.abort();
     await withTimeout(Promise.all(this.forwarderRuns), 5000);

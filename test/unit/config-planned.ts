@@ -1,7 +1,7 @@
 /**
  * A test-only composition: the build's plugins plus the planned ones whose config rules are
  * already written (config-only folders, not in src/plugins/). The corpus under
- * test/fixtures/configs/planned/ and the OPC UA / Influx / Sparkplug / ingest.mqtt cases of
+ * test/fixtures/configs/planned/ and the OPC UA / Influx / Sparkplug cases of
  * config.test.ts run against it, so those rules stay tested until their plugins land.
  */
 import type { DeviceConfigBase, DriverConfigPart, OutputConfigBase, OutputConfigPart } from "../../src/core/plugin.js";
@@ -12,7 +12,7 @@ import { opcuaConfig, type OpcuaDeviceConfig } from "../../drivers/opcua/config.
 import { jsonFormat, mqttConfigFor, type MqttOutputConfig } from "../../src/outputs/mqtt/config.js";
 import { sparkplugFormat } from "../../src/outputs/mqtt/sparkplug-config.js";
 import { influxConfig, type InfluxOutputConfig } from "../../src/outputs/influx/config.js";
-import { ingestMqttConfig } from "../../src/ingest/mqtt/config.js";
+import { ingestListeners } from "../../src/plugins/ingest.js";
 
 export type PlannedDevice = ModbusDeviceConfig | OpcuaDeviceConfig;
 export type PlannedOutput = MqttOutputConfig | InfluxOutputConfig;
@@ -20,7 +20,7 @@ export type PlannedOutput = MqttOutputConfig | InfluxOutputConfig;
 export const plannedModel: ConfigModel<PlannedDevice, PlannedOutput> = composeConfig<PlannedDevice, PlannedOutput>({
   drivers: [modbusConfig, opcuaConfig] as DriverConfigPart<DeviceConfigBase>[],
   outputs: [mqttConfigFor([jsonFormat, sparkplugFormat]), influxConfig] as OutputConfigPart<OutputConfigBase>[],
-  ingestListeners: [ingestMqttConfig],
+  ingestListeners,
 });
 
 export function loadPlanned(path: string, env: NodeJS.ProcessEnv = process.env): LoadResult<PlannedDevice, PlannedOutput> {

@@ -26,13 +26,14 @@ describe("config schema", () => {
     expect(schemaJson().endsWith("}\n")).toBe(true);
   });
 
-  it("holds only what is built: no planned driver, output, format or ingest listener", () => {
+  it("holds only what is built: no planned driver, output or format; the built ingest listener", () => {
     const text = schemaJson();
     for (const planned of ['"influx"', '"sparkplug-b"', '"primaryHostId"']) expect(text, planned).not.toContain(planned);
     // OPC UA is built
     for (const built of ['"opcua"', '"nodeId"', '"deadbandType"']) expect(text, built).toContain(built);
     const props = (CONFIG_SCHEMA.properties as Record<string, JsonSchema>).ingest!.properties as Record<string, unknown>;
-    expect(Object.keys(props)).not.toContain("mqtt");
+    // the device MQTT listener is built (src/plugins/ingest.ts)
+    expect(Object.keys(props)).toContain("mqtt");
     // the planned composition still has every one of them
     const plannedText = schemaJson(plannedModel.schema);
     for (const planned of ['"opcua"', '"influx"', '"sparkplug-b"', '"primaryHostId"', '"nodeId"']) expect(plannedText, planned).toContain(planned);
@@ -115,7 +116,6 @@ describe("edge-config examples", () => {
     const out = runValidate(contract, env);
     expect(out.code).toBe(1);
     expect(out.stderr.trimEnd().split("\n").map((l) => l.replace(/^.*full-contract\.yaml:/, "")).map((l) => l.startsWith("44:17: warning") ? l.slice(0, clearPassword.length) : l)).toEqual([
-      "53:3: ingest.mqtt: the device MQTT listener (ingest.mqtt) is not built into this version",
       "74:11: outputs[1].type: influx is not built into this version (built: mqtt)",
       clearPassword,
     ]);
@@ -127,7 +127,7 @@ describe("edge-config examples", () => {
     const c = r.config;
     expect(c.gateway).toMatchObject({ id: "line3-edge", group: "anqing-works", dataDir: join(root, "docs", "examples", "data") });
     expect(c.devices.map((d) => `${d.id}:${d.driver}:${d.tags.length}`)).toEqual(["press-1:modbus:5", "oven-2:opcua:2"]);
-    expect(c.ingest.mqtt).toEqual({ listen: "0.0.0.0:1884", host: "0.0.0.0", port: 1884 });
+    expect(c.ingest.mqtt).toEqual({ listen: "0.0.0.0:1884", host: "0.0.0.0", port: 1884, maxConnections: 25_000, connectsPerSec: 1_000 });
     expect(c.outputs.map((o) => o.name)).toEqual(["cloud", "historian"]);
     expect(c.outputs[0]).toMatchObject({ username: "cloud", password: "cloud-pass", ca: env.CLOUD_CA_FILE, topicPrefix: "floorgate/line3-edge", qos: 1 });
   });

@@ -1,30 +1,94 @@
 /**
- * The config of the coming embedded MQTT listener for devices (`ingest.mqtt`). Config only: the
- * listener is not built yet, so the build's schema has no `ingest.mqtt` (the shipping `validate`
- * refuses it). Tests compose it in (test/unit/config-planned.ts) so its rules stay tested.
+ * The config of the embedded MQTT listener for devices (`ingest.mqtt`): where it listens, TLS
+ * (`mqtts`, optionally with client certificates whose CN is the device id), and the two guards that
+ * keep a reconnect storm from starving the journal and the pollers (a cap on open connections and
+ * on new connections per second).
  */
-import type { IngestListenerConfigPart } from "../../core/plugin.js";
-import { hostPort, obj } from "../../core/schema-kit.js";
-import { isObj } from "../../core/config-kit.js";
+import { resolve } from "node:path";
+import type { BuildContext, IngestListenerConfigPart } from "../../core/plugin.js";
+import { bool, hostPort, nonEmpty, obj } from "../../core/schema-kit.js";
+import { checkTlsFiles, isObj, or } from "../../core/config-kit.js";
 import { listenersClash, parseHostPort } from "../../core/net.js";
+
+/** `ingest.mqtt` as built: defaults applied, TLS paths absolute. */
+export interface IngestMqttConfig {
+  listen: string;
+  host: string;
+  port: number;
+  /** present: the listener speaks mqtts only */
+  tls?: IngestMqttTls;
+  /** open device connections at most; a connection past it is closed at once (default 25,000) */
+  maxConnections: number;
+  /** new TCP connections accepted per second, with a burst of one second's worth (default 1,000) */
+  connectsPerSec: number;
+}
+
+export interface IngestMqttTls {
+  cert: string;
+  key: string;
+  ca?: string;
+  /** devices must present a certificate signed by `ca`; its CN is the device id (default false) */
+  requireClientCert: boolean;
+}
+
+export const MQTT_DEFAULTS = { maxConnections: 25_000, connectsPerSec: 1_000 } as const;
 
 export const ingestMqttConfig: IngestListenerConfigPart = {
   key: "mqtt",
   label: "an embedded MQTT listener",
   overRate: "MQTT disconnect",
-  schema: obj("Embedded MQTT listener for devices; omit to disable", { listen: hostPort("Listen address") }, ["listen"]),
+  schema: obj("Embedded MQTT listener for devices (MQTT 3.1.1 and 5): they publish to devices/{deviceId}/telemetry with username = device id, password = token; omit to disable", {
+    listen: hostPort("Listen address"),
+    tls: obj("Serve mqtts (TLS) instead of plain MQTT", {
+      cert: nonEmpty("Server certificate file (PEM), relative to the config file"),
+      key: nonEmpty("Server private key file (PEM), relative to the config file"),
+      ca: nonEmpty("CA certificate file (PEM) that signs device certificates, relative to the config file"),
+      requireClientCert: bool("Devices must present a certificate signed by ca; its CN is the device id (no token needed)", false),
+    }, ["cert", "key"]),
+    maxConnections: {
+      type: "integer", minimum: 1, maximum: 1000000, default: MQTT_DEFAULTS.maxConnections,
+      description: "Open device connections at most; a connection past it is closed at once and counted (connection_limit)",
+    },
+    connectsPerSec: {
+      type: "number", exclusiveMinimum: 0, default: MQTT_DEFAULTS.connectsPerSec,
+      description: "New connections accepted per second (burst: one second's worth); more are closed at once and counted (connect_rate), so a reconnect storm cannot starve the journal or the pollers",
+    },
+  }, ["listen"]),
   check(value, path, ctx) {
-    if (!isObj(value) || typeof value.listen !== "string") return [];
-    const hp = parseHostPort(value.listen);
-    if (typeof hp === "string") return [{ path: [...path, "listen"], message: `found ${JSON.stringify(value.listen)}; ${hp}` }];
-    if (ctx.httpListen && listenersClash(hp, ctx.httpListen)) {
-      return [{ path: [...path, "listen"], message: `port ${hp.port} is already taken by http.listen; the device MQTT listener needs a port of its own` }];
+    if (!isObj(value)) return [];
+    const issues = [];
+    if (typeof value.listen === "string") {
+      const hp = parseHostPort(value.listen);
+      if (typeof hp === "string") issues.push({ path: [...path, "listen"], message: `found ${JSON.stringify(value.listen)}; ${hp}` });
+      else if (ctx.httpListen && listenersClash(hp, ctx.httpListen)) {
+        issues.push({ path: [...path, "listen"], message: `port ${hp.port} is already taken by http.listen; the device MQTT listener needs a port of its own` });
+      }
     }
-    return [];
+    const tls = value.tls;
+    if (isObj(tls)) {
+      // cert and key are both required by the schema: its message says so, not the client-cert one
+      issues.push(...checkTlsFiles(tls, [...path, "tls"], ctx.baseDir).filter((i) => !i.message.startsWith("cert and key go together")));
+      if (tls.requireClientCert === true && tls.ca === undefined) {
+        issues.push({ path: [...path, "tls", "requireClientCert"], message: "requireClientCert needs ca: the CA that signs the device certificates" });
+      }
+    }
+    return issues;
   },
-  build(value) {
+  build(value, ctx: BuildContext) {
     if (!isObj(value) || typeof value.listen !== "string") return undefined;
     const hp = parseHostPort(value.listen);
-    return typeof hp === "string" ? undefined : { listen: value.listen, host: hp.host, port: hp.port };
+    if (typeof hp === "string") return undefined;
+    const out: IngestMqttConfig = {
+      listen: value.listen, host: hp.host, port: hp.port,
+      maxConnections: or(value.maxConnections, MQTT_DEFAULTS.maxConnections),
+      connectsPerSec: or(value.connectsPerSec, MQTT_DEFAULTS.connectsPerSec),
+    };
+    const tls = value.tls;
+    if (isObj(tls)) {
+      const abs = (p: unknown): string => resolve(ctx.baseDir, p as string);
+      out.tls = { cert: abs(tls.cert), key: abs(tls.key), requireClientCert: or(tls.requireClientCert, false) };
+      if (tls.ca !== undefined) out.tls.ca = abs(tls.ca);
+    }
+    return out;
   },
 };

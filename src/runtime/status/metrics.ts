@@ -30,6 +30,10 @@ export class Metrics {
   readonly ingestClockSkew: Counter<"device">;
   /** reason: device_cap | total_cap — msgIds forgotten before their 10 minutes were up (a retry may then be stored twice) */
   readonly ingestDedupEvictions: Counter<"reason">;
+  /** device connections open on the ingest listeners (MQTT) */
+  readonly ingestConnections: Gauge;
+  /** device connections the listeners closed or lost, by reason (rate_limited, too_large, client, lost, takeover, …) */
+  readonly ingestDisconnects: Counter<"reason">;
   readonly driverEvents: Counter<"device" | "event">;
   /** drivers whose `run` failed and that the supervisor started again */
   readonly driverRestarts: Counter<"device">;
@@ -55,6 +59,8 @@ export class Metrics {
     this.ingestDuplicates = new Counter({ name: "floorgate_ingest_duplicates_total", help: "Pushes acknowledged but not stored again (repeated msgId)", labelNames: ["device"], registers: r });
     this.ingestClockSkew = new Counter({ name: "floorgate_ingest_clock_skew_total", help: "Pushes whose ts was more than 5 minutes off and replaced by gateway time", labelNames: ["device"], registers: r });
     this.ingestDedupEvictions = new Counter({ name: "floorgate_ingest_dedup_evictions_total", help: "Remembered msgIds evicted early by the memory caps, by reason", labelNames: ["reason"], registers: r });
+    this.ingestConnections = new Gauge({ name: "floorgate_ingest_connections", help: "Device connections open on the embedded MQTT listener", registers: r });
+    this.ingestDisconnects = new Counter({ name: "floorgate_ingest_disconnects_total", help: "Device MQTT connections ended, by reason (client: the device's DISCONNECT; lost: the socket closed; others: the gateway refused)", labelNames: ["reason"], registers: r });
     this.driverEvents = new Counter({ name: "floorgate_driver_events_total", help: "Driver events (timeouts, skipped polls, late replies, reconnects)", labelNames: ["device", "event"], registers: r });
     this.driverRestarts = new Counter({ name: "floorgate_driver_restarts_total", help: "Drivers restarted after their run failed (a driver bug), per device", labelNames: ["device"], registers: r });
     this.outputReconnects = new Counter({ name: "floorgate_output_reconnects_total", help: "Output sessions lost and reopened", labelNames: ["output"], registers: r });

@@ -1,0 +1,183 @@
+/**
+ * The embedded MQTT listener for devices (spec §4, `ingest.mqtt`): accepts TCP (or TLS) connections
+ * under two guards — at most `maxConnections` open, at most `connectsPerSec` new per second (a
+ * reconnect storm is spread out instead of starving the journal and the pollers; refused sockets
+ * are closed before any TLS or MQTT work) — runs one Session per connection, keeps one session per
+ * device id (a new connection takes over), and tells the device table of every connection change.
+ */
+import { createServer, type Server, type Socket } from "node:net";
+import { readFileSync } from "node:fs";
+import { createSecureContext, TLSSocket, type SecureContext } from "node:tls";
+import { describeError, FloorgateError } from "../../core/errors.js";
+import type { ListenerContext, RunningListener } from "../listener.js";
+import { REASON } from "./codes.js";
+import type { IngestMqttConfig } from "./config.js";
+import { Session, type SessionHost } from "./session.js";
+
+/** Knobs that are not config: tests shorten them. */
+export interface MqttListenerOptions {
+  /** time for the TLS handshake and the CONNECT; default 10 s */
+  connectTimeoutMs?: number;
+  /** how often connect timeouts and keep-alives are checked; default 1 s */
+  sweepMs?: number;
+}
+
+/** Room in a packet beside the payload: fixed header, topic, packet id, MQTT 5 properties. */
+const PACKET_OVERHEAD = 4096;
+/** Distinct (device, reason) pairs whose refusal was logged, before the memory is dropped whole. */
+const LOGGED_MAX = 50_000;
+/** Connection-guard refusals are logged at most this often (with the count since), never per socket. */
+const GUARD_LOG_MS = 60_000;
+
+export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerContext, opts: MqttListenerOptions = {}): Promise<RunningListener> {
+  const { ingest, table, metrics, log } = ctx;
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+  let secure: SecureContext | undefined;
+  if (cfg.tls) {
+    try {
+      secure = createSecureContext({
+        cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key),
+        ...(cfg.tls.ca ? { ca: readFileSync(cfg.tls.ca) } : {}),
+      });
+    } catch (err) {
+      throw new FloorgateError("CONFIG_INVALID", `ingest.mqtt.tls: cannot load the certificate files: ${describeError(err)}`, { cause: err });
+    }
+  }
+  const requireCert = cfg.tls?.requireClientCert === true;
+  const sessions = new Set<Session>();
+  /** every accepted TCP socket until it is closed (sessions end before their socket does) */
+  const sockets = new Set<Socket>();
+  const byDevice = new Map<string, Session>();
+  const logged = new Set<string>();
+
+  // Connect rate: a token bucket holding one second's worth.
+  const capacity = Math.max(1, cfg.connectsPerSec);
+  let tokens = capacity;
+  let tokensAt = Date.now();
+  const guardRefusals: Record<string, number> = {};
+  let guardLoggedAt = 0;
+  const guard = (reason: "connection_limit" | "connect_rate", raw: Socket): void => {
+    metrics.ingestRejects.inc({ reason });
+    raw.on("error", () => undefined);
+    raw.destroy();
+    guardRefusals[reason] = (guardRefusals[reason] ?? 0) + 1;
+    const now = Date.now();
+    if (now - guardLoggedAt >= GUARD_LOG_MS) {
+      guardLoggedAt = now;
+      log.warn({ refused: { ...guardRefusals }, open: sockets.size, maxConnections: cfg.maxConnections, connectsPerSec: cfg.connectsPerSec },
+        "mqtt: closing new connections at once (ingest.mqtt.maxConnections / connectsPerSec); devices retry");
+      for (const k of Object.keys(guardRefusals)) delete guardRefusals[k];
+    }
+  };
+
+  const gauge = (): void => metrics.ingestConnections.set(byDevice.size);
+  gauge();
+
+  const host: SessionHost = {
+    ingest,
+    maxPacketBytes: ingest.maxPayloadBytes + PACKET_OVERHEAD,
+    clientCertCn(socket) {
+      if (!requireCert || !(socket instanceof TLSSocket) || !socket.authorized) return undefined;
+      const cn = socket.getPeerCertificate().subject?.CN;
+      return typeof cn === "string" ? cn : undefined;
+    },
+    attach(s) {
+      const id = s.device!;
+      const old = byDevice.get(id);
+      byDevice.set(id, s);
+      if (old) old.kick("takeover", REASON.sessionTakenOver, "taken over by a new connection");
+      table.connected(id);
+      gauge();
+    },
+    detach(s, reason, why) {
+      sessions.delete(s);
+      const id = s.device;
+      if (id === undefined || byDevice.get(id) !== s) return;
+      byDevice.delete(id);
+      table.disconnected(id, why);
+      metrics.ingestDisconnects.inc({ reason });
+      gauge();
+    },
+    refused(device, reason, message, counted) {
+      if (!counted) {
+        metrics.ingestRejects.inc({ reason });
+        if (device !== undefined) table.count(device, "rejected");
+      }
+      const key = `${device ?? ""}\n${reason}`;
+      if (logged.has(key)) return;
+      if (logged.size >= LOGGED_MAX) logged.clear();
+      logged.add(key);
+      log.warn({ device, reason }, `mqtt: ${message} (logged once per device and reason; counted in floorgate_ingest_rejects_total)`);
+    },
+  };
+
+  const server: Server = createServer({ noDelay: true });
+  server.on("connection", (raw: Socket) => {
+    const now = Date.now();
+    tokens = Math.min(capacity, tokens + ((now - tokensAt) * cfg.connectsPerSec) / 1000);
+    tokensAt = now;
+    if (sockets.size >= cfg.maxConnections) return guard("connection_limit", raw);
+    if (tokens < 1) return guard("connect_rate", raw);
+    tokens -= 1;
+    sockets.add(raw);
+    raw.once("close", () => sockets.delete(raw));
+    let socket: Socket = raw;
+    if (secure) {
+      const t = new TLSSocket(raw, { isServer: true, secureContext: secure, requestCert: requireCert, rejectUnauthorized: requireCert });
+      let established = false;
+      t.once("secure", () => { established = true; });
+      t.once("error", (err) => {
+        if (!established) host.refused(undefined, "tls", `TLS handshake failed: ${err.message}`);
+      });
+      socket = t;
+    }
+    sessions.add(new Session(socket, host, now));
+  });
+
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const s of sessions) {
+      if (!s.connected) {
+        if (now - s.openedAt > connectTimeoutMs) {
+          host.refused(undefined, "timeout", `no CONNECT within ${connectTimeoutMs} ms`);
+          s.kick("timeout", REASON.unspecified, "no CONNECT");
+          s.socket.destroy();
+        }
+      } else if (s.keepalive > 0 && now - s.lastSeen > s.keepalive * 1500) {
+        host.refused(s.device, "timeout", `nothing received for 1.5 × its keep-alive of ${s.keepalive} s`);
+        s.kick("timeout", REASON.keepAliveTimeout, "keep-alive timeout");
+      }
+    }
+  }, opts.sweepMs ?? 1000);
+  sweep.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err) => reject(new FloorgateError("PORT_IN_USE", `cannot listen on ${cfg.listen} (ingest.mqtt.listen): ${describeError(err)}`, { cause: err })));
+    server.listen({ host: cfg.host, port: cfg.port }, () => resolve());
+  }).catch((err: unknown) => {
+    clearInterval(sweep);
+    throw err;
+  });
+  server.on("error", (err) => log.error({ err: describeError(err) }, "mqtt: listener error"));
+  const addr = server.address();
+  const port = addr !== null && typeof addr === "object" ? addr.port : cfg.port;
+  log.info({ listen: cfg.listen, port, tls: cfg.tls !== undefined, clientCerts: requireCert }, `device MQTT listener on ${cfg.tls ? "mqtts" : "mqtt"}://${cfg.host}:${port}`);
+
+  let closing: Promise<void> | null = null;
+  return {
+    port,
+    close() {
+      closing ??= (async () => {
+        clearInterval(sweep);
+        const closed = new Promise<void>((r) => server.close(() => r()));
+        for (const s of [...sessions]) s.kick("shutdown", REASON.serverShuttingDown, "gateway stopping");
+        // a DISCONNECT has a moment to leave; then whatever is left is cut
+        const cut = setTimeout(() => { for (const s of sockets) s.destroy(); }, 500);
+        cut.unref();
+        await closed;
+        clearTimeout(cut);
+      })();
+      return closing;
+    },
+  };
+}
