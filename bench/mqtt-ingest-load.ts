@@ -54,7 +54,11 @@ export interface LoadStats {
   acked: number;
   valuesAcked: number;
   hist: number[];
+  /** CONNACKs with a refusal code */
   refused: number;
+  /** connections closed before their CONNACK */
+  cut: number;
+  /** established connections that closed (a storm's own resets included) */
   dropped: number;
   unacked: number;
 }
@@ -76,7 +80,7 @@ const CONNECT_TIMEOUT_MS = 10_000;
 let init: LoadInit;
 let topicOf: (id: string) => Buffer;
 const hist = new LatencyHistogram();
-let published = 0, acked = 0, valuesAcked = 0, refused = 0, dropped = 0;
+let published = 0, acked = 0, valuesAcked = 0, refused = 0, dropped = 0, cut = 0;
 let producing: "off" | "rate" | "closed" = "off";
 let window = 1;
 let trackAcked = false;
@@ -140,8 +144,9 @@ class Device {
     sock.on("error", () => undefined);
     sock.on("close", () => {
       clearTimeout(timer);
-      endHandshake();
       if (this.connected) dropped++;
+      else if (handshaking) cut++; // closed before any CONNACK (e.g. a connection cap or rate at accept)
+      endHandshake();
       this.connected = false;
       this.sock = undefined;
       this.reader = new PacketReader();
@@ -273,7 +278,7 @@ setInterval(() => {
 }, 5_000).unref();
 
 function stats(reset: boolean): LoadStats {
-  const s: LoadStats = { connected: connectedCount(), published, acked, valuesAcked, hist: [...hist.counts], refused, dropped, unacked: totalUnacked() };
+  const s: LoadStats = { connected: connectedCount(), published, acked, valuesAcked, hist: [...hist.counts], refused, cut, dropped, unacked: totalUnacked() };
   if (reset) { hist.reset(); published = 0; acked = 0; valuesAcked = 0; }
   return s;
 }
@@ -359,3 +364,5 @@ process.on("message", (m: LoadCommand) => {
     }
   })();
 });
+// the bench process is gone (crashed or killed): so is this generator, with its sockets
+process.on("disconnect", () => process.exit(0));

@@ -87,19 +87,29 @@ export async function spawnGateway(dir: string, httpPort: number, mqttPort: numb
   const cfg = join(dir, "floorgate.yaml");
   await writeFile(cfg, gatewayConfig(httpPort, mqttPort, brokerUrl, process.env.FLOORGATE_BENCH_MQTT_EXTRA ?? ""));
   const child = spawn(process.execPath, ["--max-semi-space-size=16", "--no-allocation-site-pretenuring", ...(process.env.FLOORGATE_BENCH_GW_FLAGS?.split(" ").filter(Boolean) ?? []), BIN, "run", "--config", cfg], {
-    cwd: dir, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, FLOORGATE_LOG_LEVEL: "warn" },
+    cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FLOORGATE_LOG_LEVEL: "warn" },
   });
   const errs: string[] = [];
-  child.stderr!.on("data", (c: Buffer) => { errs.push(c.toString()); if (errs.length > 50) errs.shift(); });
+  const keep = (c: Buffer) => { errs.push(c.toString()); if (errs.length > 50) errs.shift(); };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  let stopping = false;
+  // A gateway that dies under load is a finding, not a hang: say so with what it logged last.
+  child.once("exit", (code, signal) => {
+    if (stopping) return;
+    process.stderr.write(`bench: the gateway (pid ${child.pid}) exited during the run (code ${code}, signal ${signal}); its last output:\n${errs.join("").slice(-4000)}\n`);
+    process.exit(3);
+  });
   await raiseFdLimit(child.pid!, devices + 500);
   const base = `http://127.0.0.1:${httpPort}`;
   try {
     await waitFor(async () => child.exitCode === null && (await fetch(`${base}/healthz`).then((r) => r.status, () => 0)) === 200, 30_000, "gateway /healthz 200");
   } catch (err) {
+    stopping = true;
     child.kill("SIGKILL");
     throw new Error(`${(err as Error).message}; gateway stderr: ${errs.join("").slice(-2000)}`);
   }
-  return { pid: child.pid!, child, base, mqttPort, stop: (signal) => stopChild(child, signal) };
+  return { pid: child.pid!, child, base, mqttPort, stop: (signal) => { stopping = true; return stopChild(child, signal); } };
 }
 
 export interface BareBroker { pid: number; child: ChildProcess; stop(): Promise<{ values: number; publishes: number }> }
@@ -190,7 +200,7 @@ export class Fleet {
   async stats(reset: boolean): Promise<Omit<LoadStats, "hist"> & { hist: LatencyHistogram }> {
     const r = await Promise.all(this.gens.map((g) => g.ask({ cmd: "stats", reset }, "stats")));
     const hist = new LatencyHistogram();
-    const sum = { connected: 0, published: 0, acked: 0, valuesAcked: 0, refused: 0, dropped: 0, unacked: 0 };
+    const sum = { connected: 0, published: 0, acked: 0, valuesAcked: 0, refused: 0, cut: 0, dropped: 0, unacked: 0 };
     for (const { stats: s } of r) {
       hist.add(s.hist);
       for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += s[k];

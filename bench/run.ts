@@ -47,7 +47,7 @@ const parts: Record<string, () => Promise<Figures>> = {
   "e2e-live": () => benchE2e({ only: "live" }),
   "mqtt-ingest": async () => {
     const { benchMqttIngestFleet } = await import("./mqtt-ingest.js");
-    return benchMqttIngestFleet({ devices: envInt("FLOORGATE_BENCH_DEVICES", 10_000) });
+    return benchMqttIngestFleet({ devices: envInt("FLOORGATE_BENCH_DEVICES", 10_000), seconds: envInt("FLOORGATE_BENCH_SECONDS", 20) });
   },
   "mqtt-ingest-max": async () => {
     const { benchMqttIngestMax } = await import("./mqtt-ingest.js");
