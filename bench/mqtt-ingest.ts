@@ -20,6 +20,9 @@ import { Fleet, procUsage, spawnBareAedes, spawnGateway, waitFor, type GatewayUn
 type Figures = Record<string, number>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (v: number, d = 0) => Number(v.toFixed(d));
+const started = Date.now();
+/** progress on stderr, so a run that goes wrong shows where */
+const phase = (what: string) => process.stderr.write(`bench: mqtt-ingest +${((Date.now() - started) / 1000).toFixed(1)} s: ${what}\n`);
 
 interface Health { outputs: Record<string, { sent: number; state: string }>; journal: { appended: number } }
 async function health(base: string): Promise<Health> {
@@ -66,13 +69,17 @@ export async function benchMqttIngestFleet(opts: FleetOptions = {}): Promise<Fig
     await sleep(2_000); // settle after start (JIT, first GCs) before the no-device RSS
     const idle = await procUsage(gw.pid);
     fleet = await Fleet.start({ port: gw.mqttPort, devices, procs, values: 10, messagesPerPublish: 1 });
+    phase(`connecting ${devices} devices`);
     const connectS = await fleet.connect(opts.connectConcurrency ?? 200);
+    phase(`connected in ${connectS.toFixed(1)} s; publishing at 1 Hz`);
     const connectedRss = (await procUsage(gw.pid)).rssBytes;
     fleet.rate(1);
     await sleep(5_000); // warm-up: every phase slot has published a few times
     await fleet.stats(true);
+    phase(`measuring ${seconds} s`);
     const w = await watch(gw.pid, seconds * 1000);
     const s = await fleet.stats(true);
+    phase(`measured: ${Math.round(s.acked / seconds)} PUBACKs/s, p99 ${(s.hist.quantile(0.99) / 1000).toFixed(1)} ms`);
     const figures: Figures = {
       [`devices connected (of ${devices})`]: s.connected,
       "connect all, s": round(connectS, 1),
@@ -126,9 +133,12 @@ async function storm(gw: GatewayUnderTest, fleet: Fleet, broker: MosquittoBroker
     fleet.track(true);
     await sleep(3_000);
     const before = await fleet.stats(true);
+    phase("storm: every socket reset");
     const stormS = await fleet.storm(5_000);
+    phase(`storm: all back in ${stormS.toFixed(1)} s`);
     await sleep(5_000);
     const unacked = await fleet.stop(60_000);
+    phase("stopped publishing; waiting for the output and the subscriber");
     const after = await fleet.stats(true);
     fleet.track(false);
     const appended = (await health(gw.base)).journal.appended;
@@ -276,7 +286,9 @@ export async function benchBareFleet(opts: FleetOptions = {}): Promise<Figures> 
     await fleet.stats(true);
     const w = await watch(bare.pid, seconds * 1000);
     const s = await fleet.stats(true);
+    phase("storm: every socket reset");
     const stormS = await fleet.storm(5_000);
+    phase(`storm: all back in ${stormS.toFixed(1)} s`);
     return {
       "bare: CPU µs per message": round((w.cpuPct * 1e4) / (s.acked / seconds), 1),
       "bare: connected": s.connected, "bare: connect all, s": round(connectS, 1), "bare: values/s": round(s.valuesAcked / seconds),
