@@ -97,7 +97,7 @@ export async function spawnGateway(dir: string, httpPort: number, mqttPort: numb
   // A gateway that dies under load is a finding, not a hang: say so with what it logged last.
   child.once("exit", (code, signal) => {
     if (stopping) return;
-    process.stderr.write(`bench: the gateway (pid ${child.pid}) exited during the run (code ${code}, signal ${signal}); its last output:\n${errs.join("").slice(-4000)}\n`);
+    process.stderr.write(`bench: the gateway (pid ${child.pid}) exited during the run (code ${code}, signal ${signal}); its data dir ${dir} is kept for inspection (remove it after); its last output:\n${errs.join("").slice(-4000)}\n`);
     process.exit(3);
   });
   await raiseFdLimit(child.pid!, devices + 500);
