@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every figure the issues ask for, in one run, side by side. Each part starts its
  * own servers on free loopback ports. Select parts with `npm run bench -- journal e2e modbus`
- * (default: all but the long scale runs; add `modbus-scale` or `opcua-scale` for them).
+ * (default: all but the long scale runs; add `modbus-scale` or `opcua-scale` for them). The MQTT
+ * ingest parts take sizes from FLOORGATE_BENCH_DEVICES, _WINDOW, _MESSAGES and _ROUNDS.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,6 +15,9 @@ import { benchMqttOutput } from "./mqtt-output.js";
 import { startBenchBroker } from "../test/helpers/mosquitto.js";
 
 type Figures = Record<string, number>;
+
+/** Long scale runs, and parts that only repeat or check another part. */
+const NOT_BY_DEFAULT = new Set(["modbus-scale", "opcua-scale", "e2e-live", "mqtt-ingest-bare"]);
 
 const parts: Record<string, () => Promise<Figures>> = {
   journal: async () => {
@@ -55,15 +59,42 @@ const parts: Record<string, () => Promise<Figures>> = {
     const { benchDashboard } = await import("./dashboard.js");
     return benchDashboard();
   },
+  "e2e-live": () => benchE2e({ only: "live" }),
+  "mqtt-ingest": async () => {
+    const { benchMqttIngestFleet } = await import("./mqtt-ingest.js");
+    return benchMqttIngestFleet({ devices: envInt("FLOORGATE_BENCH_DEVICES", 10_000), seconds: envInt("FLOORGATE_BENCH_SECONDS", 20) });
+  },
+  "mqtt-ingest-max": async () => {
+    const { benchMqttIngestMax } = await import("./mqtt-ingest.js");
+    return benchMqttIngestMax({
+      devices: envInt("FLOORGATE_BENCH_DEVICES", 1_000),
+      window: envInt("FLOORGATE_BENCH_WINDOW", 8),
+      messagesPerPublish: envInt("FLOORGATE_BENCH_MESSAGES", 10),
+      rounds: envInt("FLOORGATE_BENCH_ROUNDS", 2),
+    });
+  },
+  "mqtt-ingest-bare": async () => {
+    const { benchBareFleet } = await import("./mqtt-ingest.js");
+    return benchBareFleet({ devices: envInt("FLOORGATE_BENCH_DEVICES", 10_000) });
+  },
   "modbus-scale": async () => {
     const { benchModbusScale } = await import("./modbus-scale.js");
     return benchModbusScale({ devices: 2000 });
   },
 };
 
+/** A whole-number knob from the environment (bench sizes), or its default. */
+function envInt(name: string, dflt: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === "") return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name}=${v}: expected a positive whole number`);
+  return n;
+}
+
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
-  const names = wanted.length > 0 ? wanted : Object.keys(parts).filter((n) => n !== "modbus-scale" && n !== "opcua-scale");
+  const names = wanted.length > 0 ? wanted : Object.keys(parts).filter((n) => !NOT_BY_DEFAULT.has(n));
   const results: { part: string; figure: string; value: number }[] = [];
   for (const name of names) {
     const run = parts[name];

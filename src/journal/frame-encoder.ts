@@ -1,7 +1,7 @@
 import { crc32 } from "node:zlib";
 import type { Sample, SampleValue } from "../core/sample.js";
 import { SampleColumns } from "../core/sample-columns.js";
-import { F_REASON, F_UNIT, FRAME_HEADER, FRAME_PREFIX, TWO32, V_FALSE, V_NULL, V_NUM, V_STR, V_TRUE } from "./frame-format.js";
+import { F_REASON, F_UNIT, FRAME_HEADER, FRAME_PREFIX, KEYS_FLAG, TWO32, V_FALSE, V_NULL, V_NUM, V_STR, V_TRUE } from "./frame-format.js";
 import { EncoderStrings, NOT_CACHED, SEEN_ONCE, type StrSlot } from "./frame-strings.js";
 
 /** Bytes per chunk that frames are encoded into (a larger frame gets a larger chunk of its own). */
@@ -41,9 +41,12 @@ export class FrameEncoder {
 
   /**
    * Encodes samples as one complete frame (header, CRC and payload) starting at `firstPos`. Reads
-   * columns; an array of samples (tools, tests) is turned into columns first.
+   * columns; an array of samples (tools, tests) is turned into columns first. With `keys` (and
+   * `keysAt`, the append's wall-clock ms) the frame carries them as its trailer, byte for byte as
+   * `withKeys` (frame-keys.ts) would add it, but in the same buffer and under one CRC: a pushed
+   * frame is neither copied nor checksummed twice.
    */
-  encode(input: SampleColumns | readonly Sample[], firstPos: number): Buffer {
+  encode(input: SampleColumns | readonly Sample[], firstPos: number, keys?: readonly string[], keysAt = 0): Buffer {
     const cols = input instanceof SampleColumns ? input : SampleColumns.fromSamples(input);
     const n = cols.length;
     const tags = cols.tags;
@@ -135,15 +138,52 @@ export class FrameEncoder {
     }
     // DataView stores wrap where Buffer's writeUInt32LE refused: keep refusing, after the samples as before.
     if (firstPos < 0 || firstPos >= TWO32 * TWO32) throw new RangeError(`firstPos out of range: ${firstPos}`);
+    const keyed = keys !== undefined && keys.length > 0;
+    if (keyed) at = this.putKeys(at, keys, keysAt);
     const start = this.base;
     const view = this.view;
     view.setUint32(start, at - start - FRAME_PREFIX, true);
     view.setUint32(start + 8, firstPos % TWO32, true);
     view.setUint32(start + 12, Math.floor(firstPos / TWO32), true);
-    view.setUint32(start + 16, n, true);
+    view.setUint32(start + 16, keyed ? (n | KEYS_FLAG) >>> 0 : n, true);
     view.setUint32(start + 4, crc32(this.scratch.subarray(start + FRAME_PREFIX, at)), true);
     this.base = at;
     return this.scratch.subarray(start, at);
+  }
+
+  /**
+   * The idempotency-key trailer (format: frame-keys.ts) at `at`; returns its end. A key over
+   * 65,535 bytes throws RangeError before anything is written, as `withKeys` does.
+   */
+  private putKeys(at: number, keys: readonly string[], keysAt: number): number {
+    let bytes = 8 + 4 + 4;
+    for (let i = 0; i < keys.length; i++) {
+      const len = Buffer.byteLength(keys[i]!, "utf8");
+      if (len > 0xffff) throw new RangeError(`idempotency key over 65,535 bytes`);
+      bytes += 2 + len;
+    }
+    if (at + bytes > this.scratch.length) at = this.grow(at, bytes);
+    const view = this.view;
+    const b = this.scratch;
+    view.setFloat64(at, keysAt, true);
+    view.setUint32(at + 8, keys.length, true);
+    let p = at + 12;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const n = k.length;
+      // ASCII keys (device ids and most msgIds) byte by byte; anything else through Buffer.write
+      let j = 0;
+      for (; j < n; j++) {
+        const c = k.charCodeAt(j);
+        if (c > 0x7f) break;
+        b[p + 2 + j] = c;
+      }
+      const len = j === n ? n : b.write(k, p + 2, "utf8");
+      view.setUint16(p, len, true);
+      p += 2 + len;
+    }
+    view.setUint32(p, bytes, true);
+    return p + 4;
   }
 
   private newChunk(size: number): void {

@@ -8,7 +8,6 @@ import { SampleColumns } from "../core/sample-columns.js";
 import { BatchCommit, type CommitError, type PendingAppend } from "./batch-commit.js";
 import { classifyDiskError, describeDiskError } from "./disk-errors.js";
 import { FrameEncoder } from "./frame-encoder.js";
-import { withKeys } from "./frame-keys.js";
 import type { AppendOptions, JournalEvent, JournalOptions } from "./journal.js";
 import type { RecentFrames } from "./recent-frames.js";
 import { makeSegment, type Segment } from "./segment.js";
@@ -177,8 +176,8 @@ export class SegmentWriter {
       // Columns, not per-sample copies: what is held until durable and then cached must not be one
       // object per sample (see SampleColumns). Copied now when given objects the caller may reuse.
       samples = input instanceof SampleColumns ? input : SampleColumns.fromSamples(input);
-      frame = this.encoder.encode(samples, firstPos);
-      if (opts?.keys && opts.keys.length > 0) frame = withKeys(frame, opts.keys, Date.now());
+      const keys = opts?.keys;
+      frame = keys !== undefined && keys.length > 0 ? this.encoder.encode(samples, firstPos, keys, Date.now()) : this.encoder.encode(samples, firstPos);
     } catch (err) {
       return Promise.reject(new FloorgateError("JOURNAL_IO", `cannot encode samples: ${(err as Error).message}`, { cause: err }));
     }

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { JournaledSample, Sample } from "../../src/core/sample.js";
 import { checkFrame, decodeFrame, decodeFrameRun, encodeFrame, readHeader } from "../../src/journal/frame-codec.js";
+import { FrameEncoder } from "../../src/journal/frame-encoder.js";
 import { readFrameKeys, withKeys } from "../../src/journal/frame-keys.js";
 
 const sampleArb: fc.Arbitrary<Sample> = fc.record({
@@ -34,6 +35,39 @@ describe("idempotency keys in a frame's trailer", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("encoded in place by the encoder are byte for byte what withKeys adds, frame after frame (shared string table, chunk growth)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.array(sampleArb, { minLength: 1, maxLength: 20 }), fc.array(fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: "binary", maxLength: 40 })), { maxLength: 30 })), { minLength: 1, maxLength: 8 }),
+        fc.integer({ min: 1, max: 2 ** 40 }),
+        (frames, pos) => {
+          const plain = new FrameEncoder();
+          const inPlace = new FrameEncoder();
+          for (const [samples, keys] of frames) {
+            const bare = Buffer.from(plain.encode(samples, pos));
+            const got = inPlace.encode(samples, pos, keys, 1_750_000_000_123);
+            // no keys: no trailer at all (the journal appends such a frame as a plain one)
+            const want = keys.length > 0 ? withKeys(bare, keys, 1_750_000_000_123) : bare;
+            expect(got.toString("hex")).toBe(want.toString("hex"));
+            if (keys.length > 0) expect(readFrameKeys(got, 0)).toEqual({ at: 1_750_000_000_123, keys });
+            pos += samples.length;
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("a key over 65,535 bytes is refused by the encoder as by withKeys, and the encoder goes on", () => {
+    const enc = new FrameEncoder();
+    const s: Sample = { device: "agv-1", tag: "x", value: 1, quality: "good", ts: 5 };
+    expect(() => enc.encode([s], 1, ["k".repeat(70_000)], 1)).toThrow(RangeError);
+    expect(() => withKeys(Buffer.from(encodeFrame([s], 1)), ["k".repeat(70_000)], 1)).toThrow(RangeError);
+    const again = enc.encode([s], 1, ["agv-1\nm-1"], 1);
+    expect(checkFrame(again, 0, again.length).ok).toBe(true);
+    expect(readFrameKeys(again, 0)?.keys).toEqual(["agv-1\nm-1"]);
   });
 
   it("a flipped byte anywhere in the trailer fails the CRC", () => {
