@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import mqtt from "mqtt";
 import { freePort } from "./ports.js";
+import { waitStopped } from "./stopped.js";
 
 const MOSQUITTO = "/usr/sbin/mosquitto";
 const MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd";
@@ -49,7 +50,10 @@ export interface MosquittoBroker {
   restart(): Promise<void>;
   /** SIGKILL and wait for exit: connections die without DISCONNECT. */
   kill(): Promise<void>;
-  /** SIGSTOP: sockets stay open but nothing is answered (a hung broker / black-holed network). */
+  /**
+   * SIGSTOP: sockets stay open but nothing is answered (a hung broker / black-holed network).
+   * Returns once the broker is really stopped (/proc state T), not when the signal was sent.
+   */
   pause(): void;
   /** SIGCONT after `pause`. */
   resume(): void;
@@ -171,7 +175,12 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     kill: () => waitExit("SIGKILL"),
     start,
     restart: async () => { await waitExit("SIGTERM"); await start(); },
-    pause: () => { proc?.kill("SIGSTOP"); },
+    pause: () => {
+      const p = proc;
+      if (!p?.pid) return;
+      p.kill("SIGSTOP");
+      waitStopped(p.pid, "mosquitto");
+    },
     resume: () => { proc?.kill("SIGCONT"); },
     dispose: async () => { await waitExit("SIGTERM"); await rm(dir, { recursive: true, force: true }); },
   };
