@@ -129,8 +129,7 @@ export async function openClient(
       client.removeListener("connect", onConnect);
       client.removeListener("close", onClose);
       if (err) {
-        client.end(true);
-        client.stream?.destroy();
+        endClientLater(client); // finish may run inside MQTT.js's 'close' emit
         reject(err);
       } else resolve();
     };
@@ -148,6 +147,25 @@ export async function openClient(
     ctx.signal.addEventListener("abort", onAbort, { once: true });
   });
   return { client, errors };
+}
+
+/**
+ * Ends `client` with force (its outgoing store dropped with the socket, so MQTT.js resends and keeps
+ * nothing) and destroys its socket — on the next turn of the event loop, never synchronously.
+ * Sessions end from inside MQTT.js's own callbacks (a publish callback with an error, 'close',
+ * 'error'), and MQTT.js is not re-entrant there: on a keepalive timeout its `_cleanUp` runs `_flush`,
+ * which calls every in-flight publish's callback and deletes its entry after the callback returns;
+ * an `end(true)` from inside that callback runs `_flush` again, deletes every entry, and the outer
+ * loop then throws on the next one (mqtt 5.16 client.js `_flush`, uncaught: the process exits).
+ * Everything the caller owns (writes rejected, `lost` resolved) is settled at once; only the calls
+ * into MQTT.js wait. A graceful end still waiting on a silent broker makes `end()` a no-op, so the
+ * socket is destroyed directly too.
+ */
+export function endClientLater(client: MqttClient): void {
+  setImmediate(() => {
+    client.end(true);
+    client.stream?.destroy();
+  });
 }
 
 /** CONNACK return codes (3.1.1) and reason codes (5.0) that no retry can fix soon. */

@@ -5,7 +5,7 @@ import { safeUrl, type Logger } from "../../core/logger.js";
 import type { DeviceState } from "../../core/sample.js";
 import type { SampleBatch } from "../../core/sample-columns.js";
 import type { Output, OutputContext, OutputSession, WriteResult } from "../../core/output.js";
-import { DEFAULT_TIMING, classifyConnectError, openClient, type MqttTiming } from "./client.js";
+import { DEFAULT_TIMING, classifyConnectError, endClientLater, openClient, type MqttTiming } from "./client.js";
 import { planMessages, type TelemetryMessage } from "./json-plan.js";
 import { TelemetryEncoder, cachedIn } from "./json-writer.js";
 import { deviceStatusPayload, deviceStatusTopic, gatewayStatusPayload, gatewayStatusTopic, telemetryTopic } from "./topics.js";
@@ -347,10 +347,9 @@ class MqttJsonSession implements OutputSession {
           : new FloorgateError("OUTPUT_UNAVAILABLE", `${this.where}: session ended: ${reason.message}`, { cause: reason }),
       );
     }
-    // Force: drop MQTT.js's outgoing store with the socket, so nothing is resent or kept. A graceful
-    // end still waiting on a silent broker makes end() a no-op, so the socket is destroyed directly too.
-    this.client.end(true);
-    this.client.stream?.destroy();
+    // Not synchronously: destroy() runs inside MQTT.js's callbacks (a publish failing during its
+    // keepalive-timeout `_flush`), where an end() would re-enter that loop and crash the process.
+    endClientLater(this.client);
     // The forwarder logs the outage (once, with this reason); this line is for troubleshooting.
     if (!this.closing && this.announced) this.log.debug({ err: describeError(reason) }, "mqtt output connection lost");
     this.resolveLost(reason);

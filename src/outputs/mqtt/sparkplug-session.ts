@@ -5,7 +5,7 @@ import type { Logger } from "../../core/logger.js";
 import type { DeviceState } from "../../core/sample.js";
 import type { SampleBatch } from "../../core/sample-columns.js";
 import type { OutputContext, OutputSession, WriteResult } from "../../core/output.js";
-import type { MqttTiming } from "./client.js";
+import { endClientLater, type MqttTiming } from "./client.js";
 import { planMessages, type TelemetryMessage } from "./json-plan.js";
 import { SeqCounter, isDeadState, isNewerState, parseHostState, sparkplugTopic, stateTopic, type EdgeNode } from "./sparkplug-model.js";
 import { encodeDBirth, encodeDData, encodeDDeath, encodeNBirth, encodeNDeath, isRebirthRequest } from "./sparkplug-payloads.js";
@@ -429,8 +429,8 @@ export class SparkplugSession implements OutputSession {
     if (this.destroyed) return;
     this.fail(reason);
     this.destroyed = true;
-    this.client.end(true);
-    this.client.stream?.destroy();
+    // Later, not here: destroy() runs inside MQTT.js's callbacks, which must not re-enter it (endClientLater).
+    endClientLater(this.client);
     const why = this.broken ?? reason; // the first reason: a host going offline, not the close that followed
     if (!this.closing && this.started) this.log.debug({ err: describeError(why) }, "mqtt output connection lost");
     this.resolveLost(why);
