@@ -32,6 +32,14 @@ const NODE22_ONCE = [
   "test/faults/mqtt-broker-return.test.ts",
   "test/faults/journal-races.test.ts",
   "test/modbus/scale-config.test.ts",
+  "test/faults/sigterm-under-load.test.ts",
+  "test/faults/demo-exit.test.ts",
+  "test/opcua/network-cut.test.ts",
+  "test/outputs/influx-outage.test.ts",
+  "test/ingest-mqtt/reconnect-storm.test.ts",
+  // The page runs in Chromium; what Node 22 serves it is the same files the HTTP tests fetch.
+  "test/dashboard/operator.test.ts",
+  "test/dashboard/demo.test.ts",
 ];
 const ONCE = process.env.FG_NODE22_PASS ? NODE22_ONCE : [];
 
