@@ -69,6 +69,7 @@ export default defineConfig({
         test: {
           name: "timing",
           include: TIMING,
+          exclude: ONCE,
           fileParallelism: false,
           sequence: { groupOrder: 1 },
         },
