@@ -40,6 +40,10 @@ const parts: Record<string, () => Promise<Figures>> = {
     const { benchOpcua } = await import("./opcua.js");
     return benchOpcua({ servers: 10, variables: 10_000, seconds: 30 });
   },
+  live: async () => {
+    const { benchLive } = await import("./live.js");
+    return benchLive();
+  },
   "modbus-scale": async () => {
     const { benchModbusScale } = await import("./modbus-scale.js");
     return benchModbusScale({ devices: 2000 });
