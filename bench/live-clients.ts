@@ -4,14 +4,17 @@
  * the parent over IPC when each probe value (tag `t0`, a unique increasing number) arrived.
  *
  * argv: url, first client index, count, devices, allEvery (client i subscribes to everything when
- * i % allEvery === 0, else to device `dev-{i % devices}`).
+ * i % allEvery === 0, else to device `dev-{i % devices}`), probe ("1": time the probe values;
+ * otherwise only count frames, so that a process holding thousands of clients stays light and
+ * the probe process's timestamps are not its backlog).
  * Parent → child: `{cmd:"stall"}` (one client subscribed to everything stops reading), `{cmd:"report"}` (→ arrivals since
  * the last report, messages, bytes, closes), `{cmd:"exit"}`.
  */
 import { WebSocket } from "ws";
 import type { Socket } from "node:net";
 
-const [url, firstText, countText, devicesText, allEveryText] = process.argv.slice(2);
+const [url, firstText, countText, devicesText, allEveryText, probeText] = process.argv.slice(2);
+const timing = probeText === "1";
 const first = Number(firstText);
 const count = Number(countText);
 const devices = Number(devicesText);
@@ -39,7 +42,15 @@ function probes(text: string, at: number): void {
   }
 }
 
-function open(i: number): Promise<void> {
+/** Opens client `i`; a refused or failed handshake is retried twice (a loaded machine drops some). */
+async function open(i: number): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (await openOnce(i)) return;
+    await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
+  }
+}
+
+function openOnce(i: number): Promise<boolean> {
   return new Promise((resolve) => {
     const ws = new WebSocket(url!, { perMessageDeflate: false, handshakeTimeout: 60_000 });
     ws.on("error", () => {});
@@ -48,16 +59,16 @@ function open(i: number): Promise<void> {
       ws.send(JSON.stringify(sub));
       sockets.push(ws);
       if (i % allEvery === 0) everything.push(ws);
-      resolve();
+      resolve(true);
     });
     ws.on("message", (data: Buffer) => {
       messages++;
       bytes += data.length;
-      probes(data.toString(), now());
+      if (timing) probes(data.toString(), now());
     });
     ws.once("close", (code) => {
       closes[code] = (closes[code] ?? 0) + 1;
-      resolve();
+      resolve(false);
     });
   });
 }
