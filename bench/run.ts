@@ -77,6 +77,10 @@ const parts: Record<string, () => Promise<Figures>> = {
     const { benchBareFleet } = await import("./mqtt-ingest.js");
     return benchBareFleet({ devices: envInt("FLOORGATE_BENCH_DEVICES", 10_000) });
   },
+  live: async () => {
+    const { benchLive } = await import("./live.js");
+    return benchLive();
+  },
   "modbus-scale": async () => {
     const { benchModbusScale } = await import("./modbus-scale.js");
     return benchModbusScale({ devices: 2000 });

@@ -65,7 +65,9 @@ export interface HttpLimits {
 }
 
 export const HTTP_LIMITS: Readonly<HttpLimits> = {
-  maxConnections: 10_000,
+  // Upgraded /live sockets count too: the feed takes at most 10,000 (src/live), which leaves as
+  // many for the REST API and device pushes.
+  maxConnections: 20_000,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 10_000,

@@ -225,21 +225,25 @@ export class FanOut {
   flush(now: number): void {
     const states: DeviceFrame[] = [];
     const samples: LiveSample[] = [];
+    /** the samples of each device, as slices of `samples`: a group filters devices, not every sample */
+    const byDevice: { device: string; from: number; to: number }[] = [];
     if (this.tap !== null) {
       const batch = this.tap.take();
       if (batch.missed > 0) this.resync(batch.missed);
       for (const s of batch.states) states.push(deviceFrame(s));
       for (const { device, tags } of batch.values) {
+        const from = samples.length;
         for (const t of tags) samples.push(t.unit === undefined
           ? { device, tag: t.tag, value: t.value, quality: t.quality, ts: t.ts }
           : { device, tag: t.tag, value: t.value, quality: t.quality, ts: t.ts, unit: t.unit });
+        byDevice.push({ device, from, to: samples.length });
       }
     }
     if (states.length > 0 || samples.length > 0) this.snapshots.clear();
     let held = 0;
     for (const g of this.groups.values()) {
       const gs = g.allDevices ? states : states.filter((s) => g.wantsDevice(s.id));
-      const gv = g.all ? samples : samples.filter((s) => g.wantsDevice(s.device) && g.wantsTag(s.tag));
+      const gv = g.all ? samples : pick(g, samples, byDevice);
       const any = gs.length > 0 || gv.length > 0;
       let shared: Encoded[] | undefined;
       for (const c of g.clients) {
@@ -323,6 +327,16 @@ export class FanOut {
     this.stopped = true;
     this.closeTap();
   }
+}
+
+/** The samples a group wants: whole devices skipped by one glob test each, tags tested only within wanted devices. */
+function pick(g: Group, samples: LiveSample[], byDevice: { device: string; from: number; to: number }[]): LiveSample[] {
+  const out: LiveSample[] = [];
+  for (const d of byDevice) {
+    if (!g.wantsDevice(d.device)) continue;
+    for (let i = d.from; i < d.to; i++) if (g.allTags || g.wantsTag(samples[i]!.tag)) out.push(samples[i]!);
+  }
+  return out;
 }
 
 function deviceFrame(s: DeviceStateChange): DeviceFrame {

@@ -14,7 +14,7 @@ export type LiveCloseReason =
   | "bad_frame"
   /** a frame that is not valid WebSocket (ws refused it; 1002 / 1007) */
   | "protocol_error"
-  /** no pong to two heartbeats in a row */
+  /** nothing (no pong, no frame) between two heartbeat pings */
   | "heartbeat"
   /** the gateway is stopping: 1001 */
   | "shutdown";
