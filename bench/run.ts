@@ -38,7 +38,7 @@ const parts: Record<string, () => Promise<Figures>> = {
   },
   "opcua-scale": async () => {
     const { benchOpcua } = await import("./opcua.js");
-    return benchOpcua({ servers: 10, variables: 10_000, seconds: 30 });
+    return benchOpcua({ servers: 10, variables: 10_000, seconds: 30, profile: true });
   },
   "modbus-scale": async () => {
     const { benchModbusScale } = await import("./modbus-scale.js");

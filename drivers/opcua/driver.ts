@@ -15,6 +15,7 @@ import type { Sample, SampleValue } from "../../src/core/sample.js";
 import type { OpcuaDeviceConfig } from "./config.js";
 import { firstLine, openConnection, withTimeout, UntrustedServerError, type OpcuaConnection } from "./connect.js";
 import { attachLogger } from "./logging.js";
+import { NotificationColumns } from "./notifications.js";
 import { TagSubscription } from "./subscription.js";
 import { badSample, coerceForWrite, sampleOf } from "./values.js";
 
@@ -55,6 +56,7 @@ export class OpcuaDriver implements Driver {
   private async attempt(ctx: DriverContext, backoff: Backoff): Promise<string | undefined> {
     let conn: OpcuaConnection | undefined;
     let sub: TagSubscription | undefined;
+    let columns: NotificationColumns | undefined;
     let lostChannel = false;
     let abortListener: (() => void) | undefined;
     const onAbort = new Promise<string>((r) => {
@@ -75,9 +77,11 @@ export class OpcuaDriver implements Driver {
       const live: Live = { conn, nodeIds, dataTypes: new Map() };
       let ended: Promise<string>;
       if (this.cfg.mode === "subscribe") {
-        const emitter = batcher(ctx);
+        const cols = new NotificationColumns(this.cfg.id, (batch) => { if (!ctx.signal.aborted) ctx.emit(batch).catch(() => undefined); });
+        columns = cols;
         sub = new TagSubscription(this.cfg, session, units, {
-          emit: emitter,
+          value: (tag, dv, now, unit) => cols.add(tag, dv, now, unit),
+          emit: (samples) => { cols.flush(); ctx.emit(samples).catch(() => undefined); },
           count: (e) => ctx.count(e),
           debug: (m) => ctx.log.debug({ device: this.cfg.id }, m),
         });
@@ -92,6 +96,7 @@ export class OpcuaDriver implements Driver {
       const why = await Promise.race([conn.lost.then((w) => { lostChannel = true; return w; }), ended, onAbort]);
       if (why !== "stopped") {
         this.live = undefined;
+        columns?.flush(); // values received before the loss go before its bad samples
         ctx.setState("offline", why);
         await ctx.emit(this.cfg.tags.map((t) => badSample(this.cfg.id, t.name, `device offline: ${why}`, Date.now(), t.unit)));
       }
@@ -211,21 +216,3 @@ export class OpcuaDriver implements Driver {
   }
 }
 
-/** Notifications come one DataValue at a time: hand them to the journal in batches per turn of the loop. */
-function batcher(ctx: DriverContext): (samples: Sample[]) => void {
-  let pending: Sample[] = [];
-  let scheduled = false;
-  const flush = (): void => {
-    scheduled = false;
-    const batch = pending;
-    pending = [];
-    if (batch.length && !ctx.signal.aborted) ctx.emit(batch).catch(() => undefined);
-  };
-  return (samples) => {
-    for (const s of samples) pending.push(s);
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
-  };
-}
