@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { AttributeIds, ClientMonitoredItemGroup, OPCUAClient, TimestampsToReturn, setErrorLogger, setWarningLogger } from "node-opcua";
 import { startBenchBroker } from "../test/helpers/mosquitto.js";
 import { freePort } from "../test/helpers/ports.js";
-import { profileSummary } from "./opcua-profile.js";
+import { profileSummary, type ProfileWindow } from "./opcua-profile.js";
 
 setWarningLogger(() => undefined);
 setErrorLogger(() => undefined);
@@ -130,8 +130,12 @@ async function gateway(servers: readonly Server[], variables: number, seconds: n
   await writeFile(file, `gateway: { id: bench, group: bench, dataDir: ${JSON.stringify(join(dir, "data"))} }\nhttp: { listen: "127.0.0.1:${httpPort}" }\njournal: { maxBytes: 2GiB }\ndevices:\n${devices}\noutputs:\n  - { type: mqtt, name: cloud, url: ${JSON.stringify(broker.url)}, maxBatch: 500 }\n`);
   // FLOORGATE_BENCH_PROF_DIR keeps the .cpuprofile there (for DevTools or opcua-profile.js).
   const profDir = process.env.FLOORGATE_BENCH_PROF_DIR ?? join(dir, "prof");
-  const flags = [...GATEWAY_NODE_FLAGS, ...(profile ? ["--cpu-prof", "--cpu-prof-dir", profDir] : [])];
-  const child = spawn(process.execPath, [...flags, join(ROOT, "bin", "floorgate"), "run", "--config", file], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, FLOORGATE_LOG_LEVEL: "warn" } });
+  // FLOORGATE_BENCH_NODE_FLAGS: more V8/Node flags for the gateway (e.g. --trace-gc), space-separated.
+  const extra = (process.env.FLOORGATE_BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+  const flags = [...GATEWAY_NODE_FLAGS, ...extra, ...(profile ? ["--cpu-prof", "--cpu-prof-dir", profDir] : [])];
+  const spawnedAt = performance.now();
+  let window: ProfileWindow | undefined;
+  const child = spawn(process.execPath, [...flags, join(ROOT, "bin", "floorgate"), "run", "--config", file], { stdio: ["ignore", extra.length ? "inherit" : "ignore", "inherit"], env: { ...process.env, FLOORGATE_LOG_LEVEL: "warn" } });
   const base = `http://127.0.0.1:${httpPort}`;
   try {
     for (let i = 0; ; i++) {
@@ -148,6 +152,7 @@ async function gateway(servers: readonly Server[], variables: number, seconds: n
     const srv = serverWindow(servers);
     await new Promise((r) => setTimeout(r, seconds * 1000));
     const t = (performance.now() - t0) / 1000;
+    window = { fromS: (t0 - spawnedAt) / 1000, toS: (t0 - spawnedAt) / 1000 + t };
     const h1 = await healthOf(base);
     const p1 = await procStat(child.pid!);
     return {
@@ -160,7 +165,7 @@ async function gateway(servers: readonly Server[], variables: number, seconds: n
     if (profile) {
       const files = (await readdir(profDir).catch(() => [] as string[])).filter((f) => f.endsWith(".cpuprofile")).sort();
       if (files.length) files.reverse(); // the newest (names carry the time)
-      if (files[0]) for (const line of await profileSummary(join(profDir, files[0]))) process.stderr.write(`bench opcua profile: ${line}\n`);
+      if (files[0]) for (const line of await profileSummary(join(profDir, files[0]), window)) process.stderr.write(`bench opcua profile: ${line}\n`);
       else process.stderr.write("bench opcua profile: the gateway wrote no .cpuprofile\n");
     }
     await rm(dir, { recursive: true, force: true });

@@ -20,7 +20,17 @@ export const MAX_BATCH = 65_536;
 
 export class NotificationColumns {
   private n = 0;
-  private tags: string[] = [];
+  /**
+   * The previous batch's tag list, and whether this batch repeats it so far. A subscription whose
+   * items all change at the same rate sends them in the same order every publish: handing the
+   * same list again lets the journal, the live view and the normalizer recognise it by identity
+   * (as they do a poller's fixed tag list) and spares a list per batch that the journal's cache
+   * would keep for seconds.
+   */
+  private last: readonly string[] = [];
+  private same = true;
+  /** this batch's own tag list, once it differs from `last` */
+  private tags: string[] | undefined;
   private nums = new Float64Array(INITIAL);
   private ts = new Float64Array(INITIAL);
   private qualities = new Uint8Array(INITIAL);
@@ -43,7 +53,13 @@ export class NotificationColumns {
     let i = this.n;
     if (i === this.nums.length) this.grow();
     if (i === MAX_BATCH) { this.flush(); i = 0; }
-    this.tags.push(tag);
+    if (this.same) {
+      if (this.last[i] !== tag) {
+        this.same = false;
+        this.tags = this.last.slice(0, i);
+        this.tags.push(tag);
+      }
+    } else this.tags!.push(tag);
     const v = d.value;
     if (typeof v === "number") this.nums[i] = v;
     else (this.other ??= new Map()).set(i, v);
@@ -72,8 +88,10 @@ export class NotificationColumns {
     if (reasons) reasons.forEach((r, i) => { if (r !== undefined) b.setReason(i, r); });
     const units = this.units;
     if (units) units.length = n; // sparse up to n: `done` keeps it as the per-sample unit list
-    const tags = this.tags;
-    this.tags = [];
+    const tags = this.same ? (n === this.last.length ? this.last : this.last.slice(0, n)) : this.tags!;
+    this.last = tags;
+    this.same = true;
+    this.tags = undefined;
     this.other = undefined;
     this.units = undefined;
     this.reasons = undefined;

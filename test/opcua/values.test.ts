@@ -85,6 +85,20 @@ describe("values", () => {
     expect(batches.flatMap((b) => b.toSamples())).toEqual(expected);
   });
 
+  it("hands the same tag list again while publishes repeat the same tags in the same order", () => {
+    const batches: SampleColumns[] = [];
+    const cols = new NotificationColumns("d", (b) => batches.push(b));
+    const dv = new DataValue({ value: { dataType: DataType.Double, value: 1 } });
+    const send = (tags: string[]): void => { for (const t of tags) cols.add(t, dv, 5, undefined); cols.flush(); };
+    send(["a", "b", "c"]);
+    send(["a", "b", "c"]);
+    send(["a", "c", "b"]);
+    send(["a", "c"]);
+    expect(batches.map((b) => b.tags)).toEqual([["a", "b", "c"], ["a", "b", "c"], ["a", "c", "b"], ["a", "c"]]);
+    expect(batches[1]!.tags).toBe(batches[0]!.tags);
+    expect(batches[2]!.tags).not.toBe(batches[1]!.tags);
+  });
+
   it("coerces writes to the node's DataType and refuses what it cannot hold", () => {
     expect(coerceForWrite(3, DataType.Int16, "w")).toEqual({ dataType: DataType.Int16, value: 3 });
     expect(coerceForWrite("3", DataType.UInt32, "w")).toEqual({ dataType: DataType.UInt32, value: 3 });
