@@ -13,7 +13,7 @@ import type { Driver, DriverContext } from "../../src/core/driver.js";
 import { FloorgateError, isFloorgateError } from "../../src/core/errors.js";
 import type { Sample, SampleValue } from "../../src/core/sample.js";
 import type { OpcuaDeviceConfig } from "./config.js";
-import { firstLine, openConnection, withTimeout, UntrustedServerError, type OpcuaConnection } from "./connect.js";
+import { closeOrphan, firstLine, openConnection, sessionTimingOf, withTimeout, UntrustedServerError, type OpcuaConnection } from "./connect.js";
 import { attachLogger } from "./logging.js";
 import { NotificationColumns } from "./notifications.js";
 import { TagSubscription } from "./subscription.js";
@@ -32,6 +32,12 @@ interface Live {
 
 export class OpcuaDriver implements Driver {
   private live: Live | undefined;
+  /**
+   * The session of a connection whose channel was lost (a network cut, a server restart): still
+   * on the server, unless it restarted, until its session timeout. The next connection closes it
+   * there once online (closeOrphan), so the server does not hold two sessions of this device.
+   */
+  private orphan: { session: ClientSession; until: number } | undefined;
 
   constructor(private readonly cfg: OpcuaDeviceConfig) {}
 
@@ -93,6 +99,7 @@ export class OpcuaDriver implements Driver {
       this.live = live;
       ctx.setState("online");
       backoff.reset();
+      this.closeOrphanOn(conn, ctx);
       const why = await Promise.race([conn.lost.then((w) => { lostChannel = true; return w; }), ended, onAbort]);
       if (why !== "stopped") {
         this.live = undefined;
@@ -115,8 +122,22 @@ export class OpcuaDriver implements Driver {
       this.live = undefined;
       if (abortListener) ctx.signal.removeEventListener("abort", abortListener);
       if (sub) await sub.close(!lostChannel);
-      if (conn) await conn.close();
+      if (conn) {
+        const kept = await conn.close(lostChannel);
+        if (kept) this.orphan = { session: kept, until: Date.now() + sessionTimingOf(this.cfg).sessionTimeoutMs };
+      }
     }
+  }
+
+  /** In the background (values flow meanwhile): closes the previous connection's orphaned session through `conn`. */
+  private closeOrphanOn(conn: OpcuaConnection, ctx: DriverContext): void {
+    const o = this.orphan;
+    this.orphan = undefined;
+    if (!o || Date.now() > o.until) return; // the server has timed it out by now
+    void closeOrphan(conn, o.session, Math.min(this.cfg.timeoutMs, 2_000)).then((closed) => {
+      if (closed) ctx.count("orphan_session_closed");
+      ctx.log.debug({ device: this.cfg.id }, closed ? "closed the session the lost connection left on the server" : "the lost connection's session was gone from the server already");
+    });
   }
 
   private parseNodeIds(ctx: DriverContext): Map<string, NodeId> {
