@@ -71,19 +71,25 @@ function serverWindow(servers: readonly Server[]): () => { offeredPerS: number; 
 
 interface Window { perS: number; cpuPct: number; offeredPerS: number; serverCpuPct: number }
 
+/** `p`, or a rejection naming `what` after `ms`: a starved server must fail the part, not hang it. */
+function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([p.finally(() => clearTimeout(t)), new Promise<T>((_, reject) => { t = setTimeout(() => reject(new Error(`bench opcua: ${what} took over ${ms / 1000} s`)), ms); })]);
+}
+
 /** (a): one session per server, every variable in one ClientMonitoredItemGroup; notifications/s over `seconds` after a warm-up. */
 async function bareClient(servers: readonly Server[], variables: number, seconds: number): Promise<Window> {
   let received = 0;
   const stops: (() => Promise<void>)[] = [];
   for (const { port } of servers) {
     const client = OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0 } });
-    await client.connect(`opc.tcp://127.0.0.1:${port}`);
-    const session = await client.createSession();
+    await bounded(client.connect(`opc.tcp://127.0.0.1:${port}`), 60_000, "connect");
+    const session = await bounded(client.createSession(), 60_000, "createSession");
     const sub = await session.createSubscription2({ requestedPublishingInterval: 100, requestedMaxKeepAliveCount: 20, requestedLifetimeCount: 600, maxNotificationsPerPublish: 0, publishingEnabled: true, priority: 1 });
     const items = Array.from({ length: variables }, (_, i) => ({ nodeId: `ns=1;s=v${i}`, attributeId: AttributeIds.Value }));
     const group = ClientMonitoredItemGroup.create(sub, items, { samplingInterval: 0, queueSize: QUEUE_SIZE, discardOldest: true }, TimestampsToReturn.Both);
     group.on("changed", () => { received++; });
-    await new Promise<void>((r) => group.once("initialized", () => r()));
+    await bounded(new Promise<void>((r) => group.once("initialized", () => r())), 120_000, `monitoring ${variables} items`);
     stops.push(async () => { await group.terminate(); await sub.terminate(); await session.close(); await client.disconnect(); });
   }
   await new Promise((r) => setTimeout(r, 3000)); // warm-up: initial values and the first publish cycles
@@ -172,20 +178,29 @@ async function gateway(servers: readonly Server[], variables: number, seconds: n
   }
 }
 
-export interface OpcuaBenchOptions { servers?: number; variables?: number; seconds?: number; profile?: boolean }
+export interface OpcuaBenchOptions {
+  servers?: number;
+  variables?: number;
+  /** every variable changes this often (default 100 ms) */
+  periodMs?: number;
+  seconds?: number;
+  profile?: boolean;
+}
 
 export async function benchOpcua(opts: OpcuaBenchOptions = {}): Promise<Record<string, number>> {
   const serversN = opts.servers ?? 1;
   const variables = opts.variables ?? 10_000;
   const seconds = opts.seconds ?? 30;
+  const periodMs = opts.periodMs ?? 100;
   const total = serversN * variables;
+  const nominal = (total * 1000) / periodMs;
   const servers: Server[] = [];
   try {
-    for (let i = 0; i < serversN; i++) servers.push(await startServer(variables, 100));
+    for (let i = 0; i < serversN; i++) servers.push(await startServer(variables, periodMs));
     const bare = await bareClient(servers, variables, seconds);
     const label = `${total.toLocaleString("en-US")} items`;
     const out: Record<string, number> = {
-      [`changes offered/s during (a) (${label}, ${serversN} server${serversN > 1 ? "s" : ""}, nominal ${(total * 10).toLocaleString("en-US")}/s)`]: Math.round(bare.offeredPerS),
+      [`changes offered/s during (a) (${label}, ${serversN} server${serversN > 1 ? "s" : ""}, every ${periodMs} ms, nominal ${nominal.toLocaleString("en-US")}/s)`]: Math.round(bare.offeredPerS),
       "(a) bare node-opcua client notifications/s": Math.round(bare.perS),
       "(a) bare client CPU % of one core": Math.round(bare.cpuPct),
       "(a) servers' CPU % of one core (sum)": Math.round(bare.serverCpuPct),
