@@ -20,8 +20,13 @@ export interface OpcuaConnection {
   readonly client: OPCUAClient;
   readonly session: ClientSession;
   readonly lost: Promise<string>;
-  /** Closes session and channel (bounded), and releases the certificate store. Never rejects. */
-  close(): Promise<void>;
+  /**
+   * Closes session and channel (bounded), and releases the certificate store. Never rejects.
+   * With `keepSession` (the channel was lost: a CloseSession cannot reach the server) the session
+   * is not closed but detached and returned, so a later connection can close it on the server
+   * (`closeOrphan`) instead of leaving it there until it times out.
+   */
+  close(keepSession?: boolean): Promise<ClientSession | undefined>;
 }
 
 /** Resolves or rejects like `p`, or rejects DRIVER_TIMEOUT after `ms`; `p`'s late rejection is caught. */
@@ -119,6 +124,9 @@ export async function openConnection(cfg: OpcuaDeviceConfig, onEvent: (event: st
     // peer is noticed by the session keep-alive (keepAliveInterval).
     transportTimeout: Math.max(30_000, 6 * cfg.timeoutMs),
     defaultTransactionTimeout: cfg.timeoutMs,
+    // close() closes the session itself when the server is reachable; when it is not, the
+    // session must survive disconnect() so that the next connection can close it (closeOrphan).
+    keepPendingSessionsOnDisconnect: true,
   });
   let lostResolve!: (why: string) => void;
   const lost = new Promise<string>((r) => { lostResolve = r; });
@@ -128,14 +136,24 @@ export async function openConnection(cfg: OpcuaDeviceConfig, onEvent: (event: st
 
   let session: ClientSession | undefined;
   let closed = false;
-  const close = async (): Promise<void> => {
-    if (closed) return;
+  const close = async (keepSession = false): Promise<ClientSession | undefined> => {
+    if (closed) return undefined;
     closed = true;
     const s = session;
-    if (s) await withTimeout(s.close(true), Math.min(cfg.timeoutMs, 2_000), "closeSession").catch(() => undefined);
+    let kept: ClientSession | undefined;
+    if (s && keepSession) {
+      // Quiet it: no keep-alive Reads nor Publish requests from a session no channel carries.
+      const impl = s as unknown as { stopKeepAliveManager?(): void; _terminatePublishEngine?(): void };
+      impl.stopKeepAliveManager?.();
+      impl._terminatePublishEngine?.();
+      s.removeAllListeners();
+      kept = s;
+    } else if (s) await withTimeout(s.close(true), Math.min(cfg.timeoutMs, 2_000), "closeSession").catch(() => undefined);
+    // keepPendingSessionsOnDisconnect: a kept session is detached, not closed (see above)
     await withTimeout(client.disconnect(), Math.min(cfg.timeoutMs, 2_000), "disconnect").catch(() => undefined);
     client.removeAllListeners();
     await cm.dispose().catch(() => undefined);
+    return kept;
   };
 
   const onAbort = (): void => { void close(); };
@@ -161,6 +179,27 @@ export async function openConnection(cfg: OpcuaDeviceConfig, onEvent: (event: st
     throw new FloorgateError("DRIVER_TRANSPORT", `cannot connect to ${cfg.connection.endpoint}: ${firstLine(msg)}`, { cause: err });
   } finally {
     signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/**
+ * Closes on the server a session left behind by a lost channel, through `conn`'s new channel:
+ * ActivateSession moves it there (OPC UA lets a session change channels; the server checks it
+ * is the same client and user), then CloseSession deletes it with its subscriptions. Each step
+ * bounded by `ms`. Resolves true when the server closed it, false when it was gone already (a
+ * restarted server answers BadSessionIdInvalid) or did not answer. Never rejects.
+ */
+export async function closeOrphan(conn: OpcuaConnection, orphan: ClientSession, ms: number): Promise<boolean> {
+  try {
+    await withTimeout(conn.client.reactivateSession(orphan), ms, "activate the previous session");
+  } catch {
+    return false;
+  }
+  try {
+    await withTimeout(orphan.close(true), ms, "close the previous session");
+    return true;
+  } catch {
+    return false;
   }
 }
 

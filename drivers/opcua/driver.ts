@@ -13,8 +13,9 @@ import type { Driver, DriverContext } from "../../src/core/driver.js";
 import { FloorgateError, isFloorgateError } from "../../src/core/errors.js";
 import type { Sample, SampleValue } from "../../src/core/sample.js";
 import type { OpcuaDeviceConfig } from "./config.js";
-import { firstLine, openConnection, withTimeout, UntrustedServerError, type OpcuaConnection } from "./connect.js";
+import { closeOrphan, firstLine, openConnection, sessionTimingOf, withTimeout, UntrustedServerError, type OpcuaConnection } from "./connect.js";
 import { attachLogger } from "./logging.js";
+import { NotificationColumns } from "./notifications.js";
 import { TagSubscription } from "./subscription.js";
 import { badSample, coerceForWrite, sampleOf } from "./values.js";
 
@@ -31,6 +32,12 @@ interface Live {
 
 export class OpcuaDriver implements Driver {
   private live: Live | undefined;
+  /**
+   * The session of a connection whose channel was lost (a network cut, a server restart): still
+   * on the server, unless it restarted, until its session timeout. The next connection closes it
+   * there once online (closeOrphan), so the server does not hold two sessions of this device.
+   */
+  private orphan: { session: ClientSession; until: number } | undefined;
 
   constructor(private readonly cfg: OpcuaDeviceConfig) {}
 
@@ -55,6 +62,7 @@ export class OpcuaDriver implements Driver {
   private async attempt(ctx: DriverContext, backoff: Backoff): Promise<string | undefined> {
     let conn: OpcuaConnection | undefined;
     let sub: TagSubscription | undefined;
+    let columns: NotificationColumns | undefined;
     let lostChannel = false;
     let abortListener: (() => void) | undefined;
     const onAbort = new Promise<string>((r) => {
@@ -75,9 +83,11 @@ export class OpcuaDriver implements Driver {
       const live: Live = { conn, nodeIds, dataTypes: new Map() };
       let ended: Promise<string>;
       if (this.cfg.mode === "subscribe") {
-        const emitter = batcher(ctx);
+        const cols = new NotificationColumns(this.cfg.id, (batch) => { if (!ctx.signal.aborted) ctx.emit(batch).catch(() => undefined); });
+        columns = cols;
         sub = new TagSubscription(this.cfg, session, units, {
-          emit: emitter,
+          value: (tag, dv, now, unit) => cols.add(tag, dv, now, unit),
+          emit: (samples) => { cols.flush(); ctx.emit(samples).catch(() => undefined); },
           count: (e) => ctx.count(e),
           debug: (m) => ctx.log.debug({ device: this.cfg.id }, m),
         });
@@ -89,9 +99,11 @@ export class OpcuaDriver implements Driver {
       this.live = live;
       ctx.setState("online");
       backoff.reset();
+      this.closeOrphanOn(conn, ctx);
       const why = await Promise.race([conn.lost.then((w) => { lostChannel = true; return w; }), ended, onAbort]);
       if (why !== "stopped") {
         this.live = undefined;
+        columns?.flush(); // values received before the loss go before its bad samples
         ctx.setState("offline", why);
         await ctx.emit(this.cfg.tags.map((t) => badSample(this.cfg.id, t.name, `device offline: ${why}`, Date.now(), t.unit)));
       }
@@ -110,8 +122,22 @@ export class OpcuaDriver implements Driver {
       this.live = undefined;
       if (abortListener) ctx.signal.removeEventListener("abort", abortListener);
       if (sub) await sub.close(!lostChannel);
-      if (conn) await conn.close();
+      if (conn) {
+        const kept = await conn.close(lostChannel);
+        if (kept) this.orphan = { session: kept, until: Date.now() + sessionTimingOf(this.cfg).sessionTimeoutMs };
+      }
     }
+  }
+
+  /** In the background (values flow meanwhile): closes the previous connection's orphaned session through `conn`. */
+  private closeOrphanOn(conn: OpcuaConnection, ctx: DriverContext): void {
+    const o = this.orphan;
+    this.orphan = undefined;
+    if (!o || Date.now() > o.until) return; // the server has timed it out by now
+    void closeOrphan(conn, o.session, Math.min(this.cfg.timeoutMs, 2_000)).then((closed) => {
+      if (closed) ctx.count("orphan_session_closed");
+      ctx.log.debug({ device: this.cfg.id }, closed ? "closed the session the lost connection left on the server" : "the lost connection's session was gone from the server already");
+    });
   }
 
   private parseNodeIds(ctx: DriverContext): Map<string, NodeId> {
@@ -211,21 +237,3 @@ export class OpcuaDriver implements Driver {
   }
 }
 
-/** Notifications come one DataValue at a time: hand them to the journal in batches per turn of the loop. */
-function batcher(ctx: DriverContext): (samples: Sample[]) => void {
-  let pending: Sample[] = [];
-  let scheduled = false;
-  const flush = (): void => {
-    scheduled = false;
-    const batch = pending;
-    pending = [];
-    if (batch.length && !ctx.signal.aborted) ctx.emit(batch).catch(() => undefined);
-  };
-  return (samples) => {
-    for (const s of samples) pending.push(s);
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
-  };
-}

@@ -8,6 +8,10 @@
  *   ns=1;s=Name         String
  *   ns=1;s=Quality      Double whose StatusCode the test sets (`setStatus`)
  *   ns=1;s=Array        Double[3]
+ *   ns=1;s=Pressure     Double AnalogDataItem (EngineeringUnits bar, EURange 0..1000), 500 until the
+ *                       test `set`s it; MinimumSamplingInterval 0 (an item asking 0 gets every change)
+ *   ns=1;s=Big          Int64, writable (values as node-opcua holds them: [high, low] 32-bit words)
+ *   ns=1;s=UBig         UInt64, writable (idem)
  * `stop`/`start` keep the port, the PKI (so the server certificate) and the values: a restart
  * as a PLC does it. Optional security: SignAndEncrypt/Basic256Sha256 only, with a user manager.
  * Start it once per test file (a start loads the standard nodeset: about a second).
@@ -36,6 +40,8 @@ export interface OpcuaTestServer {
   readonly pkiDir: string;
   /** Latest values written by clients or set by the test. */
   value(name: string): unknown;
+  /** The DataType of the Variant a client last wrote to `name` (a writable variable), if any. */
+  writtenType(name: string): DataType | undefined;
   set(name: string, value: unknown): void;
   /** Sets the StatusCode served by ns=1;s=Quality. */
   setStatus(code: StatusCode): void;
@@ -70,7 +76,10 @@ export async function startOpcuaServer(opts: OpcuaServerOptions = {}): Promise<O
   const tickMs = opts.tickMs ?? 100;
   const values = new Map<string, unknown>([
     ["Counter", 0], ["Temperature", 20.5], ["Setpoint", 180], ["Level", 7], ["Running", true], ["Name", "oven-1"], ["Quality", 1.5],
+    ["Pressure", 500], ["Big", [0, 0]], ["UBig", [0, 0]],
   ]);
+  /** the DataType of the last Variant a client wrote, per variable */
+  const written = new Map<string, DataType>();
   let status: StatusCode = StatusCodes.UncertainLastUsableValue;
   let server: OPCUAServer | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -78,7 +87,7 @@ export async function startOpcuaServer(opts: OpcuaServerOptions = {}): Promise<O
 
   const push = (name: string): void => {
     const v = vars.get(name);
-    const dt = { Counter: DataType.UInt32, Temperature: DataType.Double }[name as "Counter"];
+    const dt = { Counter: DataType.UInt32, Temperature: DataType.Double, Pressure: DataType.Double }[name as "Counter"];
     if (v && dt !== undefined) v.setValueFromSource(new Variant({ dataType: dt, value: values.get(name) }), StatusCodes.Good);
   };
 
@@ -94,8 +103,9 @@ export async function startOpcuaServer(opts: OpcuaServerOptions = {}): Promise<O
         accessLevel: writable ? "CurrentRead | CurrentWrite" : "CurrentRead",
         userAccessLevel: writable ? "CurrentRead | CurrentWrite" : "CurrentRead",
         value: {
-          get: () => new Variant({ dataType, value: values.get(name) }),
-          set: (variant: Variant) => { values.set(name, variant.value); return StatusCodes.Good; },
+          // Scalar said: node-opcua cannot tell an Int64's [high, low] from an array by itself
+          get: () => new Variant({ dataType, arrayType: VariantArrayType.Scalar, value: values.get(name) }),
+          set: (variant: Variant) => { values.set(name, variant.value); written.set(name, variant.dataType); return StatusCodes.Good; },
         },
       });
       vars.set(name, v);
@@ -112,6 +122,14 @@ export async function startOpcuaServer(opts: OpcuaServerOptions = {}): Promise<O
     rw("Level", DataType.Int16, true);
     rw("Running", DataType.Boolean, true);
     rw("Name", DataType.String, false);
+    rw("Big", DataType.Int64, true);
+    rw("UBig", DataType.UInt64, true);
+    const pressure = ns.addAnalogDataItem({
+      componentOf: device, browseName: "Pressure", nodeId: "s=Pressure", dataType: "Double", minimumSamplingInterval: 0,
+      engineeringUnits: standardUnits.bar, engineeringUnitsRange: { low: 0, high: 1000 },
+      value: new Variant({ dataType: DataType.Double, value: values.get("Pressure") }),
+    });
+    vars.set("Pressure", pressure);
     const q = ns.addVariable({ componentOf: device, browseName: "Quality", nodeId: "s=Quality", dataType: "Double" });
     vars.set("Quality", q);
     pushQuality();
@@ -169,6 +187,7 @@ export async function startOpcuaServer(opts: OpcuaServerOptions = {}): Promise<O
     endpoint: `opc.tcp://127.0.0.1:${port}`,
     pkiDir,
     value: (name) => values.get(name),
+    writtenType: (name) => written.get(name),
     set: (name, value) => { values.set(name, value); push(name); },
     setStatus: (code) => { status = code; pushQuality(); },
     sessionCount: () => server?.engine.currentSessionCount ?? 0,

@@ -3,12 +3,20 @@
  * YAML it prints parses, validates as the tags of an OPC UA device (under the planned composition,
  * test/unit/config-planned.ts, until the driver is in the build), and names every oven variable with
  * its unit and writability; --root and --depth bound the walk; an unreachable endpoint is exit 1 fast.
+ * Against a real server that offers only SignAndEncrypt/Basic256Sha256 and user logins
+ * (test/helpers/opcua-server.ts), the flags named after the device's `connection` keys
+ * (--security-mode, --security-policy, --username; the password from FLOORGATE_BROWSE_PASSWORD)
+ * walk it; a wrong password or no login is exit 1 with one line that never shows the password.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { startOpcuaSimulator, type OpcuaSimulator } from "../../drivers/opcua/simulator.js";
 import { tagName, uniqueNames } from "../../drivers/opcua/browse.js";
 import { runCli, type CliOutcome } from "../helpers/gateway-process.js";
+import { startOpcuaServer, type OpcuaTestServer } from "../helpers/opcua-server.js";
 import { freePort } from "../helpers/ports.js";
 import { parsePlanned } from "../unit/config-planned.js";
 
@@ -95,6 +103,47 @@ describe("floorgate browse", () => {
     expect(pw.stderr).toContain("FLOORGATE_BROWSE_PASSWORD is set but --username is not");
     expect(pw.stderr).not.toContain("s3cret");
   }, 20_000);
+});
+
+describe("floorgate browse against a secured endpoint", () => {
+  const USER = { username: "operator", password: "s3cret-Pa55" };
+  let server: OpcuaTestServer;
+  let home: string;
+  beforeAll(async () => {
+    server = await startOpcuaServer({ secure: { users: [USER] } });
+    // browse keeps its client certificate under ~/.floorgate/browse-pki: a HOME of its own here
+    home = await mkdtemp(join(tmpdir(), "floorgate-browse-home-"));
+  }, 20_000);
+  afterAll(async () => {
+    await server?.dispose();
+    if (home) await rm(home, { recursive: true, force: true });
+  });
+  const secure = ["--security-mode", "SignAndEncrypt", "--security-policy", "Basic256Sha256"];
+
+  it("SignAndEncrypt Basic256Sha256 with a user: walks and prints the variables; a wrong password or no login is exit 1, one line, the password never shown", async () => {
+    // the first run creates browse's client certificate; the two refusals then share it
+    const ok = await cli(["browse", "--endpoint", server.endpoint, ...secure, "--username", USER.username], { HOME: home, FLOORGATE_BROWSE_PASSWORD: USER.password });
+    const [wrong, anonymous] = await Promise.all([
+      cli(["browse", "--endpoint", server.endpoint, ...secure, "--username", USER.username], { HOME: home, FLOORGATE_BROWSE_PASSWORD: "wrong-Passw0rd" }),
+      cli(["browse", "--endpoint", server.endpoint, ...secure], { HOME: home }),
+    ]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toBe("");
+    const tags = validTags(ok.stdout, server.endpoint);
+    const byId = new Map(tags.map((t) => [t.nodeId, t]));
+    expect(byId.get("ns=1;s=Temperature")).toMatchObject({ unit: "degC" });
+    expect(byId.get("ns=1;s=Setpoint")?.writable).toBe(true);
+    expect(byId.has("ns=1;s=Counter")).toBe(true);
+    expect(wrong.stderr).toContain("BadUserAccessDenied");
+    expect(anonymous.stderr).toMatch(/ANONYMOUS/i);
+    for (const r of [wrong, anonymous]) {
+      expect(r.code, r.stdout).toBe(1);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toMatch(/^floorgate browse: cannot connect to .+\n$/);
+      expect(r.stderr).not.toMatch(STACK);
+    }
+    for (const r of [ok, wrong, anonymous]) expect(r.stdout + r.stderr).not.toMatch(/s3cret-Pa55|wrong-Passw0rd/);
+  }, 30_000);
 });
 
 describe("tag names from browse paths", () => {

@@ -8,9 +8,10 @@
  *     stuck in the hole, then heals: the device leaves `online` within DETECT_MS and every item
  *     is fresh within 10 s of the heal.
  * After each round the server holds exactly one session per driver, each a new one (the cut
- * sessions never reused) with exactly one subscription, and nothing else: the orphaned sessions
- * go once the server times them out (the timeout the driver requested), waited for with a bounded
- * poll. Both cuts run side by side so the rounds share that wait. Any unhandled rejection fails.
+ * sessions never reused) with exactly one subscription, and nothing else: the session a cut left
+ * behind is closed by the driver through its new connection (counted `orphan_session_closed`)
+ * within ORPHAN_CLOSE_MS of the device being back, well before the server would time it out
+ * (sessionTimeoutMs after the cut). Both cuts run side by side. Any unhandled rejection fails.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { sessionTimingOf } from "../../drivers/opcua/connect.js";
@@ -35,8 +36,12 @@ const { keepAliveIntervalMs, pingTimeoutMs, sessionTimeoutMs } = sessionTimingOf
  * timers late on a loaded 2-core machine. Measured ≈ 6.4 s.
  */
 const DETECT_MS = keepAliveIntervalMs + pingTimeoutMs + 1_000;
-/** An orphan is dropped by the server's session watchdog (checks every 1 s) sessionTimeoutMs after its last request (≈ the cut). */
-const ORPHAN_GONE_MS = sessionTimeoutMs + 1_000 + 2_000;
+/**
+ * From fresh values on the new session to the orphan gone: ActivateSession and CloseSession on
+ * the new channel, each bounded by min(timeoutMs, 2 s) in the driver, plus 1 s for a loaded box.
+ * The server's own expiry would take sessionTimeoutMs after the cut (its watchdog checks every 1 s).
+ */
+const ORPHAN_CLOSE_MS = 2 * Math.min(TIMEOUT_MS, 2_000) + 1_000;
 
 let server: OpcuaTestServer;
 const proxies: TcpProxy[] = [];
@@ -79,12 +84,17 @@ const sessionsOf = (rg: Rig): { id: string; subscriptions: number }[] =>
   server.sessions().filter((s) => s.name.startsWith(`floorgate-${rg.cfg.id}`));
 const freshSince = (rg: Rig, from: number): boolean =>
   ["counter", "temp"].every((t) => rg.r.samples.slice(from).some((s) => s.tag === t && s.quality === "good"));
+/** The rig's only session on the server is a new one (not in `before`): its orphan is gone. */
+const onlyNew = (rg: Rig, before: Set<string>): boolean => {
+  const ss = sessionsOf(rg);
+  return ss.length === 1 && !before.has(ss[0]!.id);
+};
 const leftOnline = (rg: Rig, from: number): boolean => rg.r.states.slice(from).some((s) => s.state !== "online");
 
-it(`${ROUNDS} rounds of an abrupt cut and a black hole: offline, fresh within 10 s, the orphaned sessions timed out, one session and one subscription per driver`, async () => {
+it(`${ROUNDS} rounds of an abrupt cut and a black hole: offline, fresh within 10 s, the orphaned sessions closed by the drivers long before they would time out, one session and one subscription per driver`, async () => {
   const rst = await rig("rst");
   const hole = await rig("hole");
-  const figures = { cutToOffline: [] as number[], cutToFresh: [] as number[], holeToOffline: [] as number[], healToFresh: [] as number[], cutToClean: [] as number[] };
+  const figures = { cutToOffline: [] as number[], cutToFresh: [] as number[], holeToOffline: [] as number[], healToFresh: [] as number[], cutToClean: [] as number[], backToClean: [] as number[], rstCutToClean: [] as number[], healToClean: [] as number[] };
   const serverView = (): string => `server sessions ${JSON.stringify(server.sessions())}, subscriptions ${server.subscriptionCount()}`;
   try {
     for (const rg of [rst, hole]) {
@@ -95,6 +105,7 @@ it(`${ROUNDS} rounds of an abrupt cut and a black hole: offline, fresh within 10
     for (let round = 1; round <= ROUNDS; round++) {
       const before = new Set([...sessionsOf(rst), ...sessionsOf(hole)].map((s) => s.id));
       expect(before.size).toBe(2);
+      const closedBefore = [rst, hole].map((rg) => rg.r.counts.get("orphan_session_closed") ?? 0);
       const t0 = Date.now();
 
       const abrupt = (async () => {
@@ -106,6 +117,8 @@ it(`${ROUNDS} rounds of an abrupt cut and a black hole: offline, fresh within 10
         const from = rst.r.samples.length;
         await rst.r.until(() => freshSince(rst, from), Math.max(0, t0 + FRESH_LIMIT_MS - Date.now()), `rst round ${round}: fresh values within 10 s of the cut`);
         figures.cutToFresh.push(Date.now() - t0);
+        await pollUntil(() => onlyNew(rst, before), ORPHAN_CLOSE_MS, `rst round ${round}: its orphan closed within ${ORPHAN_CLOSE_MS} ms of fresh values`, serverView);
+        figures.rstCutToClean.push(Date.now() - t0);
       })();
 
       const blackHole = (async () => {
@@ -121,18 +134,25 @@ it(`${ROUNDS} rounds of an abrupt cut and a black hole: offline, fresh within 10
         const healed = Date.now();
         await hole.r.until(() => freshSince(hole, from), FRESH_LIMIT_MS, `hole round ${round}: fresh values within 10 s of the heal`);
         figures.healToFresh.push(Date.now() - healed);
+        await pollUntil(() => onlyNew(hole, before), ORPHAN_CLOSE_MS, `hole round ${round}: its orphan closed within ${ORPHAN_CLOSE_MS} ms of fresh values`, serverView);
+        figures.healToClean.push(Date.now() - healed);
       })();
 
       await Promise.all([abrupt, blackHole]);
+      const back = Date.now();
 
-      // The orphans go when the server times them out; the survivors are new sessions, one subscription each.
+      // The drivers close their orphans through the new connections; the survivors are new sessions, one subscription each.
       const clean = (): boolean => {
         const mine = [sessionsOf(rst), sessionsOf(hole)];
         return server.sessionCount() === 2 && server.subscriptionCount() === 2 &&
           mine.every((ss) => ss.length === 1 && ss[0]!.subscriptions === 1 && !before.has(ss[0]!.id));
       };
-      await pollUntil(clean, Math.max(0, t0 + ORPHAN_GONE_MS - Date.now()), `round ${round}: orphaned sessions timed out (≤ ${ORPHAN_GONE_MS} ms after the cut), one new session and one subscription per driver`, serverView);
+      await pollUntil(clean, ORPHAN_CLOSE_MS, `round ${round}: orphaned sessions closed by the drivers within ${ORPHAN_CLOSE_MS} ms of fresh values, one new session and one subscription per driver`, serverView);
       figures.cutToClean.push(Date.now() - t0);
+      figures.backToClean.push(Date.now() - back);
+      // closed by the driver, not expired: counted, and sooner than the server's timeout from the cut
+      expect([rst, hole].map((rg, i) => (rg.r.counts.get("orphan_session_closed") ?? 0) - closedBefore[i]!)).toEqual([1, 1]);
+      expect(Date.now() - t0).toBeLessThan(sessionTimeoutMs);
       // the surviving sessions are the ones delivering
       for (const rg of [rst, hole]) {
         const from = rg.r.samples.length;
@@ -141,7 +161,7 @@ it(`${ROUNDS} rounds of an abrupt cut and a black hole: offline, fresh within 10
       }
     }
     const fmt = (xs: number[]): string => `${xs.map((x) => (x / 1000).toFixed(2)).join("/")} s`;
-    console.log(`opcua network cut x${ROUNDS}: RST → left online ${fmt(figures.cutToOffline)}, RST → fresh ${fmt(figures.cutToFresh)}; black hole → left online ${fmt(figures.holeToOffline)} (bound ${DETECT_MS / 1000} s), heal → fresh ${fmt(figures.healToFresh)}; cut → orphans gone ${fmt(figures.cutToClean)} (session timeout ${sessionTimeoutMs / 1000} s)`);
+    console.log(`opcua network cut x${ROUNDS}: RST → left online ${fmt(figures.cutToOffline)}, RST → fresh ${fmt(figures.cutToFresh)}; black hole → left online ${fmt(figures.holeToOffline)} (bound ${DETECT_MS / 1000} s), heal → fresh ${fmt(figures.healToFresh)}; orphan gone: RST → ${fmt(figures.rstCutToClean)}, heal → ${fmt(figures.healToClean)}; both clean after the round ${fmt(figures.backToClean)}, ${fmt(figures.cutToClean)} after the cut (the server's own expiry: ${sessionTimeoutMs / 1000} s after the cut)`);
   } finally {
     rst.r.controller.abort();
     hole.r.controller.abort();

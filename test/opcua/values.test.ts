@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DataType, DataValue, StatusCodes, Variant, VariantArrayType } from "node-opcua";
 import { coerceForWrite, qualityOf, sampleOf, valueOf } from "../../drivers/opcua/values.js";
+import { NotificationColumns } from "../../drivers/opcua/notifications.js";
+import type { SampleColumns } from "../../src/core/sample-columns.js";
 import { parseConfigText } from "../../src/config/load.js";
 import { isFloorgateError } from "../../src/core/errors.js";
 import type { OpcuaDeviceConfig } from "../../drivers/opcua/config.js";
@@ -47,6 +49,54 @@ describe("values", () => {
     expect(sampleOf("d", "t", new DataValue({ value: { dataType: DataType.Double, value: 1 } }), 5).ts).toBe(5);
     expect(sampleOf("d", "t", new DataValue({ statusCode: StatusCodes.BadSensorFailure }), 5)).toMatchObject({ quality: "bad", value: null, reason: "OPC UA status BadSensorFailure" });
     expect(sampleOf("d", "t", new DataValue({ value: { dataType: DataType.Double, value: 2 } }), 5, "°C")).toMatchObject({ quality: "good", value: 2, unit: "°C" });
+  });
+
+  it("decodes notifications into columns exactly as sampleOf does, one batch per flush, growing past its first room", () => {
+    const src = new Date("2030-01-01T00:00:00Z");
+    const srv = new Date("2030-01-02T00:00:00Z");
+    const kinds: DataValue[] = [
+      new DataValue({ value: { dataType: DataType.Double, value: 1.25 }, sourceTimestamp: src, serverTimestamp: srv }),
+      new DataValue({ value: { dataType: DataType.Float, value: -0 }, serverTimestamp: srv }),
+      new DataValue({ value: { dataType: DataType.Int32, value: 7 } }),
+      new DataValue({ value: { dataType: DataType.Boolean, value: true }, sourceTimestamp: src }),
+      new DataValue({ value: { dataType: DataType.String, value: "x" }, sourceTimestamp: src }),
+      new DataValue({ value: new Variant({ dataType: DataType.Int64, arrayType: VariantArrayType.Scalar, value: [0x7fffffff, 0xffffffff] }), sourceTimestamp: src }),
+      new DataValue({ value: new Variant({ dataType: DataType.Int32, arrayType: VariantArrayType.Array, value: new Int32Array([1, 2]) }), sourceTimestamp: src }),
+      new DataValue({ value: { dataType: DataType.Double, value: 3 }, statusCode: StatusCodes.UncertainLastUsableValue, sourceTimestamp: src }),
+      new DataValue({ statusCode: StatusCodes.BadSensorFailure, sourceTimestamp: src }),
+      new DataValue({ value: { dataType: DataType.Null }, sourceTimestamp: src }),
+      new DataValue({ value: new Variant({ dataType: DataType.ExtensionObject, value: null }), sourceTimestamp: src }),
+    ];
+    const batches: SampleColumns[] = [];
+    const cols = new NotificationColumns("d", (b) => batches.push(b));
+    const expected = [];
+    for (let i = 0; i < 3000; i++) {
+      const dv = kinds[i % kinds.length]!;
+      const unit = i % 3 === 0 ? "°C" : undefined;
+      cols.add(`t${i}`, dv, 5, unit);
+      expected.push(sampleOf("d", `t${i}`, dv, 5, unit));
+    }
+    cols.flush();
+    cols.flush(); // nothing more: no empty batch
+    cols.add("last", kinds[0]!, 5, undefined);
+    cols.flush();
+    expected.push(sampleOf("d", "last", kinds[0]!, 5));
+    expect(batches.map((b) => b.length)).toEqual([3000, 1]);
+    expect(batches.flatMap((b) => b.toSamples())).toEqual(expected);
+  });
+
+  it("hands the same tag list again while publishes repeat the same tags in the same order", () => {
+    const batches: SampleColumns[] = [];
+    const cols = new NotificationColumns("d", (b) => batches.push(b));
+    const dv = new DataValue({ value: { dataType: DataType.Double, value: 1 } });
+    const send = (tags: string[]): void => { for (const t of tags) cols.add(t, dv, 5, undefined); cols.flush(); };
+    send(["a", "b", "c"]);
+    send(["a", "b", "c"]);
+    send(["a", "c", "b"]);
+    send(["a", "c"]);
+    expect(batches.map((b) => b.tags)).toEqual([["a", "b", "c"], ["a", "b", "c"], ["a", "c", "b"], ["a", "c"]]);
+    expect(batches[1]!.tags).toBe(batches[0]!.tags);
+    expect(batches[2]!.tags).not.toBe(batches[1]!.tags);
   });
 
   it("coerces writes to the node's DataType and refuses what it cannot hold", () => {

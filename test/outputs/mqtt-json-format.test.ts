@@ -190,6 +190,31 @@ describe("TelemetryEncoder", () => {
     );
   });
 
+  it("stays exact when timestamps cycle within a message and collide in the suffix cache (an OPC UA publish of queued values)", () => {
+    // 1000, 1064 and 1128 share a cache slot; 1001 has its own; NaN and 1.5 never hit.
+    const fewTs = fc.constantFrom(1000, 1064, 1128, 1001, NaN, 1.5);
+    const sampleArb = fc.record({
+      ts: fewTs,
+      quality: fc.constantFrom<Quality>("good", "uncertain", "bad"),
+      unit: fc.option(fc.constantFrom("rpm", "°C"), { nil: undefined }),
+      value: fc.double(),
+    });
+    fc.assert(
+      fc.property(fc.array(fc.array(sampleArb, { minLength: 1, maxLength: 30 }), { minLength: 1, maxLength: 5 }), (msgs) => {
+        const enc = new TelemetryEncoder("gw");
+        msgs.forEach((samples, k) => {
+          const m = M("d", 1000 * (k + 1), samples.map((s, i): JournaledSample => {
+            const out: JournaledSample = { device: "d", tag: `t${i}`, value: s.value, quality: s.quality, ts: s.ts, pos: 1000 * k + i };
+            if (s.unit !== undefined) out.unit = s.unit;
+            return out;
+          }));
+          expect(enc.encode(m).equals(expectedBytes("gw", m))).toBe(true);
+        });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("matches JSON.stringify over planned messages of interleaved devices", () => {
     fc.assert(
       fc.property(batchArb, fc.string(), (batch, gw) => {

@@ -35,6 +35,8 @@ const SLAB = 1024 * 1024;
 const POOL_MAX = 16;
 /** Sample positions the positional prefix cache covers (a message holds at most maxBatch, default 500). */
 const POSITIONS = 4096;
+/** Suffix cache slots (a power of two): see TelemetryEncoder's slotTs. */
+const SUFFIX_SLOTS = 64;
 /** Room for any number: `String(-Number.MIN_VALUE)` is 24 characters, a safe integer at most 17. */
 const NUMBER_ROOM = 32;
 
@@ -156,9 +158,20 @@ export class TelemetryEncoder {
   /** QUALITY_CODES index of the cached suffix; -1 before the first */
   private sufQuality = -1;
   private sufUnit: string | undefined = undefined;
-  /** backing store of `suffix`, reused while the suffix fits */
-  private sufStore: Buffer = Buffer.allocUnsafe(128);
-  private suffix: Buffer = this.sufStore.subarray(0, 0);
+  private suffix: Buffer = Buffer.alloc(0);
+  /**
+   * Recent suffixes, direct-mapped on the ts's low bits: a message does not always hold one ts. An
+   * OPC UA publish lists each monitored item's queued values item by item (v1@t1, v1@t2, v2@t1, …),
+   * so with a queue of n values the ts cycles through n values sample after sample; building the
+   * suffix anew each time (a Date, toISOString, a UTF-8 write) cost more than the rest of the
+   * encoding (bench/opcua.ts).
+   */
+  private readonly slotTs = new Float64Array(SUFFIX_SLOTS).fill(Number.NaN);
+  private readonly slotQuality = new Int32Array(SUFFIX_SLOTS).fill(-1);
+  private readonly slotUnit: (string | undefined)[] = new Array<string | undefined>(SUFFIX_SLOTS).fill(undefined);
+  /** each slot's bytes: a store of its own, reused while its suffix fits */
+  private readonly slotStore: Buffer[] = [];
+  private readonly slotSuffix: Buffer[] = [];
 
   constructor(gatewayId: string, private readonly recycle = false) {
     this.gatewayHead = `{"gateway":${JSON.stringify(gatewayId)},"device":`;
@@ -313,12 +326,25 @@ export class TelemetryEncoder {
   private setSuffix(code: number, ms: number, unit: string | undefined): void {
     this.sufTs = ms;
     this.sufQuality = code;
-    const quality: Quality = QUALITY_CODES[code] ?? "bad";
     this.sufUnit = unit;
+    const slot = ms & (SUFFIX_SLOTS - 1); // NaN and fractions land in some slot; only an exact match hits
+    if (this.slotTs[slot] === ms && this.slotQuality[slot] === code && this.slotUnit[slot] === unit) {
+      this.suffix = this.slotSuffix[slot]!;
+      return;
+    }
+    const quality: Quality = QUALITY_CODES[code] ?? "bad";
     const d = new Date(ms);
     const ts = Number.isNaN(d.getTime()) ? "null" : `"${d.toISOString()}"`;
     const text = `,"quality":${QUALITY[quality] ?? JSON.stringify(quality)},"ts":${ts}${unit === undefined ? "" : `,"unit":${this.unitOf(unit)}`}}`;
-    if (3 * text.length > this.sufStore.length) this.sufStore = Buffer.allocUnsafe(3 * text.length);
-    this.suffix = this.sufStore.subarray(0, this.sufStore.write(text, 0, "utf8"));
+    let store = this.slotStore[slot];
+    if (store === undefined || 3 * text.length > store.length) {
+      store = Buffer.allocUnsafe(Math.max(128, 3 * text.length));
+      this.slotStore[slot] = store;
+    }
+    this.suffix = store.subarray(0, store.write(text, 0, "utf8"));
+    this.slotSuffix[slot] = this.suffix;
+    this.slotTs[slot] = ms;
+    this.slotQuality[slot] = code;
+    this.slotUnit[slot] = unit;
   }
 }
