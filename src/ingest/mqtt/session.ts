@@ -119,8 +119,14 @@ export class Session {
   private readonly pending: Pending[] = [];
   /** its own in-flight cap (RECEIVE_MAXIMUM) is reached */
   private full = false;
-  /** the socket is paused (own cap or the listener's); keep-alive does not count the wait */
+  /** no new store may start (own cap or the listener's): the socket is paused; keep-alive does not count the wait */
   stalled = false;
+  /**
+   * Packets of a socket chunk parsed after the session stalled, in arrival order: they wait here,
+   * not in the journal's queue, so the caps hold exactly. At most one chunk's worth (the socket is paused).
+   */
+  private readonly backlog: Packet[] = [];
+  private draining = false;
   /** a flush is queued with the host */
   queued = false;
   private willSent = false;
@@ -128,7 +134,7 @@ export class Session {
   constructor(readonly socket: Socket, private readonly host: SessionHost, now: number) {
     this.openedAt = now;
     this.lastSeen = now;
-    this.parser.on("packet", (p: Packet) => this.onPacket(p));
+    this.parser.on("packet", (p: Packet) => this.onArrived(p));
     this.parser.on("error", (err: Error) => this.protocolError(err.message));
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
@@ -148,6 +154,27 @@ export class Session {
     const announced = (this.parser as unknown as { packet: { length: number } }).packet.length;
     if (!this.ending && announced > this.host.maxPacketBytes) {
       this.refuse({ reason: "too_large", code: REASON.packetTooLarge, message: `packet of ${announced} bytes is over the limit (ingest.maxPayloadBytes)` });
+    }
+  }
+
+  private onArrived(p: Packet): void {
+    if (this.stalled || this.backlog.length > 0) {
+      // a ping is answered at once: the device must not time out while the gateway makes it wait
+      if (p.cmd === "pingreq" && !this.ending && !this.closed) this.write(mqttPacket.generate({ cmd: "pingresp" }, this.opts()));
+      else this.backlog.push(p);
+      return;
+    }
+    this.onPacket(p);
+  }
+
+  /** Handles the waiting packets until the session stalls again; reads the socket again once none is left. */
+  private drain(): void {
+    this.draining = false;
+    while (!this.stalled && !this.closed && this.backlog.length > 0) this.onPacket(this.backlog.shift()!);
+    if (this.closed) this.backlog.length = 0;
+    else if (!this.stalled && this.backlog.length === 0) {
+      this.lastSeen = Date.now(); // the wait was ours: keep-alive counts from now
+      this.socket.resume();
     }
   }
 
@@ -332,10 +359,10 @@ export class Session {
     if (stop === this.stalled) return;
     this.stalled = stop;
     if (stop) this.socket.pause();
-    else {
-      // the wait was ours: keep-alive counts from now
-      this.lastSeen = Date.now();
-      this.socket.resume();
+    else if (!this.draining) {
+      // not from inside the caller's loop over sessions: the backlog may stall the listener again
+      this.draining = true;
+      process.nextTick(() => this.drain());
     }
   }
 
@@ -389,6 +416,7 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     this.pending.length = 0;
+    this.backlog.length = 0;
     // end() lets a final CONNACK/DISCONNECT leave; a peer that never reads it cannot hold the socket
     if (!this.socket.destroyed) {
       this.socket.end();
