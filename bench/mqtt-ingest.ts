@@ -97,7 +97,8 @@ export async function benchMqttIngestFleet(opts: FleetOptions = {}): Promise<Fig
       "RSS per connected device (at 1 Hz − no device), KB": round((w.rssPeak - idle.rssBytes) / devices / 1024, 1),
       "connections dropped by the gateway": s.dropped,
     };
-    Object.assign(figures, await storm(gw, fleet, broker));
+    // FLOORGATE_BENCH_STORM=0: the 1 Hz figures only (the storm can be left out while another part is fixed)
+    if (process.env.FLOORGATE_BENCH_STORM !== "0") Object.assign(figures, await storm(gw, fleet, broker));
     return figures;
   } finally {
     await fleet?.close();
