@@ -23,7 +23,7 @@ export interface IngestMqttConfig {
   connectsPerSec: number;
   /**
    * messages (all connections) received and awaiting durability at most; past it no socket is
-   * read until they fall to half (default 10,000)
+   * read until they fall to half (default 50,000)
    */
   maxInFlight: number;
 }
@@ -36,7 +36,7 @@ export interface IngestMqttTls {
   requireClientCert: boolean;
 }
 
-export const MQTT_DEFAULTS = { maxConnections: 25_000, connectsPerSec: 1_000, maxInFlight: 10_000 } as const;
+export const MQTT_DEFAULTS = { maxConnections: 25_000, connectsPerSec: 1_000, maxInFlight: 50_000 } as const;
 
 export const ingestMqttConfig: IngestListenerConfigPart = {
   key: "mqtt",
