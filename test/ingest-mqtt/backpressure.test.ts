@@ -11,7 +11,7 @@ import type { MqttClient } from "mqtt";
 import type { Sample } from "../../src/core/sample.js";
 import { createLogger } from "../../src/core/logger.js";
 import { DeviceTable } from "../../src/core/device-table.js";
-import { createIngest, type IngestSink } from "../../src/ingest/ingest.js";
+import { createIngest, type Ingest, type IngestSink } from "../../src/ingest/ingest.js";
 import type { RunningListener } from "../../src/ingest/listener.js";
 import { startMqttListener } from "../../src/ingest/mqtt/listener.js";
 import { openJournal, type SegmentJournal } from "../../src/journal/segment-journal.js";
@@ -45,12 +45,42 @@ describe("device MQTT listener: in-flight cap against a journal that falls behin
   let dir: string;
   let journal: SegmentJournal;
   let listener: RunningListener;
+  let ingest: Ingest;
+  let table: DeviceTable;
+  const listeners: RunningListener[] = [];
   const clients: MqttClient[] = [];
   const disconnects = counter();
+  const rejects = counter();
   // the gate: stores wait here until opened
   let open = false;
   let opened: () => void = () => undefined;
-  const gate = new Promise<void>((r) => { opened = r; });
+  let gate = new Promise<void>((r) => { opened = r; });
+  const closeGate = (): void => {
+    open = false;
+    gate = new Promise<void>((r) => { opened = r; });
+  };
+  const openGate = (): void => {
+    open = true;
+    opened();
+  };
+  const start = async (maxInFlight: number): Promise<RunningListener> => {
+    const l = await startMqttListener(
+      { listen: "127.0.0.1:0", host: "127.0.0.1", port: 0, maxConnections: 100, connectsPerSec: 1000, maxInFlight },
+      { ingest, table, metrics: { ingestRejects: rejects, ingestConnections: gauge, ingestDisconnects: disconnects }, log: createLogger({ level: "silent" }) },
+    );
+    listeners.push(l);
+    return l;
+  };
+  /** Every value the journal holds. */
+  const storedValues = async (): Promise<Set<number>> => {
+    const stored = new Set<number>();
+    for (let after = 0; ;) {
+      const batch = await journal.read(after, 10_000);
+      if (batch.length === 0) return stored;
+      for (const x of batch) stored.add(x.value as number);
+      after = batch[batch.length - 1]!.pos;
+    }
+  };
   let waiting = 0;
   let peak = 0;
   let received = 0;
@@ -76,18 +106,15 @@ describe("device MQTT listener: in-flight cap against a journal that falls behin
         }
       },
     };
-    const counters = { ingestRejects: counter(), ingestDevices: gauge, ingestDuplicates: counter(), ingestClockSkew: counter(), ingestDedupEvictions: counter() };
-    const table = new DeviceTable({});
-    const ingest = createIngest({ http: false, maxPayloadBytes: 4096, ratePerDevice: 100_000, maxDevices: 100, devices: [{ id: "bp-*", token: TOKEN }] }, sink, counters, Date.now, { devices: table });
-    listener = await startMqttListener(
-      { listen: "127.0.0.1:0", host: "127.0.0.1", port: 0, maxConnections: 100, connectsPerSec: 1000, maxInFlight: CAP },
-      { ingest, table, metrics: { ingestRejects: counters.ingestRejects, ingestConnections: gauge, ingestDisconnects: disconnects }, log: createLogger({ level: "silent" }) },
-    );
+    const counters = { ingestRejects: rejects, ingestDevices: gauge, ingestDuplicates: counter(), ingestClockSkew: counter(), ingestDedupEvictions: counter() };
+    table = new DeviceTable({});
+    ingest = createIngest({ http: false, maxPayloadBytes: 4096, ratePerDevice: 100_000, maxDevices: 100, devices: [{ id: "bp-*", token: TOKEN }] }, sink, counters, Date.now, { devices: table });
+    listener = await start(CAP);
   });
   afterAll(async () => {
-    opened();
+    openGate();
     for (const c of clients) await c.endAsync(true).catch(() => undefined);
-    await listener?.close();
+    for (const l of listeners) await l.close();
     await journal?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -118,26 +145,41 @@ describe("device MQTT listener: in-flight cap against a journal that falls behin
     expect(acked).toHaveLength(0);
 
     // The journal catches up: reading resumes below the low-water mark, repeatedly, and the cap holds throughout.
-    open = true;
-    opened();
+    openGate();
     await Promise.all(sent);
     expect(peak).toBe(CAP);
     expect(Math.max(...devicePeak.values())).toBeLessThanOrEqual(RECEIVE_MAXIMUM);
     expect(acked).toHaveLength(DEVICES * PER_DEVICE);
     expect(received).toBe(DEVICES * PER_DEVICE);
 
-    const stored = new Set<number>();
-    for (let after = 0; ;) {
-      const batch = await journal.read(after, 10_000);
-      if (batch.length === 0) break;
-      for (const s of batch) stored.add(s.value as number);
-      after = batch[batch.length - 1]!.pos;
-    }
+    const stored = await storedValues();
     const missing = acked.filter((id) => {
       const [, dev, n] = id.split("-");
       return !stored.has(Number(dev) * 10_000 + Number(n));
     });
     expect(missing).toEqual([]);
     expect(disconnects.get("timeout")).toBe(0);
+  });
+
+  it("holds one connection at RECEIVE_MAXIMUM awaiting the journal when the listener-wide cap is far", async () => {
+    closeGate();
+    const solo = await start(100_000);
+    const c = await connectDevice(`mqtt://127.0.0.1:${solo.port}`, { protocolVersion: 5, username: "bp-solo", password: TOKEN, clientId: "bp-solo" });
+    clients.push(c);
+    const before = received;
+    const N = 300;
+    let written = 0;
+    c.on("packetsend", (p) => { if (p.cmd === "publish") written++; });
+    const sent: Promise<unknown>[] = [];
+    for (let n = 0; n < N; n++) sent.push(c.publishAsync("devices/bp-solo/telemetry", JSON.stringify({ msgId: `solo-${n}`, values: { seq: 900_000 + n } }), { qos: 1 }));
+    while (written < N) await pollTurns(1);
+    await pollTurns(20);
+    expect(devicePeak.get("bp-solo")).toBe(RECEIVE_MAXIMUM);
+    expect(received - before).toBe(RECEIVE_MAXIMUM);
+    openGate();
+    await Promise.all(sent);
+    expect(devicePeak.get("bp-solo")).toBe(RECEIVE_MAXIMUM);
+    const stored = await storedValues();
+    expect(Array.from({ length: N }, (_, n) => 900_000 + n).filter((v) => !stored.has(v))).toEqual([]);
   });
 });
