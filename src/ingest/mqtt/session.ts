@@ -354,7 +354,8 @@ export class Session {
 
   /** Pauses or resumes reading the socket from the per-connection cap and the listener's throttle. */
   reading(): void {
-    if (this.closed) return;
+    // before its CONNECT a connection is read on (it would time out waiting); its CONNACK stalls it
+    if (this.closed || this.device === undefined) return;
     const stop = this.full || this.host.throttled;
     if (stop === this.stalled) return;
     this.stalled = stop;
