@@ -169,6 +169,18 @@ describe("device MQTT listener", () => {
     c2.end(true);
   });
 
+  it("counts a connection taken over by a newer one of the same device (reason takeover); the device stays online", async () => {
+    const before = await metrics("floorgate_ingest_disconnects_total", { reason: "takeover" });
+    const old = await dev("sensor-take", 5, { clientId: "take-old" });
+    const kicked = closedByGateway(old);
+    const fresh = await dev("sensor-take", 4, { clientId: "take-new" });
+    expect((await kicked).reasonCode).toBe(0x8e); // MQTT 5: Session taken over
+    expect(await metrics("floorgate_ingest_disconnects_total", { reason: "takeover" })).toBe(before + 1);
+    expect((await apiDevice(spine.gw, "sensor-take"))?.state).toBe("online");
+    await fresh.endAsync();
+    old.end(true);
+  });
+
   it("delivers every PUBACKed message to the cloud across a gateway SIGKILL: devices reconnect and resend", async () => {
     const ids = ["sensor-k1", "sensor-k2", "sensor-k3", "sensor-k4"];
     const acked = new Map<string, number[]>(ids.map((id) => [id, []]));

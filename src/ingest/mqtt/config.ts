@@ -21,6 +21,11 @@ export interface IngestMqttConfig {
   maxConnections: number;
   /** new TCP connections accepted per second, with a burst of one second's worth (default 1,000) */
   connectsPerSec: number;
+  /**
+   * messages (all connections) received and awaiting durability at most; past it no socket is
+   * read until they fall to half (default 50,000)
+   */
+  maxInFlight: number;
 }
 
 export interface IngestMqttTls {
@@ -31,7 +36,7 @@ export interface IngestMqttTls {
   requireClientCert: boolean;
 }
 
-export const MQTT_DEFAULTS = { maxConnections: 25_000, connectsPerSec: 1_000 } as const;
+export const MQTT_DEFAULTS = { maxConnections: 25_000, connectsPerSec: 1_000, maxInFlight: 50_000 } as const;
 
 export const ingestMqttConfig: IngestListenerConfigPart = {
   key: "mqtt",
@@ -52,6 +57,10 @@ export const ingestMqttConfig: IngestListenerConfigPart = {
     connectsPerSec: {
       type: "number", exclusiveMinimum: 0, default: MQTT_DEFAULTS.connectsPerSec,
       description: "New connections accepted per second (burst: one second's worth); more are closed at once and counted (connect_rate), so a reconnect storm cannot starve the journal or the pollers",
+    },
+    maxInFlight: {
+      type: "integer", minimum: 1, maximum: 10000000, default: MQTT_DEFAULTS.maxInFlight,
+      description: "Messages received from devices and awaiting the journal, all connections together, at most; past it the listener reads no socket (TCP slows the devices down) until half of them are stored, so a journal that falls behind slows devices instead of growing memory",
     },
   }, ["listen"]),
   check(value, path, ctx) {
@@ -82,6 +91,7 @@ export const ingestMqttConfig: IngestListenerConfigPart = {
       listen: value.listen, host: hp.host, port: hp.port,
       maxConnections: or(value.maxConnections, MQTT_DEFAULTS.maxConnections),
       connectsPerSec: or(value.connectsPerSec, MQTT_DEFAULTS.connectsPerSec),
+      maxInFlight: or(value.maxInFlight, MQTT_DEFAULTS.maxInFlight),
     };
     const tls = value.tls;
     if (isObj(tls)) {

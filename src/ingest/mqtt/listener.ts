@@ -28,6 +28,14 @@ const PACKET_OVERHEAD = 4096;
 const LOGGED_MAX = 50_000;
 /** Connection-guard refusals are logged at most this often (with the count since), never per socket. */
 const GUARD_LOG_MS = 60_000;
+/**
+ * Pending TCP connections the kernel queues for accept (Node's default is 511): a fleet connecting
+ * at once would overflow a small queue into SYN cookies and dropped handshakes. Linux caps it at
+ * net.core.somaxconn.
+ */
+export const LISTEN_BACKLOG = 4096;
+/** Reading resumes once the messages awaiting durability fall to this share of `maxInFlight`. */
+export const INFLIGHT_LOW_WATER = 0.5;
 
 export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerContext, opts: MqttListenerOptions = {}): Promise<RunningListener> {
   const { ingest, table, metrics, log } = ctx;
@@ -71,6 +79,36 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
   const gauge = (): void => metrics.ingestConnections.set(byDevice.size);
   gauge();
 
+  // Listener-wide backpressure: past maxInFlight messages awaiting durability every socket stops
+  // being read (TCP slows the devices down) until they fall to the low-water mark. Memory is then
+  // bounded by the cap plus what sockets had already read, whatever the journal's pace.
+  const high = cfg.maxInFlight;
+  const low = Math.floor(high * INFLIGHT_LOW_WATER);
+  let inFlight = 0;
+  let throttled = false;
+  let throttledSince = 0;
+  let throttleCount = 0;
+  const setThrottle = (on: boolean): void => {
+    throttled = on;
+    for (const s of sessions) s.reading();
+    const now = Date.now();
+    if (on) {
+      throttleCount++;
+      throttledSince = now;
+      if (throttleCount === 1) {
+        log.warn({ inFlight, maxInFlight: high }, "mqtt: messages awaiting the journal reached ingest.mqtt.maxInFlight; devices are read no more until it catches up (logged once per start)");
+      }
+    } else if (throttleCount === 1) log.info({ pausedMs: now - throttledSince }, "mqtt: the journal caught up; reading devices again");
+  };
+
+  // PUBACKs released together (one journal commit settles many stores in one turn) leave in one
+  // write per socket: sessions with answers are flushed once the turn's promise reactions are done.
+  const dirty: Session[] = [];
+  const flushDirty = (): void => {
+    for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
+    dirty.length = 0;
+  };
+
   const host: SessionHost = {
     ingest,
     maxPacketBytes: ingest.maxPayloadBytes + PACKET_OVERHEAD,
@@ -87,10 +125,30 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
       table.connected(id);
       gauge();
     },
+    get throttled() {
+      return throttled;
+    },
+    began() {
+      if (++inFlight >= high && !throttled) setThrottle(true);
+    },
+    settled() {
+      if (--inFlight <= low && throttled) setThrottle(false);
+    },
+    dirty(s) {
+      if (s.queued) return;
+      s.queued = true;
+      // process.nextTick queued from a promise reaction runs once the whole microtask queue is drained
+      if (dirty.push(s) === 1) process.nextTick(flushDirty);
+    },
     detach(s, reason, why) {
       sessions.delete(s);
       const id = s.device;
-      if (id === undefined || byDevice.get(id) !== s) return;
+      if (id === undefined) return;
+      if (byDevice.get(id) !== s) {
+        // a session replaced by a newer one of the same device (takeover): the device stays online
+        metrics.ingestDisconnects.inc({ reason });
+        return;
+      }
       byDevice.delete(id);
       table.disconnected(id, why);
       metrics.ingestDisconnects.inc({ reason });
@@ -141,7 +199,7 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
           s.kick("timeout", REASON.unspecified, "no CONNECT");
           s.socket.destroy();
         }
-      } else if (s.keepalive > 0 && now - s.lastSeen > s.keepalive * 1500) {
+      } else if (s.keepalive > 0 && !s.stalled && now - s.lastSeen > s.keepalive * 1500) {
         host.refused(s.device, "timeout", `nothing received for 1.5 × its keep-alive of ${s.keepalive} s`);
         s.kick("timeout", REASON.keepAliveTimeout, "keep-alive timeout");
       }
@@ -151,7 +209,7 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err) => reject(new FloorgateError("PORT_IN_USE", `cannot listen on ${cfg.listen} (ingest.mqtt.listen): ${describeError(err)}`, { cause: err })));
-    server.listen({ host: cfg.host, port: cfg.port }, () => resolve());
+    server.listen({ host: cfg.host, port: cfg.port, backlog: LISTEN_BACKLOG }, () => resolve());
   }).catch((err: unknown) => {
     clearInterval(sweep);
     throw err;

@@ -46,17 +46,60 @@ export interface SessionHost {
    * logged once per device and reason.
    */
   refused(device: string | undefined, reason: string, message: string, counted?: boolean): void;
+  /**
+   * Listener-wide backpressure: true while too many messages of all connections await durability.
+   * A session reads nothing more while it is set (its socket is paused, TCP slows the device down).
+   */
+  readonly throttled: boolean;
+  /** One message more awaits durability (called once per publish, before its store starts). */
+  began(s: Session): void;
+  /** A message's store settled (durable or refused), whether or not its session is still open. */
+  settled(): void;
+  /** `s` has answers ready: they are written (coalesced per socket) once the current turn ends. */
+  dirty(s: Session): void;
 }
 
-/** Most QoS 1 publishes in flight per connection before the socket stops being read (MQTT 5: Receive Maximum). */
+/**
+ * Most publishes (QoS 0 and 1) awaiting durability per connection before its socket stops being
+ * read; it is read again below half of it. MQTT 5 devices are told so (CONNACK Receive Maximum).
+ * A socket chunk already read is parsed whole, so one connection can pass it by a chunk's worth.
+ */
 export const RECEIVE_MAXIMUM = 64;
 
+/** What is written for a publish once every earlier one is answered. */
 interface Pending {
   done: boolean;
-  /** what to write once every earlier publish is answered: a PUBACK, or null for nothing (QoS 0) */
-  out: Buffer | null;
-  /** close after writing `out`: a refusal that ends the connection */
+  /** QoS 1: the packet id to PUBACK; -1: nothing to write (QoS 0, or a refusal without one) */
+  mid: number;
+  /** PUBACK reason code (MQTT 5; 0: success) */
+  code: number;
+  /** close after the PUBACK, if any: a refusal that ends the connection */
   refusal?: Refusal;
+}
+
+/** PUBACKs coalesced into one buffer: 4 bytes each on success, 5 with an MQTT 5 reason code. */
+function pubacks(slots: readonly Pending[], from: number, to: number, v5: boolean): Buffer | null {
+  let size = 0;
+  for (let i = from; i < to; i++) {
+    const s = slots[i]!;
+    if (s.mid >= 0) size += s.code !== 0 && v5 ? 5 : 4;
+  }
+  if (size === 0) return null;
+  const out = Buffer.allocUnsafe(size);
+  let o = 0;
+  for (let i = from; i < to; i++) {
+    const s = slots[i]!;
+    if (s.mid < 0) continue;
+    // An MQTT 5 PUBACK without reason code means success, so both versions share the 4-byte form.
+    const long = s.code !== 0 && v5;
+    out[o] = 0x40;
+    out[o + 1] = long ? 3 : 2;
+    out[o + 2] = s.mid >> 8;
+    out[o + 3] = s.mid & 0xff;
+    if (long) out[o + 4] = s.code;
+    o += long ? 5 : 4;
+  }
+  return out;
 }
 
 export class Session {
@@ -74,13 +117,24 @@ export class Session {
   /** a refusal is on its way out: read nothing more */
   private ending = false;
   private readonly pending: Pending[] = [];
-  private paused = false;
+  /** its own in-flight cap (RECEIVE_MAXIMUM) is reached */
+  private full = false;
+  /** no new store may start (own cap or the listener's): the socket is paused; keep-alive does not count the wait */
+  stalled = false;
+  /**
+   * Packets of a socket chunk parsed after the session stalled, in arrival order: they wait here,
+   * not in the journal's queue, so the caps hold exactly. At most one chunk's worth (the socket is paused).
+   */
+  private readonly backlog: Packet[] = [];
+  private draining = false;
+  /** a flush is queued with the host */
+  queued = false;
   private willSent = false;
 
   constructor(readonly socket: Socket, private readonly host: SessionHost, now: number) {
     this.openedAt = now;
     this.lastSeen = now;
-    this.parser.on("packet", (p: Packet) => this.onPacket(p));
+    this.parser.on("packet", (p: Packet) => this.onArrived(p));
     this.parser.on("error", (err: Error) => this.protocolError(err.message));
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
@@ -100,6 +154,27 @@ export class Session {
     const announced = (this.parser as unknown as { packet: { length: number } }).packet.length;
     if (!this.ending && announced > this.host.maxPacketBytes) {
       this.refuse({ reason: "too_large", code: REASON.packetTooLarge, message: `packet of ${announced} bytes is over the limit (ingest.maxPayloadBytes)` });
+    }
+  }
+
+  private onArrived(p: Packet): void {
+    if (this.stalled || this.backlog.length > 0) {
+      // a ping is answered at once: the device must not time out while the gateway makes it wait
+      if (p.cmd === "pingreq" && !this.ending && !this.closed) this.write(mqttPacket.generate({ cmd: "pingresp" }, this.opts()));
+      else this.backlog.push(p);
+      return;
+    }
+    this.onPacket(p);
+  }
+
+  /** Handles the waiting packets until the session stalls again; reads the socket again once none is left. */
+  private drain(): void {
+    this.draining = false;
+    while (!this.stalled && !this.closed && this.backlog.length > 0) this.onPacket(this.backlog.shift()!);
+    if (this.closed) this.backlog.length = 0;
+    else if (!this.stalled && this.backlog.length === 0) {
+      this.lastSeen = Date.now(); // the wait was ours: keep-alive counts from now
+      this.socket.resume();
     }
   }
 
@@ -179,6 +254,7 @@ export class Session {
     } else connack.returnCode = 0;
     this.host.attach(this);
     this.write(mqttPacket.generate(connack, this.opts()));
+    this.reading(); // connected while the listener is throttled: wait like the others
   }
 
   private refuseConnect(v5: number, v3: number): void {
@@ -203,74 +279,92 @@ export class Session {
       // MQTT 5 can refuse one QoS 1 publish and keep the connection; MQTT 3.1.1 cannot say no.
       if (this.version === 5 && p.qos === 1) {
         this.host.refused(device, refusal.reason, refusal.message);
-        return this.answer(Promise.resolve(this.puback(p.messageId!, REASON.notAuthorized)));
+        const slot = this.slot(p.messageId!);
+        slot.done = true;
+        slot.code = REASON.notAuthorized;
+        return this.host.dirty(this);
       }
       return this.refuse(refusal);
     }
     const payload = typeof p.payload === "string" ? Buffer.from(p.payload) : p.payload;
-    const stored = this.host.ingest.accept(device, payload).then((reply) => this.afterStore(reply, p));
-    this.answer(stored);
-  }
-
-  /** What a store's answer becomes: a PUBACK (or nothing at QoS 0), or a refusal that ends the connection. */
-  private afterStore(reply: IngestReply, p: IPublishPacket): Buffer | null | Refusal {
-    if (reply.status === 202) return p.qos === 1 ? this.puback(p.messageId!, 0) : null;
-    const refusal = refusalOf(reply);
-    // An invalid body cannot become valid by resending: MQTT 5 says so on the PUBACK. At QoS 0 it
-    // is dropped (counted by the ingest); MQTT 3.1.1 at QoS 1 has no "no" but a disconnect.
-    if (reply.status === 400) {
-      if (p.qos === 0) return null;
-      if (this.version === 5) return this.puback(p.messageId!, REASON.payloadFormatInvalid);
-    }
-    if (reply.status === 503 && p.qos === 0) return null;
-    return refusal;
-  }
-
-  /** Queues an answer in arrival order; stops reading while too many are in flight. */
-  private answer(result: Promise<Buffer | null | Refusal>): void {
-    const slot: Pending = { done: false, out: null };
-    this.pending.push(slot);
-    if (this.pending.length >= RECEIVE_MAXIMUM && !this.paused) {
-      this.paused = true;
-      this.socket.pause();
-    }
-    result.then((r) => {
-      slot.done = true;
-      if (r === null || Buffer.isBuffer(r)) slot.out = r;
-      else slot.refusal = r;
-      this.flush();
-    }, (err: unknown) => {
+    // The slot, not the packet, is kept until the store settles: the payload can be collected early.
+    const slot = this.slot(p.qos === 1 ? p.messageId! : -1);
+    this.host.began(this);
+    this.host.ingest.accept(device, payload).then((reply) => this.stored(slot, reply), (err: unknown) => {
       // accept never rejects (its contract); a bug here must still not leave the device waiting
-      slot.done = true;
-      slot.refusal = { reason: "journal_error", code: REASON.unspecified, message: `store failed: ${String(err)}` };
-      this.flush();
+      this.stored(slot, { status: 503, body: { error: `store failed: ${String(err)}` }, reason: "journal_error" });
+      if (slot.refusal) slot.refusal.countedByIngest = false;
     });
   }
 
-  private flush(): void {
+  /** A queued answer in arrival order; stops reading at RECEIVE_MAXIMUM in flight. */
+  private slot(mid: number): Pending {
+    const slot: Pending = { done: false, mid, code: 0 };
+    this.pending.push(slot);
+    if (this.pending.length >= RECEIVE_MAXIMUM && !this.full) {
+      this.full = true;
+      this.reading();
+    }
+    return slot;
+  }
+
+  /** What a store's answer becomes: a PUBACK (or nothing at QoS 0), or a refusal that ends the connection. */
+  private stored(slot: Pending, reply: IngestReply): void {
+    this.host.settled();
+    slot.done = true;
+    if (this.closed) return;
+    this.host.dirty(this);
+    if (reply.status === 202) return;
+    const qos0 = slot.mid < 0;
+    // An invalid body cannot become valid by resending: MQTT 5 says so on the PUBACK. At QoS 0 it
+    // is dropped (counted by the ingest); MQTT 3.1.1 at QoS 1 has no "no" but a disconnect.
+    if (reply.status === 400) {
+      if (qos0) return;
+      if (this.version === 5) {
+        slot.code = REASON.payloadFormatInvalid;
+        return;
+      }
+    }
+    if (reply.status === 503 && qos0) return;
+    slot.mid = -1;
+    slot.refusal = refusalOf(reply);
+  }
+
+  /**
+   * Writes every answer whose turn has come, the PUBACKs in one buffer (one write per socket for
+   * all that one journal commit released). The host calls it once the turn that settled them ends.
+   */
+  flush(): void {
+    this.queued = false;
     const q = this.pending;
     let n = 0;
-    // PUBACKs that one journal commit released leave in one write
-    const corked = q.length > 1 && !this.closed;
-    if (corked) this.socket.cork();
-    while (n < q.length && q[n]!.done) {
-      const s = q[n++]!;
-      if (this.closed) continue;
-      if (s.out) this.write(s.out);
-      if (s.refusal) this.refuse(s.refusal);
-    }
-    if (corked) this.socket.uncork();
-    if (n > 0) q.splice(0, n);
-    if (this.paused && q.length < RECEIVE_MAXIMUM / 2 && !this.closed) {
-      this.paused = false;
-      this.socket.resume();
+    // up to the first not yet settled, or the first refusal (it ends the connection)
+    while (n < q.length && q[n]!.done) if (q[n++]!.refusal !== undefined) break;
+    if (n === 0 || this.closed) return;
+    const out = pubacks(q, 0, n, this.version === 5);
+    if (out) this.write(out);
+    const last = q[n - 1]!.refusal;
+    q.splice(0, n);
+    if (last) return this.refuse(last);
+    if (this.full && q.length < RECEIVE_MAXIMUM / 2) {
+      this.full = false;
+      this.reading();
     }
   }
 
-  private puback(messageId: number, reasonCode: number): Buffer {
-    // 4 bytes: an MQTT 5 PUBACK without reason code means success, so both versions share it.
-    if (reasonCode === 0 || this.version !== 5) return Buffer.from([0x40, 0x02, messageId >> 8, messageId & 0xff]);
-    return Buffer.from([0x40, 0x03, messageId >> 8, messageId & 0xff, reasonCode]);
+  /** Pauses or resumes reading the socket from the per-connection cap and the listener's throttle. */
+  reading(): void {
+    // before its CONNECT a connection is read on (it would time out waiting); its CONNACK stalls it
+    if (this.closed || this.device === undefined) return;
+    const stop = this.full || this.host.throttled;
+    if (stop === this.stalled) return;
+    this.stalled = stop;
+    if (stop) this.socket.pause();
+    else if (!this.draining) {
+      // not from inside the caller's loop over sessions: the backlog may stall the listener again
+      this.draining = true;
+      process.nextTick(() => this.drain());
+    }
   }
 
   private onSubscribe(p: ISubscribePacket): void {
@@ -323,6 +417,7 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     this.pending.length = 0;
+    this.backlog.length = 0;
     // end() lets a final CONNACK/DISCONNECT leave; a peer that never reads it cannot hold the socket
     if (!this.socket.destroyed) {
       this.socket.end();
