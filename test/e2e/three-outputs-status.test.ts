@@ -13,7 +13,9 @@ import { startMosquitto, type MosquittoBroker } from "../helpers/mosquitto.js";
 import { freePort } from "../helpers/ports.js";
 
 const TOKEN = "agv-token-3out";
-type Health = { status: string; outputs: Record<string, { type: string; state: string; lag: number; sent: number; dropped: number; refused: Record<string, number> }> };
+type OutputView = { type: string; state: string; lag: number; sent: number; dropped: number; refused: Record<string, number> };
+/** The three outputs this config names: a missing one fails the test at its first read. */
+type Health = { status: string; outputs: Record<"cloud" | "spb" | "historian", OutputView> };
 
 describe("three outputs from one journal: state, lag and drops in /healthz and /metrics", () => {
   let dir: string;
