@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { waitStopped } from "./stopped.js";
 import { access, mkdtemp, rm, writeFile, constants } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -163,37 +163,12 @@ export async function startInfluxd(): Promise<InfluxServer> {
       const p = proc;
       if (!p?.pid) return;
       p.kill("SIGSTOP");
-      waitStopped(p.pid);
+      waitStopped(p.pid, "influxd");
     },
     resume: () => { proc?.kill("SIGCONT"); },
     query,
     dispose: async () => { await waitExit("SIGKILL"); await rm(dir, { recursive: true, force: true }); },
   };
-}
-
-/**
- * Returns once every thread of `pid` is stopped (state `T` in /proc), at most 2 s. A SIGSTOP takes
- * effect per thread as each is next scheduled: on a loaded machine a thread of influxd already on
- * its way back to user space answered one more request after kill() returned. Synchronous, as
- * `pause()` is: a few reads of /proc.
- */
-function waitStopped(pid: number): void {
-  const deadline = Date.now() + 2000;
-  const stopped = (): boolean => {
-    try {
-      for (const t of readdirSync(`/proc/${pid}/task`)) {
-        const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8");
-        const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-        if (state !== "T" && state !== "t") return false;
-      }
-      return true;
-    } catch {
-      return true; // gone: nothing left to answer
-    }
-  };
-  while (!stopped()) {
-    if (Date.now() > deadline) throw new Error(`influxd (pid ${pid}) not stopped 2 s after SIGSTOP`);
-  }
 }
 
 function httpStatus(url: string): Promise<number> {

@@ -34,12 +34,10 @@ export interface MqttJsonOutputOptions extends Partial<MqttTiming> {
   writeSamples?: number;
 }
 
-/** The MQTT json output (spec §6 "json"): one fresh MQTT.js client per session. */
-export function createMqttJsonOutput(
-  cfg: MqttOutputConfig,
-  gateway: { id: string },
-  options: MqttJsonOutputOptions = {},
-): Output {
+/** The publish window and timing of either MQTT format, the options' defaults filled in and checked. */
+export function windowOf(cfg: MqttOutputConfig, options: MqttJsonOutputOptions): {
+  maxInFlight: number; maxMessagesInFlight: number; writeSamples: number; timing: MqttTiming;
+} {
   const {
     maxInFlight = DEFAULT_MAX_IN_FLIGHT,
     maxMessagesInFlight = MAX_MESSAGES_IN_FLIGHT,
@@ -49,7 +47,16 @@ export function createMqttJsonOutput(
   if (!(maxMessagesInFlight >= 1 && maxMessagesInFlight <= 60_000)) {
     throw new RangeError(`maxMessagesInFlight must be 1–60,000 (MQTT has 65,535 packet ids), got ${maxMessagesInFlight}`);
   }
-  const timing: MqttTiming = { ...DEFAULT_TIMING, ...timingOverrides };
+  return { maxInFlight, maxMessagesInFlight, writeSamples, timing: { ...DEFAULT_TIMING, ...timingOverrides } };
+}
+
+/** The MQTT json output (spec §6 "json"): one fresh MQTT.js client per session. */
+export function createMqttJsonOutput(
+  cfg: MqttOutputConfig,
+  gateway: { id: string },
+  options: MqttJsonOutputOptions = {},
+): Output {
+  const { maxInFlight, maxMessagesInFlight, writeSamples, timing } = windowOf(cfg, options);
   const where = `mqtt output "${cfg.name}" (${safeUrl(cfg.url)})`;
   return {
     name: cfg.name,

@@ -2,8 +2,8 @@ import type { MqttOutputConfig } from "./config.js";
 import { FloorgateError } from "../../core/errors.js";
 import { safeUrl } from "../../core/logger.js";
 import type { Output, OutputContext, OutputSession } from "../../core/output.js";
-import { DEFAULT_TIMING, classifyConnectError, openClient, type MqttTiming } from "./client.js";
-import { DEFAULT_MAX_IN_FLIGHT, MAX_MESSAGES_IN_FLIGHT, WRITE_MESSAGES } from "./json-output.js";
+import { classifyConnectError, openClient, type MqttTiming } from "./client.js";
+import { windowOf } from "./json-output.js";
 import { EdgeNode, sparkplugTopic } from "./sparkplug-model.js";
 import { encodeNDeath } from "./sparkplug-payloads.js";
 import { SparkplugSession } from "./sparkplug-session.js";
@@ -22,16 +22,7 @@ export function createMqttSparkplugOutput(
   gateway: { id: string; group: string },
   options: MqttSparkplugOutputOptions = {},
 ): Output {
-  const {
-    maxInFlight = DEFAULT_MAX_IN_FLIGHT,
-    maxMessagesInFlight = MAX_MESSAGES_IN_FLIGHT,
-    writeSamples = cfg.maxBatch * WRITE_MESSAGES,
-    ...timingOverrides
-  } = options;
-  if (!(maxMessagesInFlight >= 1 && maxMessagesInFlight <= 60_000)) {
-    throw new RangeError(`maxMessagesInFlight must be 1–60,000 (MQTT has 65,535 packet ids), got ${maxMessagesInFlight}`);
-  }
-  const timing: MqttTiming = { ...DEFAULT_TIMING, ...timingOverrides };
+  const { maxInFlight, maxMessagesInFlight, writeSamples, timing } = windowOf(cfg, options);
   const where = `mqtt output "${cfg.name}" (${safeUrl(cfg.url)}, sparkplug-b)`;
   const node = new EdgeNode(gateway.group, gateway.id);
   return {

@@ -301,13 +301,7 @@ export class SparkplugSession implements OutputSession {
   }
 
   private dataDone(w: PendingWrite, err: Error | undefined): void {
-    this.inFlight--;
-    if (this.broken) return;
-    if (err) {
-      this.destroy(new FloorgateError("OUTPUT_UNAVAILABLE", `${this.where}: publish failed: ${err.message}`, { cause: err }));
-      return;
-    }
-    this.lastProgress = performance.now();
+    if (!this.settled(err)) return;
     if (--w.remaining === 0 && w.plan === null && !w.done) {
       w.done = true;
       this.resolveInOrder();
@@ -322,15 +316,23 @@ export class SparkplugSession implements OutputSession {
   }
 
   private readonly controlDone = (err?: Error): void => {
+    if (this.settled(err)) this.refill();
+  };
+
+  /**
+   * One publish (data or control) answered: true when the session goes on; false when it was already
+   * broken or this error breaks it.
+   */
+  private settled(err: Error | undefined): boolean {
     this.inFlight--;
-    if (this.broken) return;
+    if (this.broken) return false;
     if (err) {
       this.destroy(new FloorgateError("OUTPUT_UNAVAILABLE", `${this.where}: publish failed: ${err.message}`, { cause: err }));
-      return;
+      return false;
     }
     this.lastProgress = performance.now();
-    this.refill();
-  };
+    return true;
+  }
 
   /** Batches the refills of one socket read into one burst (see json-output.ts `refill`). */
   private refill(): void {
