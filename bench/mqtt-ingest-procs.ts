@@ -68,7 +68,8 @@ export interface GatewayUnderTest {
 }
 
 /** The gateway config of the bench: one glob token for every device, durability on, Mosquitto as the cloud. */
-export function gatewayConfig(httpPort: number, mqttPort: number, brokerUrl: string, extraMqtt = ""): string {
+/** `withOutput: false` leaves the cloud output out: what ingest alone costs, journal and fsync included. */
+export function gatewayConfig(httpPort: number, mqttPort: number, brokerUrl: string, extraMqtt = "", withOutput = true): string {
   return `gateway: { id: bench-edge, group: bench, dataDir: ./data }
 http: { listen: "127.0.0.1:${httpPort}" }
 journal: { maxBytes: 4GiB, fsync: batch, fsyncIntervalMs: 10 }
@@ -78,14 +79,14 @@ ingest:
   maxDevices: 20000
   mqtt: { listen: "127.0.0.1:${mqttPort}"${extraMqtt} }
   devices: [{ id: "dev-*", token: "${TOKEN}" }]
-outputs:
-  - { type: mqtt, name: cloud, url: "${brokerUrl}", qos: 1, maxBatch: 500 }
+outputs:${withOutput ? `
+  - { type: mqtt, name: cloud, url: "${brokerUrl}", qos: 1, maxBatch: 500 }` : " []"}
 `;
 }
 
-export async function spawnGateway(dir: string, httpPort: number, mqttPort: number, brokerUrl: string, devices: number): Promise<GatewayUnderTest> {
+export async function spawnGateway(dir: string, httpPort: number, mqttPort: number, brokerUrl: string, devices: number, withOutput = true): Promise<GatewayUnderTest> {
   const cfg = join(dir, "floorgate.yaml");
-  await writeFile(cfg, gatewayConfig(httpPort, mqttPort, brokerUrl, process.env.FLOORGATE_BENCH_MQTT_EXTRA ?? ""));
+  await writeFile(cfg, gatewayConfig(httpPort, mqttPort, brokerUrl, process.env.FLOORGATE_BENCH_MQTT_EXTRA ?? "", withOutput));
   const child = spawn(process.execPath, ["--max-semi-space-size=16", "--no-allocation-site-pretenuring", ...(process.env.FLOORGATE_BENCH_GW_FLAGS?.split(" ").filter(Boolean) ?? []), BIN, "run", "--config", cfg], {
     cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FLOORGATE_LOG_LEVEL: "warn" },
   });

@@ -224,6 +224,8 @@ export async function benchMqttIngestMax(opts: MaxOptions = {}): Promise<Figures
   const bareRates: number[] = [];
   const gwCpu: number[] = [];
   const bareCpu: number[] = [];
+  const soloRates: number[] = [];
+  const soloCpu: number[] = [];
   const figures: Figures = {};
   try {
     for (let r = 0; r < o.rounds; r++) {
@@ -238,6 +240,21 @@ export async function benchMqttIngestMax(opts: MaxOptions = {}): Promise<Figures
         bareCpu.push(b.cpuUsPerValue);
         figures[`bare aedes PUBACK p99 ms, round ${r + 1}`] = round(b.p99Ms, 1);
       } finally { await bare.stop(); }
+      // The same gateway without its cloud output: the listener, validation, dedup and the journal
+      // (fsync on) alone — the part of the gap to bare aedes that ingest itself owns.
+      const soloDir = await mkdtemp(join(tmpdir(), "floorgate-bench-mqtt-solo-"));
+      const solo = await spawnGateway(soloDir, await freePort(), await freePort(), broker.url, o.devices, false);
+      try {
+        const s = await saturate(solo.mqttPort, solo.pid, o);
+        soloRates.push(s.valuesPerS);
+        soloCpu.push(s.cpuUsPerValue);
+        figures[`gateway without output values/s (journal, fsync batch), round ${r + 1}`] = round(s.valuesPerS);
+        figures[`gateway without output CPU %, round ${r + 1}`] = round(s.cpuPct);
+        figures[`gateway without output CPU µs per value, round ${r + 1}`] = round(s.cpuUsPerValue, 2);
+      } finally {
+        await solo.stop();
+        await rm(soloDir, { recursive: true, force: true });
+      }
       const dir = await mkdtemp(join(tmpdir(), "floorgate-bench-mqtt-max-"));
       const gw = await spawnGateway(dir, await freePort(), await freePort(), broker.url, o.devices);
       try {
@@ -269,6 +286,9 @@ export async function benchMqttIngestMax(opts: MaxOptions = {}): Promise<Figures
   // figure that load does not move much; its ratio is what the two would do on cores of their own.
   const low = (xs: number[]) => Math.min(...xs);
   figures["CPU per value, bare aedes / gateway (lowest of each)"] = round(low(bareCpu) / low(gwCpu), 2);
+  figures["gateway without output best values/s"] = round(best(soloRates));
+  figures["ratio gateway without output / bare aedes (best of each)"] = round(best(soloRates) / best(bareRates), 2);
+  figures["CPU per value, bare aedes / gateway without output (lowest of each)"] = round(low(bareCpu) / low(soloCpu), 2);
   return figures;
 }
 
