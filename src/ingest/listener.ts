@@ -19,6 +19,20 @@ export interface ListenerCounters {
   readonly ingestConnections: SettableGauge;
   /** connections the listener closed or lost, by reason */
   readonly ingestDisconnects: LabelledCounter<"reason">;
+  /** times a listener-wide in-flight cap was reached and devices were held, by cap (messages | bytes) */
+  readonly ingestPauses: LabelledCounter<"cap">;
+}
+
+/** What a listener holds awaiting the journal now (/metrics and /healthz read it). */
+export interface ListenerLoad {
+  /** messages received from devices and awaiting the journal */
+  inFlightMessages: number;
+  /** their payload bytes */
+  inFlightBytes: number;
+  /** connections not read now: held by the listener's in-flight caps or at their own window */
+  pausedConnections: number;
+  /** true while the listener-wide caps hold devices (from a cap being hit until all are read again) */
+  paused: boolean;
 }
 
 /** What the runtime hands a listener at start. */
@@ -35,6 +49,8 @@ export interface ListenerContext {
 export interface RunningListener {
   /** the bound port (the config's, or the one the OS picked for port 0) */
   readonly port: number;
+  /** What awaits the journal now; cheap enough for every scrape. */
+  load(): ListenerLoad;
   /** Stops accepting, closes every device connection (devices show `offline`), resolves when closed. */
   close(): Promise<void>;
 }

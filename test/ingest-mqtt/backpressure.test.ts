@@ -51,6 +51,7 @@ describe("device MQTT listener: in-flight cap against a journal that falls behin
   const clients: MqttClient[] = [];
   const disconnects = counter();
   const rejects = counter();
+  const pauses = counter();
   // the gate: stores wait here until opened
   let open = false;
   let opened: () => void = () => undefined;
@@ -65,8 +66,8 @@ describe("device MQTT listener: in-flight cap against a journal that falls behin
   };
   const start = async (maxInFlight: number): Promise<RunningListener> => {
     const l = await startMqttListener(
-      { listen: "127.0.0.1:0", host: "127.0.0.1", port: 0, maxConnections: 100, connectsPerSec: 1000, maxInFlight },
-      { ingest, table, metrics: { ingestRejects: rejects, ingestConnections: gauge, ingestDisconnects: disconnects }, log: createLogger({ level: "silent" }) },
+      { listen: "127.0.0.1:0", host: "127.0.0.1", port: 0, maxConnections: 100, connectsPerSec: 1000, maxInFlight, maxInFlightBytes: 64 * 2 ** 20 },
+      { ingest, table, metrics: { ingestRejects: rejects, ingestConnections: gauge, ingestDisconnects: disconnects, ingestPauses: pauses }, log: createLogger({ level: "silent" }) },
     );
     listeners.push(l);
     return l;

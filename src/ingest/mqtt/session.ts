@@ -47,14 +47,15 @@ export interface SessionHost {
    */
   refused(device: string | undefined, reason: string, message: string, counted?: boolean): void;
   /**
-   * Listener-wide backpressure: true while too many messages of all connections await durability.
-   * A session reads nothing more while it is set (its socket is paused, TCP slows the device down).
+   * Listener-wide backpressure: true while `s` must wait for the messages and bytes of all
+   * connections awaiting durability to fall. A session reads nothing more while it holds (its
+   * socket is paused, TCP slows the device down); the host calls `reading()` when it may change.
    */
-  readonly throttled: boolean;
-  /** One message more awaits durability (called once per publish, before its store starts). */
-  began(s: Session): void;
+  held(s: Session): boolean;
+  /** One message of `bytes` payload more awaits durability (called once per publish, before its store starts). */
+  began(s: Session, bytes: number): void;
   /** A message's store settled (durable or refused), whether or not its session is still open. */
-  settled(): void;
+  settled(bytes: number): void;
   /** `s` has answers ready: they are written (coalesced per socket) once the current turn ends. */
   dirty(s: Session): void;
 }
@@ -75,6 +76,8 @@ interface Pending {
   code: number;
   /** close after the PUBACK, if any: a refusal that ends the connection */
   refusal?: Refusal;
+  /** payload bytes counted in flight until the store settles */
+  bytes: number;
 }
 
 /** PUBACKs coalesced into one buffer: 4 bytes each on success, 5 with an MQTT 5 reason code. */
@@ -289,7 +292,8 @@ export class Session {
     const payload = typeof p.payload === "string" ? Buffer.from(p.payload) : p.payload;
     // The slot, not the packet, is kept until the store settles: the payload can be collected early.
     const slot = this.slot(p.qos === 1 ? p.messageId! : -1);
-    this.host.began(this);
+    slot.bytes = payload.length;
+    this.host.began(this, payload.length);
     this.host.ingest.accept(device, payload).then((reply) => this.stored(slot, reply), (err: unknown) => {
       // accept never rejects (its contract); a bug here must still not leave the device waiting
       this.stored(slot, { status: 503, body: { error: `store failed: ${String(err)}` }, reason: "journal_error" });
@@ -299,7 +303,7 @@ export class Session {
 
   /** A queued answer in arrival order; stops reading at RECEIVE_MAXIMUM in flight. */
   private slot(mid: number): Pending {
-    const slot: Pending = { done: false, mid, code: 0 };
+    const slot: Pending = { done: false, mid, code: 0, bytes: 0 };
     this.pending.push(slot);
     if (this.pending.length >= RECEIVE_MAXIMUM && !this.full) {
       this.full = true;
@@ -310,7 +314,7 @@ export class Session {
 
   /** What a store's answer becomes: a PUBACK (or nothing at QoS 0), or a refusal that ends the connection. */
   private stored(slot: Pending, reply: IngestReply): void {
-    this.host.settled();
+    this.host.settled(slot.bytes);
     slot.done = true;
     if (this.closed) return;
     this.host.dirty(this);
@@ -356,7 +360,7 @@ export class Session {
   reading(): void {
     // before its CONNECT a connection is read on (it would time out waiting); its CONNACK stalls it
     if (this.closed || this.device === undefined) return;
-    const stop = this.full || this.host.throttled;
+    const stop = this.full || this.host.held(this);
     if (stop === this.stalled) return;
     this.stalled = stop;
     if (stop) this.socket.pause();
