@@ -9,6 +9,7 @@ import type { IngestListenerConfigPart } from "../core/plugin.js";
 import type { LabelledCounter, SettableGauge } from "../core/counters.js";
 import type { DeviceTable } from "../core/device-table.js";
 import type { Logger } from "../core/logger.js";
+import type { ListenerHealth } from "../core/status.js";
 import type { Ingest } from "./ingest.js";
 
 /** The counters a listener moves besides the ingest's own (`floorgate_ingest_*`). */
@@ -24,16 +25,7 @@ export interface ListenerCounters {
 }
 
 /** What a listener holds awaiting the journal now (/metrics and /healthz read it). */
-export interface ListenerLoad {
-  /** messages received from devices and awaiting the journal */
-  inFlightMessages: number;
-  /** their payload bytes */
-  inFlightBytes: number;
-  /** connections not read now: held by the listener's in-flight caps or at their own window */
-  pausedConnections: number;
-  /** true while the listener-wide caps hold devices (from a cap being hit until all are read again) */
-  paused: boolean;
-}
+export type ListenerLoad = ListenerHealth;
 
 /** What the runtime hands a listener at start. */
 export interface ListenerContext {

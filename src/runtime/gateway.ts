@@ -185,9 +185,10 @@ export class Gateway implements StatusView {
   /** What the device listeners hold awaiting the journal, summed; undefined without a listener. */
   private ingestLoad(): ListenerLoad | undefined {
     if (this.listeners.size === 0) return undefined;
-    const sum: ListenerLoad = { inFlightMessages: 0, inFlightBytes: 0, pausedConnections: 0, paused: false };
+    const sum: ListenerLoad = { connections: 0, inFlightMessages: 0, inFlightBytes: 0, pausedConnections: 0, paused: false };
     for (const l of this.listeners.values()) {
       const x = l.load();
+      sum.connections += x.connections;
       sum.inFlightMessages += x.inFlightMessages;
       sum.inFlightBytes += x.inFlightBytes;
       sum.pausedConnections += x.pausedConnections;
@@ -312,7 +313,9 @@ export class Gateway implements StatusView {
 
   health(): HealthReport {
     const outputs = Object.fromEntries(this.forwarders.map((f) => [f.name, f.health()]));
-    return healthReport(this.journal, outputs, this.devicesTable, this.intake.journalFull, () => { this.intake.journalFull = false; });
+    const report = healthReport(this.journal, outputs, this.devicesTable, this.intake.journalFull, () => { this.intake.journalFull = false; });
+    if (this.listeners.size > 0) report.ingest = Object.fromEntries([...this.listeners].map(([key, l]) => [key, l.load()]));
+    return report;
   }
 
   devices(): DeviceInfo[] {

@@ -207,7 +207,7 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
       let paused = 0;
       for (const s of sessions) if (s.stalled) paused++;
       const l = flow.gate.load();
-      return { inFlightMessages: l.messages, inFlightBytes: l.bytes, pausedConnections: paused, paused: l.paused };
+      return { connections: byDevice.size, inFlightMessages: l.messages, inFlightBytes: l.bytes, pausedConnections: paused, paused: l.paused };
     },
     close() {
       closing ??= (async () => {

@@ -105,6 +105,13 @@ function pubacks(slots: readonly Pending[], from: number, to: number, v5: boolea
   return out;
 }
 
+/** The ingest's words for a refusal, with its first problem when it has any. */
+function problemOf(reply: IngestReply): string {
+  if (!("error" in reply.body)) return `refused (${reply.status})`;
+  const p = reply.body.problems?.[0];
+  return p ? `${reply.body.error}: ${p.path ? `${p.path}: ` : ""}${p.message}` : reply.body.error;
+}
+
 export class Session {
   device: string | undefined;
   version: 3 | 4 | 5 = 4;
@@ -320,16 +327,23 @@ export class Session {
     this.host.dirty(this);
     if (reply.status === 202) return;
     const qos0 = slot.mid < 0;
-    // An invalid body cannot become valid by resending: MQTT 5 says so on the PUBACK. At QoS 0 it
-    // is dropped (counted by the ingest); MQTT 3.1.1 at QoS 1 has no "no" but a disconnect.
+    // A body that can never become valid (not push JSON, an unknown key, a value too long):
+    // resending cannot help. MQTT 5 says so on the PUBACK (0x99). MQTT 3.1.1 has no negative
+    // PUBACK: it is PUBACKed anyway, since a disconnect would make the device reconnect and resend
+    // it forever. Never stored either way, counted (bad_request) and logged once per device.
     if (reply.status === 400) {
-      if (qos0) return;
-      if (this.version === 5) {
-        slot.code = REASON.payloadFormatInvalid;
-        return;
-      }
+      this.host.refused(this.device, reply.reason ?? "bad_request", `publish refused, not stored: ${problemOf(reply)}`, true);
+      if (this.version === 5) slot.code = REASON.payloadFormatInvalid;
+      return;
     }
-    if (reply.status === 503 && qos0) return;
+    // Journal full under `overflow: reject`: MQTT 5 answers like HTTP's 503 (PUBACK 0x97, resend
+    // later) and keeps the connection; MQTT 3.1.1 gets no PUBACK but a disconnect (below), after
+    // which the device resends. QoS 0 is dropped, counted by the ingest.
+    if (reply.status === 503 && (qos0 || (this.version === 5 && reply.reason === "journal_full"))) {
+      this.host.refused(this.device, reply.reason ?? "journal_error", `publish refused, not stored: ${problemOf(reply)}`, true);
+      if (!qos0) slot.code = REASON.quotaExceeded;
+      return;
+    }
     slot.mid = -1;
     slot.refusal = refusalOf(reply);
   }
