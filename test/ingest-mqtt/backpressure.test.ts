@@ -79,14 +79,14 @@ describe("device MQTT listener: in-flight cap against a journal that falls behin
     for (const r of held.splice(0, n)) r();
   };
   const logLines: string[] = [];
-  const start = async (maxInFlight: number, maxInFlightBytes = 64 * 2 ** 20): Promise<RunningListener> => {
+  const start = async (maxInFlight: number, maxInFlightBytes = 64 * 2 ** 20, sweepMs?: number): Promise<RunningListener> => {
     const l = await startMqttListener(
       { listen: "127.0.0.1:0", host: "127.0.0.1", port: 0, maxConnections: 100, connectsPerSec: 1000, maxInFlight, maxInFlightBytes },
       {
         ingest, table, metrics: { ingestRejects: rejects, ingestConnections: gauge, ingestDisconnects: disconnects, ingestPauses: pauses },
         log: createLogger({ level: "info", destination: { write: (line: string) => { logLines.push(line); } } }),
       },
-      { quietMs: 100 },
+      { quietMs: 100, ...(sweepMs ? { sweepMs } : {}) },
     );
     listeners.push(l);
     return l;
@@ -269,6 +269,27 @@ describe("device MQTT listener: in-flight cap against a journal that falls behin
     expect(received - before).toBe(80);
     const stored = await storedValues();
     expect(Array.from({ length: 80 }, (_, k) => 700_000 + Math.floor(k / 20) * 1000 + (k % 20)).filter((v) => !stored.has(v))).toEqual([]);
+  });
+
+  it("shows a held device offline as soon as it disconnects, though its socket is not read", async () => {
+    closeGate();
+    const l = await start(5, undefined, 50);
+    const url = `mqtt://127.0.0.1:${l.port}`;
+    const busy = await connectDevice(url, { protocolVersion: 5, username: "bp-eof-busy", password: TOKEN, clientId: "bp-eof-busy" });
+    const quiet3 = await connectDevice(url, { protocolVersion: 4, username: "bp-eof-q3", password: TOKEN, clientId: "bp-eof-q3" });
+    const quiet5 = await connectDevice(url, { protocolVersion: 5, username: "bp-eof-q5", password: TOKEN, clientId: "bp-eof-q5" });
+    clients.push(busy, quiet3, quiet5);
+    const sent = Array.from({ length: 5 }, (_, n) => busy.publishAsync("devices/bp-eof-busy/telemetry", JSON.stringify({ msgId: `eof-${n}`, values: { seq: 800_000 + n } }), { qos: 1 }));
+    await until(() => l.load().paused, "the cap holds every device");
+    const state = (id: string): { state: string; error: string | null } | undefined => table.states().find((d) => d.id === id);
+    quiet3.end(); // DISCONNECT, then FIN
+    quiet5.stream.end(); // a FIN without DISCONNECT
+    await until(() => state("bp-eof-q3")?.state === "offline" && state("bp-eof-q5")?.state === "offline", "both offline while held");
+    expect(state("bp-eof-q3")!.error).toBe("disconnected");
+    expect(state("bp-eof-q5")!.error).toBe("connection lost");
+    expect(l.load()).toMatchObject({ paused: true, inFlightMessages: 5, connections: 1 });
+    openGate();
+    await Promise.all(sent);
   });
 
   it("journal full under overflow: reject — MQTT 5 gets PUBACK 0x97 and keeps its connection; MQTT 3.1.1 no PUBACK but a disconnect", async () => {

@@ -180,7 +180,8 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
           s.kick("timeout", REASON.unspecified, "no CONNECT");
           s.socket.destroy();
         }
-      } else if (s.keepalive > 0 && !s.stalled && now - s.lastSeen > s.keepalive * 1500) {
+      } else if (s.stalled) s.peerEnded();
+      else if (s.keepalive > 0 && now - s.lastSeen > s.keepalive * 1500) {
         host.refused(s.device, "timeout", `nothing received for 1.5 × its keep-alive of ${s.keepalive} s`);
         s.kick("timeout", REASON.keepAliveTimeout, "keep-alive timeout");
       }

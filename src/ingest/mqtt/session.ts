@@ -67,6 +67,9 @@ export interface SessionHost {
  */
 export const RECEIVE_MAXIMUM = 64;
 
+/** The smallest PUBLISH: fixed header (2), topic length (2), a one-character topic. */
+const MIN_PUBLISH_BYTES = 5;
+
 /** What is written for a publish once every earlier one is answered. */
 interface Pending {
   done: boolean;
@@ -368,6 +371,27 @@ export class Session {
       this.full = false;
       this.reading();
     }
+  }
+
+  /**
+   * The device closed its side while the gateway held its socket: its FIN waits behind the paused
+   * stream (Node emits 'end' only once the buffer is read), so it would show online until reading
+   * resumed. When nothing it sent can still be a publish (none waiting in the backlog, fewer bytes
+   * unread than the smallest PUBLISH), the rest (its DISCONNECT) is handled now and the connection
+   * ends. Otherwise its publishes are stored first, when its turn comes: nothing it sent is dropped.
+   * A reset socket needs none of this: 'close' comes at once, paused or not.
+   */
+  peerEnded(): void {
+    if (!this.stalled || this.closed || this.ending) return;
+    // Node keeps no public flag for an EOF received but not yet emitted
+    const state = (this.socket as unknown as { _readableState?: { ended?: boolean } })._readableState;
+    if (state?.ended !== true || this.socket.readableLength >= MIN_PUBLISH_BYTES) return;
+    if (this.backlog.some((p) => p.cmd === "publish")) return;
+    // read() hands what is left to the 'data' handler: parsed into the backlog (the session is stalled)
+    while (!this.closed && this.socket.read() !== null);
+    const rest = this.backlog.splice(0);
+    for (const p of rest) this.onPacket(p);
+    if (!this.closed) this.close("lost", "connection lost");
   }
 
   /** Pauses or resumes reading the socket from the per-connection cap and the listener's throttle. */
