@@ -386,12 +386,18 @@ export class Session {
     // Node keeps no public flag for an EOF received but not yet emitted
     const state = (this.socket as unknown as { _readableState?: { ended?: boolean } })._readableState;
     if (state?.ended !== true || this.socket.readableLength >= MIN_PUBLISH_BYTES) return;
-    if (this.backlog.some((p) => p.cmd === "publish")) return;
+    if (this.backlog.some((p) => p.cmd === "publish") || this.parsing()) return;
     // read() hands what is left to the 'data' handler: parsed into the backlog (the session is stalled)
     while (!this.closed && this.socket.read() !== null);
     const rest = this.backlog.splice(0);
     for (const p of rest) this.onPacket(p);
     if (!this.closed) this.close("lost", "connection lost");
+  }
+
+  /** The parser holds part of a packet (mqtt-packet's own state, read as the size check in onData does). */
+  private parsing(): boolean {
+    const p = this.parser as unknown as { packet: { cmd: string | null; length: number }; _list: { length: number } };
+    return p.packet.cmd !== null || p.packet.length !== -1 || p._list.length > 0;
   }
 
   /** Pauses or resumes reading the socket from the per-connection cap and the listener's throttle. */
