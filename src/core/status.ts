@@ -44,6 +44,20 @@ export interface OutputHealth {
   lastAckTs: string | null;
 }
 
+/** A device listener in /healthz (`ingest.mqtt`): its connections and what awaits the journal. */
+export interface ListenerHealth {
+  /** devices connected now */
+  connections: number;
+  /** messages received from devices and awaiting the journal */
+  inFlightMessages: number;
+  /** their payload bytes */
+  inFlightBytes: number;
+  /** connections not read now: held by the listener's in-flight caps or at their own window */
+  pausedConnections: number;
+  /** true while the listener-wide caps hold devices (from a cap being hit until all are read again) */
+  paused: boolean;
+}
+
 export interface HealthReport {
   status: "ok" | "degraded";
   /** false → /healthz answers 503 */
@@ -59,4 +73,9 @@ export interface HealthReport {
     failed: boolean;
     full: boolean;
   };
+  /**
+   * The device listeners by their `ingest` key (`mqtt`), present when one runs. Flow control, not
+   * a fault: a paused listener does not make the status degraded.
+   */
+  ingest?: Record<string, ListenerHealth>;
 }

@@ -287,7 +287,7 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
     switch (route.name) {
       case "healthz": {
         const h = status.health();
-        return sendJson(res, h.journalAccepting ? 200 : 503, { status: h.status, devices: h.devices, outputs: h.outputs, journal: h.journal });
+        return sendJson(res, h.journalAccepting ? 200 : 503, { status: h.status, devices: h.devices, outputs: h.outputs, journal: h.journal, ...(h.ingest ? { ingest: h.ingest } : {}) });
       }
       case "metrics":
         return send(res, 200, await metrics.text(), "text/plain; version=0.0.4; charset=utf-8");

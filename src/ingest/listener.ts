@@ -9,6 +9,7 @@ import type { IngestListenerConfigPart } from "../core/plugin.js";
 import type { LabelledCounter, SettableGauge } from "../core/counters.js";
 import type { DeviceTable } from "../core/device-table.js";
 import type { Logger } from "../core/logger.js";
+import type { ListenerHealth } from "../core/status.js";
 import type { Ingest } from "./ingest.js";
 
 /** The counters a listener moves besides the ingest's own (`floorgate_ingest_*`). */
@@ -19,7 +20,12 @@ export interface ListenerCounters {
   readonly ingestConnections: SettableGauge;
   /** connections the listener closed or lost, by reason */
   readonly ingestDisconnects: LabelledCounter<"reason">;
+  /** times a listener-wide in-flight cap was reached and devices were held, by cap (messages | bytes) */
+  readonly ingestPauses: LabelledCounter<"cap">;
 }
+
+/** What a listener holds awaiting the journal now (/metrics and /healthz read it). */
+export type ListenerLoad = ListenerHealth;
 
 /** What the runtime hands a listener at start. */
 export interface ListenerContext {
@@ -35,6 +41,8 @@ export interface ListenerContext {
 export interface RunningListener {
   /** the bound port (the config's, or the one the OS picked for port 0) */
   readonly port: number;
+  /** What awaits the journal now; cheap enough for every scrape. */
+  load(): ListenerLoad;
   /** Stops accepting, closes every device connection (devices show `offline`), resolves when closed. */
   close(): Promise<void>;
 }

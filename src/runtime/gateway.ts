@@ -11,7 +11,7 @@ import type { SampleValue } from "../core/sample.js";
 import type { DeviceInfo, HealthReport, StatusView, TagValue } from "../core/status.js";
 import { createHttpServer, type HttpServer } from "../http/server.js";
 import { createIngest } from "../ingest/ingest.js";
-import type { RunningListener } from "../ingest/listener.js";
+import type { ListenerLoad, RunningListener } from "../ingest/listener.js";
 import { ingestListeners } from "../plugins/ingest.js";
 import type { Journal, JournalEvent } from "../journal/journal.js";
 import { openJournal } from "../journal/segment-journal.js";
@@ -117,6 +117,7 @@ export class Gateway implements StatusView {
       },
       outputsUp: () => Object.fromEntries(this.forwarders.map((f) => [f.name, f.isUp()])),
       samplesIn: () => table.counter("samples_in"),
+      ingestLoad: () => this.ingestLoad(),
     });
     this.intake = new JournalIntake(journal, table, this.metrics.drops);
     // Pushing devices have no driver to log their state changes: logged here, once each.
@@ -179,6 +180,21 @@ export class Gateway implements StatusView {
   /** The bound port of the device MQTT listener (`ingest.mqtt`), or undefined without one. */
   get mqttPort(): number | undefined {
     return this.listeners.get("mqtt")?.port;
+  }
+
+  /** What the device listeners hold awaiting the journal, summed; undefined without a listener. */
+  private ingestLoad(): ListenerLoad | undefined {
+    if (this.listeners.size === 0) return undefined;
+    const sum: ListenerLoad = { connections: 0, inFlightMessages: 0, inFlightBytes: 0, pausedConnections: 0, paused: false };
+    for (const l of this.listeners.values()) {
+      const x = l.load();
+      sum.connections += x.connections;
+      sum.inFlightMessages += x.inFlightMessages;
+      sum.inFlightBytes += x.inFlightBytes;
+      sum.pausedConnections += x.pausedConnections;
+      sum.paused ||= x.paused;
+    }
+    return sum;
   }
 
   private startOutputs(): void {
@@ -297,7 +313,9 @@ export class Gateway implements StatusView {
 
   health(): HealthReport {
     const outputs = Object.fromEntries(this.forwarders.map((f) => [f.name, f.health()]));
-    return healthReport(this.journal, outputs, this.devicesTable, this.intake.journalFull, () => { this.intake.journalFull = false; });
+    const report = healthReport(this.journal, outputs, this.devicesTable, this.intake.journalFull, () => { this.intake.journalFull = false; });
+    if (this.listeners.size > 0) report.ingest = Object.fromEntries([...this.listeners].map(([key, l]) => [key, l.load()]));
+    return report;
   }
 
   devices(): DeviceInfo[] {

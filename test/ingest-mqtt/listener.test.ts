@@ -5,7 +5,7 @@
 // gateway SIGKILL (devices reconnect and resend).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MqttClient } from "mqtt";
-import { metric, http } from "../helpers/gateway-process.js";
+import { getJson, metric, http } from "../helpers/gateway-process.js";
 import {
   apiDevice, closedByGateway, connectDevice, eventually, metricsText, startMqttSpine, TOKEN, valuesOf, type MqttSpine,
 } from "./fixture.js";
@@ -79,6 +79,43 @@ describe("device MQTT listener", () => {
     expect(logLines, "logged once per device and reason").toHaveLength(1);
     await v5.endAsync();
     await other.endAsync();
+  });
+
+  it("answers a body that can never be valid without storing it: MQTT 5 PUBACK 0x99, MQTT 3.1.1 PUBACK anyway (no resend loop); connection kept, counted, logged once per device", async () => {
+    const before = await metrics("floorgate_ingest_rejects_total", { reason: "bad_request" });
+    const bad = ["not json", JSON.stringify({ values: { t: 1 }, extra: 1 }), JSON.stringify({ values: { s: "x".repeat(2000) } })];
+    const v3 = await dev("sensor-bad3", 4);
+    const v5 = await dev("sensor-bad5", 5);
+    // 3.1.1 has no negative PUBACK: a disconnect would make the device resend the same message forever
+    for (const b of bad) await v3.publishAsync("devices/sensor-bad3/telemetry", b, { qos: 1 });
+    for (const b of bad) await expect(v5.publishAsync("devices/sensor-bad5/telemetry", b, { qos: 1 })).rejects.toThrow(/Payload format invalid/i);
+    await v3.publishAsync("devices/sensor-bad3/telemetry", body({ t: 31 }), { qos: 1 });
+    await v5.publishAsync("devices/sensor-bad5/telemetry", body({ t: 51 }), { qos: 1 });
+    await spine.collector.until(() => valuesOf(spine.collector.messages, "sensor-bad3").includes(31) && valuesOf(spine.collector.messages, "sensor-bad5").includes(51));
+    expect(valuesOf(spine.collector.messages, "sensor-bad3")).toEqual([31]);
+    expect(valuesOf(spine.collector.messages, "sensor-bad5")).toEqual([51]);
+    expect(v3.connected && v5.connected).toBe(true);
+    expect(await metrics("floorgate_ingest_rejects_total", { reason: "bad_request" })).toBe(before + 6);
+    expect(await metrics("floorgate_ingest_disconnects_total", { reason: "bad_request" })).toBe(0);
+    for (const id of ["sensor-bad3", "sensor-bad5"]) {
+      const lines = spine.gw.output.join("").split("\n").filter((l) => l.includes("bad_request") && l.includes(`"${id}"`));
+      expect(lines, `${id}: logged once per device and reason`).toHaveLength(1);
+    }
+    await v3.endAsync();
+    await v5.endAsync();
+  });
+
+  it("shows what awaits the journal: /metrics gauges and counter, the listener in /healthz", async () => {
+    const c = await dev("sensor-load", 5);
+    const text = await metricsText(spine.gw);
+    for (const [name, type] of [["floorgate_ingest_inflight_messages", "gauge"], ["floorgate_ingest_inflight_bytes", "gauge"], ["floorgate_ingest_paused_connections", "gauge"], ["floorgate_ingest_pauses_total", "counter"]]) {
+      expect(text).toMatch(new RegExp(`^# TYPE ${name} ${type}$`, "m"));
+    }
+    expect(metric(text, "floorgate_ingest_inflight_messages")).toBe(0);
+    const h = await getJson<{ ingest?: { mqtt?: Record<string, unknown> } }>(`${spine.gw.base}/healthz`);
+    expect(h.ingest?.mqtt).toEqual({ connections: expect.any(Number), inFlightMessages: 0, inFlightBytes: 0, pausedConnections: 0, paused: false });
+    expect(h.ingest!.mqtt!.connections).toBeGreaterThanOrEqual(1);
+    await c.endAsync();
   });
 
   it("refuses subscriptions except the device's own cmd topic", async () => {

@@ -6,7 +6,8 @@
  */
 import { resolve } from "node:path";
 import type { BuildContext, IngestListenerConfigPart } from "../../core/plugin.js";
-import { bool, hostPort, nonEmpty, obj } from "../../core/schema-kit.js";
+import { bool, hostPort, nonEmpty, obj, size } from "../../core/schema-kit.js";
+import { parseSize } from "../../config/sizes.js";
 import { checkTlsFiles, isObj, or } from "../../core/config-kit.js";
 import { listenersClash, parseHostPort } from "../../core/net.js";
 
@@ -23,9 +24,11 @@ export interface IngestMqttConfig {
   connectsPerSec: number;
   /**
    * messages (all connections) received and awaiting durability at most; past it no socket is
-   * read until they fall to half (default 50,000)
+   * read until they fall to 3/4, then sockets are read again in slices (default 50,000)
    */
   maxInFlight: number;
+  /** their payload bytes at most, the same way (default 64 MiB) */
+  maxInFlightBytes: number;
 }
 
 export interface IngestMqttTls {
@@ -36,7 +39,10 @@ export interface IngestMqttTls {
   requireClientCert: boolean;
 }
 
-export const MQTT_DEFAULTS = { maxConnections: 25_000, connectsPerSec: 1_000, maxInFlight: 50_000 } as const;
+export const MQTT_DEFAULTS = { maxConnections: 25_000, connectsPerSec: 1_000, maxInFlight: 50_000, maxInFlightBytes: 64 * 2 ** 20 } as const;
+
+/** Range of `maxInFlightBytes`: below a few payloads the listener would hold devices all the time. */
+const IN_FLIGHT_BYTES = { min: 64 * 1024, max: 64 * 1024 ** 3 } as const;
 
 export const ingestMqttConfig: IngestListenerConfigPart = {
   key: "mqtt",
@@ -60,8 +66,9 @@ export const ingestMqttConfig: IngestListenerConfigPart = {
     },
     maxInFlight: {
       type: "integer", minimum: 1, maximum: 10000000, default: MQTT_DEFAULTS.maxInFlight,
-      description: "Messages received from devices and awaiting the journal, all connections together, at most; past it the listener reads no socket (TCP slows the devices down) until half of them are stored, so a journal that falls behind slows devices instead of growing memory",
+      description: "Messages received from devices and awaiting the journal, all connections together, at most; past it the listener reads no socket (TCP slows the devices down) until a quarter of them are stored, then reads them again a slice at a time, so a journal that falls behind slows devices instead of growing memory",
     },
+    maxInFlightBytes: size("Payload bytes received from devices and awaiting the journal, all connections together, at most; past it devices are held as at maxInFlight, so large payloads cannot fill memory", "64MiB"),
   }, ["listen"]),
   check(value, path, ctx) {
     if (!isObj(value)) return [];
@@ -72,6 +79,10 @@ export const ingestMqttConfig: IngestListenerConfigPart = {
       else if (ctx.httpListen && listenersClash(hp, ctx.httpListen)) {
         issues.push({ path: [...path, "listen"], message: `port ${hp.port} is already taken by http.listen; the device MQTT listener needs a port of its own` });
       }
+    }
+    const bytes = parseSize(value.maxInFlightBytes);
+    if (bytes !== undefined && (bytes < IN_FLIGHT_BYTES.min || bytes > IN_FLIGHT_BYTES.max)) {
+      issues.push({ path: [...path, "maxInFlightBytes"], message: `found ${JSON.stringify(value.maxInFlightBytes)} (${bytes} bytes); allowed: 64KiB to 64GiB` });
     }
     const tls = value.tls;
     if (isObj(tls)) {
@@ -92,6 +103,7 @@ export const ingestMqttConfig: IngestListenerConfigPart = {
       maxConnections: or(value.maxConnections, MQTT_DEFAULTS.maxConnections),
       connectsPerSec: or(value.connectsPerSec, MQTT_DEFAULTS.connectsPerSec),
       maxInFlight: or(value.maxInFlight, MQTT_DEFAULTS.maxInFlight),
+      maxInFlightBytes: parseSize(value.maxInFlightBytes) ?? MQTT_DEFAULTS.maxInFlightBytes,
     };
     const tls = value.tls;
     if (isObj(tls)) {

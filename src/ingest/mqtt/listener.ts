@@ -12,7 +12,8 @@ import { describeError, FloorgateError } from "../../core/errors.js";
 import type { ListenerContext, RunningListener } from "../listener.js";
 import { REASON } from "./codes.js";
 import type { IngestMqttConfig } from "./config.js";
-import { Session, type SessionHost } from "./session.js";
+import { startFlow } from "./flow.js";
+import { RECEIVE_MAXIMUM, Session, type SessionHost } from "./session.js";
 
 /** Knobs that are not config: tests shorten them. */
 export interface MqttListenerOptions {
@@ -20,6 +21,8 @@ export interface MqttListenerOptions {
   connectTimeoutMs?: number;
   /** how often connect timeouts and keep-alives are checked; default 1 s */
   sweepMs?: number;
+  /** how long the listener must stay free of its in-flight caps before "reading again" is logged; default 10 s */
+  quietMs?: number;
 }
 
 /** Room in a packet beside the payload: fixed header, topic, packet id, MQTT 5 properties. */
@@ -34,8 +37,6 @@ const GUARD_LOG_MS = 60_000;
  * net.core.somaxconn.
  */
 export const LISTEN_BACKLOG = 4096;
-/** Reading resumes once the messages awaiting durability fall to this share of `maxInFlight`. */
-export const INFLIGHT_LOW_WATER = 0.5;
 
 export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerContext, opts: MqttListenerOptions = {}): Promise<RunningListener> {
   const { ingest, table, metrics, log } = ctx;
@@ -79,27 +80,11 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
   const gauge = (): void => metrics.ingestConnections.set(byDevice.size);
   gauge();
 
-  // Listener-wide backpressure: past maxInFlight messages awaiting durability every socket stops
-  // being read (TCP slows the devices down) until they fall to the low-water mark. Memory is then
-  // bounded by the cap plus what sockets had already read, whatever the journal's pace.
-  const high = cfg.maxInFlight;
-  const low = Math.floor(high * INFLIGHT_LOW_WATER);
-  let inFlight = 0;
-  let throttled = false;
-  let throttledSince = 0;
-  let throttleCount = 0;
-  const setThrottle = (on: boolean): void => {
-    throttled = on;
-    for (const s of sessions) s.reading();
-    const now = Date.now();
-    if (on) {
-      throttleCount++;
-      throttledSince = now;
-      if (throttleCount === 1) {
-        log.warn({ inFlight, maxInFlight: high }, "mqtt: messages awaiting the journal reached ingest.mqtt.maxInFlight; devices are read no more until it catches up (logged once per start)");
-      }
-    } else if (throttleCount === 1) log.info({ pausedMs: now - throttledSince }, "mqtt: the journal caught up; reading devices again");
-  };
+  // Listener-wide backpressure (flow.ts): at maxInFlight messages or maxInFlightBytes awaiting
+  // durability every socket stops being read (TCP slows the devices down); reading resumes in
+  // slices, round robin, once they fall to 3/4. Memory is bounded by the caps plus what sockets had
+  // already read, whatever the journal's pace.
+  const flow = startFlow<Session>(cfg, RECEIVE_MAXIMUM, metrics, log, opts.quietMs ?? 10_000);
 
   // PUBACKs released together (one journal commit settles many stores in one turn) leave in one
   // write per socket: sessions with answers are flushed once the turn's promise reactions are done.
@@ -118,6 +103,7 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
       return typeof cn === "string" ? cn : undefined;
     },
     attach(s) {
+      flow.gate.add(s);
       const id = s.device!;
       const old = byDevice.get(id);
       byDevice.set(id, s);
@@ -125,15 +111,9 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
       table.connected(id);
       gauge();
     },
-    get throttled() {
-      return throttled;
-    },
-    began() {
-      if (++inFlight >= high && !throttled) setThrottle(true);
-    },
-    settled() {
-      if (--inFlight <= low && throttled) setThrottle(false);
-    },
+    held: (s) => flow.gate.held(s),
+    began: (_s, bytes) => flow.gate.began(bytes, sessions),
+    settled: (bytes) => flow.gate.settled(bytes),
     dirty(s) {
       if (s.queued) return;
       s.queued = true;
@@ -142,6 +122,7 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
     },
     detach(s, reason, why) {
       sessions.delete(s);
+      flow.gate.remove(s);
       const id = s.device;
       if (id === undefined) return;
       if (byDevice.get(id) !== s) {
@@ -199,7 +180,8 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
           s.kick("timeout", REASON.unspecified, "no CONNECT");
           s.socket.destroy();
         }
-      } else if (s.keepalive > 0 && !s.stalled && now - s.lastSeen > s.keepalive * 1500) {
+      } else if (s.stalled) s.peerEnded();
+      else if (s.keepalive > 0 && now - s.lastSeen > s.keepalive * 1500) {
         host.refused(s.device, "timeout", `nothing received for 1.5 × its keep-alive of ${s.keepalive} s`);
         s.kick("timeout", REASON.keepAliveTimeout, "keep-alive timeout");
       }
@@ -222,9 +204,16 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
   let closing: Promise<void> | null = null;
   return {
     port,
+    load() {
+      let paused = 0;
+      for (const s of sessions) if (s.stalled) paused++;
+      const l = flow.gate.load();
+      return { connections: byDevice.size, inFlightMessages: l.messages, inFlightBytes: l.bytes, pausedConnections: paused, paused: l.paused };
+    },
     close() {
       closing ??= (async () => {
         clearInterval(sweep);
+        flow.stop();
         const closed = new Promise<void>((r) => server.close(() => r()));
         for (const s of [...sessions]) s.kick("shutdown", REASON.serverShuttingDown, "gateway stopping");
         // a DISCONNECT has a moment to leave; then whatever is left is cut

@@ -47,14 +47,15 @@ export interface SessionHost {
    */
   refused(device: string | undefined, reason: string, message: string, counted?: boolean): void;
   /**
-   * Listener-wide backpressure: true while too many messages of all connections await durability.
-   * A session reads nothing more while it is set (its socket is paused, TCP slows the device down).
+   * Listener-wide backpressure: true while `s` must wait for the messages and bytes of all
+   * connections awaiting durability to fall. A session reads nothing more while it holds (its
+   * socket is paused, TCP slows the device down); the host calls `reading()` when it may change.
    */
-  readonly throttled: boolean;
-  /** One message more awaits durability (called once per publish, before its store starts). */
-  began(s: Session): void;
+  held(s: Session): boolean;
+  /** One message of `bytes` payload more awaits durability (called once per publish, before its store starts). */
+  began(s: Session, bytes: number): void;
   /** A message's store settled (durable or refused), whether or not its session is still open. */
-  settled(): void;
+  settled(bytes: number): void;
   /** `s` has answers ready: they are written (coalesced per socket) once the current turn ends. */
   dirty(s: Session): void;
 }
@@ -66,6 +67,9 @@ export interface SessionHost {
  */
 export const RECEIVE_MAXIMUM = 64;
 
+/** The smallest PUBLISH: fixed header (2), topic length (2), a one-character topic. */
+const MIN_PUBLISH_BYTES = 5;
+
 /** What is written for a publish once every earlier one is answered. */
 interface Pending {
   done: boolean;
@@ -75,6 +79,8 @@ interface Pending {
   code: number;
   /** close after the PUBACK, if any: a refusal that ends the connection */
   refusal?: Refusal;
+  /** payload bytes counted in flight until the store settles */
+  bytes: number;
 }
 
 /** PUBACKs coalesced into one buffer: 4 bytes each on success, 5 with an MQTT 5 reason code. */
@@ -100,6 +106,13 @@ function pubacks(slots: readonly Pending[], from: number, to: number, v5: boolea
     o += long ? 5 : 4;
   }
   return out;
+}
+
+/** The ingest's words for a refusal, with its first problem when it has any. */
+function problemOf(reply: IngestReply): string {
+  if (!("error" in reply.body)) return `refused (${reply.status})`;
+  const p = reply.body.problems?.[0];
+  return p ? `${reply.body.error}: ${p.path ? `${p.path}: ` : ""}${p.message}` : reply.body.error;
 }
 
 export class Session {
@@ -289,7 +302,8 @@ export class Session {
     const payload = typeof p.payload === "string" ? Buffer.from(p.payload) : p.payload;
     // The slot, not the packet, is kept until the store settles: the payload can be collected early.
     const slot = this.slot(p.qos === 1 ? p.messageId! : -1);
-    this.host.began(this);
+    slot.bytes = payload.length;
+    this.host.began(this, payload.length);
     this.host.ingest.accept(device, payload).then((reply) => this.stored(slot, reply), (err: unknown) => {
       // accept never rejects (its contract); a bug here must still not leave the device waiting
       this.stored(slot, { status: 503, body: { error: `store failed: ${String(err)}` }, reason: "journal_error" });
@@ -299,7 +313,7 @@ export class Session {
 
   /** A queued answer in arrival order; stops reading at RECEIVE_MAXIMUM in flight. */
   private slot(mid: number): Pending {
-    const slot: Pending = { done: false, mid, code: 0 };
+    const slot: Pending = { done: false, mid, code: 0, bytes: 0 };
     this.pending.push(slot);
     if (this.pending.length >= RECEIVE_MAXIMUM && !this.full) {
       this.full = true;
@@ -310,22 +324,29 @@ export class Session {
 
   /** What a store's answer becomes: a PUBACK (or nothing at QoS 0), or a refusal that ends the connection. */
   private stored(slot: Pending, reply: IngestReply): void {
-    this.host.settled();
+    this.host.settled(slot.bytes);
     slot.done = true;
     if (this.closed) return;
     this.host.dirty(this);
     if (reply.status === 202) return;
     const qos0 = slot.mid < 0;
-    // An invalid body cannot become valid by resending: MQTT 5 says so on the PUBACK. At QoS 0 it
-    // is dropped (counted by the ingest); MQTT 3.1.1 at QoS 1 has no "no" but a disconnect.
+    // A body that can never become valid (not push JSON, an unknown key, a value too long):
+    // resending cannot help. MQTT 5 says so on the PUBACK (0x99). MQTT 3.1.1 has no negative
+    // PUBACK: it is PUBACKed anyway, since a disconnect would make the device reconnect and resend
+    // it forever. Never stored either way, counted (bad_request) and logged once per device.
     if (reply.status === 400) {
-      if (qos0) return;
-      if (this.version === 5) {
-        slot.code = REASON.payloadFormatInvalid;
-        return;
-      }
+      this.host.refused(this.device, reply.reason ?? "bad_request", `publish refused, not stored: ${problemOf(reply)}`, true);
+      if (this.version === 5) slot.code = REASON.payloadFormatInvalid;
+      return;
     }
-    if (reply.status === 503 && qos0) return;
+    // Journal full under `overflow: reject`: MQTT 5 answers like HTTP's 503 (PUBACK 0x97, resend
+    // later) and keeps the connection; MQTT 3.1.1 gets no PUBACK but a disconnect (below), after
+    // which the device resends. QoS 0 is dropped, counted by the ingest.
+    if (reply.status === 503 && (qos0 || (this.version === 5 && reply.reason === "journal_full"))) {
+      this.host.refused(this.device, reply.reason ?? "journal_error", `publish refused, not stored: ${problemOf(reply)}`, true);
+      if (!qos0) slot.code = REASON.quotaExceeded;
+      return;
+    }
     slot.mid = -1;
     slot.refusal = refusalOf(reply);
   }
@@ -352,11 +373,38 @@ export class Session {
     }
   }
 
+  /**
+   * The device closed its side while the gateway held its socket: its FIN waits behind the paused
+   * stream (Node emits 'end' only once the buffer is read), so it would show online until reading
+   * resumed. When nothing it sent can still be a publish (none waiting in the backlog, fewer bytes
+   * unread than the smallest PUBLISH), the rest (its DISCONNECT) is handled now and the connection
+   * ends. Otherwise its publishes are stored first, when its turn comes: nothing it sent is dropped.
+   * A reset socket needs none of this: 'close' comes at once, paused or not.
+   */
+  peerEnded(): void {
+    if (!this.stalled || this.closed || this.ending) return;
+    // Node keeps no public flag for an EOF received but not yet emitted
+    const state = (this.socket as unknown as { _readableState?: { ended?: boolean } })._readableState;
+    if (state?.ended !== true || this.socket.readableLength >= MIN_PUBLISH_BYTES) return;
+    if (this.backlog.some((p) => p.cmd === "publish") || this.parsing()) return;
+    // read() hands what is left to the 'data' handler: parsed into the backlog (the session is stalled)
+    while (!this.closed && this.socket.read() !== null);
+    const rest = this.backlog.splice(0);
+    for (const p of rest) this.onPacket(p);
+    if (!this.closed) this.close("lost", "connection lost");
+  }
+
+  /** The parser holds part of a packet (mqtt-packet's own state, read as the size check in onData does). */
+  private parsing(): boolean {
+    const p = this.parser as unknown as { packet: { cmd: string | null; length: number }; _list: { length: number } };
+    return p.packet.cmd !== null || p.packet.length !== -1 || p._list.length > 0;
+  }
+
   /** Pauses or resumes reading the socket from the per-connection cap and the listener's throttle. */
   reading(): void {
     // before its CONNECT a connection is read on (it would time out waiting); its CONNACK stalls it
     if (this.closed || this.device === undefined) return;
-    const stop = this.full || this.host.throttled;
+    const stop = this.full || this.host.held(this);
     if (stop === this.stalled) return;
     this.stalled = stop;
     if (stop) this.socket.pause();

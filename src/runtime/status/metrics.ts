@@ -34,6 +34,8 @@ export class Metrics {
   readonly ingestConnections: Gauge;
   /** device connections the listeners closed or lost, by reason (rate_limited, too_large, client, lost, takeover, …) */
   readonly ingestDisconnects: Counter<"reason">;
+  /** cap: messages | bytes — times the MQTT listener's in-flight cap was reached and devices were held */
+  readonly ingestPauses: Counter<"cap">;
   readonly driverEvents: Counter<"device" | "event">;
   /** drivers whose `run` failed and that the supervisor started again */
   readonly driverRestarts: Counter<"device">;
@@ -45,6 +47,8 @@ export class Metrics {
     outputsUp(): Record<string, boolean>;
     /** samples accepted into the journal per device since start */
     samplesIn(): { device: string; count: number }[];
+    /** what the ingest listeners hold awaiting the journal (absent: no listener) */
+    ingestLoad?(): { inFlightMessages: number; inFlightBytes: number; pausedConnections: number } | undefined;
   }) {
     const r = [this.registry];
     this.collect = collect;
@@ -61,6 +65,13 @@ export class Metrics {
     this.ingestDedupEvictions = new Counter({ name: "floorgate_ingest_dedup_evictions_total", help: "Remembered msgIds evicted early by the memory caps, by reason", labelNames: ["reason"], registers: r });
     this.ingestConnections = new Gauge({ name: "floorgate_ingest_connections", help: "Device connections open on the embedded MQTT listener", registers: r });
     this.ingestDisconnects = new Counter({ name: "floorgate_ingest_disconnects_total", help: "Device MQTT connections ended, by reason (client: the device's DISCONNECT; lost: the socket closed; others: the gateway refused)", labelNames: ["reason"], registers: r });
+    this.ingestPauses = new Counter({ name: "floorgate_ingest_pauses_total", help: "Times the device MQTT listener's in-flight cap was reached and it stopped reading devices until the journal caught up, by cap (messages: ingest.mqtt.maxInFlight, bytes: maxInFlightBytes)", labelNames: ["cap"], registers: r });
+    // read at scrape time: set per message they would cost on the ingest's hot path
+    const load = (): { inFlightMessages: number; inFlightBytes: number; pausedConnections: number } =>
+      collect.ingestLoad?.() ?? { inFlightMessages: 0, inFlightBytes: 0, pausedConnections: 0 };
+    new Gauge({ name: "floorgate_ingest_inflight_messages", help: "Device MQTT messages received and awaiting the journal (at most ingest.mqtt.maxInFlight)", registers: r, collect() { this.set(load().inFlightMessages); } });
+    new Gauge({ name: "floorgate_ingest_inflight_bytes", help: "Payload bytes of the device MQTT messages awaiting the journal (held at ingest.mqtt.maxInFlightBytes)", registers: r, collect() { this.set(load().inFlightBytes); } });
+    new Gauge({ name: "floorgate_ingest_paused_connections", help: "Device MQTT connections not being read now: held by the listener's in-flight caps, or at their own 64 messages in flight", registers: r, collect() { this.set(load().pausedConnections); } });
     this.driverEvents = new Counter({ name: "floorgate_driver_events_total", help: "Driver events (timeouts, skipped polls, late replies, reconnects)", labelNames: ["device", "event"], registers: r });
     this.driverRestarts = new Counter({ name: "floorgate_driver_restarts_total", help: "Drivers restarted after their run failed (a driver bug), per device", labelNames: ["device"], registers: r });
     this.outputReconnects = new Counter({ name: "floorgate_output_reconnects_total", help: "Output sessions lost and reopened", labelNames: ["output"], registers: r });
