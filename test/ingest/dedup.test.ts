@@ -9,7 +9,7 @@ function fresh(d: MsgIdDedup, dev: string, id: string) {
 }
 
 describe("msgId dedup", () => {
-  it("remembers a durable msgId for 10 minutes, then forgets it", () => {
+  it("remembers a durable msgId for 10 minutes, then forgets it within 12.5", () => {
     const c = fakeClock();
     const d = new MsgIdDedup(c.now);
     fresh(d, "a", "m1").done(true);
@@ -17,7 +17,8 @@ describe("msgId dedup", () => {
     expect(d.claim("b", "m1").kind).toBe("fresh"); // per device
     c.advance(9 * 60_000 + 59_000);
     expect(d.claim("a", "m1").kind).toBe("duplicate");
-    c.advance(2 * 60_000 + 1);
+    // generations of 2.5 minutes: an entry goes at most 2.5 minutes after its window
+    c.advance(2 * 60_000 + 31_000);
     expect(d.size()).toBe(0);
     expect(d.claim("a", "m1").kind).toBe("fresh");
   });
@@ -63,19 +64,28 @@ describe("msgId dedup", () => {
     expect(d.size()).toBe(1);
   });
 
-  it("caps entries per device and overall, evicting the oldest and counting it", () => {
+  it("caps entries per device and overall, evicting the oldest generation and counting every entry", () => {
     const c = fakeClock();
     const evicted: string[] = [];
-    const d = new MsgIdDedup(c.now, { maxPerDevice: 3, maxTotal: 5, onEvict: (r, dev) => evicted.push(`${r}:${dev}`) });
-    for (let i = 0; i < 4; i++) { fresh(d, "a", `m${i}`).done(true); c.advance(30_000); }
-    expect(evicted).toEqual(["device_cap:a"]);
-    expect(d.has("a", "m0")).toBe(false);
-    expect(d.has("a", "m1")).toBe(true);
-    for (let i = 0; i < 3; i++) fresh(d, "b", `m${i}`).done(true);
-    expect(d.size()).toBe(5);
-    expect(evicted).toEqual(["device_cap:a", "total_cap:a"]);
-    expect(d.has("a", "m1")).toBe(false);
+    const d = new MsgIdDedup(c.now, { maxPerDevice: 3, maxTotal: 5, onEvict: (r, dev, n) => evicted.push(`${r}:${dev}:${n}`) });
+    for (let i = 0; i < 3; i++) { fresh(d, "a", `m${i}`).done(true); c.advance(30_000); }
+    c.set(Date.parse("2026-11-21T08:02:30.000Z")); // the next generation
+    fresh(d, "a", "m3").done(true);
+    expect(evicted).toEqual(["device_cap:a:3"]);
+    for (let i = 0; i < 3; i++) expect(d.has("a", `m${i}`)).toBe(false);
     expect(d.has("a", "m3")).toBe(true);
+    c.set(Date.parse("2026-11-21T08:05:00.000Z"));
+    fresh(d, "b", "m0").done(true);
+    fresh(d, "b", "m1").done(true);
+    c.set(Date.parse("2026-11-21T08:07:30.000Z"));
+    fresh(d, "b", "m2").done(true);
+    fresh(d, "c", "m0").done(true);
+    expect(d.size()).toBe(5);
+    fresh(d, "c", "m1").done(true); // past maxTotal: the oldest generation (a's m3) goes
+    expect(evicted).toEqual(["device_cap:a:3", "total_cap:a:1"]);
+    expect(d.has("a", "m3")).toBe(false);
+    expect(d.size()).toBe(5);
+    for (const [dev, id] of [["b", "m0"], ["b", "m1"], ["b", "m2"], ["c", "m0"], ["c", "m1"]] as const) expect(d.has(dev, id)).toBe(true);
   });
 
   it("stays bounded under a flood of distinct msgIds", () => {
@@ -92,7 +102,7 @@ describe("msgId dedup", () => {
     c.advance(12 * 60_000);
     expect(d.size()).toBe(0);
   });
-  it("expires minute by minute: older buckets go, newer ones still answer", () => {
+  it("expires generation by generation: older ones go, newer ones still answer", () => {
     const c = fakeClock(Date.parse("2026-11-21T08:00:00.000Z"));
     const d = new MsgIdDedup(c.now);
     for (let m = 0; m < 5; m++) {
@@ -101,12 +111,15 @@ describe("msgId dedup", () => {
       c.advance(60_000);
     }
     expect(d.size()).toBe(10);
-    c.set(Date.parse("2026-11-21T08:12:00.000Z")); // buckets of 08:00 and 08:01 are past the window
+    // 08:00–08:02:30 is one generation: its last moment is 10 minutes old at 08:12:30
+    c.set(Date.parse("2026-11-21T08:12:29.999Z"));
+    expect(d.size()).toBe(10);
+    c.set(Date.parse("2026-11-21T08:12:30.000Z"));
     expect(d.has("a", "m0")).toBe(false);
-    expect(d.has("b", "m1")).toBe(false);
-    expect(d.has("a", "m2")).toBe(true);
+    expect(d.has("b", "m2")).toBe(false);
+    expect(d.has("a", "m3")).toBe(true);
     expect(d.has("b", "m4")).toBe(true);
-    expect(d.size()).toBe(6);
+    expect(d.size()).toBe(4);
     expect(d.claim("a", "m0").kind).toBe("fresh");
     expect(d.claim("a", "m3").kind).toBe("duplicate");
   });
