@@ -14,7 +14,9 @@
  *   GC included.
  *   The machine may be loaded: only the ratios within one run mean much.
  *
- * Run: `node dist/bench/dedup.js` (or through bench/run.ts). Child mode: `dedup.js child NAME DEVICES`.
+ * Memory is measured twice more with UUID-shaped msgIds (no trailing counter), for v1 and v2.
+ *
+ * Run: `node dist/bench/dedup.js` (or through bench/run.ts). Child mode: `dedup.js child NAME DEVICES [uuid]`.
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -84,17 +86,34 @@ const makers: Record<string, () => Subject> = {
 
 const deviceIds = (n: number): string[] => Array.from({ length: n }, (_, i) => `agv-${i}`);
 
+type IdStyle = "counter" | "uuid";
+let idStyle: IdStyle = "counter";
+
+/** A UUID-shaped msgId, the same for the same (device, second): what a device without a counter sends. */
+function uuidOf(device: number, sec: number): string {
+  const hex = (x: number) => (x >>> 0).toString(16).padStart(8, "0");
+  let h = Math.imul(device + 1, 0x9e3779b1) ^ Math.imul(sec + 1, 0x85ebca6b);
+  const a = hex((h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d)));
+  const b = hex((h = Math.imul(h ^ (h >>> 12), 0x297a2d39)));
+  const c = hex((h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d)));
+  const d = hex(Math.imul(h ^ (h >>> 13), 0x297a2d39));
+  return `${a}-${b.slice(0, 4)}-4${b.slice(5)}-a${c.slice(1, 4)}-${c.slice(4)}${d}`;
+}
+
+/** Flat strings, as JSON.parse makes them from a push body (a template literal makes a rope). */
+const idOf = (devices: string[], i: number, sec: number): string =>
+  JSON.parse(`"${idStyle === "uuid" ? uuidOf(i, sec) : `${devices[i]!}-${String(sec).padStart(6, "0")}`}"`) as string;
+
 /** The msgIds of simulated second `sec`: one per device, plus 1 % retries of second `sec - 5`. */
 function secondOf(devices: string[], sec: number): { dev: string[]; ids: string[] } {
   const dev: string[] = [];
   const ids: string[] = [];
-  const seq = String(sec).padStart(6, "0");
   for (let i = 0; i < devices.length; i++) {
     dev.push(devices[i]!);
-    ids.push(`${devices[i]!}-${seq}`);
+    ids.push(idOf(devices, i, sec));
     if (sec >= 5 && i % 100 === sec % 100) {
       dev.push(devices[i]!);
-      ids.push(`${devices[i]!}-${String(sec - 5).padStart(6, "0")}`);
+      ids.push(idOf(devices, i, sec - 5));
     }
   }
   return { dev, ids };
@@ -130,7 +149,8 @@ function usedBytes(): number {
 }
 
 /** Child: one structure, its window filled, measured. Prints one JSON line. */
-function child(name: string, n: number): void {
+function child(name: string, n: number, style: IdStyle): void {
+  idStyle = style;
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error("run the child with --expose-gc");
   const devices = deviceIds(n);
@@ -144,18 +164,26 @@ function child(name: string, n: number): void {
   const entries = s.size();
   const held = usedBytes() - before;
   const steady = run(s, devices, 600, 750);
-  process.stdout.write(`${JSON.stringify({ name, entries, held, fillNs: fill.ns / fill.ops, steadyNs: steady.ns / steady.ops, dups: steady.dups })}\n`);
+  gc();
+  gc();
+  // at 12.5 minutes less a second: the most a generation-based window holds (v2: 1.25 × the window)
+  const entriesLate = s.size();
+  const heldLate = usedBytes() - before;
+  if (steady.dups !== steady.ops - devices.length * 150) throw new Error(`${name}: ${steady.dups} duplicates, expected ${steady.ops - devices.length * 150}`);
+  process.stdout.write(`${JSON.stringify({ name, entries, held, entriesLate, heldLate, fillNs: fill.ns / fill.ops, steadyNs: steady.ns / steady.ops })}\n`);
 }
 
-function runChild(name: string, n: number): Promise<{ entries: number; held: number; fillNs: number; steadyNs: number }> {
+interface ChildFigures { entries: number; held: number; entriesLate: number; heldLate: number; fillNs: number; steadyNs: number }
+
+function runChild(name: string, n: number, style: IdStyle): Promise<ChildFigures> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ["--expose-gc", "--max-old-space-size=6000", fileURLToPath(import.meta.url), "child", name, String(n)], { stdio: ["ignore", "pipe", "inherit"] });
+    const p = spawn(process.execPath, ["--expose-gc", "--max-old-space-size=6000", fileURLToPath(import.meta.url), "child", name, String(n), style], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     p.stdout.on("data", (b: Buffer) => { out += b.toString(); });
     p.on("error", reject);
     p.on("exit", (code) => {
       if (code !== 0) reject(new Error(`dedup bench child ${name} exited with ${code}`));
-      else resolve(JSON.parse(out.trim()) as { entries: number; held: number; fillNs: number; steadyNs: number });
+      else resolve(JSON.parse(out.trim()) as ChildFigures);
     });
   });
 }
@@ -163,13 +191,16 @@ function runChild(name: string, n: number): Promise<{ entries: number; held: num
 export async function benchDedup(opts: { devices?: number; rounds?: number } = {}): Promise<Record<string, number>> {
   const n = opts.devices ?? 10_000;
   const out: Record<string, number> = {};
-  for (const name of ["map", "v1", "v2"]) {
-    const r = await runChild(name, n);
-    out[`${name}: entries held after 10 min, ${n} devices at 1 msg/s`] = r.entries;
-    out[`${name}: MB held (heap + external)`] = Math.round(r.held / 1e6);
-    out[`${name}: bytes per entry`] = Math.round(r.held / r.entries);
-    out[`${name}: ns per message, filling`] = Math.round(r.fillNs);
-    out[`${name}: ns per message, steady (own process)`] = Math.round(r.steadyNs);
+  for (const [name, style] of [["map", "counter"], ["v1", "counter"], ["v2", "counter"], ["v1", "uuid"], ["v2", "uuid"]] as const) {
+    const r = await runChild(name, n, style);
+    const label = style === "uuid" ? `${name} (UUID msgIds)` : name;
+    out[`${label}: entries held after 10 min, ${n} devices at 1 msg/s`] = r.entries;
+    out[`${label}: MB held (heap + external)`] = Math.round(r.held / 1e6);
+    out[`${label}: bytes per entry`] = Math.round(r.held / r.entries);
+    out[`${label}: entries held at 12.5 min (steady state, most)`] = r.entriesLate;
+    out[`${label}: MB held then`] = Math.round(r.heldLate / 1e6);
+    out[`${label}: CPU ns per message, filling`] = Math.round(r.fillNs);
+    out[`${label}: CPU ns per message, steady (own process)`] = Math.round(r.steadyNs);
   }
   // CPU side by side: 1,000 devices each, alternating rounds in this process.
   const devices = deviceIds(1_000);
@@ -184,11 +215,11 @@ export async function benchDedup(opts: { devices?: number; rounds?: number } = {
     sec += 30;
   }
   const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)]!;
-  for (const x of subjects) out[`${x.name}: ns per message, steady, alternating rounds (median)`] = Math.round(median(x.ns));
+  for (const x of subjects) out[`${x.name}: CPU ns per message, steady, alternating rounds (median)`] = Math.round(median(x.ns));
   return out;
 }
 
-if (process.argv[2] === "child") child(process.argv[3]!, Number(process.argv[4]));
+if (process.argv[2] === "child") child(process.argv[3]!, Number(process.argv[4]), process.argv[5] === "uuid" ? "uuid" : "counter");
 else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   benchDedup().then((f) => { for (const [k, v] of Object.entries(f)) process.stdout.write(`${k}  ${v.toLocaleString("en-US")}\n`); },
     (err: unknown) => { console.error(err); process.exit(1); });

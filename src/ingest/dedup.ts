@@ -9,9 +9,10 @@
  * generation is `windowMs` old, so every entry lives at least `windowMs` and at most 1.25 × as long.
  * A msgId that ends in decimal digits (`agv-17-000123`) is kept as a number in a typed-array hash
  * set of its device's "family" (same prefix, same digit count: the pair gives the msgId back
- * exactly), 4 to 11 bytes an entry and no object per entry; any other msgId is kept as its string
- * in a Set. Nothing is deleted entry by entry: a generation's sets are cleared, and reused by
- * the next generation, at once.
+ * exactly), ~10 bytes an entry and no object per entry; nothing is deleted entry by entry: a
+ * generation's sets are cleared, and reused by the next generation, at once. Any other msgId is
+ * kept as its string in one Set per device (one lookup), and listed in its generation so that it
+ * leaves the Set with it.
  *
  * Memory is bounded: past `maxPerDevice` entries of one device, or `maxTotal` of all devices, the
  * oldest generation (of that device, or of all) is forgotten early; every such entry is reported
@@ -143,12 +144,12 @@ class DeviceIds {
   readonly gens: number[];
   /** entries per slot */
   readonly counts: number[];
-  /** per slot, the msgIds that are no family's */
-  readonly strings: (Set<string> | undefined)[];
+  /** the msgIds that are no family's, all slots: one lookup answers for the whole window */
+  strings: Set<string> | undefined;
+  /** per slot, the msgIds of `strings` it holds (to forget them with their generation) */
+  readonly stringSlots: (string[] | undefined)[];
   families: Family[] = [];
   count = 0;
-  /** entries kept as strings, all slots */
-  stringCount = 0;
   /** the attempt storing a msgId now: most devices have at most one in flight, so no Map for it */
   one: FreshClaim | undefined;
   /** msgId → the attempt storing it now, for the others */
@@ -161,7 +162,7 @@ class DeviceIds {
   constructor(slots: number) {
     this.gens = new Array<number>(slots).fill(-1);
     this.counts = new Array<number>(slots).fill(0);
-    this.strings = new Array<Set<string> | undefined>(slots).fill(undefined);
+    this.stringSlots = new Array<string[] | undefined>(slots).fill(undefined);
   }
 }
 
@@ -303,11 +304,8 @@ export class MsgIdDedup {
         for (let s = 0; s < sets.length; s++) if (sets[s]?.has(v) === true) return true;
       }
     }
-    if (d.stringCount === 0) return false;
     // a msgId of a family may still be a string: stored while the families were full
-    const strings = d.strings;
-    for (let s = 0; s < strings.length; s++) if (strings[s]?.has(msgId) === true) return true;
-    return false;
+    return d.strings !== undefined && d.strings.has(msgId);
   }
 
   private add(d: DeviceIds, device: string, msgId: string, at: number): void {
@@ -335,10 +333,10 @@ export class MsgIdDedup {
       }
       added = set.add(parsedValue);
     } else {
-      const strs = (d.strings[s] ??= new Set());
+      const strs = (d.strings ??= new Set());
       const before = strs.size;
       added = strs.add(msgId).size > before;
-      if (added) d.stringCount++;
+      if (added) (d.stringSlots[s] ??= []).push(msgId);
     }
     if (!added) return;
     d.counts[s]!++;
@@ -408,10 +406,12 @@ export class MsgIdDedup {
         f.spare = set;
       }
     }
-    const strs = d.strings[s];
-    if (strs !== undefined) {
-      d.stringCount -= strs.size;
-      d.strings[s] = undefined;
+    const ids = d.stringSlots[s];
+    if (ids !== undefined) {
+      const strs = d.strings!;
+      for (let i = 0; i < ids.length; i++) strs.delete(ids[i]!);
+      if (strs.size === 0) d.strings = undefined;
+      d.stringSlots[s] = undefined;
     }
     d.counts[s] = 0;
     d.gens[s] = -1;
