@@ -73,11 +73,6 @@ class NumSet {
     return this.keys.length;
   }
 
-  /** Bytes of the slot array (the set's memory but ~100 bytes of object headers). */
-  get bytes(): number {
-    return this.keys.byteLength;
-  }
-
   has(v: number): boolean {
     const keys = this.keys;
     const mask = keys.length - 1;
@@ -227,15 +222,6 @@ export class MsgIdDedup {
   /** msgIds being stored right now. */
   inFlightCount(): number {
     return this.flying;
-  }
-
-  /** Approximate bytes held by the numeric sets (typed arrays, outside the JS heap), for diagnostics. */
-  setBytes(): number {
-    let b = 0;
-    for (const d of this.devices.values()) {
-      for (const f of d.families) for (const s of f.sets) if (s) b += s.bytes;
-    }
-    return b;
   }
 
   claim(device: string, msgId: string): Claim {

@@ -143,6 +143,7 @@ export function createIngest(
   const log = opts.log;
   let dedupEvictLogged = false;
   const dedup = new MsgIdDedup(clock, {
+    maxTotal: cfg.dedupMaxEntries,
     ...opts.dedup,
     onEvict: (reason, device, n) => {
       metrics.ingestDedupEvictions.inc({ reason }, n);

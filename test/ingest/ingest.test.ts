@@ -131,7 +131,7 @@ describe("ingest (transport-independent)", () => {
     const lines: { msg?: string; count?: number }[] = [];
     const log = createLogger({ level: "warn", destination: { write: (l: string) => { lines.push(JSON.parse(l) as { msg?: string }); } } });
     const m = newMetrics();
-    const ing = createIngest(cfg(), new HoldSink(), m, fakeClock().now, { log, dedup: { maxTotal: 3 } });
+    const ing = createIngest(cfg({ dedupMaxEntries: 3 }), new HoldSink(), m, fakeClock().now, { log });
     for (let i = 0; i < 7; i++) expect((await ing.handle(`agv-${i % 2}`, "t", body({ msgId: `m-${i}`, values: { a: i } }))).status).toBe(202);
     // 3 held, then all 3 (one generation) forgotten at the 4th and at the 7th
     expect(await counterValue(m.ingestDedupEvictions, { reason: "total_cap" })).toBe(6);
