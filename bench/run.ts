@@ -80,6 +80,11 @@ const parts: Record<string, () => Promise<Figures>> = {
     const { benchBareFleet } = await import("./mqtt-ingest.js");
     return benchBareFleet({ devices: envInt("FLOORGATE_BENCH_DEVICES", 10_000) });
   },
+  // The msgId window: bytes per entry and ns per message, against the old structure and a plain Map.
+  dedup: async () => {
+    const { benchDedup } = await import("./dedup.js");
+    return benchDedup({ devices: envInt("FLOORGATE_BENCH_DEVICES", 10_000) });
+  },
   live: async () => {
     const { benchLive } = await import("./live.js");
     return benchLive();

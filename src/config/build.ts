@@ -12,7 +12,7 @@ export const DEFAULTS = {
   httpListen: "127.0.0.1:8080",
   journal: { maxBytes: 1024 ** 3, overflow: "drop-oldest", fsync: "batch", fsyncIntervalMs: 50 },
   reconnectMaxMs: 10_000,
-  ingest: { maxPayloadBytes: 262_144, ratePerDevice: 200, maxDevices: 20_000 },
+  ingest: { maxPayloadBytes: 262_144, ratePerDevice: 200, maxDevices: 20_000, dedupMaxEntries: 8_000_000 },
 } as const;
 
 /**
@@ -77,6 +77,7 @@ function buildIngest(raw: unknown, model: ConfigModel<unknown, unknown>, ctx: Bu
     maxPayloadBytes: i.maxPayloadBytes === undefined ? DEFAULTS.ingest.maxPayloadBytes : (parseSize(i.maxPayloadBytes) as number),
     ratePerDevice: or(i.ratePerDevice, DEFAULTS.ingest.ratePerDevice),
     maxDevices: or(i.maxDevices, DEFAULTS.ingest.maxDevices),
+    dedupMaxEntries: or(i.dedupMaxEntries, DEFAULTS.ingest.dedupMaxEntries),
     devices: arr(i.devices).map((raw) => {
       const d = obj(raw);
       const dev: IngestDeviceConfig = { id: d.id as string };

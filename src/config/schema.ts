@@ -132,6 +132,10 @@ export function composeSchema(parts: ConfigParts): JsonSchema {
               type: "integer", minimum: 1, maximum: 1000000, default: 20000,
               description: "Most pushing devices the gateway keeps state for (device list, metric series, status topics, rate buckets); a new device id past it gets 429. Ids listed exactly in ingest.devices always have a place",
             },
+            dedupMaxEntries: {
+              type: "integer", minimum: 1000, maximum: 1000000000, default: 8000000,
+              description: "Most msgIds the 10-minute idempotency window remembers, all devices together (~10 bytes each for ids ending in a counter, ~100 for others); past it the oldest are forgotten early, counted in floorgate_ingest_dedup_evictions_total and logged once",
+            },
             devices: { type: "array", description: "Devices allowed to push", items: ingestDevice },
           }),
           type: ["object", "null"],

@@ -140,16 +140,24 @@ export function createIngest(
   const auth = createDeviceAuth(cfg.devices);
   const maxDevices = cfg.maxDevices;
   const rate = new RateLimiter(cfg.ratePerDevice, clock, maxDevices);
+  const log = opts.log;
+  let dedupEvictLogged = false;
   const dedup = new MsgIdDedup(clock, {
+    maxTotal: cfg.dedupMaxEntries,
     ...opts.dedup,
-    onEvict: (reason) => metrics.ingestDedupEvictions.inc({ reason }),
+    onEvict: (reason, device, n) => {
+      metrics.ingestDedupEvictions.inc({ reason }, n);
+      if (!dedupEvictLogged) {
+        dedupEvictLogged = true;
+        log?.warn({ reason, device, count: n }, "ingest: msgId dedup memory cap reached; msgIds forgotten before their 10 minutes (floorgate_ingest_dedup_evictions_total): a retry of one would be stored twice");
+      }
+    },
   });
   for (const r of opts.remembered ?? []) dedup.remember(r.device, r.msgId, r.at);
   const exactIds = new Set(cfg.devices.map((d) => d.id).filter((id) => !id.includes("*")));
   const table = opts.devices ?? new DeviceTable({ clock });
   const registry = new PushAdmission(table, maxDevices, (id) => exactIds.has(id), exactIds.size);
   const maxSkewMs = opts.maxSkewMs ?? 5 * 60_000;
-  const log = opts.log;
   let sinkFailing = false;
   let deviceLimitLogged = false;
   metrics.ingestDevices.set(0);

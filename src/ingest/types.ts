@@ -26,5 +26,11 @@ export interface IngestConfig {
    * Default 20,000.
    */
   maxDevices: number;
+  /**
+   * Extension: msgIds the idempotency window remembers at most, all devices together. Past it the
+   * oldest are forgotten before their 10 minutes, counted (`floorgate_ingest_dedup_evictions_total`)
+   * and logged once. Default 8,000,000 (~10 bytes each for ids ending in a counter, ~100 others).
+   */
+  dedupMaxEntries?: number;
   devices: IngestDeviceConfig[];
 }

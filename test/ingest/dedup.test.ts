@@ -1,5 +1,6 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MsgIdDedup } from "../../src/ingest/dedup.js";
+import { MsgIdDedup, type Claim } from "../../src/ingest/dedup.js";
 import { fakeClock } from "./helpers.js";
 
 function fresh(d: MsgIdDedup, dev: string, id: string) {
@@ -9,7 +10,7 @@ function fresh(d: MsgIdDedup, dev: string, id: string) {
 }
 
 describe("msgId dedup", () => {
-  it("remembers a durable msgId for 10 minutes, then forgets it", () => {
+  it("remembers a durable msgId for 10 minutes, then forgets it within 12.5", () => {
     const c = fakeClock();
     const d = new MsgIdDedup(c.now);
     fresh(d, "a", "m1").done(true);
@@ -17,7 +18,8 @@ describe("msgId dedup", () => {
     expect(d.claim("b", "m1").kind).toBe("fresh"); // per device
     c.advance(9 * 60_000 + 59_000);
     expect(d.claim("a", "m1").kind).toBe("duplicate");
-    c.advance(2 * 60_000 + 1);
+    // generations of 2.5 minutes: an entry goes at most 2.5 minutes after its window
+    c.advance(2 * 60_000 + 31_000);
     expect(d.size()).toBe(0);
     expect(d.claim("a", "m1").kind).toBe("fresh");
   });
@@ -63,19 +65,28 @@ describe("msgId dedup", () => {
     expect(d.size()).toBe(1);
   });
 
-  it("caps entries per device and overall, evicting the oldest and counting it", () => {
+  it("caps entries per device and overall, evicting the oldest generation and counting every entry", () => {
     const c = fakeClock();
     const evicted: string[] = [];
-    const d = new MsgIdDedup(c.now, { maxPerDevice: 3, maxTotal: 5, onEvict: (r, dev) => evicted.push(`${r}:${dev}`) });
-    for (let i = 0; i < 4; i++) { fresh(d, "a", `m${i}`).done(true); c.advance(30_000); }
-    expect(evicted).toEqual(["device_cap:a"]);
-    expect(d.has("a", "m0")).toBe(false);
-    expect(d.has("a", "m1")).toBe(true);
-    for (let i = 0; i < 3; i++) fresh(d, "b", `m${i}`).done(true);
-    expect(d.size()).toBe(5);
-    expect(evicted).toEqual(["device_cap:a", "total_cap:a"]);
-    expect(d.has("a", "m1")).toBe(false);
+    const d = new MsgIdDedup(c.now, { maxPerDevice: 3, maxTotal: 5, onEvict: (r, dev, n) => evicted.push(`${r}:${dev}:${n}`) });
+    for (let i = 0; i < 3; i++) { fresh(d, "a", `m${i}`).done(true); c.advance(30_000); }
+    c.set(Date.parse("2026-11-21T08:02:30.000Z")); // the next generation
+    fresh(d, "a", "m3").done(true);
+    expect(evicted).toEqual(["device_cap:a:3"]);
+    for (let i = 0; i < 3; i++) expect(d.has("a", `m${i}`)).toBe(false);
     expect(d.has("a", "m3")).toBe(true);
+    c.set(Date.parse("2026-11-21T08:05:00.000Z"));
+    fresh(d, "b", "m0").done(true);
+    fresh(d, "b", "m1").done(true);
+    c.set(Date.parse("2026-11-21T08:07:30.000Z"));
+    fresh(d, "b", "m2").done(true);
+    fresh(d, "c", "m0").done(true);
+    expect(d.size()).toBe(5);
+    fresh(d, "c", "m1").done(true); // past maxTotal: the oldest generation (a's m3) goes
+    expect(evicted).toEqual(["device_cap:a:3", "total_cap:a:1"]);
+    expect(d.has("a", "m3")).toBe(false);
+    expect(d.size()).toBe(5);
+    for (const [dev, id] of [["b", "m0"], ["b", "m1"], ["b", "m2"], ["c", "m0"], ["c", "m1"]] as const) expect(d.has(dev, id)).toBe(true);
   });
 
   it("stays bounded under a flood of distinct msgIds", () => {
@@ -92,7 +103,7 @@ describe("msgId dedup", () => {
     c.advance(12 * 60_000);
     expect(d.size()).toBe(0);
   });
-  it("expires minute by minute: older buckets go, newer ones still answer", () => {
+  it("expires generation by generation: older ones go, newer ones still answer", () => {
     const c = fakeClock(Date.parse("2026-11-21T08:00:00.000Z"));
     const d = new MsgIdDedup(c.now);
     for (let m = 0; m < 5; m++) {
@@ -101,13 +112,154 @@ describe("msgId dedup", () => {
       c.advance(60_000);
     }
     expect(d.size()).toBe(10);
-    c.set(Date.parse("2026-11-21T08:12:00.000Z")); // buckets of 08:00 and 08:01 are past the window
+    // 08:00–08:02:30 is one generation: its last moment is 10 minutes old at 08:12:30
+    c.set(Date.parse("2026-11-21T08:12:29.999Z"));
+    expect(d.size()).toBe(10);
+    c.set(Date.parse("2026-11-21T08:12:30.000Z"));
     expect(d.has("a", "m0")).toBe(false);
-    expect(d.has("b", "m1")).toBe(false);
-    expect(d.has("a", "m2")).toBe(true);
+    expect(d.has("b", "m2")).toBe(false);
+    expect(d.has("a", "m3")).toBe(true);
     expect(d.has("b", "m4")).toBe(true);
-    expect(d.size()).toBe(6);
+    expect(d.size()).toBe(4);
     expect(d.claim("a", "m0").kind).toBe("fresh");
     expect(d.claim("a", "m3").kind).toBe("duplicate");
+  });
+});
+
+const WINDOW = 600_000;
+/** the documented upper bound: a generation (window / 4) past the window */
+const LONGEST = WINDOW + WINDOW / 4;
+
+type Op =
+  | { op: "advance"; ms: number }
+  | { op: "claim"; dev: string; id: string }
+  | { op: "settle"; pick: number; durable: boolean }
+  | { op: "has"; dev: string; id: string }
+  /** claims again a key stored before */
+  | { op: "again"; pick: number }
+  /**
+   * moves the clock to just before, at or after a stored key's window or upper bound, or the next
+   * multiple of a quarter window, where the implementation's generations turn (never back)
+   */
+  | { op: "jump"; pick: number; to: "window" | "longest" | "quarter"; delta: -1 | 0 | 1 };
+
+// Ids that share digits but not their text ("7", "007", "x-7"), more families than a device keeps
+// numeric (a1…f1), digits past 15, and ids without digits.
+const IDS = ["7", "007", "0007", "x-7", "x-07", "x-0007", "a1", "b1", "c1", "d1", "e1", "f1", "m", "m-", "12345678901234567890", "12345678901234567891", "99999999999", "4294967295", "4294967296"];
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("advance" as const), ms: fc.oneof(fc.integer({ min: 0, max: 200_000 }), fc.constantFrom(1, 149_999, 150_000, 600_000)) }) },
+  { weight: 4, arbitrary: fc.record({ op: fc.constant("claim" as const), dev: fc.constantFrom("a", "b", "c"), id: fc.constantFrom(...IDS) }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant("settle" as const), pick: fc.nat(), durable: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("has" as const), dev: fc.constantFrom("a", "b", "c"), id: fc.constantFrom(...IDS) }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant("again" as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("jump" as const), pick: fc.nat(), to: fc.constantFrom("window" as const, "longest" as const, "quarter" as const), delta: fc.constantFrom(-1 as const, 0 as const, 1 as const) }) },
+);
+
+/**
+ * Against a model that knows only the contract: key → when it was stored durably; a claim in flight
+ * answers `pending`; a stored key answers `duplicate` for the whole window unless the caps evicted
+ * entries of its device since; it is gone after LONGEST; a key never stored is never a duplicate.
+ */
+async function checkAgainstModel(ops: Op[], caps: { maxPerDevice?: number; maxTotal?: number }): Promise<void> {
+  const c = fakeClock(Date.parse("2026-11-21T08:01:17.000Z"));
+  const evictions = new Map<string, number>();
+  let evictedTotal = 0;
+  const d = new MsgIdDedup(c.now, { ...caps, onEvict: (_r, dev, n) => { evictions.set(dev, (evictions.get(dev) ?? 0) + n); evictedTotal += n; } });
+  const stored = new Map<string, { at: number; evictionsBefore: number }>();
+  const flying: { key: string; dev: string; claim: Extract<Claim, { kind: "fresh" }> }[] = [];
+  const waits: { promise: Promise<boolean>; outcome: boolean | undefined; key: string }[] = [];
+  const pendingOf = new Map<string, (typeof waits)[number][]>();
+  const keyOf = (dev: string, id: string) => `${dev}\n${id}`;
+
+  /** What the model allows for a stored key: "duplicate", "fresh" or "either". */
+  const expected = (dev: string, id: string): "duplicate" | "fresh" | "either" => {
+    const s = stored.get(keyOf(dev, id));
+    if (s === undefined) return "fresh";
+    const age = c.now() - s.at;
+    if (age >= LONGEST) return "fresh";
+    if (age < WINDOW && (evictions.get(dev) ?? 0) === s.evictionsBefore) return "duplicate";
+    return "either";
+  };
+
+  for (const op of ops) {
+    let o: Op = op;
+    if (o.op === "jump" && o.to === "quarter") {
+      const q = WINDOW / 4;
+      c.set((Math.floor(c.now() / q) + 1) * q + o.delta);
+      continue;
+    }
+    if (o.op === "again" || o.op === "jump") {
+      const keys = [...stored.keys()];
+      if (keys.length === 0) continue;
+      const key = keys[o.pick % keys.length]!;
+      if (o.op === "jump") {
+        const t = stored.get(key)!.at + (o.to === "window" ? WINDOW : LONGEST) + o.delta;
+        if (t > c.now()) c.set(t);
+        continue;
+      }
+      const [dev, id] = key.split("\n") as [string, string];
+      o = { op: "claim", dev, id };
+    }
+    if (o.op === "advance") c.advance(o.ms);
+    else if (o.op === "has") {
+      const want = expected(o.dev, o.id);
+      const got = d.has(o.dev, o.id);
+      if (want === "fresh") expect(got, `has ${o.dev}/${o.id}`).toBe(false);
+      if (want === "duplicate") expect(got, `has ${o.dev}/${o.id}`).toBe(true);
+    } else if (o.op === "claim") {
+      const key = keyOf(o.dev, o.id);
+      const got = d.claim(o.dev, o.id);
+      if (flying.some((f) => f.key === key)) {
+        expect(got.kind, `claim ${key} in flight`).toBe("pending");
+        if (got.kind === "pending") {
+          const w = { promise: got.wait, outcome: undefined, key };
+          waits.push(w);
+          pendingOf.set(key, [...(pendingOf.get(key) ?? []), w]);
+        }
+        continue;
+      }
+      const want = expected(o.dev, o.id);
+      if (want !== "either") expect(got.kind, `claim ${key} (${want})`).toBe(want);
+      else expect(got.kind).not.toBe("pending");
+      if (got.kind === "fresh") {
+        stored.delete(key); // gone from the structure (expired or evicted): the model agrees
+        flying.push({ key, dev: o.dev, claim: got });
+      }
+    } else if (flying.length > 0) {
+      const [f] = flying.splice(o.pick % flying.length, 1);
+      f!.claim.done(o.durable);
+      if (o.durable) stored.set(f!.key, { at: c.now(), evictionsBefore: evictions.get(f!.dev) ?? 0 });
+      for (const w of pendingOf.get(f!.key) ?? []) w.outcome = o.durable;
+      pendingOf.delete(f!.key);
+    }
+    expect(d.inFlightCount()).toBe(flying.length);
+    const size = d.size();
+    if (caps.maxTotal !== undefined) expect(size).toBeLessThanOrEqual(caps.maxTotal);
+    // never more entries than were stored (and not yet forgotten by the model's upper bound)
+    let live = 0;
+    for (const s of stored.values()) if (c.now() - s.at < LONGEST) live++;
+    expect(size).toBeLessThanOrEqual(live);
+    if (evictedTotal === 0) {
+      let inWindow = 0;
+      for (const s of stored.values()) if (c.now() - s.at < WINDOW) inWindow++;
+      expect(size).toBeGreaterThanOrEqual(inWindow);
+    }
+  }
+  for (const f of flying) f.claim.done(false);
+  for (const w of waits) if (w.outcome === undefined) w.outcome = false;
+  for (const w of waits) expect(await w.promise, `wait on ${w.key}`).toBe(w.outcome);
+}
+
+describe("msgId dedup against a model", () => {
+  it("random claim/settle/has/clock interleavings over three devices, across generation boundaries", async () => {
+    await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 10, maxLength: 150, size: "max" }), (ops) => checkAgainstModel(ops, {})), { numRuns: 150 });
+  });
+
+  it("the same with tiny caps: an entry forgotten early is always counted for its device", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 10, maxLength: 150, size: "max" }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 10 }), (ops, maxPerDevice, maxTotal) =>
+        checkAgainstModel(ops, { maxPerDevice, maxTotal })),
+      { numRuns: 150 },
+    );
   });
 });

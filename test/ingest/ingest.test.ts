@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { IngestConfig } from "../../src/config/types.js";
 import { FloorgateError } from "../../src/core/errors.js";
 import type { Sample } from "../../src/core/sample.js";
+import { createLogger } from "../../src/core/logger.js";
 import { createIngest, type IngestSink } from "../../src/ingest/ingest.js";
 import { counterValue, fakeClock, newMetrics } from "./helpers.js";
 
@@ -124,6 +125,18 @@ describe("ingest (transport-independent)", () => {
     expect((await ing.handle("agv-2", "t", body({ msgId: "x", values: { a: 4 } }))).body).toMatchObject({ samples: 1 });
     expect(sink.stored.map((s) => s.value)).toEqual([1, 4]);
     expect(await counterValue(m.ingestDuplicates, { device: "agv-1" })).toBe(2);
+  });
+
+  it("msgIds forgotten early by the dedup cap are counted one by one and logged once", async () => {
+    const lines: { msg?: string; count?: number }[] = [];
+    const log = createLogger({ level: "warn", destination: { write: (l: string) => { lines.push(JSON.parse(l) as { msg?: string }); } } });
+    const m = newMetrics();
+    const ing = createIngest(cfg({ dedupMaxEntries: 3 }), new HoldSink(), m, fakeClock().now, { log });
+    for (let i = 0; i < 7; i++) expect((await ing.handle(`agv-${i % 2}`, "t", body({ msgId: `m-${i}`, values: { a: i } }))).status).toBe(202);
+    // 3 held, then all 3 (one generation) forgotten at the 4th and at the 7th
+    expect(await counterValue(m.ingestDedupEvictions, { reason: "total_cap" })).toBe(6);
+    const warned = lines.filter((l) => l.msg?.includes("dedup memory cap"));
+    expect(warned).toHaveLength(1);
   });
 
   it("concurrent duplicates in flight are stored once, and only answered after the first is durable", async () => {

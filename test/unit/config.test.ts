@@ -45,7 +45,7 @@ describe("defaults", () => {
     expect(c.journal).toEqual({ maxBytes: 1024 ** 3, overflow: "drop-oldest", fsync: "batch", fsyncIntervalMs: 50 });
     expect(c.devices).toEqual([]);
     expect(c.outputs).toEqual([]);
-    expect(c.ingest).toEqual({ http: false, maxPayloadBytes: 262144, ratePerDevice: 200, maxDevices: 20000, devices: [] });
+    expect(c.ingest).toEqual({ http: false, maxPayloadBytes: 262144, ratePerDevice: 200, maxDevices: 20000, dedupMaxEntries: 8000000, devices: [] });
   });
 
   it("takes gateway.driverThreads from 0 to 16, and names the path of anything else", () => {
@@ -58,7 +58,7 @@ describe("defaults", () => {
 
   it("turns ingest.http on when an ingest section exists, even an empty one", () => {
     expect(ok(parse(`${G}ingest:\n`)).ingest.http).toBe(true);
-    expect(ok(parse(`${G}ingest:\n  ratePerDevice: 5\n`)).ingest).toEqual({ http: true, maxPayloadBytes: 262144, ratePerDevice: 5, maxDevices: 20000, devices: [] });
+    expect(ok(parse(`${G}ingest:\n  ratePerDevice: 5\n`)).ingest).toEqual({ http: true, maxPayloadBytes: 262144, ratePerDevice: 5, maxDevices: 20000, dedupMaxEntries: 8000000, devices: [] });
     expect(ok(parse(`${G}ingest:\n  http: false\n`)).ingest.http).toBe(false);
   });
 
