@@ -40,7 +40,11 @@ const parts: Record<string, () => Promise<Figures>> = {
     const { benchMqttOutputVsBare, vsBareFigures } = await import("./mqtt-output.js");
     const broker = await startBenchBroker();
     try {
-      return vsBareFigures(await benchMqttOutputVsBare(broker.url, broker.pid!, { rounds: envInt("FLOORGATE_BENCH_ROUNDS", 3) }));
+      return vsBareFigures(await benchMqttOutputVsBare(broker.url, broker.pid!, {
+        rounds: envInt("FLOORGATE_BENCH_ROUNDS", 3),
+        devices: envInt("FLOORGATE_BENCH_DEVICES", 1000),
+        tagsPerDevice: envInt("FLOORGATE_BENCH_TAGS", 10),
+      }));
     } finally { await broker.dispose(); }
   },
   sparkplug: async () => {

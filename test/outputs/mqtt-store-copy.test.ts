@@ -102,6 +102,24 @@ describe(`MQTT.js ${VERSION} with the store copy skipped, against Mosquitto`, ()
     }
   });
 
+  it("a patched client writes each QoS 1 publish as head + payload (two writes, not mqtt-packet's six), and the broker gets it intact", async () => {
+    const { c } = await client("framed");
+    try {
+      expect(skipStoreCopy(c)).toBe(true);
+      const stream = c.stream as unknown as { write(chunk: unknown, ...rest: unknown[]): boolean };
+      const write = stream.write.bind(stream);
+      let writes = 0;
+      stream.write = (chunk: unknown, ...rest: unknown[]) => { writes++; return write(chunk, ...rest); };
+      const payload = Buffer.from(JSON.stringify({ v: "ü€😀", n: 1.5 }));
+      await Promise.all(Array.from({ length: 10 }, () => c.publishAsync("fg/copy/fränkisch", payload, { qos: 1 })));
+      expect(writes).toBe(20);
+      await sub.until(() => sub.on("fg/copy/fränkisch").length === 10);
+      for (const m of sub.on("fg/copy/fränkisch")) expect(m.payload.equals(payload)).toBe(true);
+    } finally {
+      await c.endAsync(true);
+    }
+  });
+
   it("many QoS 1 publishes through the patched client all arrive, in order, and leave nothing in the store", async () => {
     const { c } = await client("many");
     try {
