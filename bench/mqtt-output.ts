@@ -128,8 +128,13 @@ function procCpuUs(pid: number): number {
 export async function benchMqttOutputVsBare(
   url: string,
   brokerPid: number,
-  opts: { durationMs?: number; rounds?: number; devices?: number; tagsPerDevice?: number } = {},
+  opts: {
+    durationMs?: number; rounds?: number; devices?: number; tagsPerDevice?: number;
+    /** another build of the output (before/after comparisons in one run); default this one */
+    createOutput?: typeof createMqttJsonOutput;
+  } = {},
 ): Promise<MqttOutputVsBare> {
+  const createOutput = opts.createOutput ?? createMqttJsonOutput;
   const durationMs = opts.durationMs ?? 3000;
   const rounds = opts.rounds ?? 3;
   const devices = opts.devices ?? 1000;
@@ -181,7 +186,7 @@ export async function benchMqttOutputVsBare(
   };
 
   const gatewayRound = async (until: number): Promise<number> => {
-    const output = createMqttJsonOutput(cfg, { id: "gw" });
+    const output = createOutput(cfg, { id: "gw" });
     const session = await output.connect({ signal: new AbortController().signal, log });
     let sent = 0;
     let k = 0;
