@@ -76,10 +76,11 @@ export class TelemetryEncoder {
    * old generation at 200,000 values/s. Messages are written straight into this slab from cached
    * byte runs: per device the head `{"gateway":…,"device":…,"batch":`, per tag `,{"tag":…,"value":`,
    * and for the last (quality, ts, unit) the suffix `,"quality":…,"ts":…,"unit":…}` — a poll gives
-   * every sample of a message the same ts and quality, and tag names repeat every poll. Integers are
-   * written digit by digit, and so are values with up to 6 decimals (json-number.ts). Why a slab: a Buffer of its own per 9 KB payload (malloc, free and
-   * external-memory accounting 2,000 times a second) and the copy into it cost more than a fifth of
-   * the encoding; a slab is freed by the GC once no payload in it is held.
+   * every sample of a message the same ts and quality, and tag names repeat every poll. Integers and
+   * values with up to 6 decimals are written digit by digit (json-number.ts). Why a slab: a Buffer
+   * of its own per 9 KB payload (malloc, free and external-memory accounting 2,000 times a second)
+   * and the copy into it cost more than a fifth of the encoding; a slab is freed by the GC once no
+   * payload in it is held.
    */
   private slab: Buffer = Buffer.allocUnsafeSlow(SLAB);
   /**
