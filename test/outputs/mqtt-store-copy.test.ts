@@ -33,6 +33,11 @@ describe(`MQTT.js ${VERSION}: the private _storeAndSend that store-copy.ts repla
     }
     const digest = createHash("sha256").update(src).digest("hex");
     expect(digest, `${CHANGED}: its source differs (sha256 ${digest}); ${REDO}`).toBe(CHECKED_SOURCE_SHA256);
+    // What the framed write reproduces of _writePacket: packetsend, the packet written, then cb or 'drain'.
+    const write = proto._writePacket!.toString().replace(/\s+/g, " ");
+    for (const part of ["this.emit('packetsend', packet)", "writeToStream(packet, this.stream, this.options)", "this.stream.once('drain', cb)", "cb !== this.noop"]) {
+      expect(write.includes(part), `MQTT.js ${VERSION} changed _writePacket: its source no longer has ${JSON.stringify(part)}; check store-copy.ts framedWriter`).toBe(true);
+    }
   });
 
   it("a fresh client has every internal the adapter needs; topic aliases turn it off", () => {

@@ -92,9 +92,9 @@ interface FramingClient {
  * MQTT.js's `_writePacket` for the one packet we send by the thousand — an MQTT 3.1.1 PUBLISH of a
  * Buffer payload: `packetsend` emitted, then the head (publish-frame.ts) and the payload as two
  * writes, where mqtt-packet makes six, then the write callback as `_writePacket` calls it (QoS 1
- * hands MQTT.js's no-op: the PUBACK completes the publish). The stream is corked until the next tick as
- * mqtt-packet does, but once per tick rather than once per packet, so a burst of publishes still
- * leaves in one writev. Returns false, having done nothing, for any other packet.
+ * hands MQTT.js's no-op: the PUBACK completes the publish). The stream is corked until the next
+ * tick as mqtt-packet does, but once per tick rather than once per packet, so a burst of publishes
+ * still leaves in one writev. Returns false, having done nothing, for any other packet.
  */
 function framedWriter(c: FramingClient): (packet: { cmd: string }, cb: unknown) => boolean {
   const topics = new TopicBytes();
