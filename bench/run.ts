@@ -35,6 +35,18 @@ const parts: Record<string, () => Promise<Figures>> = {
       };
     } finally { await broker.dispose(); }
   },
+  // The output against a bare MQTT.js publisher of the same bytes, and Mosquitto's own CPU.
+  "mqtt-output-cpu": async () => {
+    const { benchMqttOutputVsBare, vsBareFigures } = await import("./mqtt-output.js");
+    const broker = await startBenchBroker();
+    try {
+      return vsBareFigures(await benchMqttOutputVsBare(broker.url, broker.pid!, {
+        rounds: envInt("FLOORGATE_BENCH_ROUNDS", 3),
+        devices: envInt("FLOORGATE_BENCH_DEVICES", 1000),
+        tagsPerDevice: envInt("FLOORGATE_BENCH_TAGS", 10),
+      }));
+    } finally { await broker.dispose(); }
+  },
   sparkplug: async () => {
     const { benchSparkplug, sparkplugFigures } = await import("./sparkplug.js");
     const broker = await startBenchBroker();

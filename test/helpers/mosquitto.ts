@@ -43,6 +43,8 @@ export interface MosquittoBroker {
   port: number;
   /** Log lines the broker wrote (stdout+stderr), newest last, for failure messages. */
   readonly log: string[];
+  /** The running broker's process id (benches read its CPU from /proc); undefined while stopped. */
+  readonly pid: number | undefined;
   /** SIGTERM and wait for exit. */
   stop(): Promise<void>;
   /** Starts again on the same port and waits until a client can connect. */
@@ -171,6 +173,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     url,
     port,
     log,
+    get pid() { return proc?.pid; },
     stop: () => waitExit("SIGTERM"),
     kill: () => waitExit("SIGKILL"),
     start,

@@ -33,6 +33,11 @@ describe(`MQTT.js ${VERSION}: the private _storeAndSend that store-copy.ts repla
     }
     const digest = createHash("sha256").update(src).digest("hex");
     expect(digest, `${CHANGED}: its source differs (sha256 ${digest}); ${REDO}`).toBe(CHECKED_SOURCE_SHA256);
+    // What the framed write reproduces of _writePacket: packetsend, the packet written, then cb or 'drain'.
+    const write = proto._writePacket!.toString().replace(/\s+/g, " ");
+    for (const part of ["this.emit('packetsend', packet)", "writeToStream(packet, this.stream, this.options)", "this.stream.once('drain', cb)", "cb !== this.noop"]) {
+      expect(write.includes(part), `MQTT.js ${VERSION} changed _writePacket: its source no longer has ${JSON.stringify(part)}; check store-copy.ts framedWriter`).toBe(true);
+    }
   });
 
   it("a fresh client has every internal the adapter needs; topic aliases turn it off", () => {
@@ -97,6 +102,24 @@ describe(`MQTT.js ${VERSION} with the store copy skipped, against Mosquitto`, ()
       expect(stored).toHaveLength(1);
       expect(stored[0]!.payload, `MQTT.js ${VERSION} no longer copies QoS 1 publishes: store-copy.ts may be dropped`).not.toBe(payload);
       expect(Buffer.from(stored[0]!.payload as Buffer).equals(payload)).toBe(true);
+    } finally {
+      await c.endAsync(true);
+    }
+  });
+
+  it("a patched client writes each QoS 1 publish as head + payload (two writes, not mqtt-packet's six), and the broker gets it intact", async () => {
+    const { c } = await client("framed");
+    try {
+      expect(skipStoreCopy(c)).toBe(true);
+      const stream = c.stream as unknown as { write(chunk: unknown, ...rest: unknown[]): boolean };
+      const write = stream.write.bind(stream);
+      let writes = 0;
+      stream.write = (chunk: unknown, ...rest: unknown[]) => { writes++; return write(chunk, ...rest); };
+      const payload = Buffer.from(JSON.stringify({ v: "ü€😀", n: 1.5 }));
+      await Promise.all(Array.from({ length: 10 }, () => c.publishAsync("fg/copy/fränkisch", payload, { qos: 1 })));
+      expect(writes).toBe(20);
+      await sub.until(() => sub.on("fg/copy/fränkisch").length === 10);
+      for (const m of sub.on("fg/copy/fränkisch")) expect(m.payload.equals(payload)).toBe(true);
     } finally {
       await c.endAsync(true);
     }

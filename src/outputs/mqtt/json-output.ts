@@ -5,50 +5,16 @@ import { safeUrl, type Logger } from "../../core/logger.js";
 import type { DeviceState } from "../../core/sample.js";
 import type { SampleBatch } from "../../core/sample-columns.js";
 import type { Output, OutputContext, OutputSession, WriteResult } from "../../core/output.js";
-import { DEFAULT_TIMING, classifyConnectError, endClientLater, openClient, type MqttTiming } from "./client.js";
+import { classifyConnectError, endClientLater, openClient, type MqttTiming } from "./client.js";
 import { planMessages, type TelemetryMessage } from "./json-plan.js";
 import { TelemetryEncoder, cachedIn } from "./json-writer.js";
+import { createPublishWindow, windowOf, type PublishWindow, type PublishWindowOptions } from "./publish-window.js";
 import { deviceStatusPayload, deviceStatusTopic, gatewayStatusPayload, gatewayStatusTopic, telemetryTopic } from "./topics.js";
 
-/**
- * Writes the runtime may keep outstanding. Mosquitto acks QoS 1 at the speed of its event loop only
- * when many PUBLISHes are queued on the socket (with few in flight, Nagle/delayed-ACK stalls each
- * round trip); see bench/mqtt-output.ts for the measurement behind this number.
- */
-export const DEFAULT_MAX_IN_FLIGHT = 64;
-/** default write size, in messages' worth of samples */
-export const WRITE_MESSAGES = 8;
-/**
- * Most publishes (telemetry and device status) one session has awaiting their PUBACK, whatever the
- * writes they come from: with many devices one write is thousands of messages (one per device), so
- * 64 writes could be 256,000 publishes, far past MQTT's 65,535 packet ids. 10,000 is well below
- * them and still far above the ~500 that keep Mosquitto busy (bench/mqtt-output.ts).
- */
-export const MAX_MESSAGES_IN_FLIGHT = 10_000;
+export { DEFAULT_MAX_IN_FLIGHT, MAX_MESSAGES_IN_FLIGHT, WRITE_MESSAGES, windowOf } from "./publish-window.js";
 
-export interface MqttJsonOutputOptions extends Partial<MqttTiming> {
-  maxInFlight?: number;
-  /** publishes awaiting PUBACK at once; default MAX_MESSAGES_IN_FLIGHT, at most 60,000 */
-  maxMessagesInFlight?: number;
-  /** samples per write (one write is split into messages of at most `cfg.maxBatch` per device); default 8 × maxBatch */
-  writeSamples?: number;
-}
-
-/** The publish window and timing of either MQTT format, the options' defaults filled in and checked. */
-export function windowOf(cfg: MqttOutputConfig, options: MqttJsonOutputOptions): {
-  maxInFlight: number; maxMessagesInFlight: number; writeSamples: number; timing: MqttTiming;
-} {
-  const {
-    maxInFlight = DEFAULT_MAX_IN_FLIGHT,
-    maxMessagesInFlight = MAX_MESSAGES_IN_FLIGHT,
-    writeSamples = cfg.maxBatch * WRITE_MESSAGES,
-    ...timingOverrides
-  } = options;
-  if (!(maxMessagesInFlight >= 1 && maxMessagesInFlight <= 60_000)) {
-    throw new RangeError(`maxMessagesInFlight must be 1–60,000 (MQTT has 65,535 packet ids), got ${maxMessagesInFlight}`);
-  }
-  return { maxInFlight, maxMessagesInFlight, writeSamples, timing: { ...DEFAULT_TIMING, ...timingOverrides } };
-}
+/** Options of the json format: its publish window and timing (publish-window.ts). */
+export type MqttJsonOutputOptions = PublishWindowOptions;
 
 /** The MQTT json output (spec §6 "json"): one fresh MQTT.js client per session. */
 export function createMqttJsonOutput(
@@ -127,13 +93,9 @@ class MqttJsonSession implements OutputSession {
   private readonly unsent: PendingWrite[] = [];
   /** device status topic → latest payload, waiting for room in the window */
   private readonly statusQueue = new Map<string, string>();
-  /** publishes whose callback has not come yet (PUBACK at QoS 1) */
-  private inFlight = 0;
+  /** publishes whose callback has not come yet (PUBACK at QoS 1), the watchdog over them, refills */
+  private readonly window: PublishWindow;
   private pumping = false;
-  private refillScheduled = false;
-  /** when the last publish callback came, or the window last went from empty to busy */
-  private lastProgress = 0;
-  private watchdog: NodeJS.Timeout | undefined;
   private readonly encoder: TelemetryEncoder;
   /** device → `{topicPrefix}/{device}/telemetry` */
   private readonly topics = new Map<string, string>();
@@ -143,12 +105,18 @@ class MqttJsonSession implements OutputSession {
     private readonly cfg: MqttOutputConfig,
     gateway: { id: string },
     private readonly timing: MqttTiming,
-    private readonly maxMessages: number,
+    maxMessages: number,
     private readonly where: string,
     private readonly log: Logger,
     errors: { last: Error | undefined },
   ) {
     this.lost = new Promise<Error>((resolve) => { this.resolveLost = resolve; });
+    this.window = createPublishWindow({
+      max: maxMessages,
+      timeoutMs: timing.writeTimeoutMs,
+      onStalled: (n) => this.destroy(new FloorgateError("OUTPUT_TIMEOUT", `${where}: ${n} publishes not acknowledged within ${timing.writeTimeoutMs} ms`)),
+      onRefill: () => this.pump(),
+    });
     // Payload slabs are reused only at QoS 1, where a PUBACK proves the bytes left the socket;
     // MQTT.js's callback for a QoS 0 publish proves nothing of the kind.
     this.encoder = new TelemetryEncoder(gateway.id, cfg.qos === 1);
@@ -207,11 +175,11 @@ class MqttJsonSession implements OutputSession {
     if (this.pumping) return; // a callback that fired during a publish: the loop below goes on
     this.pumping = true;
     try {
-      while (this.inFlight < this.maxMessages && !this.broken) {
+      while (this.window.hasRoom && !this.broken) {
         if (this.statusQueue.size > 0) {
           const [topic, payload] = this.statusQueue.entries().next().value as [string, string];
           this.statusQueue.delete(topic);
-          this.started();
+          this.window.opened();
           this.client.publish(topic, payload, { qos: 1, retain: true }, this.statusAcked);
           continue;
         }
@@ -237,18 +205,12 @@ class MqttJsonSession implements OutputSession {
    * what is held until PUBACK is off-heap bytes, not flattened strings.
    */
   private publishTelemetry(w: PendingWrite, topic: string, payload: Buffer): void {
-    this.started();
+    this.window.opened();
     this.client.publish(topic, payload, { qos: this.cfg.qos }, (err?: Error) => this.telemetryAcked(w, payload, err));
   }
 
   private telemetryAcked(w: PendingWrite, payload: Buffer, err: Error | undefined): void {
-    this.inFlight--;
-    if (this.broken) return; // already rejected by destroy()
-    if (err) {
-      this.destroy(new FloorgateError("OUTPUT_UNAVAILABLE", `${this.where}: publish failed: ${err.message}`, { cause: err }));
-      return;
-    }
-    this.lastProgress = performance.now();
+    if (!this.settled(err)) return;
     if (this.cfg.qos === 1) this.encoder.release(payload);
     if (--w.remaining === 0) {
       w.done = true;
@@ -259,52 +221,25 @@ class MqttJsonSession implements OutputSession {
 
   /** Device status is best effort: a refused one is not worth failing the session over. */
   private readonly statusAcked = (): void => {
-    this.inFlight--;
-    if (this.broken) return;
-    this.lastProgress = performance.now();
-    this.refill();
+    this.window.settled(!this.broken);
+    if (!this.broken) this.refill();
   };
 
-  /**
-   * Room freed by an ack is used after the acks that came with it: MQTT.js handles one incoming
-   * packet per tick and flushes its corked writes on the next, so publishing from each ack would
-   * write one small packet per syscall (half the throughput over thousands of devices). The PUBACKs
-   * of one socket read are all handled before the immediate, which then publishes them in one burst.
-   */
+  /** One publish answered: true when the session goes on; false when it was already broken (writes rejected by destroy) or this error breaks it. */
+  private settled(err: Error | undefined): boolean {
+    if (this.broken || err) {
+      this.window.settled(false);
+      if (!this.broken) this.destroy(new FloorgateError("OUTPUT_UNAVAILABLE", `${this.where}: publish failed: ${err!.message}`, { cause: err }));
+      return false;
+    }
+    this.window.settled(true);
+    return true;
+  }
+
+  /** Room freed by acks is filled once per turn of the event loop (the window's `refillSoon`). */
   private refill(): void {
-    if (this.refillScheduled || (this.unsent.length === 0 && this.statusQueue.size === 0)) return;
-    this.refillScheduled = true;
-    setImmediate(this.runRefill);
+    if (this.unsent.length > 0 || this.statusQueue.size > 0) this.window.refillSoon();
   }
-
-  private readonly runRefill = (): void => {
-    this.refillScheduled = false;
-    this.pump();
-  };
-
-  /** One more publish in flight; arms the watchdog when the window was idle. */
-  private started(): void {
-    if (this.inFlight++ === 0) {
-      this.lastProgress = performance.now();
-      this.watchdog ??= setTimeout(this.checkProgress, this.timing.writeTimeoutMs);
-    }
-  }
-
-  /**
-   * One timer for the whole window instead of one per write: it fails the session only when
-   * publishes are outstanding and none was acknowledged for `writeTimeoutMs`, so a deep window on a
-   * slow broker (where the last message waits behind thousands) is not mistaken for a dead one.
-   */
-  private readonly checkProgress = (): void => {
-    this.watchdog = undefined;
-    if (this.broken || this.inFlight === 0) return;
-    const idle = performance.now() - this.lastProgress;
-    if (idle < this.timing.writeTimeoutMs) {
-      this.watchdog = setTimeout(this.checkProgress, this.timing.writeTimeoutMs - idle);
-      return;
-    }
-    this.destroy(new FloorgateError("OUTPUT_TIMEOUT", `${this.where}: ${this.inFlight} publishes not acknowledged within ${this.timing.writeTimeoutMs} ms`));
-  };
 
   /** One topic string per device instead of one per message; bounded like the encoder's caches. */
   private topicOf(device: string): string {
@@ -341,8 +276,7 @@ class MqttJsonSession implements OutputSession {
   destroy(reason: Error): void {
     if (this.broken) return;
     this.broken = reason;
-    clearTimeout(this.watchdog);
-    this.watchdog = undefined;
+    this.window.close();
     this.unsent.length = 0;
     this.statusQueue.clear();
     const pending = this.pending.splice(0);

@@ -1,6 +1,7 @@
 import type { Quality } from "../../core/sample.js";
 import { QUALITY_CODES } from "../../core/sample-columns.js";
 import type { TelemetryMessage } from "./json-plan.js";
+import { NUMBER_ROOM, putNumber } from "./json-number.js";
 
 const QUALITY: Record<Quality, string> = { good: '"good"', uncertain: '"uncertain"', bad: '"bad"' };
 
@@ -37,15 +38,11 @@ const POOL_MAX = 16;
 const POSITIONS = 4096;
 /** Suffix cache slots (a power of two): see TelemetryEncoder's slotTs. */
 const SUFFIX_SLOTS = 64;
-/** Room for any number: `String(-Number.MIN_VALUE)` is 24 characters, a safe integer at most 17. */
-const NUMBER_ROOM = 32;
 
 /** The `[` is written over the first sample's leading comma, or on its own for no samples. */
 const SAMPLES_OPEN = Buffer.from(',"samples":');
 const CLOSE = Buffer.from("]}");
 const C_OPEN = 0x5b;
-const C_MINUS = 0x2d;
-const C_ZERO = 0x30;
 const NULL_BYTES = Buffer.from("null");
 const TRUE_BYTES = Buffer.from("true");
 const FALSE_BYTES = Buffer.from("false");
@@ -58,46 +55,6 @@ const FALSE_BYTES = Buffer.from("false");
 function put(dst: Buffer, at: number, src: Uint8Array): number {
   dst.set(src, at);
   return at + src.length;
-}
-
-/**
- * Writes a safe integer as `String(v)` would (no exponent below 1e21, -0 as "0"); returns the position
- * after it. Digits go right to left into their final place, so no string is made.
- */
-function putInteger(dst: Buffer, at: number, v: number): number {
-  if (v < 0) {
-    dst[at++] = C_MINUS;
-    v = -v;
-  }
-  if (v <= 0x7fffffff) {
-    // int32 arithmetic only: a float `%` is a call into the runtime, and this runs per sample.
-    let x = v | 0; // -0 becomes 0
-    const end = at + (x < 10 ? 1 : x < 100 ? 2 : x < 1000 ? 3 : x < 10000 ? 4 : x < 100000 ? 5 : x < 1000000 ? 6 : x < 10000000 ? 7 : x < 100000000 ? 8 : x < 1000000000 ? 9 : 10);
-    let q = end;
-    do {
-      const next = (x / 10) | 0;
-      dst[--q] = C_ZERO + (x - next * 10);
-      x = next;
-    } while (x !== 0);
-    return end;
-  }
-  // Above int32: `%` and the subtraction are exact for safe integers, so the division is too.
-  let len = 10;
-  for (let t = 1e10; t <= v; t *= 10) len++;
-  const end = at + len;
-  let q = end;
-  while (v !== 0) {
-    const d = v % 10;
-    dst[--q] = C_ZERO + d;
-    v = (v - d) / 10;
-  }
-  return end;
-}
-
-/** Writes an ASCII string (the text of a number); returns the position after it. */
-function putAscii(dst: Buffer, at: number, s: string): number {
-  for (let i = 0; i < s.length; i++) dst[at++] = s.charCodeAt(i);
-  return at;
 }
 
 /**
@@ -119,10 +76,11 @@ export class TelemetryEncoder {
    * old generation at 200,000 values/s. Messages are written straight into this slab from cached
    * byte runs: per device the head `{"gateway":…,"device":…,"batch":`, per tag `,{"tag":…,"value":`,
    * and for the last (quality, ts, unit) the suffix `,"quality":…,"ts":…,"unit":…}` — a poll gives
-   * every sample of a message the same ts and quality, and tag names repeat every poll. Integers are
-   * written digit by digit. Why a slab: a Buffer of its own per 9 KB payload (malloc, free and
-   * external-memory accounting 2,000 times a second) and the copy into it cost more than a fifth of
-   * the encoding; a slab is freed by the GC once no payload in it is held.
+   * every sample of a message the same ts and quality, and tag names repeat every poll. Integers and
+   * values with up to 6 decimals are written digit by digit (json-number.ts). Why a slab: a Buffer
+   * of its own per 9 KB payload (malloc, free and external-memory accounting 2,000 times a second)
+   * and the copy into it cost more than a fifth of the encoding; a slab is freed by the GC once no
+   * payload in it is held.
    */
   private slab: Buffer = Buffer.allocUnsafeSlow(SLAB);
   /**
@@ -220,7 +178,7 @@ export class TelemetryEncoder {
     let buf = this.room(p, head.length + NUMBER_ROOM + SAMPLES_OPEN.length + 1);
     p -= this.moved;
     p = put(buf, p, head);
-    p = this.putNumber(buf, p, msg.batch);
+    p = putNumber(buf, p, msg.batch);
     p = put(buf, p, SAMPLES_OPEN);
     let m = 0; // sample index within the message
     for (const run of msg.runs) {
@@ -255,7 +213,7 @@ export class TelemetryEncoder {
         if (p + need > buf.length) { buf = this.room(p, need); p -= this.moved; }
         p = put(buf, p, prefix);
         if (m === 0) buf[p - prefix.length] = C_OPEN;
-        if (typeof v === "number") p = this.putNumber(buf, p, v);
+        if (typeof v === "number") p = putNumber(buf, p, v);
         else if (text !== undefined) p += buf.write(text, p, "utf8");
         else {
           const lit = v === true ? TRUE_BYTES : v === false ? FALSE_BYTES : NULL_BYTES;
@@ -298,13 +256,6 @@ export class TelemetryEncoder {
     this.slab = fresh;
     this.base = 0;
     return fresh;
-  }
-
-  /** JSON for a number as `String(v)`; NaN and ±Infinity have no JSON form and travel as null. */
-  private putNumber(buf: Buffer, p: number, v: number): number {
-    if ((v | 0) === v || Number.isSafeInteger(v)) return putInteger(buf, p, v);
-    if (Number.isFinite(v)) return putAscii(buf, p, String(v));
-    return put(buf, p, NULL_BYTES);
   }
 
   // Makers made once: a closure per call would be an allocation per sample on a miss.

@@ -3,18 +3,13 @@ import { FloorgateError } from "../../core/errors.js";
 import { safeUrl } from "../../core/logger.js";
 import type { Output, OutputContext, OutputSession } from "../../core/output.js";
 import { classifyConnectError, openClient, type MqttTiming } from "./client.js";
-import { windowOf } from "./json-output.js";
+import { windowOf, type PublishWindowOptions } from "./publish-window.js";
 import { EdgeNode, sparkplugTopic } from "./sparkplug-model.js";
 import { encodeNDeath } from "./sparkplug-payloads.js";
 import { SparkplugSession } from "./sparkplug-session.js";
 
-export interface MqttSparkplugOutputOptions extends Partial<MqttTiming> {
-  maxInFlight?: number;
-  /** data messages handed to MQTT.js and not yet acknowledged (QoS 1) or flushed (QoS 0); default MAX_MESSAGES_IN_FLIGHT */
-  maxMessagesInFlight?: number;
-  /** samples per write; default 8 × maxBatch */
-  writeSamples?: number;
-}
+/** Options of the sparkplug-b format: its publish window and timing (publish-window.ts). */
+export type MqttSparkplugOutputOptions = PublishWindowOptions;
 
 /** The MQTT output's Sparkplug B format (spec §6 "sparkplug-b"): one fresh MQTT.js client per session. */
 export function createMqttSparkplugOutput(

@@ -7,6 +7,7 @@ import type { SampleBatch } from "../../core/sample-columns.js";
 import type { OutputContext, OutputSession, WriteResult } from "../../core/output.js";
 import { endClientLater, type MqttTiming } from "./client.js";
 import { planMessages, type TelemetryMessage } from "./json-plan.js";
+import { createPublishWindow, type PublishWindow } from "./publish-window.js";
 import { SeqCounter, isDeadState, isNewerState, parseHostState, sparkplugTopic, stateTopic, type EdgeNode } from "./sparkplug-model.js";
 import { encodeDBirth, encodeDData, encodeDDeath, encodeNBirth, encodeNDeath, isRebirthRequest } from "./sparkplug-payloads.js";
 
@@ -54,11 +55,9 @@ export class SparkplugSession implements OutputSession {
   private readonly pending: PendingWrite[] = [];
   private readonly unsent: PendingWrite[] = [];
   private readonly readyWaiters = new Set<{ resolve(): void; reject(err: Error): void }>();
-  private inFlight = 0;
+  /** publishes and flushes not yet confirmed, the watchdog over them, refills */
+  private readonly window: PublishWindow;
   private pumping = false;
-  private refillScheduled = false;
-  private lastProgress = 0;
-  private watchdog: NodeJS.Timeout | undefined;
   private badStateLogged = false;
   private readonly log: Logger;
   private readonly ncmdTopic: string;
@@ -71,13 +70,19 @@ export class SparkplugSession implements OutputSession {
     private readonly node: EdgeNode,
     private readonly bdSeq: number,
     private readonly timing: MqttTiming,
-    private readonly maxMessages: number,
+    maxMessages: number,
     private readonly where: string,
     private readonly ctx: OutputContext,
     errors: { last: Error | undefined },
   ) {
     this.log = ctx.log;
     this.lost = new Promise<Error>((resolve) => { this.resolveLost = resolve; });
+    this.window = createPublishWindow({
+      max: maxMessages,
+      timeoutMs: timing.writeTimeoutMs,
+      onStalled: (n) => this.destroy(new FloorgateError("OUTPUT_TIMEOUT", `${where}: ${n} publishes not confirmed within ${timing.writeTimeoutMs} ms`)),
+      onRefill: () => this.pump(),
+    });
     this.ncmdTopic = sparkplugTopic(node.group, "NCMD", node.id);
     this.hostTopic = cfg.primaryHostId === undefined ? undefined : stateTopic(cfg.primaryHostId);
     client.on("close", () => {
@@ -234,7 +239,7 @@ export class SparkplugSession implements OutputSession {
     if (this.pumping || !this.live) return;
     this.pumping = true;
     try {
-      while (this.inFlight < this.maxMessages && !this.broken) {
+      while (this.window.hasRoom && !this.broken) {
         const w = this.unsent[0];
         if (w === undefined) break;
         const plan = w.plan!;
@@ -324,46 +329,24 @@ export class SparkplugSession implements OutputSession {
    * broken or this error breaks it.
    */
   private settled(err: Error | undefined): boolean {
-    this.inFlight--;
-    if (this.broken) return false;
-    if (err) {
-      this.destroy(new FloorgateError("OUTPUT_UNAVAILABLE", `${this.where}: publish failed: ${err.message}`, { cause: err }));
+    if (this.broken || err) {
+      this.window.settled(false);
+      if (!this.broken) this.destroy(new FloorgateError("OUTPUT_UNAVAILABLE", `${this.where}: publish failed: ${err!.message}`, { cause: err }));
       return false;
     }
-    this.lastProgress = performance.now();
+    this.window.settled(true);
     return true;
   }
 
-  /** Batches the refills of one socket read into one burst (see json-output.ts `refill`). */
+  /** Room freed by confirmations is filled once per turn of the event loop (the window's `refillSoon`). */
   private refill(): void {
-    if (this.refillScheduled || this.unsent.length === 0) return;
-    this.refillScheduled = true;
-    setImmediate(this.runRefill);
+    if (this.unsent.length > 0) this.window.refillSoon();
   }
 
-  private readonly runRefill = (): void => {
-    this.refillScheduled = false;
-    this.pump();
-  };
-
-  /** One more publish or flush outstanding; arms the progress watchdog when the window was idle. */
+  /** One more publish or flush outstanding (the window arms its watchdog when it was idle). */
   private count(): void {
-    if (this.inFlight++ === 0) {
-      this.lastProgress = performance.now();
-      this.watchdog ??= setTimeout(this.checkProgress, this.timing.writeTimeoutMs);
-    }
+    this.window.opened();
   }
-
-  private readonly checkProgress = (): void => {
-    this.watchdog = undefined;
-    if (this.broken || this.inFlight === 0) return;
-    const idle = performance.now() - this.lastProgress;
-    if (idle < this.timing.writeTimeoutMs) {
-      this.watchdog = setTimeout(this.checkProgress, this.timing.writeTimeoutMs - idle);
-      return;
-    }
-    this.destroy(new FloorgateError("OUTPUT_TIMEOUT", `${this.where}: ${this.inFlight} publishes not confirmed within ${this.timing.writeTimeoutMs} ms`));
-  };
 
   private resolveInOrder(): void {
     while (this.pending.length > 0 && this.pending[0]!.done) this.pending.shift()!.resolve({ dropped: [] });
@@ -386,8 +369,7 @@ export class SparkplugSession implements OutputSession {
     if (this.broken) return;
     this.broken = reason;
     this.live = false;
-    clearTimeout(this.watchdog);
-    this.watchdog = undefined;
+    this.window.close();
     this.unsent.length = 0;
     const err = reason instanceof FloorgateError && (reason.code === "OUTPUT_UNAVAILABLE" || reason.code === "OUTPUT_TIMEOUT")
       ? reason
