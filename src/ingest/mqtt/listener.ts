@@ -36,6 +36,16 @@ const GUARD_LOG_MS = 60_000;
 export const LISTEN_BACKLOG = 4096;
 /** Reading resumes once the messages awaiting durability fall to this share of `maxInFlight`. */
 export const INFLIGHT_LOW_WATER = 0.5;
+/**
+ * Connections started (a Session made, its CONNECT handled) per event-loop turn at most; the rest
+ * wait for the next turns (setImmediate), with timers — the Modbus pollers' — running between.
+ * Why: the connect-rate bucket lets a second's worth (`connectsPerSec`) in at once after a quiet
+ * spell, and every CONNECT costs a token check, a CONNACK and the device table's listeners (the
+ * log, the outputs' status topics, /live). A fleet reconnecting together handled all of them in
+ * one turn, holding the event loop, and the pollers sharing it, for 100 ms and more on a loaded
+ * machine. 32 of them take a few ms.
+ */
+export const STARTS_PER_TURN = 32;
 
 export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerContext, opts: MqttListenerOptions = {}): Promise<RunningListener> {
   const { ingest, table, metrics, log } = ctx;
@@ -175,6 +185,30 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
     host.refused(undefined, "tls", `TLS handshake failed: ${err.message}`);
     t.destroy();
   });
+  // Accepted sockets start in slices of STARTS_PER_TURN per event-loop turn; the others wait here
+  // (counted as open for maxConnections) and their data waits in the socket, unread.
+  let closing: Promise<void> | null = null;
+  const waiting: Socket[] = [];
+  let waitingHead = 0;
+  let startedThisTurn = 0;
+  let turnQueued = false;
+  const startSession = (raw: Socket): void => {
+    if (raw.destroyed) return; // gone while it waited: its close already left `sockets`
+    if (closing) { raw.destroy(); return; }
+    startedThisTurn++;
+    // The TLS server never listens: it is handed the sockets the guards let through.
+    if (tlsServer) tlsServer.emit("connection", raw);
+    else sessions.add(new Session(raw, host, Date.now()));
+  };
+  const nextTurn = (): void => {
+    startedThisTurn = 0;
+    while (waitingHead < waiting.length && startedThisTurn < STARTS_PER_TURN) startSession(waiting[waitingHead++]!);
+    if (waitingHead < waiting.length) { setImmediate(nextTurn); return; }
+    waiting.length = 0;
+    waitingHead = 0;
+    startedThisTurn = 0;
+    turnQueued = false;
+  };
   const server: Server = createServer({ noDelay: true });
   server.on("connection", (raw: Socket) => {
     const now = Date.now();
@@ -184,10 +218,14 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
     if (tokens < 1) return guard("connect_rate", raw);
     tokens -= 1;
     sockets.add(raw);
+    raw.on("error", () => undefined); // an error while it waits; the session listens for its own
     raw.once("close", () => sockets.delete(raw));
-    // The TLS server never listens: it is handed the sockets the guards let through.
-    if (tlsServer) tlsServer.emit("connection", raw);
-    else sessions.add(new Session(raw, host, now));
+    if (waitingHead === waiting.length && startedThisTurn < STARTS_PER_TURN) startSession(raw);
+    else waiting.push(raw);
+    if (!turnQueued) {
+      turnQueued = true;
+      setImmediate(nextTurn);
+    }
   });
 
   const sweep = setInterval(() => {
@@ -219,7 +257,6 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
   const port = addr !== null && typeof addr === "object" ? addr.port : cfg.port;
   log.info({ listen: cfg.listen, port, tls: cfg.tls !== undefined, clientCerts: requireCert }, `device MQTT listener on ${cfg.tls ? "mqtts" : "mqtt"}://${cfg.host}:${port}`);
 
-  let closing: Promise<void> | null = null;
   return {
     port,
     close() {
