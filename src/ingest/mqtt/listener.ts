@@ -43,7 +43,9 @@ export const INFLIGHT_LOW_WATER = 0.5;
  * spell, and every CONNECT costs a token check, a CONNACK and the device table's listeners (the
  * log, the outputs' status topics, /live). A fleet reconnecting together handled all of them in
  * one turn, holding the event loop, and the pollers sharing it, for 100 ms and more on a loaded
- * machine. 32 of them take a few ms.
+ * machine. 32 of them take a few ms. A plain TCP connection is queued once its first bytes (the
+ * CONNECT) are there, so that starting its session handles the CONNECT in that same slice; TLS
+ * connections are queued at accept (their handshake reads the socket itself).
  */
 export const STARTS_PER_TURN = 32;
 
@@ -190,23 +192,33 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
   let closing: Promise<void> | null = null;
   const waiting: Socket[] = [];
   let waitingHead = 0;
-  let startedThisTurn = 0;
   let turnQueued = false;
-  const startSession = (raw: Socket): void => {
-    if (raw.destroyed) return; // gone while it waited: its close already left `sockets`
-    if (closing) { raw.destroy(); return; }
-    startedThisTurn++;
+  /** False when the socket is gone (or the listener closing): nothing was started. */
+  const startSession = (raw: Socket): boolean => {
+    if (raw.destroyed) return false; // gone while it waited: its close already left `sockets`
+    if (closing) { raw.destroy(); return false; }
     // The TLS server never listens: it is handed the sockets the guards let through.
-    if (tlsServer) tlsServer.emit("connection", raw);
-    else sessions.add(new Session(raw, host, Date.now()));
+    if (tlsServer) { tlsServer.emit("connection", raw); return true; }
+    raw.setTimeout(0);
+    sessions.add(new Session(raw, host, Date.now()));
+    raw.resume(); // the first chunk, put back, goes to the session now
+    return true;
+  };
+  // Always from the check phase (setImmediate), never from the poll phase that accepted or read the
+  // socket: so the bound is per loop iteration, and timers run between any two slices.
+  const queueStart = (raw: Socket): void => {
+    waiting.push(raw);
+    if (!turnQueued) {
+      turnQueued = true;
+      setImmediate(nextTurn);
+    }
   };
   const nextTurn = (): void => {
-    startedThisTurn = 0;
-    while (waitingHead < waiting.length && startedThisTurn < STARTS_PER_TURN) startSession(waiting[waitingHead++]!);
+    let started = 0;
+    while (waitingHead < waiting.length && started < STARTS_PER_TURN) if (startSession(waiting[waitingHead++]!)) started++;
     if (waitingHead < waiting.length) { setImmediate(nextTurn); return; }
     waiting.length = 0;
     waitingHead = 0;
-    startedThisTurn = 0;
     turnQueued = false;
   };
   const server: Server = createServer({ noDelay: true });
@@ -220,12 +232,17 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
     sockets.add(raw);
     raw.on("error", () => undefined); // an error while it waits; the session listens for its own
     raw.once("close", () => sockets.delete(raw));
-    if (waitingHead === waiting.length && startedThisTurn < STARTS_PER_TURN) startSession(raw);
-    else waiting.push(raw);
-    if (!turnQueued) {
-      turnQueued = true;
-      setImmediate(nextTurn);
-    }
+    if (tlsServer) return queueStart(raw);
+    // Until its first bytes a connection is only a socket: the connect timeout is the socket's.
+    raw.setTimeout(connectTimeoutMs, () => {
+      host.refused(undefined, "timeout", `no CONNECT within ${connectTimeoutMs} ms`);
+      raw.destroy();
+    });
+    raw.once("data", (chunk: Buffer) => {
+      raw.pause();
+      raw.unshift(chunk);
+      queueStart(raw);
+    });
   });
 
   const sweep = setInterval(() => {
