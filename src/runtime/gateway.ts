@@ -29,6 +29,7 @@ import { writeBack } from "./pipeline/write-back.js";
 import { checkDriver, connectionKey, createDriver, createOutput, mayRunOnDriverThread } from "./registry.js";
 import { healthReport } from "./status/health.js";
 import { Metrics } from "./status/metrics.js";
+import { StateChangeLog } from "./status/state-log.js";
 import { DriverThreads, type DriverThreadsOptions } from "./threads/driver-threads.js";
 
 /** Knobs that are not config: the defaults are what operators get; tests shorten them. */
@@ -97,6 +98,7 @@ export class Gateway implements StatusView {
   readonly fatal: Promise<string> = new Promise((resolve) => { this.fatalError = resolve; });
 
   private readonly pushSweepMs: number;
+  private readonly stateLog: StateChangeLog;
 
   private constructor(
     readonly config: GatewayConfig,
@@ -105,6 +107,7 @@ export class Gateway implements StatusView {
     private readonly opts: GatewayOptions,
   ) {
     this.pushSweepMs = opts.pushSweepMs ?? 5_000;
+    this.stateLog = new StateChangeLog(log);
     const table = new DeviceTable({ silenceMs: opts.pushSilenceMs ?? 60_000 });
     this.devicesTable = table;
     this.metrics = new Metrics({
@@ -120,9 +123,10 @@ export class Gateway implements StatusView {
       ingestLoad: () => this.ingestLoad(),
     });
     this.intake = new JournalIntake(journal, table, this.metrics.drops);
-    // Pushing devices have no driver to log their state changes: logged here, once each.
+    // Pushing devices have no driver to log their state changes: logged here, a line each up to a
+    // few per second, then summarised (a fleet reconnecting together would log thousands of lines).
     table.onState((id, state, error) => {
-      if (table.kindOf(id) === "pushed") log.info({ device: id }, `device ${id} ${state}${error ? `: ${error}` : ""}`);
+      if (table.kindOf(id) === "pushed") this.stateLog.change(id, state, error);
     });
   }
 
@@ -343,6 +347,7 @@ export class Gateway implements StatusView {
     this.forwarderAbort.abort();
     await withTimeout(Promise.all(this.forwarderRuns), 5000);
     await this.journal.close();
+    this.stateLog.flush();
     this.log.info("floorgate stopped");
   }
 }

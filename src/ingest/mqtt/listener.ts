@@ -37,6 +37,18 @@ const GUARD_LOG_MS = 60_000;
  * net.core.somaxconn.
  */
 export const LISTEN_BACKLOG = 4096;
+/**
+ * Connections started (a Session made, its CONNECT handled) per event-loop turn at most; the rest
+ * wait for the next turns (setImmediate), with timers — the Modbus pollers' — running between.
+ * Why: the connect-rate bucket lets a second's worth (`connectsPerSec`) in at once after a quiet
+ * spell, and every CONNECT costs a token check, a CONNACK and the device table's listeners (the
+ * log, the outputs' status topics, /live). A fleet reconnecting together handled all of them in
+ * one turn, holding the event loop, and the pollers sharing it, for 100 ms and more on a loaded
+ * machine. 32 of them take a few ms. A plain TCP connection is queued once its first bytes (the
+ * CONNECT) are there, so that starting its session handles the CONNECT in that same slice; TLS
+ * connections are queued at accept (their handshake reads the socket itself).
+ */
+export const STARTS_PER_TURN = 32;
 
 export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerContext, opts: MqttListenerOptions = {}): Promise<RunningListener> {
   const { ingest, table, metrics, log } = ctx;
@@ -156,6 +168,40 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
     host.refused(undefined, "tls", `TLS handshake failed: ${err.message}`);
     t.destroy();
   });
+  // Accepted sockets start in slices of STARTS_PER_TURN per event-loop turn; the others wait here
+  // (counted as open for maxConnections) and their data waits in the socket, unread.
+  let closing: Promise<void> | null = null;
+  const waiting: Socket[] = [];
+  let waitingHead = 0;
+  let turnQueued = false;
+  /** False when the socket is gone (or the listener closing): nothing was started. */
+  const startSession = (raw: Socket): boolean => {
+    if (raw.destroyed) return false; // gone while it waited: its close already left `sockets`
+    if (closing) { raw.destroy(); return false; }
+    // The TLS server never listens: it is handed the sockets the guards let through.
+    if (tlsServer) { tlsServer.emit("connection", raw); return true; }
+    raw.setTimeout(0);
+    sessions.add(new Session(raw, host, Date.now()));
+    raw.resume(); // the first chunk, put back, goes to the session now
+    return true;
+  };
+  // Always from the check phase (setImmediate), never from the poll phase that accepted or read the
+  // socket: so the bound is per loop iteration, and timers run between any two slices.
+  const queueStart = (raw: Socket): void => {
+    waiting.push(raw);
+    if (!turnQueued) {
+      turnQueued = true;
+      setImmediate(nextTurn);
+    }
+  };
+  const nextTurn = (): void => {
+    let started = 0;
+    while (waitingHead < waiting.length && started < STARTS_PER_TURN) if (startSession(waiting[waitingHead++]!)) started++;
+    if (waitingHead < waiting.length) { setImmediate(nextTurn); return; }
+    waiting.length = 0;
+    waitingHead = 0;
+    turnQueued = false;
+  };
   const server: Server = createServer({ noDelay: true });
   server.on("connection", (raw: Socket) => {
     const now = Date.now();
@@ -165,10 +211,19 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
     if (tokens < 1) return guard("connect_rate", raw);
     tokens -= 1;
     sockets.add(raw);
+    raw.on("error", () => undefined); // an error while it waits; the session listens for its own
     raw.once("close", () => sockets.delete(raw));
-    // The TLS server never listens: it is handed the sockets the guards let through.
-    if (tlsServer) tlsServer.emit("connection", raw);
-    else sessions.add(new Session(raw, host, now));
+    if (tlsServer) return queueStart(raw);
+    // Until its first bytes a connection is only a socket: the connect timeout is the socket's.
+    raw.setTimeout(connectTimeoutMs, () => {
+      host.refused(undefined, "timeout", `no CONNECT within ${connectTimeoutMs} ms`);
+      raw.destroy();
+    });
+    raw.once("data", (chunk: Buffer) => {
+      raw.pause();
+      raw.unshift(chunk);
+      queueStart(raw);
+    });
   });
 
   const sweep = setInterval(() => {
@@ -201,7 +256,6 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
   const port = addr !== null && typeof addr === "object" ? addr.port : cfg.port;
   log.info({ listen: cfg.listen, port, tls: cfg.tls !== undefined, clientCerts: requireCert }, `device MQTT listener on ${cfg.tls ? "mqtts" : "mqtt"}://${cfg.host}:${port}`);
 
-  let closing: Promise<void> | null = null;
   return {
     port,
     load() {

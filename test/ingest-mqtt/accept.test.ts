@@ -1,0 +1,95 @@
+// The listener's accept path, in-process against MQTT.js devices: a burst of connections is started
+// at most STARTS_PER_TURN per event-loop turn (so timers, the Modbus pollers', run between slices),
+// every device still gets in; a connection that never sends its CONNECT is closed after the connect
+// timeout and counted.
+import { connect as tcpConnect, type Socket } from "node:net";
+import mqttPacket from "mqtt-packet";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../../src/core/logger.js";
+import { DeviceTable } from "../../src/core/device-table.js";
+import { createIngest, type IngestSink } from "../../src/ingest/ingest.js";
+import type { RunningListener } from "../../src/ingest/listener.js";
+import { STARTS_PER_TURN, startMqttListener } from "../../src/ingest/mqtt/listener.js";
+
+const TOKEN = "accept-token";
+const BURST = 200;
+
+function counter(): { inc(labels: Record<string, string | number | undefined>, n?: number): void; get(v: string): number } {
+  const m = new Map<string, number>();
+  return {
+    inc(labels, n = 1) {
+      const k = String(Object.values(labels)[0]);
+      m.set(k, (m.get(k) ?? 0) + n);
+    },
+    get: (v) => m.get(v) ?? 0,
+  };
+}
+const gauge = { set: () => undefined };
+
+describe("device MQTT listener: accept path", () => {
+  let listener: RunningListener;
+  let table: DeviceTable;
+  const rejects = counter();
+
+  beforeAll(async () => {
+    const sink: IngestSink = { push: async () => undefined };
+    const counters = { ingestRejects: rejects, ingestDevices: gauge, ingestDuplicates: counter(), ingestClockSkew: counter(), ingestDedupEvictions: counter() };
+    table = new DeviceTable({});
+    const ingest = createIngest({ http: false, maxPayloadBytes: 4096, ratePerDevice: 1000, maxDevices: 1000, devices: [{ id: "acc-*", token: TOKEN }] }, sink, counters, Date.now, { devices: table });
+    listener = await startMqttListener(
+      { listen: "127.0.0.1:0", host: "127.0.0.1", port: 0, maxConnections: 1000, connectsPerSec: 10_000, maxInFlight: 1000, maxInFlightBytes: 64 * 1024 * 1024 },
+      { ingest, table, metrics: { ingestRejects: rejects, ingestConnections: gauge, ingestDisconnects: counter(), ingestPauses: counter() }, log: createLogger({ level: "silent" }) },
+      { connectTimeoutMs: 300, sweepMs: 100 },
+    );
+  });
+  afterAll(async () => {
+    await listener?.close();
+  });
+
+  it(`starts a burst of ${BURST} connections at most ${STARTS_PER_TURN} per event-loop turn, and every one gets in`, async () => {
+    // Raw sockets, all connected first, then every CONNECT written in one go: they land together.
+    const sockets = await Promise.all(Array.from({ length: BURST }, () => new Promise<Socket>((resolve, reject) => {
+      const s = tcpConnect(listener.port, "127.0.0.1", () => resolve(s));
+      s.once("error", reject);
+    })));
+    // The listener accepts about one pending connection per event-loop turn: give it the turns to
+    // take them all, so that the CONNECTs below meet sockets it has already accepted.
+    for (let i = 0; i < 2 * BURST; i++) await new Promise((r) => setImmediate(r));
+    const acked = sockets.map((s) => new Promise<number>((resolve, reject) => {
+      s.once("data", (b: Buffer) => resolve(b[0] === 0x20 ? b[3]! : -1));
+      s.once("close", () => reject(new Error("closed before CONNACK")));
+    }));
+    // one count per loop iteration (its check phase), and the devices that went online in each
+    let turn = 0;
+    let spinning = true;
+    const spin = (): void => { turn++; if (spinning) setImmediate(spin); };
+    setImmediate(spin);
+    const perTurn = new Map<number, number>();
+    const off = table.onState((_id, state) => { if (state === "online") perTurn.set(turn, (perTurn.get(turn) ?? 0) + 1); });
+    try {
+      sockets.forEach((s, i) => s.write(mqttPacket.generate({ cmd: "connect", protocolId: "MQTT", protocolVersion: 4, clean: true, keepalive: 30, clientId: `acc-${i}`, username: `acc-${i}`, password: Buffer.from(TOKEN) })));
+      expect(await Promise.all(acked), "CONNACK return codes").toEqual(sockets.map(() => 0));
+    } finally {
+      spinning = false;
+      off();
+      for (const s of sockets) s.destroy();
+    }
+    const counts = [...perTurn.values()];
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(BURST);
+    expect(Math.max(...counts)).toBeLessThanOrEqual(STARTS_PER_TURN);
+    expect(perTurn.size).toBeGreaterThanOrEqual(Math.ceil(BURST / STARTS_PER_TURN));
+  });
+
+  it("closes a connection that sends no CONNECT within the connect timeout, and counts it", async () => {
+    const before = rejects.get("timeout");
+    const t0 = Date.now();
+    const closed = await new Promise<number>((resolve, reject) => {
+      const s = tcpConnect(listener.port, "127.0.0.1");
+      s.on("error", () => undefined);
+      s.once("close", () => resolve(Date.now() - t0));
+      setTimeout(() => { s.destroy(); reject(new Error("not closed by the listener within 5 s")); }, 5000).unref();
+    });
+    expect(closed).toBeGreaterThanOrEqual(250);
+    expect(rejects.get("timeout")).toBe(before + 1);
+  });
+});
