@@ -95,8 +95,8 @@ export function composeSchema(parts: ConfigParts): JsonSchema {
             group: str("Sparkplug group_id, top of the UNS path", { pattern: ID_PATTERN }),
             dataDir: nonEmpty("Journal and state directory, relative to the config file; created if missing", { default: "./data" }),
             driverThreads: {
-              type: "integer", minimum: 0, maximum: 16, default: 0,
-              description: "Worker threads that poll the devices (0: in the main thread). Devices on one connection share a thread; 1 or more steadies poll timing at thousands of devices, for extra CPU and memory",
+              type: "integer", minimum: 0, maximum: 16,
+              description: "Worker threads that poll the devices (0: in the main thread). Devices on one connection share a thread; 1 or more steadies poll timing at thousands of devices, for extra CPU and memory. Default: 1 when a device listener (ingest.mqtt) runs beside polled devices, else 0",
             },
           },
           ["id", "group"],

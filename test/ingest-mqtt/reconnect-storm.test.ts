@@ -82,9 +82,10 @@ describe("reconnect storm: 1,000 MQTT devices", () => {
       mqttYaml: "maxConnections: 5000\nconnectsPerSec: 400",
       ingestYaml: `devices:\n  - { id: "fleet-*", token: "${TOKEN}" }`,
       extraYaml: `devices:${devices}`,
-      // The pollers on the main thread (gateway.driverThreads: 0, the default), as a plant engineer
-      // runs them: the listener starts connections in slices per event-loop turn so that their bursts
-      // leave the pollers' timers room (src/ingest/mqtt/listener.ts, STARTS_PER_TURN).
+      // No gateway.driverThreads: the defaults, as a plant engineer runs them. Beside a device
+      // listener the default puts the pollers on a driver thread (src/config/build.ts
+      // defaultDriverThreads); the listener also starts connections in slices per event-loop turn
+      // (src/ingest/mqtt/listener.ts, STARTS_PER_TURN) and the log summarises state changes.
     });
     fleet = fork(join(import.meta.dirname, "fleet-child.ts"), [spine.mqttUrl, String(DEVICES), TOKEN, "1000"], {
       execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"],

@@ -56,6 +56,16 @@ describe("defaults", () => {
     }
   });
 
+  it("gives polled devices a driver thread by default only beside a device listener (ingest.mqtt)", () => {
+    const press = "devices:\n  - { id: press-1, driver: modbus, connection: { host: plc.local }, tags: [{ name: rpm, area: holding, address: 0, type: uint16 }] }\n";
+    const listener = 'ingest: { mqtt: { listen: "127.0.0.1:1884" } }\n';
+    expect(ok(parseP(`${G}${press}${listener}`)).gateway.driverThreads).toBe(1);
+    // an explicit 0 is kept: the engineer chose the main thread
+    expect(ok(parseP(`${G.replace(/group: plant/, "group: plant\n  driverThreads: 0")}${press}${listener}`)).gateway.driverThreads).toBe(0);
+    expect(ok(parseP(`${G}${press}ingest: { http: true }\n`)).gateway.driverThreads).toBe(0);
+    expect(ok(parseP(`${G}${listener}`)).gateway.driverThreads).toBe(0);
+  });
+
   it("turns ingest.http on when an ingest section exists, even an empty one", () => {
     expect(ok(parse(`${G}ingest:\n`)).ingest.http).toBe(true);
     expect(ok(parse(`${G}ingest:\n  ratePerDevice: 5\n`)).ingest).toEqual({ http: true, maxPayloadBytes: 262144, ratePerDevice: 5, maxDevices: 20000, dedupMaxEntries: 8000000, devices: [] });
@@ -129,7 +139,7 @@ outputs:
   it("splits IPv6 listen addresses and keeps loopback without tokens", () => {
     const c = ok(parseP(`${G}http: { listen: "[::1]:9000" }\ningest: { mqtt: { listen: "127.0.0.1:1884" } }\n`));
     expect(c.http).toMatchObject({ host: "::1", port: 9000 });
-    expect(c.ingest.mqtt).toEqual({ listen: "127.0.0.1:1884", host: "127.0.0.1", port: 1884, maxConnections: 25_000, connectsPerSec: 1_000, maxInFlight: 50_000 });
+    expect(c.ingest.mqtt).toEqual({ listen: "127.0.0.1:1884", host: "127.0.0.1", port: 1884, maxConnections: 25_000, connectsPerSec: 1_000, maxInFlight: 50_000, maxInFlightBytes: 64 * 1024 * 1024 });
   });
 
   it("accepts a non-loopback listener once operator tokens exist", () => {
