@@ -2,6 +2,7 @@ import type { IngestConfig } from "./types.js";
 import { describeError, isFloorgateError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import { DEVICE_ID_RE, type Sample, type SampleValue } from "../core/sample.js";
+import { ColumnsBuilder, type SampleColumns } from "../core/sample-columns.js";
 import type { LabelledCounter, SettableGauge } from "../core/counters.js";
 import { DeviceTable } from "../core/device-table.js";
 import { createDeviceAuth } from "./auth.js";
@@ -36,8 +37,15 @@ export interface IngestSink {
   /**
    * `msgIds`: the msgIds whose samples these are; the sink stores them with the samples, in the
    * same durable write, so that `IngestOptions.remembered` can rebuild the dedup after a restart.
+   * Called only when the sink has no `pushColumns`.
    */
   push(device: string, samples: Sample[], msgIds: readonly string[]): Promise<void>;
+  /**
+   * `push` with the samples as columns (all of `device`, quality good, no unit or reason), as the
+   * ingest builds them: no object per sample. Same contract as `push`; when present, the ingest
+   * calls this instead. The columns are handed over: neither side writes into them afterwards.
+   */
+  pushColumns?(device: string, cols: SampleColumns, msgIds: readonly string[]): Promise<void>;
 }
 
 /** A msgId stored durably before this start (see IngestSink.push), with when it was stored. */
@@ -127,6 +135,8 @@ export interface IngestOptions {
 /** Retry-After for a device refused by `maxDevices`: places free up only at a restart. */
 const DEVICE_LIMIT_RETRY_SEC = 300;
 
+type FreshClaim = Extract<Claim, { kind: "fresh" }>;
+
 /** Rounds of "another attempt with this msgId failed, try storing it ourselves". */
 const MAX_CLAIM_ROUNDS = 3;
 
@@ -210,11 +220,12 @@ export function createIngest(
     return d.ok ? undefined : rateLimited(deviceId, overRate, d.retryAfterSec);
   };
 
-  /** Stores `samples`; true when durable, otherwise the 503 answer (counted). */
-  const store = async (deviceId: string, samples: Sample[], msgIds: readonly string[]): Promise<true | IngestReply> => {
-    if (samples.length === 0) return true;
+  /** Stores `cols`; true when durable, otherwise the 503 answer (counted). */
+  const store = async (deviceId: string, cols: SampleColumns, msgIds: readonly string[]): Promise<true | IngestReply> => {
+    if (cols.length === 0) return true;
     try {
-      await sink.push(deviceId, samples, msgIds);
+      if (sink.pushColumns !== undefined) await sink.pushColumns(deviceId, cols, msgIds);
+      else await sink.push(deviceId, cols.toSamples(), msgIds);
       if (sinkFailing) {
         sinkFailing = false;
         log?.info("ingest: journal accepts data again");
@@ -263,48 +274,68 @@ export function createIngest(
     let duplicates = 0;
     let newest: number | null = null;
 
-    /** Appends a message's samples (skew-corrected ts) to `out`; runs once per pushed value. */
-    const addSamples = (m: PushMessage, out: Sample[]): void => {
-      let ts = m.ts ?? receivedAt;
-      if (Math.abs(ts - receivedAt) > maxSkewMs) {
-        ts = receivedAt;
-        skewed++;
-      }
-      if (newest === null || ts > newest) newest = ts;
-      const { tags, values } = m;
-      for (let i = 0; i < tags.length; i++) {
-        const tag = tags[i]!;
-        out.push({ device: deviceId, tag, value: values[tag] as SampleValue, quality: "good", ts });
-      }
-    };
-
     let todo = parsed.messages;
     for (let round = 0; todo.length > 0; round++) {
       if (round >= MAX_CLAIM_ROUNDS) {
         return reject("journal_error", 503, "an earlier attempt with the same msgId failed: retry later", { retryAfterSec: 1 }, deviceId);
       }
-      const samples: Sample[] = [];
-      const claims: Extract<Claim, { kind: "fresh" }>[] = [];
+      // The messages to store this round: `todo` itself until one is left out (the usual body
+      // has no duplicate), then a list of its own.
+      let keep: PushMessage[] | undefined;
+      let values = 0;
+      const claims: FreshClaim[] = [];
+      const msgIds: string[] = [];
       let waiting: { msg: PushMessage; wait: Promise<boolean> }[] | undefined;
       for (let i = 0; i < todo.length; i++) {
         const m = todo[i]!;
-        if (m.msgId === undefined) {
-          addSamples(m, samples);
-          continue;
-        }
-        const c = dedup.claim(deviceId, m.msgId);
-        if (c.kind === "duplicate") duplicates++;
-        else if (c.kind === "pending") (waiting ??= []).push({ msg: m, wait: c.wait });
-        else {
+        if (m.msgId !== undefined) {
+          const c = dedup.claim(deviceId, m.msgId);
+          if (c.kind !== "fresh") {
+            if (c.kind === "duplicate") duplicates++;
+            else (waiting ??= []).push({ msg: m, wait: c.wait });
+            keep ??= todo.slice(0, i);
+            continue;
+          }
           claims.push(c);
-          addSamples(m, samples);
+          msgIds.push(c.msgId);
+        }
+        keep?.push(m);
+        values += m.tags.length;
+      }
+      const msgs = keep ?? todo;
+      // Straight into columns (no object per sample), each message's ts skew-corrected.
+      const b = new ColumnsBuilder(deviceId, values);
+      const tags = new Array<string>(values);
+      const nums = b.nums;
+      const tsCol = b.ts;
+      const qualities = b.qualities;
+      let k = 0;
+      for (let i = 0; i < msgs.length; i++) {
+        const m = msgs[i]!;
+        let ts = m.ts ?? receivedAt;
+        if (Math.abs(ts - receivedAt) > maxSkewMs) {
+          ts = receivedAt;
+          skewed++;
+        }
+        if (newest === null || ts > newest) newest = ts;
+        const mt = m.tags;
+        const mv = m.values;
+        for (let j = 0; j < mt.length; j++, k++) {
+          const tag = mt[j]!;
+          const v = mv[tag] as SampleValue;
+          tags[k] = tag;
+          if (typeof v === "number") {
+            nums[k] = v;
+            tsCol[k] = ts;
+            qualities[k] = 0; // good
+          } else b.set(k, v, 0, ts);
         }
       }
       // Our own claims are settled before we wait for anyone else's: no two pushes can wait on each other.
-      const result = await store(deviceId, samples, claims.map((c) => c.msgId));
+      const result = await store(deviceId, b.done(tags), msgIds);
       for (let i = 0; i < claims.length; i++) claims[i]!.done(result === true);
       if (result !== true) return result;
-      stored += samples.length;
+      stored += values;
       if (waiting === undefined) break;
       const w = waiting;
       const outcomes = await Promise.all(w.map((x) => x.wait));
