@@ -1,13 +1,13 @@
 import type { IngestConfig } from "./types.js";
 import { describeError, isFloorgateError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
-import { DEVICE_ID_RE, type Sample, type SampleValue } from "../core/sample.js";
+import { DEVICE_ID_RE, type Sample } from "../core/sample.js";
 import { ColumnsBuilder, type SampleColumns } from "../core/sample-columns.js";
 import type { LabelledCounter, SettableGauge } from "../core/counters.js";
 import { DeviceTable } from "../core/device-table.js";
 import { createDeviceAuth } from "./auth.js";
 import { MsgIdDedup, type Claim, type DedupOptions } from "./dedup.js";
-import { parsePushBody, type PayloadProblem, type PushMessage } from "./payload.js";
+import { parsePushBatch, type PayloadProblem } from "./payload.js";
 import { RateLimiter } from "./rate.js";
 import { PushAdmission, type PushedDevice } from "./registry.js";
 
@@ -254,14 +254,15 @@ export function createIngest(
       rate.take(deviceId, 1); // a refused body still costs one message, so refusals cannot flood either
       return reject("too_large", 413, `payload over ${cfg.maxPayloadBytes} bytes`, {}, deviceId);
     }
-    const parsed = parsePushBody(body);
+    const parsed = parsePushBatch(body);
     if (!parsed.ok) {
       rate.take(deviceId, 1);
       metrics.ingestRejects.inc({ reason: "bad_request" });
       table.count(deviceId, "rejected");
       return { status: 400, body: { error: "invalid push body", problems: parsed.problems }, reason: "bad_request" };
     }
-    const n = parsed.messages.length;
+    const batch = parsed.batch;
+    const n = batch.messages;
     const charged = rate.take(deviceId, n);
     if (!charged.ok) {
       return rateLimited(deviceId, charged.tooMany
@@ -274,61 +275,69 @@ export function createIngest(
     let duplicates = 0;
     let newest: number | null = null;
 
-    let todo = parsed.messages;
-    for (let round = 0; todo.length > 0; round++) {
+    const { msgIds: ids, ts: tsOf, starts, other } = batch;
+    /** message indices still to store; undefined: every message (the first round) */
+    let todo: number[] | undefined;
+    for (let round = 0; ; round++) {
       if (round >= MAX_CLAIM_ROUNDS) {
         return reject("journal_error", 503, "an earlier attempt with the same msgId failed: retry later", { retryAfterSec: 1 }, deviceId);
       }
-      // The messages to store this round: `todo` itself until one is left out (the usual body
-      // has no duplicate), then a list of its own.
-      let keep: PushMessage[] | undefined;
+      const count = todo === undefined ? n : todo.length;
+      // The messages to store this round: all of `todo` until one is left out (the usual body
+      // has no duplicate), then a list of their own.
+      let keep: number[] | undefined;
       let values = 0;
       const claims: FreshClaim[] = [];
       const msgIds: string[] = [];
-      let waiting: { msg: PushMessage; wait: Promise<boolean> }[] | undefined;
-      for (let i = 0; i < todo.length; i++) {
-        const m = todo[i]!;
-        if (m.msgId !== undefined) {
-          const c = dedup.claim(deviceId, m.msgId);
+      let waiting: { msg: number; wait: Promise<boolean> }[] | undefined;
+      for (let x = 0; x < count; x++) {
+        const i = todo === undefined ? x : todo[x]!;
+        const id = ids[i];
+        if (id !== undefined) {
+          const c = dedup.claim(deviceId, id);
           if (c.kind !== "fresh") {
             if (c.kind === "duplicate") duplicates++;
-            else (waiting ??= []).push({ msg: m, wait: c.wait });
-            keep ??= todo.slice(0, i);
+            else (waiting ??= []).push({ msg: i, wait: c.wait });
+            if (keep === undefined) {
+              keep = [];
+              for (let y = 0; y < x; y++) keep.push(todo === undefined ? y : todo[y]!);
+            }
             continue;
           }
           claims.push(c);
           msgIds.push(c.msgId);
         }
-        keep?.push(m);
-        values += m.tags.length;
+        keep?.push(i);
+        values += starts[i + 1]! - starts[i]!;
       }
-      const msgs = keep ?? todo;
-      // Straight into columns (no object per sample), each message's ts skew-corrected.
+      // Straight into columns (no object per sample), each message's ts skew-corrected. Every
+      // message of the body: its tag list is the columns' as it is.
+      const whole = keep === undefined && todo === undefined;
+      const list = keep ?? todo;
+      const msgs = list === undefined ? n : list.length;
       const b = new ColumnsBuilder(deviceId, values);
-      const tags = new Array<string>(values);
+      const tags = whole ? batch.tags : new Array<string>(values);
       const nums = b.nums;
       const tsCol = b.ts;
       const qualities = b.qualities;
       let k = 0;
-      for (let i = 0; i < msgs.length; i++) {
-        const m = msgs[i]!;
-        let ts = m.ts ?? receivedAt;
+      for (let x = 0; x < msgs; x++) {
+        const i = list === undefined ? x : list[x]!;
+        let ts = tsOf[i] ?? receivedAt;
         if (Math.abs(ts - receivedAt) > maxSkewMs) {
           ts = receivedAt;
           skewed++;
         }
         if (newest === null || ts > newest) newest = ts;
-        const mt = m.tags;
-        const mv = m.values;
-        for (let j = 0; j < mt.length; j++, k++) {
-          const tag = mt[j]!;
-          const v = mv[tag] as SampleValue;
-          tags[k] = tag;
-          if (typeof v === "number") {
-            nums[k] = v;
+        const last = starts[i + 1]!;
+        for (let j = starts[i]!; j < last; j++, k++) {
+          if (!whole) (tags as string[])[k] = batch.tags[j]!;
+          if (other !== undefined && other.has(j)) b.set(k, other.get(j)!, 0, ts);
+          else {
+            nums[k] = batch.nums[j]!;
             tsCol[k] = ts;
             qualities[k] = 0; // good
-          } else b.set(k, v, 0, ts);
+          }
         }
       }
       // Our own claims are settled before we wait for anyone else's: no two pushes can wait on each other.
@@ -340,10 +349,11 @@ export function createIngest(
       const w = waiting;
       const outcomes = await Promise.all(w.map((x) => x.wait));
       todo = [];
-      outcomes.forEach((durable, i) => {
-        if (durable) duplicates++;
+      for (let i = 0; i < outcomes.length; i++) {
+        if (outcomes[i]) duplicates++;
         else todo.push(w[i]!.msg);
-      });
+      }
+      if (todo.length === 0) break;
     }
 
     if (skewed > 0) {
@@ -355,11 +365,11 @@ export function createIngest(
       table.count(deviceId, "duplicates", duplicates);
     }
     table.count(deviceId, "pushes");
-    table.count(deviceId, "messages", parsed.messages.length);
+    table.count(deviceId, "messages", n);
     table.count(deviceId, "samples", stored);
     // The state change this may make is logged by the table's owner (the runtime), once.
     table.pushed(deviceId, clock(), stored > 0 ? newest : null);
-    return { status: 202, body: { status: "accepted", messages: parsed.messages.length, samples: stored, duplicates } };
+    return { status: 202, body: { status: "accepted", messages: n, samples: stored, duplicates } };
   };
 
   return {

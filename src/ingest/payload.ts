@@ -1,4 +1,7 @@
 import { TAG_NAME_RE, type SampleValue } from "../core/sample.js";
+import { PushBatch, scanPushBody } from "./push-scan.js";
+
+export { PushBatch } from "./push-scan.js";
 
 /** One problem in a push body, located by a JSON-ish path (`values.x_m`, `[2].ts`, `` for the whole body). */
 export interface PayloadProblem {
@@ -24,6 +27,7 @@ export interface PushMessage {
 }
 
 export type ParseResult = { ok: true; messages: PushMessage[] } | { ok: false; problems: PayloadProblem[] };
+export type BatchResult = { ok: true; batch: PushBatch } | { ok: false; problems: PayloadProblem[] };
 
 export const MAX_MSG_ID = 128;
 export const MAX_STRING_VALUE = 1024;
@@ -327,4 +331,42 @@ export function parsePushBody(body: Buffer | string): ParseResult {
     return { ok: false, problems };
   }
   return { ok: true, messages };
+}
+
+/**
+ * `parsePushBody` as columns, for the ingest: the same acceptance, messages and problems. A body
+ * (bytes) in the common shape is scanned without JSON.parse and without an object per message or
+ * value (push-scan.ts); anything else goes through `parsePushBody`.
+ */
+export function parsePushBatch(body: Buffer | string): BatchResult {
+  if (typeof body !== "string" && !prototypePolluted()) {
+    const b = scanPushBody(body, MAX_MSG_ID, MAX_STRING_VALUE, parseRfc3339);
+    if (b !== undefined) return { ok: true, batch: b };
+  }
+  const r = parsePushBody(body);
+  return r.ok ? { ok: true, batch: batchOf(r.messages) } : r;
+}
+
+function batchOf(messages: readonly PushMessage[]): PushBatch {
+  const msgIds: (string | undefined)[] = [];
+  const ts: (number | undefined)[] = [];
+  const starts = [0];
+  const tags: string[] = [];
+  const nums: number[] = [];
+  let other: Map<number, SampleValue> | undefined;
+  for (const m of messages) {
+    msgIds.push(m.msgId);
+    ts.push(m.ts);
+    for (const tag of m.tags) {
+      const v = m.values[tag] as SampleValue;
+      if (typeof v === "number") nums.push(v);
+      else {
+        nums.push(0);
+        (other ??= new Map()).set(tags.length, v);
+      }
+      tags.push(tag);
+    }
+    starts.push(tags.length);
+  }
+  return new PushBatch(msgIds, ts, starts, tags, nums, other);
 }

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { isTagName, parsePushBody, parseRfc3339, type ParseResult, type PushMessage } from "../../src/ingest/payload.js";
+import { isTagName, parsePushBatch, parsePushBody, parseRfc3339, type BatchResult, type ParseResult, type PushMessage } from "../../src/ingest/payload.js";
 import { TAG_NAME_RE } from "../../src/core/sample.js";
 import { refParsePushBody, refParseRfc3339 } from "./payload-reference.js";
 
@@ -258,12 +258,68 @@ describe("push payload", () => {
       ? { ok: true, messages: r.messages.map((m) => ({ msgId: m.msgId, ts: m.ts, pairs: pairs(m) })) }
       : { ok: false, problems: r.problems };
 
-    it("push bodies: same messages, or the same problems at the same paths, as before (property)", () => {
-      fc.assert(fc.property(body, fc.nat(), fc.boolean(), (w, cut, asBuffer) => {
-        let text = toText(w);
-        if (cut % 8 === 0) text = text.slice(0, cut % (text.length + 1)); // broken JSON now and then
-        const input = asBuffer ? Buffer.from(text) : text;
-        expect(plain(parsePushBody(input))).toStrictEqual(plain(refParsePushBody(input)));
+    /** `plain` of a batch: the same data read back per message */
+    const plainBatch = (r: BatchResult) => {
+      if (!r.ok) return { ok: false, problems: r.problems };
+      const b = r.batch;
+      return {
+        ok: true,
+        messages: b.msgIds.map((msgId, i) => ({
+          msgId, ts: b.ts[i],
+          pairs: b.tags.slice(b.starts[i], b.starts[i + 1]).map((t, k) => [t, b.valueAt(b.starts[i]! + k)]),
+        })),
+      };
+    };
+    /** blanks JSON allows, after structural characters (inside strings too: both parsers see the same text) */
+    const spaced = (text: string, seed: number) => seed % 3 !== 0 ? text : text.replace(/[,:{}[\]]/g, (c) => c + [" ", "\n", "\t", "\r\n ", ""][seed % 5]);
+
+    it("push bodies: same messages, or the same problems at the same paths, as before; as text and as bytes, scanned or not (property)", () => {
+      fc.assert(fc.property(body, fc.nat(), (w, seed) => {
+        let text = spaced(toText(w), seed);
+        if (seed % 8 === 1) text = text.slice(0, seed % (text.length + 1)); // broken JSON now and then
+        const bytes = Buffer.from(text);
+        const want = plain(refParsePushBody(bytes));
+        expect(plain(parsePushBody(bytes))).toStrictEqual(want);
+        expect(plainBatch(parsePushBatch(bytes))).toStrictEqual(want);
+        expect(plain(parsePushBody(text))).toStrictEqual(plain(refParsePushBody(text)));
+        expect(plainBatch(parsePushBatch(text))).toStrictEqual(plain(refParsePushBody(text)));
+      }), { numRuns: 3000 });
+    });
+
+    it("push bodies as bytes: repeated tags and keys, escapes, digit-only tags, odd numbers and invalid UTF-8 as before", () => {
+      const bodies = [
+        '{"values":{"a":1,"b":2,"a":3}}', '[{"values":{"a":1,"b":2}},{"values":{"a":1,"a":2}}]', '{"values":{"a":1},"values":{"b":2}}',
+        '{"msgId":"x","msgId":"y","values":{"a":1}}', '{"values":{"\\u0061":1}}', '{"ms\\u0067Id":"x","values":{"a":1}}', '{"values":{"a":"x\\ny"}}',
+        '{"values":{"b":1,"2":2,"10":3}}', '{"values":{"-1":1}}', '{"values":{"a":01}}', '{"values":{"a":1.}}', '{"values":{"a":.5}}', '{"values":{"a":-}}',
+        '{"values":{"a":1e}}', '{"values":{"a":1e+}}', '{"values":{"a":-0}}', '{"values":{"a":-0.0e-0}}', '{"values":{"a":1E400}}', '{"values":{"a":-1e-400}}',
+        '{"values":{"a":123456789012345678901234567890}}', '{"values":{"a":0.1000000000000000055511151231257827}}', '{"values":{"a":9007199254740993}}',
+        '{"values":{"a":1.7976931348623157e308}}', '{"values":{"a":5e-324}}', '{"values":{"a":1e0000022}}', '{"values":{"a":tru}}', '{"values":{"a":nul}}',
+        '{"values":{"a":falsey}}', '{"values":{"a":true}} x', ' \n[ {"values":{"a":1}} ] \t', "[]", "[{}]", '{"values":{}}', '{"values":{"a":1},}', '[{"values":{"a":1}},]',
+        // the tag cache: a body cut short after repeating a tag must not let the next one through unchecked
+        '{"values":{"a":1,"b":2}}', '{"values":{"a":1,"a":x}}', '{"values":{"a":1,"a":2}}',
+      ];
+      for (const t of bodies) {
+        const bytes = Buffer.from(t);
+        expect(plainBatch(parsePushBatch(bytes)), t).toStrictEqual(plain(refParsePushBody(bytes)));
+      }
+      for (const raw of [[0xc3], [0xe2, 0x82], [0xff], [0xf0, 0x9f, 0x98], [0xed, 0xa0, 0x80], [0xc3, 0xa9]]) {
+        for (const where of ["msgId", "value", "ts", "tag"]) {
+          const pre = where === "msgId" ? '{"msgId":"a' : where === "ts" ? '{"ts":"2026' : where === "tag" ? '{"values":{"a' : '{"values":{"s":"a';
+          const post = where === "msgId" ? '","values":{"a":1}}' : where === "ts" ? '","values":{"a":1}}' : where === "tag" ? '":1}}' : '"}}';
+          const bytes = Buffer.concat([Buffer.from(pre), Buffer.from(raw), Buffer.from(post)]);
+          expect(plainBatch(parsePushBatch(bytes)), bytes.toString("hex")).toStrictEqual(plain(refParsePushBody(bytes)));
+        }
+      }
+    });
+
+    it("push bodies as bytes: numbers read exactly as JSON.parse reads them (property)", () => {
+      const digits = fc.string({ unit: fc.constantFrom(..."0123456789"), minLength: 1, maxLength: 20 });
+      const num = fc.tuple(fc.constantFrom("", "-"), digits, fc.option(digits, { nil: undefined }), fc.option(fc.tuple(fc.constantFrom("e", "E"), fc.constantFrom("", "+", "-"), fc.integer({ min: 0, max: 400 })), { nil: undefined }))
+        .map(([s, i, f, e]) => `${s}${i}${f === undefined ? "" : `.${f}`}${e === undefined ? "" : `${e[0]}${e[1]}${e[2]}`}`);
+      fc.assert(fc.property(fc.array(num, { minLength: 1, maxLength: 4 }), fc.double(), (ns, d) => {
+        const text = `{"values":{${[...ns, JSON.stringify(d)].map((x, i) => `"n${i}":${x}`).join(",")}}}`;
+        const bytes = Buffer.from(text);
+        expect(plainBatch(parsePushBatch(bytes)), text).toStrictEqual(plain(refParsePushBody(bytes)));
       }), { numRuns: 3000 });
     });
 
@@ -274,6 +330,7 @@ describe("push payload", () => {
         fc.assert(fc.property(body, (w) => {
           const text = toText(w);
           expect(plain(parsePushBody(text))).toStrictEqual(plain(refParsePushBody(text)));
+          expect(plainBatch(parsePushBatch(Buffer.from(text)))).toStrictEqual(plain(refParsePushBody(text)));
         }), { numRuns: 300 });
       } finally {
         delete proto.values;
