@@ -283,7 +283,7 @@ describe("push payload", () => {
         expect(plainBatch(parsePushBatch(bytes))).toStrictEqual(want);
         expect(plain(parsePushBody(text))).toStrictEqual(plain(refParsePushBody(text)));
         expect(plainBatch(parsePushBatch(text))).toStrictEqual(plain(refParsePushBody(text)));
-      }), { numRuns: 3000 });
+      }), { numRuns: 1500 });
     });
 
     it("push bodies as bytes: repeated tags and keys, escapes, digit-only tags, odd numbers and invalid UTF-8 as before", () => {
@@ -320,7 +320,7 @@ describe("push payload", () => {
         const text = `{"values":{${[...ns, JSON.stringify(d)].map((x, i) => `"n${i}":${x}`).join(",")}}}`;
         const bytes = Buffer.from(text);
         expect(plainBatch(parsePushBatch(bytes)), text).toStrictEqual(plain(refParsePushBody(bytes)));
-      }), { numRuns: 3000 });
+      }), { numRuns: 2000 });
     });
 
     it("push bodies: same results with a polluted Object.prototype (property)", () => {
