@@ -45,6 +45,13 @@ let lastCount = 0;
 let lastDistinct = false;
 /** the non-numeric values of the body being scanned, by value index */
 let other: Map<number, SampleValue> | undefined;
+/** values scanned so far in this body (the next one's index in `tags` and `nums`) */
+let nv = 0;
+/**
+ * Values in the last body scanned: a device's next body is usually as large, so the arrays are
+ * sized once instead of growing (and leaving their smaller copies as garbage) value by value.
+ */
+let sizeHint = 16;
 
 /**
  * Scans a push body in its common shape straight from the bytes: one message object or a
@@ -79,8 +86,9 @@ function scan(maxMsgId: number, maxString: number, parseTs: (s: string) => numbe
   const msgIds: (string | undefined)[] = [];
   const tss: (number | undefined)[] = [];
   const starts: number[] = [0];
-  const tags: string[] = [];
-  const nums: number[] = [];
+  const tags = new Array<string>(sizeHint);
+  const nums = new Array<number>(sizeHint);
+  nv = 0;
   skipWs();
   const array = buf[pos] === 0x5b; // '['
   if (array) {
@@ -130,7 +138,7 @@ function scan(maxMsgId: number, maxString: number, parseTs: (s: string) => numbe
     if (!seenValues) return undefined;
     msgIds.push(msgId);
     tss.push(ts);
-    starts.push(tags.length);
+    starts.push(nv);
     skipWs();
     if (!array) break;
     const c = buf[pos];
@@ -143,6 +151,9 @@ function scan(maxMsgId: number, maxString: number, parseTs: (s: string) => numbe
     skipWs();
   }
   if (pos !== end) return undefined;
+  tags.length = nv;
+  nums.length = nv;
+  sizeHint = nv;
   return new PushBatch(msgIds, tss, starts, tags, nums, other);
 }
 
@@ -198,7 +209,7 @@ function values(tags: string[], nums: number[], maxString: number): boolean {
   if (buf[pos] !== 0x7b) return false; // '{'
   pos++;
   skipWs();
-  const first = tags.length;
+  const first = nv;
   let hits = 0;
   for (let j = 0; ; j++) {
     if (buf[pos] !== 0x22) return false;
@@ -210,31 +221,31 @@ function values(tags: string[], nums: number[], maxString: number): boolean {
     if (buf[pos] !== 0x3a) return false; // ':'
     pos++;
     skipWs();
-    const at = tags.length;
-    tags.push(tag);
+    const at = nv++;
+    tags[at] = tag;
     const c = buf[pos];
     if (c === 0x22) {
       const s = string();
       if (s === undefined || s.length > maxString) return false;
-      nums.push(0);
+      nums[at] = 0;
       (other ??= new Map()).set(at, s);
     } else if (c === 0x74) { // true
       if (!literal(0x74, 0x72, 0x75, 0x65)) return false;
-      nums.push(0);
+      nums[at] = 0;
       (other ??= new Map()).set(at, true);
     } else if (c === 0x66) { // false
       if (buf[pos + 4] !== 0x65 || !literal(0x66, 0x61, 0x6c, 0x73)) return false;
       pos++;
-      nums.push(0);
+      nums[at] = 0;
       (other ??= new Map()).set(at, false);
     } else if (c === 0x6e) { // null
       if (!literal(0x6e, 0x75, 0x6c, 0x6c)) return false;
-      nums.push(0);
+      nums[at] = 0;
       (other ??= new Map()).set(at, null);
     } else {
       const v = number();
       if (v === undefined) return false;
-      nums.push(v);
+      nums[at] = v;
     }
     skipWs();
     const d = buf[pos];
@@ -244,7 +255,7 @@ function values(tags: string[], nums: number[], maxString: number): boolean {
     skipWs();
   }
   // JSON.parse keeps the last of a repeated key at the first one's place: leave that to it.
-  const n = tags.length - first;
+  const n = nv - first;
   lastCount = n;
   // the previous message's very tags, already found distinct: nothing to check again
   lastDistinct = (n === prevCount && hits === n && prevDistinct) || distinct(tags, first, n);
