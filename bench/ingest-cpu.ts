@@ -12,6 +12,7 @@ import { spawn } from "node:child_process";
 import type { GatewayConfig } from "../src/config/types.js";
 import { createLogger } from "../src/core/logger.js";
 import type { Sample } from "../src/core/sample.js";
+import type { SampleColumns } from "../src/core/sample-columns.js";
 import { createHttpServer } from "../src/http/server.js";
 import { createIngest, type IngestSink } from "../src/ingest/ingest.js";
 import { Metrics } from "../src/runtime/status/metrics.js";
@@ -93,9 +94,14 @@ export async function benchIngestCpu(bodies = 300, rounds = 3): Promise<{ cpuUsP
     samplesIn: () => [],
   });
   let stored = 0;
+  // Both paths, as the gateway's PushSink has them: the ingest uses pushColumns when present.
   const sink: IngestSink = {
     push(_device: string, samples: Sample[]) {
       stored += samples.length;
+      return Promise.resolve();
+    },
+    pushColumns(_device: string, cols: SampleColumns) {
+      stored += cols.length;
       return Promise.resolve();
     },
   };

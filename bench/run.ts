@@ -17,7 +17,7 @@ import { startBenchBroker } from "../test/helpers/mosquitto.js";
 type Figures = Record<string, number>;
 
 /** Long scale runs, and parts that only repeat or check another part. */
-const NOT_BY_DEFAULT = new Set(["modbus-scale", "opcua-scale", "e2e-live", "mqtt-ingest-bare"]);
+const NOT_BY_DEFAULT = new Set(["modbus-scale", "opcua-scale", "e2e-live", "mqtt-ingest-bare", "ingest-parse"]);
 
 const parts: Record<string, () => Promise<Figures>> = {
   journal: async () => {
@@ -96,6 +96,11 @@ const parts: Record<string, () => Promise<Figures>> = {
   dedup: async () => {
     const { benchDedup } = await import("./dedup.js");
     return benchDedup({ devices: envInt("FLOORGATE_BENCH_DEVICES", 10_000) });
+  },
+  // former vs current push-body parser, in process (a check on this code path, not an issue figure)
+  "ingest-parse": async () => {
+    const { benchIngestParse } = await import("./ingest-parse.js");
+    return benchIngestParse();
   },
   live: async () => {
     const { benchLive } = await import("./live.js");

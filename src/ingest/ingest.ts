@@ -1,12 +1,13 @@
 import type { IngestConfig } from "./types.js";
 import { describeError, isFloorgateError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
-import { DEVICE_ID_RE, type Sample, type SampleValue } from "../core/sample.js";
+import { DEVICE_ID_RE, type Sample } from "../core/sample.js";
+import { ColumnsBuilder, type SampleColumns } from "../core/sample-columns.js";
 import type { LabelledCounter, SettableGauge } from "../core/counters.js";
 import { DeviceTable } from "../core/device-table.js";
 import { createDeviceAuth } from "./auth.js";
 import { MsgIdDedup, type Claim, type DedupOptions } from "./dedup.js";
-import { parsePushBody, type PayloadProblem, type PushMessage } from "./payload.js";
+import { parsePushBatch, type PayloadProblem } from "./payload.js";
 import { RateLimiter } from "./rate.js";
 import { PushAdmission, type PushedDevice } from "./registry.js";
 
@@ -36,8 +37,15 @@ export interface IngestSink {
   /**
    * `msgIds`: the msgIds whose samples these are; the sink stores them with the samples, in the
    * same durable write, so that `IngestOptions.remembered` can rebuild the dedup after a restart.
+   * Called only when the sink has no `pushColumns`.
    */
   push(device: string, samples: Sample[], msgIds: readonly string[]): Promise<void>;
+  /**
+   * `push` with the samples as columns (all of `device`, quality good, no unit or reason), as the
+   * ingest builds them: no object per sample. Same contract as `push`; when present, the ingest
+   * calls this instead. The columns are handed over: neither side writes into them afterwards.
+   */
+  pushColumns?(device: string, cols: SampleColumns, msgIds: readonly string[]): Promise<void>;
 }
 
 /** A msgId stored durably before this start (see IngestSink.push), with when it was stored. */
@@ -126,6 +134,8 @@ export interface IngestOptions {
 
 /** Retry-After for a device refused by `maxDevices`: places free up only at a restart. */
 const DEVICE_LIMIT_RETRY_SEC = 300;
+
+type FreshClaim = Extract<Claim, { kind: "fresh" }>;
 
 /** Rounds of "another attempt with this msgId failed, try storing it ourselves". */
 const MAX_CLAIM_ROUNDS = 3;
@@ -218,11 +228,12 @@ export function createIngest(
     return d.ok ? undefined : rateLimited(deviceId, overRate, d.retryAfterSec);
   };
 
-  /** Stores `samples`; true when durable, otherwise the 503 answer (counted). */
-  const store = async (deviceId: string, samples: Sample[], msgIds: readonly string[]): Promise<true | IngestReply> => {
-    if (samples.length === 0) return true;
+  /** Stores `cols`; true when durable, otherwise the 503 answer (counted). */
+  const store = async (deviceId: string, cols: SampleColumns, msgIds: readonly string[]): Promise<true | IngestReply> => {
+    if (cols.length === 0) return true;
     try {
-      await sink.push(deviceId, samples, msgIds);
+      if (sink.pushColumns !== undefined) await sink.pushColumns(deviceId, cols, msgIds);
+      else await sink.push(deviceId, cols.toSamples(), msgIds);
       if (sinkFailing) {
         sinkFailing = false;
         log?.info("ingest: journal accepts data again");
@@ -251,14 +262,15 @@ export function createIngest(
       rate.take(deviceId, 1); // a refused body still costs one message, so refusals cannot flood either
       return reject("too_large", 413, `payload over ${cfg.maxPayloadBytes} bytes`, {}, deviceId);
     }
-    const parsed = parsePushBody(body);
+    const parsed = parsePushBatch(body);
     if (!parsed.ok) {
       rate.take(deviceId, 1);
       metrics.ingestRejects.inc({ reason: "bad_request" });
       table.count(deviceId, "rejected");
       return { status: 400, body: { error: "invalid push body", problems: parsed.problems }, reason: "bad_request" };
     }
-    const n = parsed.messages.length;
+    const batch = parsed.batch;
+    const n = batch.messages;
     const charged = rate.take(deviceId, n);
     if (!charged.ok) {
       return rateLimited(deviceId, charged.tooMany
@@ -271,56 +283,85 @@ export function createIngest(
     let duplicates = 0;
     let newest: number | null = null;
 
-    /** Appends a message's samples (skew-corrected ts) to `out`; runs once per pushed value. */
-    const addSamples = (m: PushMessage, out: Sample[]): void => {
-      let ts = m.ts ?? receivedAt;
-      if (Math.abs(ts - receivedAt) > maxSkewMs) {
-        ts = receivedAt;
-        skewed++;
-      }
-      if (newest === null || ts > newest) newest = ts;
-      const { tags, values } = m;
-      for (let i = 0; i < tags.length; i++) {
-        const tag = tags[i]!;
-        out.push({ device: deviceId, tag, value: values[tag] as SampleValue, quality: "good", ts });
-      }
-    };
-
-    let todo = parsed.messages;
-    for (let round = 0; todo.length > 0; round++) {
+    const { msgIds: ids, ts: tsOf, starts, other } = batch;
+    /** message indices still to store; undefined: every message (the first round) */
+    let todo: number[] | undefined;
+    for (let round = 0; ; round++) {
       if (round >= MAX_CLAIM_ROUNDS) {
         return reject("journal_error", 503, "an earlier attempt with the same msgId failed: retry later", { retryAfterSec: 1 }, deviceId);
       }
-      const samples: Sample[] = [];
-      const claims: Extract<Claim, { kind: "fresh" }>[] = [];
-      let waiting: { msg: PushMessage; wait: Promise<boolean> }[] | undefined;
-      for (let i = 0; i < todo.length; i++) {
-        const m = todo[i]!;
-        if (m.msgId === undefined) {
-          addSamples(m, samples);
-          continue;
-        }
-        const c = dedup.claim(deviceId, m.msgId);
-        if (c.kind === "duplicate") duplicates++;
-        else if (c.kind === "pending") (waiting ??= []).push({ msg: m, wait: c.wait });
-        else {
+      const count = todo === undefined ? n : todo.length;
+      // The messages to store this round: all of `todo` until one is left out (the usual body
+      // has no duplicate), then a list of their own.
+      let keep: number[] | undefined;
+      let values = 0;
+      const claims: FreshClaim[] = [];
+      const msgIds: string[] = [];
+      let waiting: { msg: number; wait: Promise<boolean> }[] | undefined;
+      for (let x = 0; x < count; x++) {
+        const i = todo === undefined ? x : todo[x]!;
+        const id = ids[i];
+        if (id !== undefined) {
+          const c = dedup.claim(deviceId, id);
+          if (c.kind !== "fresh") {
+            if (c.kind === "duplicate") duplicates++;
+            else (waiting ??= []).push({ msg: i, wait: c.wait });
+            if (keep === undefined) {
+              keep = [];
+              for (let y = 0; y < x; y++) keep.push(todo === undefined ? y : todo[y]!);
+            }
+            continue;
+          }
           claims.push(c);
-          addSamples(m, samples);
+          msgIds.push(c.msgId);
+        }
+        keep?.push(i);
+        values += starts[i + 1]! - starts[i]!;
+      }
+      // Straight into columns (no object per sample), each message's ts skew-corrected. Every
+      // message of the body: its tag list is the columns' as it is.
+      const whole = keep === undefined && todo === undefined;
+      const list = keep ?? todo;
+      const msgs = list === undefined ? n : list.length;
+      const b = new ColumnsBuilder(deviceId, values);
+      const tags = whole ? batch.tags : new Array<string>(values);
+      const nums = b.nums;
+      const tsCol = b.ts;
+      const qualities = b.qualities;
+      let k = 0;
+      for (let x = 0; x < msgs; x++) {
+        const i = list === undefined ? x : list[x]!;
+        let ts = tsOf[i] ?? receivedAt;
+        if (Math.abs(ts - receivedAt) > maxSkewMs) {
+          ts = receivedAt;
+          skewed++;
+        }
+        if (newest === null || ts > newest) newest = ts;
+        const last = starts[i + 1]!;
+        for (let j = starts[i]!; j < last; j++, k++) {
+          if (!whole) (tags as string[])[k] = batch.tags[j]!;
+          if (other !== undefined && other.has(j)) b.set(k, other.get(j)!, 0, ts);
+          else {
+            nums[k] = batch.nums[j]!;
+            tsCol[k] = ts;
+            qualities[k] = 0; // good
+          }
         }
       }
       // Our own claims are settled before we wait for anyone else's: no two pushes can wait on each other.
-      const result = await store(deviceId, samples, claims.map((c) => c.msgId));
+      const result = await store(deviceId, b.done(tags), msgIds);
       for (let i = 0; i < claims.length; i++) claims[i]!.done(result === true);
       if (result !== true) return result;
-      stored += samples.length;
+      stored += values;
       if (waiting === undefined) break;
       const w = waiting;
       const outcomes = await Promise.all(w.map((x) => x.wait));
       todo = [];
-      outcomes.forEach((durable, i) => {
-        if (durable) duplicates++;
+      for (let i = 0; i < outcomes.length; i++) {
+        if (outcomes[i]) duplicates++;
         else todo.push(w[i]!.msg);
-      });
+      }
+      if (todo.length === 0) break;
     }
 
     if (skewed > 0) {
@@ -332,11 +373,11 @@ export function createIngest(
       table.count(deviceId, "duplicates", duplicates);
     }
     table.count(deviceId, "pushes");
-    table.count(deviceId, "messages", parsed.messages.length);
+    table.count(deviceId, "messages", n);
     table.count(deviceId, "samples", stored);
     // The state change this may make is logged by the table's owner (the runtime), once.
     table.pushed(deviceId, clock(), stored > 0 ? newest : null);
-    return { status: 202, body: { status: "accepted", messages: parsed.messages.length, samples: stored, duplicates } };
+    return { status: 202, body: { status: "accepted", messages: n, samples: stored, duplicates } };
   };
 
   return {

@@ -1,7 +1,9 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { IngestConfig } from "../../src/config/types.js";
 import { FloorgateError } from "../../src/core/errors.js";
-import type { Sample } from "../../src/core/sample.js";
+import type { Sample, SampleValue } from "../../src/core/sample.js";
+import type { SampleColumns } from "../../src/core/sample-columns.js";
 import { createLogger } from "../../src/core/logger.js";
 import { createIngest, type IngestSink } from "../../src/ingest/ingest.js";
 import { counterValue, fakeClock, newMetrics } from "./helpers.js";
@@ -188,5 +190,62 @@ describe("ingest (transport-independent)", () => {
     const sink: IngestSink = { push() { throw new Error("sync boom"); } };
     const ing = createIngest(cfg(), sink, newMetrics());
     expect((await ing.handle("agv-1", "t", body({ values: { a: 1 } }))).status).toBe(503);
+  });
+
+  it("property: samples built as columns are one per value in body order, stamped and deduplicated as before, through either kind of sink", async () => {
+    /** a sink that takes columns, as the gateway's does */
+    class ColumnsSink implements IngestSink {
+      sets: SampleColumns[] = [];
+      msgIds: string[] = [];
+      push(): Promise<void> { throw new Error("push called although pushColumns exists"); }
+      pushColumns(_device: string, cols: SampleColumns, msgIds: readonly string[]): Promise<void> {
+        this.sets.push(cols);
+        this.msgIds.push(...msgIds);
+        return Promise.resolve();
+      }
+    }
+    const value = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer(), fc.boolean(), fc.constant(null), fc.string({ maxLength: 8 }));
+    const msg = fc.record({
+      msgId: fc.option(fc.constantFrom("a", "b", "c", "d", "e"), { nil: undefined }),
+      skew: fc.option(fc.integer({ min: -400_000, max: 400_000 }), { nil: undefined }),
+      values: fc.dictionary(fc.stringMatching(/^[A-Za-z0-9_.-]{1,6}$/), value, { minKeys: 1, maxKeys: 6 }),
+    });
+    await fc.assert(fc.asyncProperty(fc.array(fc.array(msg, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 4 }), async (bodies) => {
+      const c = fakeClock();
+      const now = c.now();
+      const plain = new HoldSink();
+      const cols = new ColumnsSink();
+      const a = createIngest(cfg(), plain, newMetrics(), c.now);
+      const b = createIngest(cfg(), cols, newMetrics(), c.now);
+      const seen = new Set<string>();
+      const want: Sample[] = [];
+      const wantIds: string[] = [];
+      for (const msgs of bodies) {
+        const wire = msgs.map((m) => ({ ...(m.msgId !== undefined && { msgId: m.msgId }), ...(m.skew !== undefined && { ts: new Date(now + m.skew).toISOString() }), values: m.values }));
+        let samples = 0;
+        let duplicates = 0;
+        for (const m of JSON.parse(JSON.stringify(wire)) as { msgId?: string; ts?: string; values: Record<string, SampleValue> }[]) {
+          if (m.msgId !== undefined) {
+            if (seen.has(m.msgId)) { duplicates++; continue; }
+            seen.add(m.msgId);
+            wantIds.push(m.msgId);
+          }
+          const sent = m.ts === undefined ? now : Date.parse(m.ts);
+          const ts = Math.abs(sent - now) > 300_000 ? now : sent;
+          for (const [tag, v] of Object.entries(m.values)) want.push({ device: "agv-1", tag, value: v, quality: "good", ts });
+          samples += Object.keys(m.values).length;
+        }
+        const reply = { status: 202, body: { status: "accepted", messages: msgs.length, samples, duplicates } };
+        expect(await a.handle("agv-1", "t", body(wire))).toEqual(reply);
+        expect(await b.handle("agv-1", "t", body(wire))).toEqual(reply);
+      }
+      expect(plain.stored).toStrictEqual(want);
+      expect(cols.sets.flatMap((s) => s.toSamples())).toStrictEqual(want);
+      expect(cols.msgIds).toEqual(wantIds);
+      for (const set of cols.sets) {
+        expect(set.device).toBe("agv-1");
+        for (let i = 0; i < set.length; i++) expect(set.other?.has(i) ?? false).toBe(typeof set.valueAt(i) !== "number");
+      }
+    }), { numRuns: 200 });
   });
 });

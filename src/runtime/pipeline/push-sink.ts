@@ -1,4 +1,5 @@
 import type { Sample } from "../../core/sample.js";
+import type { SampleColumns } from "../../core/sample-columns.js";
 import type { IngestSink, RememberedMsgId } from "../../ingest/ingest.js";
 import type { JournalIntake } from "./intake.js";
 import { Normalizer } from "./normalize.js";
@@ -16,8 +17,19 @@ export class PushSink implements IngestSink {
   constructor(private readonly intake: JournalIntake) {}
 
   push(device: string, samples: Sample[], msgIds: readonly string[]): Promise<void> {
-    return this.intake.appendPushed(device, this.normalizer.apply(samples), msgIds.length > 0 ? msgIds.map((id) => msgIdKey(device, id)) : undefined);
+    return this.intake.appendPushed(device, this.normalizer.apply(samples), keysOf(device, msgIds));
   }
+
+  pushColumns(device: string, cols: SampleColumns, msgIds: readonly string[]): Promise<void> {
+    return this.intake.appendPushed(device, this.normalizer.applyColumns(cols), keysOf(device, msgIds));
+  }
+}
+
+function keysOf(device: string, msgIds: readonly string[]): string[] | undefined {
+  if (msgIds.length === 0) return undefined;
+  const keys = new Array<string>(msgIds.length);
+  for (let i = 0; i < msgIds.length; i++) keys[i] = msgIdKey(device, msgIds[i]!);
+  return keys;
 }
 
 /**
