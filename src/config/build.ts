@@ -3,7 +3,7 @@ import type { BuildContext, DeviceCommon, RawObject } from "../core/plugin.js";
 import type { GatewayConfigOf, IngestConfig, IngestDeviceConfig } from "./types.js";
 import type { ConfigModel } from "./model.js";
 import { parseHostPort } from "../core/net.js";
-import { parseSize } from "./sizes.js";
+import { parseSize } from "../core/sizes.js";
 import { listOf as arr, objOf as obj, or } from "../core/config-kit.js";
 
 /** Defaults of spec §2 for the core sections, in one place (each plugin keeps its own). */

@@ -4,7 +4,7 @@ import type { ConfigSource, Pos } from "./source.js";
 import type { ConfigModel } from "./model.js";
 import { formatPath, pointerOf } from "../core/config-paths.js";
 import { isLoopback, parseHostPort, type HostPort } from "../core/net.js";
-import { parseSize } from "./sizes.js";
+import { parseSize } from "../core/sizes.js";
 
 type Obj = Record<string, unknown>;
 type Segs = ConfigPath;

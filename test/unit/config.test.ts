@@ -11,7 +11,7 @@ import type { OpcuaDeviceConfig } from "../../drivers/opcua/config.js";
 import type { MqttOutputConfig } from "../../src/outputs/mqtt/config.js";
 import type { InfluxOutputConfig } from "../../src/outputs/influx/config.js";
 import { parsePlanned } from "./config-planned.js";
-import { parseSize } from "../../src/config/sizes.js";
+import { parseSize } from "../../src/core/sizes.js";
 import { parseHostPort, isLoopback } from "../../src/core/net.js";
 import { substituteEnv } from "../../src/config/env.js";
 

@@ -7,7 +7,7 @@
 import { resolve } from "node:path";
 import type { BuildContext, IngestListenerConfigPart } from "../../core/plugin.js";
 import { bool, hostPort, nonEmpty, obj, size } from "../../core/schema-kit.js";
-import { parseSize } from "../../config/sizes.js";
+import { parseSize } from "../../core/sizes.js";
 import { checkTlsFiles, isObj, or } from "../../core/config-kit.js";
 import { listenersClash, parseHostPort } from "../../core/net.js";
 
