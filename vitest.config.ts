@@ -1,4 +1,38 @@
+import { readFileSync } from "node:fs";
+import { relative, sep } from "node:path";
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
+import { BaseSequencer, type TestSpecification } from "vitest/node";
+
+/**
+ * Seconds each file took in a full run on two cores (test/durations.json; refresh it with
+ * scripts/test-durations.mjs). Without it a fresh clone has no vitest timing cache, and vitest
+ * starts the largest files first: the OPC UA restart loop (140 s, a small file) started minutes
+ * in and ran alone at the end while the other lanes sat idle.
+ */
+const ROOT = fileURLToPath(new URL(".", import.meta.url));
+const DURATIONS = JSON.parse(readFileSync(`${ROOT}test/durations.json`, "utf8")) as Record<string, number>;
+/** A file in neither the table nor the cache: after the long ones, before the many small unit files. */
+const UNKNOWN_S = 3;
+
+/**
+ * Longest first, within vitest's own order of groups and projects: the longest files start
+ * at once and the short ones fill the lanes at the end. Figures: the table, else this machine's
+ * vitest cache (a file added since the table was written), else UNKNOWN_S.
+ */
+class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const seconds = (f: TestSpecification): number => {
+      const rel = relative(this.ctx.config.root, f.moduleId).split(sep).join("/");
+      const cached = this.ctx.cache.getFileTestResults(`${f.project.name}:${rel}`)?.duration;
+      return DURATIONS[rel] ?? (cached === undefined ? UNKNOWN_S : cached / 1000);
+    };
+    return [...files].sort((a, b) =>
+      a.project.config.sequence.groupOrder - b.project.config.sequence.groupOrder
+      || (a.project.name === b.project.name ? 0 : a.project.name < b.project.name ? -1 : 1)
+      || seconds(b) - seconds(a));
+  }
+}
 
 /**
  * Files that assert timing (poll rates, reconnect within two poll periods) run in a group of their
@@ -37,6 +71,10 @@ const NODE22_ONCE = [
   "test/opcua/network-cut.test.ts",
   "test/outputs/influx-outage.test.ts",
   "test/ingest-mqtt/reconnect-storm.test.ts",
+  // 100 Modbus server restarts (20 s, alone in the timing group, so 20 s of the pass's wall time).
+  // On Node 22 the Modbus reconnect paths still run: test/modbus/failures.test.ts (down at start,
+  // backoff), offline-once, and the Modbus conformance suite.
+  "test/faults/modbus-restart.test.ts",
   // The page runs in Chromium; what Node 22 serves it is the same files the HTTP tests fetch.
   "test/dashboard/operator.test.ts",
   "test/dashboard/demo.test.ts",
@@ -51,6 +89,7 @@ export default defineConfig({
     // (the OPC UA restart loop: 20 × 5 s with its server down) mostly wait, and a third lane keeps
     // the cores busy meanwhile.
     maxWorkers: 3,
+    sequence: { sequencer: LongestFirst },
     reporters: ["default"],
     // An unhandled rejection anywhere fails the run.
     dangerouslyIgnoreUnhandledErrors: false,
