@@ -19,7 +19,16 @@ try {
   console.error(`test-node22: no Node 22: ${err.message}`);
   process.exit(1);
 }
-const env = { ...process.env, PATH: `${dirname(node)}:${process.env.PATH ?? ""}`, FG_NODE22_PASS: "1" };
+// NODE_COMPILE_CACHE (Node ≥ 22.1; Node 20 has none): every Node 22 process of the pass — vitest's
+// workers, and each gateway, CLI and helper a test spawns — keeps V8's compiled code of the modules
+// it loads (node-opcua above all) on disk for the next one. Measured on three CLI/OPC UA files:
+// 6–13 % less CPU. It changes no code that runs, only when it is compiled.
+const env = {
+  ...process.env,
+  PATH: `${dirname(node)}:${process.env.PATH ?? ""}`,
+  FG_NODE22_PASS: "1",
+  NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? join(ROOT, ".cache", "node22-compile-cache"),
+};
 
 // The one native module (serialport, N-API prebuilds): a clear message beats failing RTU tests.
 const native = spawnSync(node, ["-e", "require('@serialport/bindings-cpp').autoDetect()"], { cwd: ROOT, env, encoding: "utf8" });
