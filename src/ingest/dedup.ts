@@ -1,3 +1,5 @@
+import { NARROW_DIGITS, NumSet, parsed, parseMsgId } from "./dedup-ids.js";
+
 /**
  * Remembers which `(deviceId, msgId)` pairs were stored durably during the last `windowMs`
  * (spec §4: 10 minutes), so a device's retry is acknowledged without being stored twice.
@@ -45,91 +47,34 @@ export type Claim =
 
 const DUPLICATE: Claim = Object.freeze({ kind: "duplicate" as const });
 
+
 /** Generations per window: an entry lives between `windowMs` and `windowMs × (1 + 1/GENS)`. */
 const GENS_PER_WINDOW = 4;
 /** Numeric families per device; a device's msgIds past them are kept as strings. */
 const MAX_FAMILIES = 4;
-/** Trailing digits taken as the number: 10^15 < 2^53, so the value is exact in a double. */
-const MAX_DIGITS = 15;
-/** Up to 9 digits the value + 1 fits a Uint32Array slot. */
-const NARROW_DIGITS = 9;
-const MIN_CAPACITY = 8;
+/** In-flight claims a device keeps in a list (scanned); more go in a Map. */
+const FLY_LIST = 16;
 
-/**
- * A set of whole numbers 0 ≤ v < 2^53 - 1: open addressing with linear probing in one typed array
- * (slot = v + 1, 0 = free). No deletion: a generation's set is only ever cleared as a whole.
- */
-class NumSet {
-  n = 0;
-  private keys: Uint32Array | Float64Array;
-  private shift: number;
-
-  constructor(private readonly wide: boolean, capacity: number) {
-    this.keys = wide ? new Float64Array(capacity) : new Uint32Array(capacity);
-    this.shift = 32 - Math.log2(capacity);
-  }
-
-  get capacity(): number {
-    return this.keys.length;
-  }
-
-  has(v: number): boolean {
-    const keys = this.keys;
-    const mask = keys.length - 1;
-    const k = v + 1;
-    for (let i = this.slot(v); ; i = (i + 1) & mask) {
-      const x = keys[i]!;
-      if (x === k) return true;
-      if (x === 0) return false;
-    }
-  }
-
-  /** False when `v` was already there. */
-  add(v: number): boolean {
-    if ((this.n + 1) * 4 > this.keys.length * 3) this.grow();
-    const keys = this.keys;
-    const mask = keys.length - 1;
-    const k = v + 1;
-    for (let i = this.slot(v); ; i = (i + 1) & mask) {
-      const x = keys[i]!;
-      if (x === k) return false;
-      if (x === 0) {
-        keys[i] = k;
-        this.n++;
-        return true;
-      }
-    }
-  }
-
-  clear(): void {
-    this.keys.fill(0);
-    this.n = 0;
-  }
-
-  /** Fibonacci hashing of the value's two 32-bit halves; the top bits pick the slot. */
-  private slot(v: number): number {
-    const h = this.wide ? (v >>> 0) ^ ((v / 4294967296) | 0) : v;
-    return Math.imul(h, 0x9e3779b1) >>> this.shift;
-  }
-
-  private grow(): void {
-    const old = this.keys;
-    this.keys = this.wide ? new Float64Array(old.length * 2) : new Uint32Array(old.length * 2);
-    this.shift--;
-    this.n = 0;
-    for (let i = 0; i < old.length; i++) if (old[i] !== 0) this.add(old[i]! - 1);
-  }
-}
-
-/** A device's msgIds that are `prefix` followed by exactly `digits` decimal digits. */
+/** A device's msgIds with the same prefix and tail shape (see dedup-ids.ts `parsed`). */
 class Family {
   /** one set per generation slot of the device (see DeviceIds.gens) */
   readonly sets: (NumSet | undefined)[];
   /** a cleared set kept for the next generation: a steady device allocates nothing */
   spare: NumSet | undefined;
+  /** dropped from its device (all its generations gone): a claim holding it looks again */
+  dead = false;
 
-  constructor(readonly prefix: string, readonly digits: number, slots: number) {
+  constructor(readonly prefix: string, readonly shape: number, readonly wide: boolean, slots: number) {
     this.sets = new Array<NumSet | undefined>(slots).fill(undefined);
+  }
+
+  has(v: number): boolean {
+    const sets = this.sets;
+    for (let s = 0; s < sets.length; s++) {
+      const set = sets[s];
+      if (set !== undefined && set.has(v)) return true;
+    }
+    return false;
   }
 }
 
@@ -145,13 +90,23 @@ class DeviceIds {
   readonly stringSlots: (string[] | undefined)[];
   families: Family[] = [];
   count = 0;
-  /** the attempt storing a msgId now: most devices have at most one in flight, so no Map for it */
-  one: FreshClaim | undefined;
-  /** msgId → the attempt storing it now, for the others */
-  flying: Map<string, FreshClaim> | undefined;
+  /** the attempts storing a msgId now, the first FLY_LIST of them: a publish's few, scanned */
+  readonly fly: FreshClaim[] = [];
+  /** msgId → the attempt storing it now, past FLY_LIST */
+  flyMap: Map<string, FreshClaim> | undefined;
 
   busy(): boolean {
-    return this.one !== undefined || (this.flying !== undefined && this.flying.size > 0);
+    return this.fly.length > 0 || (this.flyMap !== undefined && this.flyMap.size > 0);
+  }
+
+  /** The attempt storing `msgId` now (`num`: its parsed value, -1 if none, compared first). */
+  flying(msgId: string, num: number): FreshClaim | undefined {
+    const fly = this.fly;
+    for (let i = 0; i < fly.length; i++) {
+      const c = fly[i]!;
+      if (c.num === num && c.msgId === msgId) return c;
+    }
+    return this.flyMap?.get(msgId);
   }
 
   constructor(slots: number) {
@@ -161,29 +116,11 @@ class DeviceIds {
   }
 }
 
-/** The value of a msgId's trailing digits, set by `digitsAt` (a second return value, no allocation). */
-let parsedValue = 0;
-
-/** Where `msgId`'s trailing digits (at most MAX_DIGITS) start; `msgId.length` when there are none. */
-function digitsAt(msgId: string): number {
-  const len = msgId.length;
-  let i = len;
-  while (i > 0 && len - i < MAX_DIGITS) {
-    const c = msgId.charCodeAt(i - 1);
-    if (c < 48 || c > 57) break;
-    i--;
-  }
-  let v = 0;
-  for (let j = i; j < len; j++) v = v * 10 + (msgId.charCodeAt(j) - 48);
-  parsedValue = v;
-  return i;
-}
-
-function familyOf(d: DeviceIds, msgId: string, at: number, digits: number): Family | undefined {
+function familyOf(d: DeviceIds, msgId: string, prefixLen: number, shape: number): Family | undefined {
   const fams = d.families;
   for (let i = 0; i < fams.length; i++) {
     const f = fams[i]!;
-    if (f.digits === digits && f.prefix.length === at && msgId.startsWith(f.prefix)) return f;
+    if (f.shape === shape && f.prefix.length === prefixLen && (prefixLen === 0 || msgId.startsWith(f.prefix))) return f;
   }
   return undefined;
 }
@@ -195,8 +132,14 @@ export class MsgIdDedup {
   private readonly maxPerDevice: number;
   private readonly maxTotal: number;
   private readonly devices = new Map<string, DeviceIds>();
-  /** generation number → entries in it, over all devices (a handful of keys) */
+  /** the device of the last claim and its record: a publish's messages skip the Map */
+  private lastDevice: string | undefined;
+  private lastIds: DeviceIds | undefined;
+  /** generation number → entries in it, over all devices (a handful of keys), except `hotGen`'s */
   private readonly genCounts = new Map<number, number>();
+  /** the generation entries go to now, and its entries not yet in `genCounts` (no Map op per entry) */
+  private hotGen = -1;
+  private hotCount = 0;
   /** new entries never go to an older generation than this (a clock that stepped back) */
   private newestGen = -1;
   /** when the oldest generation expires */
@@ -225,31 +168,50 @@ export class MsgIdDedup {
   }
 
   claim(device: string, msgId: string): Claim {
-    this.tick();
-    let d = this.devices.get(device);
+    const now = this.clock();
+    if (now >= this.nextExpiry) this.sweep(now);
+    // parsed once: the claim keeps the split and the family for its settle
+    const numeric = parseMsgId(msgId);
+    const num = numeric ? parsed.value : -1;
+    let d = device === this.lastDevice ? this.lastIds : this.devices.get(device);
+    let fam: Family | undefined;
     if (d !== undefined) {
-      const pending = d.one !== undefined && d.one.msgId === msgId ? d.one : d.flying?.get(msgId);
-      if (pending !== undefined) return { kind: "pending", wait: pending.wait() };
-      if (this.lookup(d, msgId)) return DUPLICATE;
+      if (d.fly.length > 0 || d.flyMap !== undefined) {
+        const pending = d.flying(msgId, num);
+        if (pending !== undefined) return { kind: "pending", wait: pending.wait() };
+      }
+      if (numeric) {
+        fam = familyOf(d, msgId, parsed.prefixLen, parsed.shape);
+        if (fam !== undefined && fam.has(num)) return DUPLICATE;
+      }
+      // a msgId of a family may still be a string: stored while the families were full
+      if (d.strings !== undefined && d.strings.has(msgId)) return DUPLICATE;
     } else this.devices.set(device, (d = new DeviceIds(this.slots)));
-    const claim = new FreshClaim(this, d, device, msgId);
-    if (d.one === undefined) d.one = claim;
-    else (d.flying ??= new Map()).set(msgId, claim);
+    this.lastDevice = device;
+    this.lastIds = d;
+    const claim = new FreshClaim(this, d, device, msgId, num, numeric ? parsed.prefixLen : 0, numeric ? parsed.shape : 0, numeric ? parsed.digits : 0, fam);
+    if (d.fly.length < FLY_LIST) d.fly.push(claim);
+    else (d.flyMap ??= new Map()).set(msgId, claim);
     this.flying++;
     return claim;
   }
 
   /** Called once by a FreshClaim: records the outcome and releases the msgId. */
   settle(claim: FreshClaim, durable: boolean): void {
-    const now = this.tick();
     const d = claim.ids;
     // d is still in `devices`: a sweep keeps a device with a msgId in flight
-    if (durable) this.add(d, claim.device, claim.msgId, now);
-    if (d.one === claim) {
-      d.one = undefined;
+    if (durable) this.add(d, claim.device, claim.msgId, this.tick(), claim.num, claim.prefixLen, claim.shape, claim.digits, claim.fam);
+    const fly = d.fly;
+    for (let i = 0; i < fly.length; i++) {
+      if (fly[i] !== claim) continue;
+      const last = fly.pop()!;
+      if (i < fly.length) fly[i] = last;
       this.flying--;
-    } else if (d.flying?.get(claim.msgId) === claim) {
-      d.flying.delete(claim.msgId);
+      return;
+    }
+    if (d.flyMap?.get(claim.msgId) === claim) {
+      d.flyMap.delete(claim.msgId);
+      if (d.flyMap.size === 0) d.flyMap = undefined;
       this.flying--;
     }
   }
@@ -271,7 +233,8 @@ export class MsgIdDedup {
     let d = this.devices.get(device);
     if (d === undefined) this.devices.set(device, (d = new DeviceIds(this.slots)));
     else if (this.lookup(d, msgId)) return;
-    this.add(d, device, msgId, at);
+    if (parseMsgId(msgId)) this.add(d, device, msgId, at, parsed.value, parsed.prefixLen, parsed.shape, parsed.digits, undefined);
+    else this.add(d, device, msgId, at, -1, 0, 0, 0, undefined);
   }
 
   private tick(): number {
@@ -281,20 +244,18 @@ export class MsgIdDedup {
   }
 
   private lookup(d: DeviceIds, msgId: string): boolean {
-    const at = digitsAt(msgId);
-    if (at < msgId.length) {
-      const f = familyOf(d, msgId, at, msgId.length - at);
-      if (f !== undefined) {
-        const v = parsedValue;
-        const sets = f.sets;
-        for (let s = 0; s < sets.length; s++) if (sets[s]?.has(v) === true) return true;
-      }
+    if (parseMsgId(msgId)) {
+      const f = familyOf(d, msgId, parsed.prefixLen, parsed.shape);
+      if (f !== undefined && f.has(parsed.value)) return true;
     }
-    // a msgId of a family may still be a string: stored while the families were full
     return d.strings !== undefined && d.strings.has(msgId);
   }
 
-  private add(d: DeviceIds, device: string, msgId: string, at: number): void {
+  /**
+   * Files a msgId not yet held; `num` ≥ 0 with its split (`parsed`) for a numeric one, and `fam`
+   * its family if the caller found it already.
+   */
+  private add(d: DeviceIds, device: string, msgId: string, at: number, num: number, prefixLen: number, shape: number, digits: number, fam: Family | undefined): void {
     if (d.count >= this.maxPerDevice) this.evictDevice(d, device);
     if (this.total >= this.maxTotal) this.evictOldest();
     let gen = Math.floor(at / this.genMs);
@@ -304,20 +265,21 @@ export class MsgIdDedup {
     else this.newestGen = gen;
     const s = this.slotOf(d, gen);
     let added: boolean;
-    const digitsFrom = digitsAt(msgId);
-    const digits = msgId.length - digitsFrom;
-    let f = digits > 0 ? familyOf(d, msgId, digitsFrom, digits) : undefined;
-    if (f === undefined && digits > 0 && d.families.length < MAX_FAMILIES) {
-      d.families.push((f = new Family(msgId.slice(0, digitsFrom), digits, this.slots)));
+    let f = fam;
+    if (num >= 0) {
+      if (f === undefined || f.dead) f = familyOf(d, msgId, prefixLen, shape);
+      if (f === undefined && d.families.length < MAX_FAMILIES) {
+        d.families.push((f = new Family(msgId.slice(0, prefixLen), shape, digits > NARROW_DIGITS, this.slots)));
+      }
     }
     if (f !== undefined) {
       let set = f.sets[s];
       if (set === undefined) {
-        set = f.spare ?? new NumSet(digits > NARROW_DIGITS, MIN_CAPACITY);
+        set = f.spare ?? new NumSet(f.wide);
         f.spare = undefined;
         f.sets[s] = set;
       }
-      added = set.add(parsedValue);
+      added = set.add(num);
     } else {
       const strs = (d.strings ??= new Set());
       const before = strs.size;
@@ -328,12 +290,23 @@ export class MsgIdDedup {
     d.counts[s]!++;
     d.count++;
     this.total++;
-    const g = this.genCounts.get(gen);
-    if (g === undefined) {
-      this.genCounts.set(gen, 1);
-      const expires = (gen + 1) * this.genMs + this.windowMs;
-      if (expires < this.nextExpiry) this.nextExpiry = expires;
-    } else this.genCounts.set(gen, g + 1);
+    if (gen === this.hotGen) this.hotCount++;
+    else {
+      this.flushHot();
+      this.hotGen = gen;
+      this.hotCount = 1;
+      if (!this.genCounts.has(gen)) {
+        const expires = (gen + 1) * this.genMs + this.windowMs;
+        if (expires < this.nextExpiry) this.nextExpiry = expires;
+      }
+    }
+  }
+
+  /** Moves the hot generation's count into `genCounts`: before anything reads or changes it. */
+  private flushHot(): void {
+    if (this.hotCount > 0) this.genCounts.set(this.hotGen, (this.genCounts.get(this.hotGen) ?? 0) + this.hotCount);
+    this.hotGen = -1;
+    this.hotCount = 0;
   }
 
   /** The device's slot for generation `gen`; a slot still holding another generation is merged into the newer one. */
@@ -353,6 +326,7 @@ export class MsgIdDedup {
   }
 
   private countGen(gen: number, delta: number): void {
+    this.flushHot();
     const n = (this.genCounts.get(gen) ?? 0) + delta;
     if (n > 0) this.genCounts.set(gen, n);
     else this.genCounts.delete(gen);
@@ -361,6 +335,9 @@ export class MsgIdDedup {
 
   /** Forgets every generation whose newest moment is `windowMs` old. */
   private sweep(now: number): void {
+    this.flushHot();
+    this.lastDevice = undefined;
+    this.lastIds = undefined;
     const last = Math.floor((now - this.windowMs) / this.genMs) - 1;
     for (const [device, d] of this.devices) {
       for (let s = 0; s < d.gens.length; s++) {
@@ -381,6 +358,7 @@ export class MsgIdDedup {
   private clearSlot(d: DeviceIds, s: number): number {
     const n = d.counts[s]!;
     const fams = d.families;
+    let emptied = false;
     for (let i = 0; i < fams.length; i++) {
       const f = fams[i]!;
       const set = f.sets[s];
@@ -391,7 +369,9 @@ export class MsgIdDedup {
         set.clear();
         f.spare = set;
       }
+      if (f.sets.every((x) => x === undefined)) emptied = f.dead = true;
     }
+    if (emptied) d.families = fams.filter((f) => !f.dead);
     const ids = d.stringSlots[s];
     if (ids !== undefined) {
       const strs = d.strings!;
@@ -402,9 +382,6 @@ export class MsgIdDedup {
     d.counts[s] = 0;
     d.gens[s] = -1;
     d.count -= n;
-    if (fams.some((f) => f.sets.every((x) => x === undefined))) {
-      d.families = fams.filter((f) => f.sets.some((x) => x !== undefined));
-    }
     return n;
   }
 
@@ -427,6 +404,7 @@ export class MsgIdDedup {
 
   /** `maxTotal`: the oldest generation of every device goes (all of them, if only one is in use). */
   private evictOldest(): void {
+    this.flushHot();
     let oldest = Infinity;
     for (const g of this.genCounts.keys()) if (g < oldest) oldest = g;
     if (oldest === Infinity) {
@@ -450,7 +428,8 @@ export class MsgIdDedup {
 
 /**
  * The `fresh` claim. A class rather than closures, and the promise a concurrent duplicate waits on
- * is made only when one asks: almost every msgId is claimed and settled with nobody waiting.
+ * is made only when one asks: almost every msgId is claimed and settled with nobody waiting. It
+ * carries the msgId's split and family from the claim to the settle: the msgId is parsed once.
  */
 class FreshClaim {
   readonly kind = "fresh" as const;
@@ -463,6 +442,13 @@ class FreshClaim {
     readonly ids: DeviceIds,
     readonly device: string,
     readonly msgId: string,
+    /** the parsed value, -1 for a msgId kept as a string */
+    readonly num: number,
+    readonly prefixLen: number,
+    readonly shape: number,
+    readonly digits: number,
+    /** the family found at the claim (may be dead by the settle) */
+    readonly fam: Family | undefined,
   ) {}
 
   done(durable: boolean): void {

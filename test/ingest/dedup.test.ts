@@ -56,6 +56,23 @@ describe("msgId dedup", () => {
     expect(d.claim("a", "m2").kind).toBe("fresh");
   });
 
+  it("many msgIds of one device in flight at once (past the scanned list): each answers pending, then its own outcome", async () => {
+    const d = new MsgIdDedup(fakeClock().now);
+    const ids = Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? `u${i}` : `dev-7-${i >> 2}-${i & 3}`));
+    const claims = ids.map((id) => fresh(d, "a", id));
+    const waits = ids.map((id) => d.claim("a", id));
+    expect(waits.every((w) => w.kind === "pending")).toBe(true);
+    expect(d.inFlightCount()).toBe(40);
+    const order = ids.map((_, i) => (i * 17) % 40);
+    for (const i of order) claims[i]!.done(i % 5 !== 0);
+    expect(d.inFlightCount()).toBe(0);
+    for (let i = 0; i < 40; i++) {
+      const w = waits[i]!;
+      if (w.kind === "pending") expect(await w.wait).toBe(i % 5 !== 0);
+      expect(d.claim("a", ids[i]!).kind).toBe(i % 5 !== 0 ? "duplicate" : "fresh");
+    }
+  });
+
   it("done() twice is harmless", () => {
     const d = new MsgIdDedup(fakeClock().now);
     const f = fresh(d, "a", "m");
@@ -146,14 +163,28 @@ type Op =
 // Ids that share digits but not their text ("7", "007", "x-7"), more families than a device keeps
 // numeric (a1…f1), digits past 15, and ids without digits.
 const IDS = ["7", "007", "0007", "x-7", "x-07", "x-0007", "a1", "b1", "c1", "d1", "e1", "f1", "m", "m-", "12345678901234567890", "12345678901234567891", "99999999999", "4294967295", "4294967296"];
-const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("advance" as const), ms: fc.oneof(fc.integer({ min: 0, max: 200_000 }), fc.constantFrom(1, 149_999, 150_000, 600_000)) }) },
-  { weight: 4, arbitrary: fc.record({ op: fc.constant("claim" as const), dev: fc.constantFrom("a", "b", "c"), id: fc.constantFrom(...IDS) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant("settle" as const), pick: fc.nat(), durable: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("has" as const), dev: fc.constantFrom("a", "b", "c"), id: fc.constantFrom(...IDS) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant("again" as const), pick: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("jump" as const), pick: fc.nat(), to: fc.constantFrom("window" as const, "longest" as const, "quarter" as const), delta: fc.constantFrom(-1 as const, 0 as const, 1 as const) }) },
-);
+// Several digit groups (dedup-ids.ts): the same digits in other shapes ("17-123-4", "171-23-4",
+// "17_123-4"), leading zeros, 15 digits and one more, more shapes than a device keeps numeric, and
+// single-group and string ids of the same devices.
+const MULTI = ["17-123-4", "17-123-04", "17-12-34", "171-23-4", "1712-34", "171234", "17_123-4", "17.123.4", "17:123:4", "17/123/4", "17-123-4-",
+  "dev-17-123-4", "dev-17-123-5", "dev-17-124-0", "dev-17-99-9", "dev-17-100-0", "dev-017-123-4", "000-000-0", "0-0-0-0", "0-0-0-0-0",
+  "12345678901234-5", "123456789012345-6", "2345678901234-56", "1234567890123-45", "99999999999999-9", "999999999999999-9",
+  "0000000000-00000", "00000-0000000000", "a-1-2-3-4", "b-1-2-3-4", "c-1-2", "7", "007", "x-7", "m"];
+/** counters in the middle: the shape changes at 99 → 100 and 9 → 10, values above and below a set's range */
+const counterArb = fc.tuple(fc.constantFrom("s-", "t"), fc.integer({ min: 0, max: 120 }), fc.integer({ min: 0, max: 11 })).map(([p, n, k]) => `${p}${n}-${k}`);
+
+function opsOver(idArb: fc.Arbitrary<string>): fc.Arbitrary<Op> {
+  return fc.oneof(
+    { weight: 2, arbitrary: fc.record({ op: fc.constant("advance" as const), ms: fc.oneof(fc.integer({ min: 0, max: 200_000 }), fc.constantFrom(1, 149_999, 150_000, 600_000)) }) },
+    { weight: 4, arbitrary: fc.record({ op: fc.constant("claim" as const), dev: fc.constantFrom("a", "b", "c"), id: idArb }) },
+    { weight: 3, arbitrary: fc.record({ op: fc.constant("settle" as const), pick: fc.nat(), durable: fc.boolean() }) },
+    { weight: 2, arbitrary: fc.record({ op: fc.constant("has" as const), dev: fc.constantFrom("a", "b", "c"), id: idArb }) },
+    { weight: 3, arbitrary: fc.record({ op: fc.constant("again" as const), pick: fc.nat() }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant("jump" as const), pick: fc.nat(), to: fc.constantFrom("window" as const, "longest" as const, "quarter" as const), delta: fc.constantFrom(-1 as const, 0 as const, 1 as const) }) },
+  );
+}
+const opArb = opsOver(fc.constantFrom(...IDS));
+const multiOpArb = opsOver(fc.oneof(fc.constantFrom(...MULTI), counterArb));
 
 /**
  * Against a model that knows only the contract: key → when it was stored durably; a claim in flight
@@ -260,6 +291,18 @@ describe("msgId dedup against a model", () => {
       fc.asyncProperty(fc.array(opArb, { minLength: 10, maxLength: 150, size: "max" }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 10 }), (ops, maxPerDevice, maxTotal) =>
         checkAgainstModel(ops, { maxPerDevice, maxTotal })),
       { numRuns: 150 },
+    );
+  });
+
+  it("multi-group msgIds (shapes, leading zeros, 15 digits) mixed with single-group and string ids", async () => {
+    await fc.assert(fc.asyncProperty(fc.array(multiOpArb, { minLength: 10, maxLength: 200, size: "max" }), (ops) => checkAgainstModel(ops, {})), { numRuns: 150 });
+  });
+
+  it("the same with tiny caps", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(multiOpArb, { minLength: 10, maxLength: 200, size: "max" }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 10 }), (ops, maxPerDevice, maxTotal) =>
+        checkAgainstModel(ops, { maxPerDevice, maxTotal })),
+      { numRuns: 100 },
     );
   });
 });
