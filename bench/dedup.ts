@@ -14,7 +14,12 @@
  *   GC included.
  *   The machine may be loaded: only the ratios within one run mean much.
  *
- * Memory is measured twice more with UUID-shaped msgIds (no trailing counter), for v1 and v2.
+ * Memory is measured again with UUID-shaped msgIds (no trailing counter) and with batch-shaped ones
+ * (`agv-17-12-3`: a batch counter and the index in the batch, the counter in the middle), for v1
+ * and v2; the alternating CPU rounds are run for both counter shapes.
+ *
+ * `FLOORGATE_BENCH_DEDUP_BASE=/path/to/other/dist/src/ingest/dedup.js` adds that build's
+ * MsgIdDedup as "base" (children and alternating rounds): a before/after in one run.
  *
  * Run: `node dist/bench/dedup.js` (or through bench/run.ts). Child mode: `dedup.js child NAME DEVICES [uuid]`.
  */
@@ -34,6 +39,24 @@ interface Subject {
 }
 
 const clock = { now: START };
+
+/** The MsgIdDedup interface both builds share, as far as the bench uses it. */
+type DedupCtor = new (clock: () => number, opts: { maxPerDevice: number; maxTotal: number }) => Pick<MsgIdDedup, "claim" | "size">;
+const basePath = process.env.FLOORGATE_BENCH_DEDUP_BASE;
+const Base: DedupCtor | undefined = basePath ? ((await import(basePath)) as { MsgIdDedup: DedupCtor }).MsgIdDedup : undefined;
+
+function dedupSubject(Ctor: DedupCtor): Subject {
+  const d = new Ctor(() => clock.now, { maxPerDevice: 1e9, maxTotal: 1e9 });
+  return {
+    push(device, msgId) {
+      const c = d.claim(device, msgId);
+      if (c.kind !== "fresh") return false;
+      c.done(true);
+      return true;
+    },
+    size: () => d.size(),
+  };
+}
 
 const makers: Record<string, () => Subject> = {
   map: () => {
@@ -70,23 +93,13 @@ const makers: Record<string, () => Subject> = {
       size: () => d.size(),
     };
   },
-  v2: () => {
-    const d = new MsgIdDedup(() => clock.now, { maxPerDevice: 1e9, maxTotal: 1e9 });
-    return {
-      push(device, msgId) {
-        const c = d.claim(device, msgId);
-        if (c.kind !== "fresh") return false;
-        c.done(true);
-        return true;
-      },
-      size: () => d.size(),
-    };
-  },
+  v2: () => dedupSubject(MsgIdDedup),
+  ...(Base ? { base: () => dedupSubject(Base) } : {}),
 };
 
 const deviceIds = (n: number): string[] => Array.from({ length: n }, (_, i) => `agv-${i}`);
 
-type IdStyle = "counter" | "uuid";
+type IdStyle = "counter" | "uuid" | "multi";
 let idStyle: IdStyle = "counter";
 
 /** A UUID-shaped msgId, the same for the same (device, second): what a device without a counter sends. */
@@ -102,7 +115,7 @@ function uuidOf(device: number, sec: number): string {
 
 /** Flat strings, as JSON.parse makes them from a push body (a template literal makes a rope). */
 const idOf = (devices: string[], i: number, sec: number): string =>
-  JSON.parse(`"${idStyle === "uuid" ? uuidOf(i, sec) : `${devices[i]!}-${String(sec).padStart(6, "0")}`}"`) as string;
+  JSON.parse(`"${idStyle === "uuid" ? uuidOf(i, sec) : idStyle === "multi" ? `${devices[i]!}-${Math.floor(sec / 10)}-${sec % 10}` : `${devices[i]!}-${String(sec).padStart(6, "0")}`}"`) as string;
 
 /** The msgIds of simulated second `sec`: one per device, plus 1 % retries of second `sec - 5`. */
 function secondOf(devices: string[], sec: number): { dev: string[]; ids: string[] } {
@@ -191,9 +204,11 @@ function runChild(name: string, n: number, style: IdStyle): Promise<ChildFigures
 export async function benchDedup(opts: { devices?: number; rounds?: number } = {}): Promise<Record<string, number>> {
   const n = opts.devices ?? 10_000;
   const out: Record<string, number> = {};
-  for (const [name, style] of [["map", "counter"], ["v1", "counter"], ["v2", "counter"], ["v1", "uuid"], ["v2", "uuid"]] as const) {
+  const runs: [string, IdStyle][] = [["map", "counter"], ["v1", "counter"], ["v2", "counter"], ["v1", "uuid"], ["v2", "uuid"], ["v1", "multi"], ["v2", "multi"]];
+  if (Base) runs.push(["base", "counter"], ["base", "multi"]);
+  for (const [name, style] of runs) {
     const r = await runChild(name, n, style);
-    const label = style === "uuid" ? `${name} (UUID msgIds)` : name;
+    const label = style === "uuid" ? `${name} (UUID msgIds)` : style === "multi" ? `${name} (batch msgIds agv-17-12-3)` : name;
     out[`${label}: entries held after 10 min, ${n} devices at 1 msg/s`] = r.entries;
     out[`${label}: MB held (heap + external)`] = Math.round(r.held / 1e6);
     out[`${label}: bytes per entry`] = Math.round(r.held / r.entries);
@@ -202,24 +217,29 @@ export async function benchDedup(opts: { devices?: number; rounds?: number } = {
     out[`${label}: CPU ns per message, filling`] = Math.round(r.fillNs);
     out[`${label}: CPU ns per message, steady (own process)`] = Math.round(r.steadyNs);
   }
-  // CPU side by side: 1,000 devices each, alternating rounds in this process.
+  // CPU side by side: 1,000 devices each, alternating rounds in this process, per msgId shape.
   const devices = deviceIds(1_000);
-  const subjects = ["map", "v1", "v2"].map((name) => ({ name, s: makers[name]!(), ns: [] as number[] }));
-  for (const x of subjects) run(x.s, devices, 0, 600);
-  let sec = 600;
-  for (let round = 0; round < (opts.rounds ?? 5); round++) {
-    for (const x of subjects) {
-      const r = run(x.s, devices, sec, sec + 30);
-      x.ns.push(r.ns / r.ops);
-    }
-    sec += 30;
-  }
   const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)]!;
-  for (const x of subjects) out[`${x.name}: CPU ns per message, steady, alternating rounds (median)`] = Math.round(median(x.ns));
+  for (const style of ["counter", "multi"] as const) {
+    idStyle = style;
+    const subjects = Object.keys(makers).map((name) => ({ name, s: makers[name]!(), ns: [] as number[] }));
+    for (const x of subjects) run(x.s, devices, 0, 600);
+    let sec = 600;
+    for (let round = 0; round < (opts.rounds ?? 5); round++) {
+      for (const x of subjects) {
+        const r = run(x.s, devices, sec, sec + 30);
+        x.ns.push(r.ns / r.ops);
+      }
+      sec += 30;
+    }
+    const tag = style === "multi" ? " (batch msgIds)" : "";
+    for (const x of subjects) out[`${x.name}${tag}: CPU ns per message, steady, alternating rounds (median)`] = Math.round(median(x.ns));
+  }
+  idStyle = "counter";
   return out;
 }
 
-if (process.argv[2] === "child") child(process.argv[3]!, Number(process.argv[4]), process.argv[5] === "uuid" ? "uuid" : "counter");
+if (process.argv[2] === "child") child(process.argv[3]!, Number(process.argv[4]), process.argv[5] === "uuid" || process.argv[5] === "multi" ? process.argv[5] : "counter");
 else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   benchDedup().then((f) => { for (const [k, v] of Object.entries(f)) process.stdout.write(`${k}  ${v.toLocaleString("en-US")}\n`); },
     (err: unknown) => { console.error(err); process.exit(1); });

@@ -9,9 +9,11 @@ import { NARROW_DIGITS, NumSet, parsed, parseMsgId } from "./dedup-ids.js";
  * Layout (bench/dedup.ts measures it): one record per device; time is cut into generations of
  * `windowMs / 4`, and an entry is forgotten with its whole generation once the newest moment of that
  * generation is `windowMs` old, so every entry lives at least `windowMs` and at most 1.25 × as long.
- * A msgId that ends in decimal digits (`agv-17-000123`) is kept as a number in a typed-array hash
- * set of its device's "family" (same prefix, same digit count: the pair gives the msgId back
- * exactly), ~10 bytes an entry and no object per entry; nothing is deleted entry by entry: a
+ * A msgId that ends in decimal digits (`agv-17-000123`), or in digit groups joined by `-` `_` `.`
+ * `:` `/` (`dev-17-123-4`: a batch counter and the index in the batch), is kept as a number (its
+ * digits, ≤ 15) in a typed-array hash set of its device's "family" (same prefix, same tail shape:
+ * each group's digit count and the separators, so the pair gives the msgId back exactly; see
+ * dedup-ids.ts), ~10 bytes an entry and no object per entry; nothing is deleted entry by entry: a
  * generation's sets are cleared, and reused by the next generation, at once. Any other msgId is
  * kept as its string in one Set per device (one lookup), and listed in its generation so that it
  * leaves the Set with it.
@@ -22,6 +24,11 @@ import { NARROW_DIGITS, NumSet, parsed, parseMsgId } from "./dedup-ids.js";
  *
  * A msgId is only marked seen once its samples are durable (`Claim.done(true)`); while it is in
  * flight, a concurrent duplicate waits for the first attempt's outcome instead of storing again.
+ *
+ * Per message (the ingest's hottest path): the msgId is split once, at the claim, and the claim
+ * carries the split and the family found to its settle; the device record of the previous claim is
+ * reused without a Map lookup; in-flight msgIds of a device are a short list; a set's value range
+ * answers most fresh lookups of a counter without hashing.
  */
 export interface DedupOptions {
   /** default 600_000 (10 minutes) */
