@@ -7,8 +7,6 @@
 export const MAX_DIGITS = 15;
 /** Digit groups taken at most (`17-000123-4` is three); the shape code then fits 25 bits. */
 export const MAX_GROUPS = 4;
-/** Up to 9 digits the value + 1 fits a Uint32Array slot. */
-export const NARROW_DIGITS = 9;
 
 /**
  * The split of the last `parseMsgId` call (module-level "return values": the parse runs for every
@@ -83,10 +81,17 @@ export function parseMsgId(msgId: string): boolean {
 }
 
 const MIN_CAPACITY = 8;
+/** A narrow set keeps `v - base + NARROW_BIAS` (+ 1, 0 = free) in 32 bits: values within ±2^31 of its first. */
+const NARROW_BIAS = 2 ** 31;
+const NARROW_MAX = 2 ** 32 - 2;
 
 /**
- * A set of whole numbers 0 ≤ v < 2^53 - 1: open addressing with linear probing in one typed array
- * (slot = v + 1, 0 = free). No deletion: a generation's set is only ever cleared as a whole.
+ * A set of whole numbers 0 ≤ v < 2^53 - 1: open addressing with linear probing in one typed array,
+ * 0 = free. No deletion: a generation's set is only ever cleared as a whole.
+ *
+ * Narrow (4 bytes a slot) while its values lie within ±2^31 of the first one (`agv-9999-000123`
+ * is 9,999,000,123 but its neighbours are close): a slot holds the offset from that base; the first
+ * value out of that range turns it wide (8 bytes a slot, the value itself), for good.
  * It keeps its smallest and largest value: a counter's next msgId is above every value already
  * stored, so most lookups of a fresh msgId end at that comparison, without hashing.
  */
@@ -95,10 +100,13 @@ export class NumSet {
   lo = Infinity;
   hi = -1;
   private keys: Uint32Array | Float64Array;
+  private wide = false;
+  /** narrow: the value stored as offset NARROW_BIAS (NaN until the first add) */
+  private base = NaN;
   private shift: number;
 
-  constructor(private readonly wide: boolean, capacity = MIN_CAPACITY) {
-    this.keys = wide ? new Float64Array(capacity) : new Uint32Array(capacity);
+  constructor(capacity = MIN_CAPACITY) {
+    this.keys = new Uint32Array(capacity);
     this.shift = 32 - Math.log2(capacity);
   }
 
@@ -106,12 +114,21 @@ export class NumSet {
     return this.keys.length;
   }
 
+  get isWide(): boolean {
+    return this.wide;
+  }
+
   has(v: number): boolean {
     if (v < this.lo || v > this.hi) return false;
+    let t = v;
+    if (!this.wide) {
+      t = v - this.base + NARROW_BIAS;
+      if (!(t >= 0 && t <= NARROW_MAX)) return false; // every value held is in range
+    }
     const keys = this.keys;
     const mask = keys.length - 1;
-    const k = v + 1;
-    for (let i = this.slot(v); ; i = (i + 1) & mask) {
+    const k = t + 1;
+    for (let i = this.slot(t); ; i = (i + 1) & mask) {
       const x = keys[i]!;
       if (x === k) return true;
       if (x === 0) return false;
@@ -120,21 +137,22 @@ export class NumSet {
 
   /** False when `v` was already there. */
   add(v: number): boolean {
-    if ((this.n + 1) * 4 > this.keys.length * 3) this.grow();
-    const keys = this.keys;
-    const mask = keys.length - 1;
-    const k = v + 1;
-    for (let i = this.slot(v); ; i = (i + 1) & mask) {
-      const x = keys[i]!;
-      if (x === k) return false;
-      if (x === 0) {
-        keys[i] = k;
-        this.n++;
-        if (v < this.lo) this.lo = v;
-        if (v > this.hi) this.hi = v;
-        return true;
+    if ((this.n + 1) * 4 > this.keys.length * 3) this.rehash(this.keys.length * 2, this.wide);
+    let t = v;
+    if (!this.wide) {
+      if (this.n === 0) this.base = v;
+      t = v - this.base + NARROW_BIAS;
+      if (!(t >= 0 && t <= NARROW_MAX)) {
+        this.rehash(this.keys.length, true);
+        t = v;
       }
     }
+    if (this.insert(t)) {
+      if (v < this.lo) this.lo = v;
+      if (v > this.hi) this.hi = v;
+      return true;
+    }
+    return false;
   }
 
   clear(): void {
@@ -144,17 +162,41 @@ export class NumSet {
     this.hi = -1;
   }
 
-  /** Fibonacci hashing of the value's two 32-bit halves; the top bits pick the slot. */
-  private slot(v: number): number {
-    const h = this.wide ? (v >>> 0) ^ ((v / 4294967296) | 0) : v;
+  /** Puts stored form `t` in; false when it was there. */
+  private insert(t: number): boolean {
+    const keys = this.keys;
+    const mask = keys.length - 1;
+    const k = t + 1;
+    for (let i = this.slot(t); ; i = (i + 1) & mask) {
+      const x = keys[i]!;
+      if (x === k) return false;
+      if (x === 0) {
+        keys[i] = k;
+        this.n++;
+        return true;
+      }
+    }
+  }
+
+  /** Fibonacci hashing (of the value's two 32-bit halves when wide); the top bits pick the slot. */
+  private slot(t: number): number {
+    const h = this.wide ? (t >>> 0) ^ ((t / 4294967296) | 0) : t;
     return Math.imul(h, 0x9e3779b1) >>> this.shift;
   }
 
-  private grow(): void {
+  /** Moves every value to a new array of `capacity` slots, wide or narrow (narrow → wide only). */
+  private rehash(capacity: number, wide: boolean): void {
     const old = this.keys;
-    this.keys = this.wide ? new Float64Array(old.length * 2) : new Uint32Array(old.length * 2);
-    this.shift--;
+    const unbias = this.wide ? 0 : this.base - NARROW_BIAS;
+    this.keys = wide ? new Float64Array(capacity) : new Uint32Array(capacity);
+    this.shift = 32 - Math.log2(capacity);
+    this.wide = wide;
     this.n = 0;
-    for (let i = 0; i < old.length; i++) if (old[i] !== 0) this.add(old[i]! - 1);
+    for (let i = 0; i < old.length; i++) {
+      const x = old[i]!;
+      if (x === 0) continue;
+      const v = x - 1 + unbias;
+      this.insert(wide ? v : v - this.base + NARROW_BIAS);
+    }
   }
 }

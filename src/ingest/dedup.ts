@@ -1,4 +1,4 @@
-import { NARROW_DIGITS, NumSet, parsed, parseMsgId } from "./dedup-ids.js";
+import { NumSet, parsed, parseMsgId } from "./dedup-ids.js";
 
 /**
  * Remembers which `(deviceId, msgId)` pairs were stored durably during the last `windowMs`
@@ -71,7 +71,7 @@ class Family {
   /** dropped from its device (all its generations gone): a claim holding it looks again */
   dead = false;
 
-  constructor(readonly prefix: string, readonly shape: number, readonly wide: boolean, slots: number) {
+  constructor(readonly prefix: string, readonly shape: number, slots: number) {
     this.sets = new Array<NumSet | undefined>(slots).fill(undefined);
   }
 
@@ -196,7 +196,7 @@ export class MsgIdDedup {
     } else this.devices.set(device, (d = new DeviceIds(this.slots)));
     this.lastDevice = device;
     this.lastIds = d;
-    const claim = new FreshClaim(this, d, device, msgId, num, numeric ? parsed.prefixLen : 0, numeric ? parsed.shape : 0, numeric ? parsed.digits : 0, fam);
+    const claim = new FreshClaim(this, d, device, msgId, num, numeric ? parsed.prefixLen : 0, numeric ? parsed.shape : 0, fam);
     if (d.fly.length < FLY_LIST) d.fly.push(claim);
     else (d.flyMap ??= new Map()).set(msgId, claim);
     this.flying++;
@@ -207,7 +207,7 @@ export class MsgIdDedup {
   settle(claim: FreshClaim, durable: boolean): void {
     const d = claim.ids;
     // d is still in `devices`: a sweep keeps a device with a msgId in flight
-    if (durable) this.add(d, claim.device, claim.msgId, this.tick(), claim.num, claim.prefixLen, claim.shape, claim.digits, claim.fam);
+    if (durable) this.add(d, claim.device, claim.msgId, this.tick(), claim.num, claim.prefixLen, claim.shape, claim.fam);
     const fly = d.fly;
     for (let i = 0; i < fly.length; i++) {
       if (fly[i] !== claim) continue;
@@ -240,8 +240,8 @@ export class MsgIdDedup {
     let d = this.devices.get(device);
     if (d === undefined) this.devices.set(device, (d = new DeviceIds(this.slots)));
     else if (this.lookup(d, msgId)) return;
-    if (parseMsgId(msgId)) this.add(d, device, msgId, at, parsed.value, parsed.prefixLen, parsed.shape, parsed.digits, undefined);
-    else this.add(d, device, msgId, at, -1, 0, 0, 0, undefined);
+    if (parseMsgId(msgId)) this.add(d, device, msgId, at, parsed.value, parsed.prefixLen, parsed.shape, undefined);
+    else this.add(d, device, msgId, at, -1, 0, 0, undefined);
   }
 
   private tick(): number {
@@ -262,7 +262,7 @@ export class MsgIdDedup {
    * Files a msgId not yet held; `num` ≥ 0 with its split (`parsed`) for a numeric one, and `fam`
    * its family if the caller found it already.
    */
-  private add(d: DeviceIds, device: string, msgId: string, at: number, num: number, prefixLen: number, shape: number, digits: number, fam: Family | undefined): void {
+  private add(d: DeviceIds, device: string, msgId: string, at: number, num: number, prefixLen: number, shape: number, fam: Family | undefined): void {
     if (d.count >= this.maxPerDevice) this.evictDevice(d, device);
     if (this.total >= this.maxTotal) this.evictOldest();
     let gen = Math.floor(at / this.genMs);
@@ -276,13 +276,13 @@ export class MsgIdDedup {
     if (num >= 0) {
       if (f === undefined || f.dead) f = familyOf(d, msgId, prefixLen, shape);
       if (f === undefined && d.families.length < MAX_FAMILIES) {
-        d.families.push((f = new Family(msgId.slice(0, prefixLen), shape, digits > NARROW_DIGITS, this.slots)));
+        d.families.push((f = new Family(msgId.slice(0, prefixLen), shape, this.slots)));
       }
     }
     if (f !== undefined) {
       let set = f.sets[s];
       if (set === undefined) {
-        set = f.spare ?? new NumSet(f.wide);
+        set = f.spare ?? new NumSet();
         f.spare = undefined;
         f.sets[s] = set;
       }
@@ -453,7 +453,6 @@ class FreshClaim {
     readonly num: number,
     readonly prefixLen: number,
     readonly shape: number,
-    readonly digits: number,
     /** the family found at the claim (may be dead by the settle) */
     readonly fam: Family | undefined,
   ) {}

@@ -84,20 +84,40 @@ describe("msgId split (dedup families)", () => {
 });
 
 describe("NumSet", () => {
-  it("answers like a Set through growth, clear and both value widths", () => {
-    fc.assert(fc.property(fc.boolean(), fc.array(fc.oneof(fc.nat({ max: 50 }), fc.nat({ max: 4_294_967_294 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER - 1 }))), (wide, vs) => {
-      const s = new NumSet(wide);
-      const m = new Set<number>();
-      for (const v0 of vs) {
-        const v = wide ? v0 : v0 % 4_294_967_295;
-        expect(s.has(v)).toBe(m.has(v));
-        expect(s.add(v)).toBe(!m.has(v));
-        m.add(v);
-        expect(s.n).toBe(m.size);
+  it("answers like a Set through growth, clear, and narrow → wide (values near 2^53, clustered or spread)", () => {
+    const big = Number.MAX_SAFE_INTEGER - 1;
+    const valueArb = fc.oneof(fc.nat({ max: 50 }), fc.nat({ max: 4_294_967_294 }), fc.integer({ min: big - 3000, max: big }), fc.integer({ min: 0, max: big }));
+    fc.assert(fc.property(fc.array(fc.array(valueArb, { maxLength: 60 }), { minLength: 1, maxLength: 3 }), (rounds) => {
+      const s = new NumSet();
+      for (const vs of rounds) {
+        const m = new Set<number>();
+        for (const v of vs) {
+          expect(s.has(v)).toBe(m.has(v));
+          expect(s.add(v)).toBe(!m.has(v));
+          m.add(v);
+          expect(s.n).toBe(m.size);
+        }
+        for (const v of m) expect(s.has(v)).toBe(true);
+        for (const v of [0, 1, big, big - 1, 2 ** 31, 2 ** 32 - 1]) expect(s.has(v)).toBe(m.has(v));
+        s.clear(); // reused, as a generation's set is
+        for (const v of m) expect(s.has(v)).toBe(false);
       }
-      for (const v of m) expect(s.has(v)).toBe(true);
-      s.clear();
-      for (const v of m) expect(s.has(v)).toBe(false);
     }), { numRuns: 300 });
+    const s = new NumSet();
+    for (let i = 0; i < 100; i++) s.add(9_999_000_000 + i);
+    expect(s.isWide).toBe(false); // agv-9999-000123: large values, close together
+    s.add(1);
+    expect(s.isWide).toBe(true);
+    for (let i = 0; i < 100; i++) expect(s.has(9_999_000_000 + i)).toBe(true);
+    expect(s.has(1) && !s.has(2)).toBe(true);
+    // the narrow range's edges: first value ± 2^31
+    for (const d of [-(2 ** 31), 2 ** 31 - 2, 2 ** 31 - 1, 2 ** 31]) {
+      const e = new NumSet();
+      const base = 2 ** 40;
+      e.add(base);
+      expect(e.add(base + d)).toBe(true);
+      expect([e.has(base), e.has(base + d), e.has(base + d + 1), e.n]).toEqual([true, true, false, 2]);
+      expect(e.isWide).toBe(d >= 2 ** 31 - 1);
+    }
   });
 });
