@@ -59,8 +59,8 @@ const DUPLICATE: Claim = Object.freeze({ kind: "duplicate" as const });
 const GENS_PER_WINDOW = 4;
 /** Numeric families per device; a device's msgIds past them are kept as strings. */
 const MAX_FAMILIES = 4;
-/** In-flight claims a device keeps in a list (scanned); more go in a Map. */
-const FLY_LIST = 16;
+/** In-flight numeric msgIds a device keeps in a list (scanned by number); more, and strings, go in a Map. */
+const FLY_LIST = 128;
 
 /** A device's msgIds with the same prefix and tail shape (see dedup-ids.ts `parsed`). */
 class Family {
@@ -97,21 +97,29 @@ class DeviceIds {
   readonly stringSlots: (string[] | undefined)[];
   families: Family[] = [];
   count = 0;
-  /** the attempts storing a msgId now, the first FLY_LIST of them: a publish's few, scanned */
+  /** the attempts storing a numeric msgId now (up to FLY_LIST), each at its `flyAt`: compared by number */
   readonly fly: FreshClaim[] = [];
-  /** msgId → the attempt storing it now, past FLY_LIST */
+  /** msgId → the attempt storing it now: string msgIds, and numeric ones past FLY_LIST */
   flyMap: Map<string, FreshClaim> | undefined;
+  /**
+   * At least the largest parsed value in flight (-1: none), until nothing is in flight: a counter's
+   * next msgId is above it, and then nothing in flight can be it (same msgId, same value).
+   */
+  flyHi = -1;
 
   busy(): boolean {
-    return this.fly.length > 0 || (this.flyMap !== undefined && this.flyMap.size > 0);
+    return this.fly.length > 0 || this.flyMap !== undefined;
   }
 
-  /** The attempt storing `msgId` now (`num`: its parsed value, -1 if none, compared first). */
+  /** The attempt storing `msgId` now (`num`: its parsed value, -1 if none). */
   flying(msgId: string, num: number): FreshClaim | undefined {
-    const fly = this.fly;
-    for (let i = 0; i < fly.length; i++) {
-      const c = fly[i]!;
-      if (c.num === num && c.msgId === msgId) return c;
+    if (num > this.flyHi) return undefined;
+    if (num >= 0) {
+      const fly = this.fly;
+      for (let i = 0; i < fly.length; i++) {
+        const c = fly[i]!;
+        if (c.num === num && c.msgId === msgId) return c;
+      }
     }
     return this.flyMap?.get(msgId);
   }
@@ -183,7 +191,7 @@ export class MsgIdDedup {
     let d = device === this.lastDevice ? this.lastIds : this.devices.get(device);
     let fam: Family | undefined;
     if (d !== undefined) {
-      if (d.fly.length > 0 || d.flyMap !== undefined) {
+      if (d.flyHi >= num) {
         const pending = d.flying(msgId, num);
         if (pending !== undefined) return { kind: "pending", wait: pending.wait() };
       }
@@ -197,8 +205,11 @@ export class MsgIdDedup {
     this.lastDevice = device;
     this.lastIds = d;
     const claim = new FreshClaim(this, d, device, msgId, num, numeric ? parsed.prefixLen : 0, numeric ? parsed.shape : 0, fam);
-    if (d.fly.length < FLY_LIST) d.fly.push(claim);
-    else (d.flyMap ??= new Map()).set(msgId, claim);
+    if (num >= 0 && d.fly.length < FLY_LIST) {
+      claim.flyAt = d.fly.length;
+      d.fly.push(claim);
+    } else (d.flyMap ??= new Map()).set(msgId, claim);
+    if (num > d.flyHi) d.flyHi = num;
     this.flying++;
     return claim;
   }
@@ -209,18 +220,21 @@ export class MsgIdDedup {
     // d is still in `devices`: a sweep keeps a device with a msgId in flight
     if (durable) this.add(d, claim.device, claim.msgId, this.tick(), claim.num, claim.prefixLen, claim.shape, claim.fam);
     const fly = d.fly;
-    for (let i = 0; i < fly.length; i++) {
-      if (fly[i] !== claim) continue;
+    const i = claim.flyAt;
+    if (i >= 0) {
+      if (fly[i] !== claim) return; // not reached: a claim settles once
       const last = fly.pop()!;
-      if (i < fly.length) fly[i] = last;
+      if (last !== claim) {
+        fly[i] = last;
+        last.flyAt = i;
+      }
       this.flying--;
-      return;
-    }
-    if (d.flyMap?.get(claim.msgId) === claim) {
+    } else if (d.flyMap?.get(claim.msgId) === claim) {
       d.flyMap.delete(claim.msgId);
       if (d.flyMap.size === 0) d.flyMap = undefined;
       this.flying--;
-    }
+    } else return;
+    if (fly.length === 0 && d.flyMap === undefined) d.flyHi = -1;
   }
 
   /** True when `(device, msgId)` was stored durably within the window. */
@@ -441,6 +455,8 @@ export class MsgIdDedup {
 class FreshClaim {
   readonly kind = "fresh" as const;
   private settled = false;
+  /** its index in its device's `fly` list, -1 when in `flyMap` */
+  flyAt = -1;
   private outcome: Promise<boolean> | undefined;
   private resolve: ((durable: boolean) => void) | undefined;
 

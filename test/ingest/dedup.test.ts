@@ -58,19 +58,27 @@ describe("msgId dedup", () => {
 
   it("many msgIds of one device in flight at once (past the scanned list): each answers pending, then its own outcome", async () => {
     const d = new MsgIdDedup(fakeClock().now);
-    const ids = Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? `u${i}` : `dev-7-${i >> 2}-${i & 3}`));
+    // numbers past the scanned list (128), counting down as well as up, and strings
+    const N = 300;
+    const ids = Array.from({ length: N }, (_, i) => (i % 3 === 0 ? `u${i}` : i % 3 === 1 ? `dev-7-${i >> 2}-${i & 3}` : `dev-7-${1000 + ((N - i) >> 2)}-${i & 3}`));
     const claims = ids.map((id) => fresh(d, "a", id));
     const waits = ids.map((id) => d.claim("a", id));
     expect(waits.every((w) => w.kind === "pending")).toBe(true);
-    expect(d.inFlightCount()).toBe(40);
-    const order = ids.map((_, i) => (i * 17) % 40);
+    expect(new Set(ids).size).toBe(N);
+    expect(d.inFlightCount()).toBe(N);
+    const order = ids.map((_, i) => (i * 17) % N);
     for (const i of order) claims[i]!.done(i % 5 !== 0);
     expect(d.inFlightCount()).toBe(0);
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < N; i++) {
       const w = waits[i]!;
       if (w.kind === "pending") expect(await w.wait).toBe(i % 5 !== 0);
       expect(d.claim("a", ids[i]!).kind).toBe(i % 5 !== 0 ? "duplicate" : "fresh");
     }
+    // the first 128 settle while the later ones are still in flight: those still answer pending
+    const e = new MsgIdDedup(fakeClock().now);
+    const later = Array.from({ length: 140 }, (_, i) => fresh(e, "a", `b-${i}`));
+    for (const c of later.slice(0, 128)) c.done(false);
+    for (let i = 0; i < 140; i++) expect(e.claim("a", `b-${i}`).kind).toBe(i < 128 ? "fresh" : "pending");
   });
 
   it("done() twice is harmless", () => {
