@@ -27,8 +27,9 @@ import { NumSet, parsed, parseMsgId } from "./dedup-ids.js";
  *
  * Per message (the ingest's hottest path): the msgId is split once, at the claim, and the claim
  * carries the split and the family found to its settle; the device record of the previous claim is
- * reused without a Map lookup; in-flight msgIds of a device are a short list; a set's value range
- * answers most fresh lookups of a counter without hashing.
+ * reused without a Map lookup; a device's numeric in-flight msgIds are a list compared by number,
+ * skipped altogether when the msgId's number is above all of them (a counter's next one); a set's
+ * value range answers most fresh lookups of a counter without hashing.
  */
 export interface DedupOptions {
   /** default 600_000 (10 minutes) */
