@@ -319,11 +319,11 @@ export function createIngest(
         values += starts[i + 1]! - starts[i]!;
       }
       // Straight into columns (no object per sample), each message's ts skew-corrected. Every
-      // message of the body: its tag list is the columns' as it is.
+      // message of the body: its tag list and numbers are the columns' as they are.
       const whole = keep === undefined && todo === undefined;
       const list = keep ?? todo;
       const msgs = list === undefined ? n : list.length;
-      const b = new ColumnsBuilder(deviceId, values);
+      const b = whole ? new ColumnsBuilder(deviceId, values, batch.nums) : new ColumnsBuilder(deviceId, values);
       const tags = whole ? batch.tags : new Array<string>(values);
       const nums = b.nums;
       const tsCol = b.ts;
@@ -338,11 +338,17 @@ export function createIngest(
         }
         if (newest === null || ts > newest) newest = ts;
         const last = starts[i + 1]!;
+        if (whole && other === undefined) {
+          // numbers only, already in place: the timestamps (qualities are 0, good, as carved)
+          tsCol.fill(ts, k, last);
+          k = last;
+          continue;
+        }
         for (let j = starts[i]!; j < last; j++, k++) {
           if (!whole) (tags as string[])[k] = batch.tags[j]!;
           if (other !== undefined && other.has(j)) b.set(k, other.get(j)!, 0, ts);
           else {
-            nums[k] = batch.nums[j]!;
+            if (!whole) nums[k] = batch.nums[j]!;
             tsCol[k] = ts;
             qualities[k] = 0; // good
           }
