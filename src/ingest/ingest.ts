@@ -228,31 +228,34 @@ export function createIngest(
     return d.ok ? undefined : rateLimited(deviceId, overRate, d.retryAfterSec);
   };
 
-  /** Stores `cols`; true when durable, otherwise the 503 answer (counted). */
-  const store = async (deviceId: string, cols: SampleColumns, msgIds: readonly string[]): Promise<true | IngestReply> => {
-    if (cols.length === 0) return true;
-    try {
-      if (sink.pushColumns !== undefined) await sink.pushColumns(deviceId, cols, msgIds);
-      else await sink.push(deviceId, cols.toSamples(), msgIds);
-      if (sinkFailing) {
-        sinkFailing = false;
-        log?.info("ingest: journal accepts data again");
-      }
-      return true;
-    } catch (err) {
-      if (!sinkFailing) {
-        sinkFailing = true;
-        log?.warn({ err: describeError(err) }, "ingest: journal refused a push; devices get 503 until it accepts again");
-      }
-      if (isFloorgateError(err, "JOURNAL_FULL")) {
-        return reject("journal_full", 503, "journal full: retry later", { retryAfterSec: 5 }, deviceId);
-      }
-      if (isFloorgateError(err, "JOURNAL_UNAVAILABLE")) {
-        // the journal's own words (e.g. "journal cannot write: disk full (ENOSPC); retrying")
-        return reject("journal_unavailable", 503, `${err.message}: retry later`, { retryAfterSec: 2 }, deviceId);
-      }
-      return reject("journal_error", 503, "gateway cannot store data right now: retry later", { retryAfterSec: 5 }, deviceId);
+  /**
+   * Hands `cols` to the sink: its promise (durable, or rejected). Awaited in `accept` itself, not
+   * in an async function of its own: that was one more promise and suspended frame per push.
+   */
+  const store = (deviceId: string, cols: SampleColumns, msgIds: readonly string[]): Promise<void> =>
+    sink.pushColumns !== undefined ? sink.pushColumns(deviceId, cols, msgIds) : sink.push(deviceId, cols.toSamples(), msgIds);
+
+  const storeWorked = (): void => {
+    if (sinkFailing) {
+      sinkFailing = false;
+      log?.info("ingest: journal accepts data again");
     }
+  };
+
+  /** The 503 answer (counted) for a store that failed with `err`. */
+  const storeFailed = (deviceId: string, err: unknown): IngestReply => {
+    if (!sinkFailing) {
+      sinkFailing = true;
+      log?.warn({ err: describeError(err) }, "ingest: journal refused a push; devices get 503 until it accepts again");
+    }
+    if (isFloorgateError(err, "JOURNAL_FULL")) {
+      return reject("journal_full", 503, "journal full: retry later", { retryAfterSec: 5 }, deviceId);
+    }
+    if (isFloorgateError(err, "JOURNAL_UNAVAILABLE")) {
+      // the journal's own words (e.g. "journal cannot write: disk full (ENOSPC); retrying")
+      return reject("journal_unavailable", 503, `${err.message}: retry later`, { retryAfterSec: 2 }, deviceId);
+    }
+    return reject("journal_error", 503, "gateway cannot store data right now: retry later", { retryAfterSec: 5 }, deviceId);
   };
 
   const accept: Ingest["accept"] = async (deviceId, body) => {
@@ -355,7 +358,15 @@ export function createIngest(
         }
       }
       // Our own claims are settled before we wait for anyone else's: no two pushes can wait on each other.
-      const result = await store(deviceId, b.done(tags), msgIds);
+      let result: true | IngestReply = true;
+      if (values > 0) {
+        try {
+          await store(deviceId, b.done(tags), msgIds);
+          storeWorked();
+        } catch (err) {
+          result = storeFailed(deviceId, err);
+        }
+      }
       for (let i = 0; i < claims.length; i++) claims[i]!.done(result === true);
       if (result !== true) return result;
       stored += values;
