@@ -122,7 +122,9 @@ export class FrameEncoder {
 
       if (kind === V_NUM) {
         if (at + 8 > this.scratch.length) at = this.grow(at, 8);
-        this.view.setFloat64(at, o === NONE ? nums[k]! : (v as number), true);
+        // two stores, not one of a merged value: the merge would box the double
+        if (o === NONE) this.view.setFloat64(at, nums[k]!, true);
+        else this.view.setFloat64(at, v as number, true);
         at += 8;
       } else if (kind === V_STR) {
         const str = typeof v === "string" ? v : String(v);
