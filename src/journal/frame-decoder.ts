@@ -143,9 +143,16 @@ export class FrameDecoder {
     if (this.table.length > 4096) this.table = [];
   }
 
-  private getDouble(at: number): number {
+  /**
+   * Puts the little-endian double at `at` into `f64[0]`, where the caller reads it: a double
+   * returned from a call that is not inlined is a heap object, and a frame has two per sample.
+   */
+  private loadDouble(at: number): void {
     const buf = this.buf;
-    if (!LE) return buf.readDoubleLE(at);
+    if (!LE) {
+      this.f64[0] = buf.readDoubleLE(at);
+      return;
+    }
     const b = this.f64b;
     b[0] = buf[at]!;
     b[1] = buf[at + 1]!;
@@ -155,7 +162,6 @@ export class FrameDecoder {
     b[5] = buf[at + 5]!;
     b[6] = buf[at + 6]!;
     b[7] = buf[at + 7]!;
-    return this.f64[0]!;
   }
 
   private readVarint(): number {
@@ -193,7 +199,8 @@ export class FrameDecoder {
   private readSample(): void {
     if (this.at + 9 > this.end) throw new FrameDecodeError("sample past end of frame");
     const flags = this.buf[this.at]!;
-    this.sTs = this.getDouble(this.at + 1);
+    this.loadDouble(this.at + 1);
+    this.sTs = this.f64[0]!;
     this.at += 9;
     this.sDevice = this.readStr();
     this.sTag = this.readStr();
@@ -201,7 +208,8 @@ export class FrameDecoder {
     this.sKind = kind;
     if (kind === V_NUM) {
       if (this.at + 8 > this.end) throw new FrameDecodeError("number past end of frame");
-      this.sNum = this.getDouble(this.at);
+      this.loadDouble(this.at);
+      this.sNum = this.f64[0]!;
       this.at += 8;
     } else if (kind === V_NULL) this.sValue = null;
     else if (kind === V_FALSE) this.sValue = false;
