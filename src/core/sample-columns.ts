@@ -31,13 +31,41 @@ function carve(n: number): { a: Float64Array; b: Float64Array; q: Uint8Array } {
     const own = new ArrayBuffer(bytes);
     return { a: new Float64Array(own, 0, n), b: new Float64Array(own, 8 * n, n), q: new Uint8Array(own, 16 * n, n) };
   }
+  const at = reserve(bytes);
+  return { a: new Float64Array(slab, at, n), b: new Float64Array(slab, at + 8 * n, n), q: new Uint8Array(slab, at + 16 * n, n) };
+}
+
+/** `bytes` (a multiple of 8) of the current slab, a fresh slab when they do not fit; their offset. */
+function reserve(bytes: number): number {
   if (slabUsed + bytes > SLAB_BYTES) {
     slab = new ArrayBuffer(SLAB_BYTES);
     slabUsed = 0;
   }
   const at = slabUsed;
   slabUsed += bytes;
-  return { a: new Float64Array(slab, at, n), b: new Float64Array(slab, at + 8 * n, n), q: new Uint8Array(slab, at + 16 * n, n) };
+  return at;
+}
+
+/**
+ * One column of `n` doubles from the slabs (zeroed: slab space is never handed out twice), for a
+ * producer that fills a numbers column before it builds the columns (the push-body scanner):
+ * `ColumnsBuilder` then takes it as is, with no copy.
+ */
+export function carveDoubles(n: number): Float64Array {
+  const bytes = 8 * n;
+  if (bytes > SLAB_BYTES / 4) return new Float64Array(n);
+  return new Float64Array(slab, reserve(bytes), n);
+}
+
+/** `carve` without the numbers: timestamps and qualities for a numbers column carved before. */
+function carveTsQ(n: number): { b: Float64Array; q: Uint8Array } {
+  const bytes = 8 * n + ((n + 7) & ~7);
+  if (bytes > SLAB_BYTES / 4) {
+    const own = new ArrayBuffer(bytes);
+    return { b: new Float64Array(own, 0, n), q: new Uint8Array(own, 8 * n, n) };
+  }
+  const at = reserve(bytes);
+  return { b: new Float64Array(slab, at, n), q: new Uint8Array(slab, at + 8 * n, n) };
 }
 
 /**
@@ -191,10 +219,23 @@ export class ColumnsBuilder {
   private units: (string | undefined)[] | undefined;
   private reasons: (string | undefined)[] | undefined;
 
+  /**
+   * `nums`: a numbers column of at least `capacity` entries filled before (see `carveDoubles`),
+   * taken as the columns' own instead of a fresh one; the caller writes into it no more.
+   */
   constructor(
     readonly device: string,
     readonly capacity: number,
+    nums?: Float64Array,
   ) {
+    if (nums !== undefined) {
+      if (nums.length < capacity) throw new RangeError(`${nums.length} numbers for ${capacity} samples`);
+      const c = carveTsQ(capacity);
+      this.nums = nums.length === capacity ? nums : nums.subarray(0, capacity);
+      this.ts = c.b;
+      this.qualities = c.q;
+      return;
+    }
     const c = carve(capacity);
     this.nums = c.a;
     this.ts = c.b;

@@ -228,31 +228,34 @@ export function createIngest(
     return d.ok ? undefined : rateLimited(deviceId, overRate, d.retryAfterSec);
   };
 
-  /** Stores `cols`; true when durable, otherwise the 503 answer (counted). */
-  const store = async (deviceId: string, cols: SampleColumns, msgIds: readonly string[]): Promise<true | IngestReply> => {
-    if (cols.length === 0) return true;
-    try {
-      if (sink.pushColumns !== undefined) await sink.pushColumns(deviceId, cols, msgIds);
-      else await sink.push(deviceId, cols.toSamples(), msgIds);
-      if (sinkFailing) {
-        sinkFailing = false;
-        log?.info("ingest: journal accepts data again");
-      }
-      return true;
-    } catch (err) {
-      if (!sinkFailing) {
-        sinkFailing = true;
-        log?.warn({ err: describeError(err) }, "ingest: journal refused a push; devices get 503 until it accepts again");
-      }
-      if (isFloorgateError(err, "JOURNAL_FULL")) {
-        return reject("journal_full", 503, "journal full: retry later", { retryAfterSec: 5 }, deviceId);
-      }
-      if (isFloorgateError(err, "JOURNAL_UNAVAILABLE")) {
-        // the journal's own words (e.g. "journal cannot write: disk full (ENOSPC); retrying")
-        return reject("journal_unavailable", 503, `${err.message}: retry later`, { retryAfterSec: 2 }, deviceId);
-      }
-      return reject("journal_error", 503, "gateway cannot store data right now: retry later", { retryAfterSec: 5 }, deviceId);
+  /**
+   * Hands `cols` to the sink: its promise (durable, or rejected). Awaited in `accept` itself, not
+   * in an async function of its own: that was one more promise and suspended frame per push.
+   */
+  const store = (deviceId: string, cols: SampleColumns, msgIds: readonly string[]): Promise<void> =>
+    sink.pushColumns !== undefined ? sink.pushColumns(deviceId, cols, msgIds) : sink.push(deviceId, cols.toSamples(), msgIds);
+
+  const storeWorked = (): void => {
+    if (sinkFailing) {
+      sinkFailing = false;
+      log?.info("ingest: journal accepts data again");
     }
+  };
+
+  /** The 503 answer (counted) for a store that failed with `err`. */
+  const storeFailed = (deviceId: string, err: unknown): IngestReply => {
+    if (!sinkFailing) {
+      sinkFailing = true;
+      log?.warn({ err: describeError(err) }, "ingest: journal refused a push; devices get 503 until it accepts again");
+    }
+    if (isFloorgateError(err, "JOURNAL_FULL")) {
+      return reject("journal_full", 503, "journal full: retry later", { retryAfterSec: 5 }, deviceId);
+    }
+    if (isFloorgateError(err, "JOURNAL_UNAVAILABLE")) {
+      // the journal's own words (e.g. "journal cannot write: disk full (ENOSPC); retrying")
+      return reject("journal_unavailable", 503, `${err.message}: retry later`, { retryAfterSec: 2 }, deviceId);
+    }
+    return reject("journal_error", 503, "gateway cannot store data right now: retry later", { retryAfterSec: 5 }, deviceId);
   };
 
   const accept: Ingest["accept"] = async (deviceId, body) => {
@@ -319,11 +322,11 @@ export function createIngest(
         values += starts[i + 1]! - starts[i]!;
       }
       // Straight into columns (no object per sample), each message's ts skew-corrected. Every
-      // message of the body: its tag list is the columns' as it is.
+      // message of the body: its tag list and numbers are the columns' as they are.
       const whole = keep === undefined && todo === undefined;
       const list = keep ?? todo;
       const msgs = list === undefined ? n : list.length;
-      const b = new ColumnsBuilder(deviceId, values);
+      const b = whole ? new ColumnsBuilder(deviceId, values, batch.nums) : new ColumnsBuilder(deviceId, values);
       const tags = whole ? batch.tags : new Array<string>(values);
       const nums = b.nums;
       const tsCol = b.ts;
@@ -338,18 +341,32 @@ export function createIngest(
         }
         if (newest === null || ts > newest) newest = ts;
         const last = starts[i + 1]!;
+        if (whole && other === undefined) {
+          // numbers only, already in place: the timestamps (qualities are 0, good, as carved)
+          tsCol.fill(ts, k, last);
+          k = last;
+          continue;
+        }
         for (let j = starts[i]!; j < last; j++, k++) {
           if (!whole) (tags as string[])[k] = batch.tags[j]!;
           if (other !== undefined && other.has(j)) b.set(k, other.get(j)!, 0, ts);
           else {
-            nums[k] = batch.nums[j]!;
+            if (!whole) nums[k] = batch.nums[j]!;
             tsCol[k] = ts;
             qualities[k] = 0; // good
           }
         }
       }
       // Our own claims are settled before we wait for anyone else's: no two pushes can wait on each other.
-      const result = await store(deviceId, b.done(tags), msgIds);
+      let result: true | IngestReply = true;
+      if (values > 0) {
+        try {
+          await store(deviceId, b.done(tags), msgIds);
+          storeWorked();
+        } catch (err) {
+          result = storeFailed(deviceId, err);
+        }
+      }
       for (let i = 0; i < claims.length; i++) claims[i]!.done(result === true);
       if (result !== true) return result;
       stored += values;

@@ -368,5 +368,5 @@ function batchOf(messages: readonly PushMessage[]): PushBatch {
     }
     starts.push(tags.length);
   }
-  return new PushBatch(msgIds, ts, starts, tags, nums, other);
+  return new PushBatch(msgIds, ts, starts, tags, Float64Array.from(nums), other);
 }

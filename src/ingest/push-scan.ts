@@ -1,4 +1,5 @@
 import type { SampleValue } from "../core/sample.js";
+import { carveDoubles } from "../core/sample-columns.js";
 
 /**
  * A validated push body as columns: every message's msgId and ts, and every value of every
@@ -12,10 +13,17 @@ export class PushBatch {
     readonly ts: readonly (number | undefined)[],
     /** message i's values are `starts[i] … starts[i + 1] - 1`; one more entry than messages */
     readonly starts: readonly number[],
-    /** per value: its tag */
+    /**
+     * per value: its tag. Never written after the batch is made: the scanner hands the same
+     * array to consecutive bodies with the same tag sequence (see `scanPushBody`).
+     */
     readonly tags: readonly string[],
-    /** per value: the number, where `other` has no entry */
-    readonly nums: readonly number[],
+    /**
+     * per value: the number, where `other` has no entry (0 there); at least as long as `tags`
+     * (longer entries are unused). Carved from the column slabs, so the ingest may take it over as
+     * its columns' `nums` (ColumnsBuilder) instead of copying it; nobody writes into it afterwards.
+     */
+    readonly nums: Float64Array,
     /** per value index: the non-numeric values (string, boolean, null); undefined when none */
     readonly other: ReadonlyMap<number, SampleValue> | undefined,
   ) {}
@@ -47,6 +55,21 @@ let lastDistinct = false;
 let other: Map<number, SampleValue> | undefined;
 /** values scanned so far in this body (the next one's index in `tags` and `nums`) */
 let nv = 0;
+/** the numbers column of the body being scanned (grown by carving a larger one) */
+let numsOut: Float64Array = new Float64Array(0);
+/**
+ * The tags of the last body returned, shared as long as this body repeats them value by value:
+ * a fleet's devices send the same tags in the same order, so most bodies get no tag array of
+ * their own (and the column sets, the live view and the journal's encoder see the very same
+ * list). `tagsOwn` is this body's own array once it differs (the prefix copied over).
+ */
+let prevTags: readonly string[] = [];
+let tagsOwn: string[] | undefined;
+/** The last `ts` string's bytes and what it parsed to: a device sends the same ts in a body's messages. */
+const tsBytes = Buffer.alloc(40);
+let tsLen = 0;
+let tsMs = 0;
+let tsParser: ((s: string) => number | undefined) | undefined;
 /**
  * Values in the last body scanned: a device's next body is usually as large, so the arrays are
  * sized once instead of growing (and leaving their smaller copies as garbage) value by value.
@@ -77,6 +100,7 @@ export function scanPushBody(body: Buffer, maxMsgId: number, maxString: number, 
   } finally {
     buf = EMPTY;
     other = undefined;
+    tagsOwn = undefined;
   }
 }
 
@@ -86,8 +110,8 @@ function scan(maxMsgId: number, maxString: number, parseTs: (s: string) => numbe
   const msgIds: (string | undefined)[] = [];
   const tss: (number | undefined)[] = [];
   const starts: number[] = [0];
-  const tags = new Array<string>(sizeHint);
-  const nums = new Array<number>(sizeHint);
+  numsOut = carveDoubles(sizeHint);
+  tagsOwn = undefined;
   nv = 0;
   skipWs();
   const array = buf[pos] === 0x5b; // '['
@@ -114,19 +138,17 @@ function scan(maxMsgId: number, maxString: number, parseTs: (s: string) => numbe
       pos++;
       skipWs();
       if (key === 4) {
-        if (!values(tags, nums, maxString)) return undefined;
+        if (!values(maxString)) return undefined;
         seenValues = true;
+      } else if (key === 2) {
+        if (buf[pos] !== 0x22) return undefined;
+        ts = timestamp(parseTs);
+        if (ts === undefined) return undefined;
       } else {
         if (buf[pos] !== 0x22) return undefined;
         const s = string();
-        if (s === undefined) return undefined;
-        if (key === 1) {
-          if (s.length < 1 || s.length > maxMsgId) return undefined;
-          msgId = s;
-        } else {
-          ts = parseTs(s);
-          if (ts === undefined) return undefined;
-        }
+        if (s === undefined || s.length < 1 || s.length > maxMsgId) return undefined;
+        msgId = s;
       }
       skipWs();
       const c = buf[pos];
@@ -151,10 +173,63 @@ function scan(maxMsgId: number, maxString: number, parseTs: (s: string) => numbe
     skipWs();
   }
   if (pos !== end) return undefined;
-  tags.length = nv;
-  nums.length = nv;
   sizeHint = nv;
-  return new PushBatch(msgIds, tss, starts, tags, nums, other);
+  let tags: readonly string[];
+  const own = tagsOwn as string[] | undefined; // set by putTag, which TypeScript's narrowing cannot see
+  if (own !== undefined) {
+    own.length = nv;
+    tags = own;
+  } else tags = nv === prevTags.length ? prevTags : prevTags.slice(0, nv);
+  prevTags = tags;
+  tagsOwn = undefined;
+  return new PushBatch(msgIds, tss, starts, tags, numsOut, other);
+}
+
+/** Value `at`'s tag: kept in the shared list while it matches, else in this body's own. */
+function putTag(at: number, tag: string): void {
+  const own = tagsOwn;
+  if (own !== undefined) own[at] = tag;
+  else if (prevTags[at] !== tag) {
+    const copy = new Array<string>(Math.max(sizeHint, at + 1));
+    for (let i = 0; i < at; i++) copy[i] = prevTags[i]!;
+    copy[at] = tag;
+    tagsOwn = copy;
+  }
+}
+
+/**
+ * At a '"': a `ts` string, parsed; undefined when it is not a valid one (or has an escape: the
+ * caller leaves those to JSON.parse). The same bytes as the last ts give its value again without a
+ * string or a parse (`parseTs` is pure).
+ */
+function timestamp(parseTs: (s: string) => number | undefined): number | undefined {
+  const s = pos + 1;
+  let e = s;
+  for (; e < end; e++) {
+    const c = buf[e]!;
+    if (c === 0x22) break;
+    if (c === 0x5c || c < 0x20) return undefined;
+  }
+  if (e >= end) return undefined;
+  const n = e - s;
+  if (n === tsLen && parseTs === tsParser) {
+    let k = 0;
+    while (k < n && tsBytes[k] === buf[s + k]) k++;
+    if (k === n) {
+      pos = e + 1;
+      return tsMs;
+    }
+  }
+  const str = string();
+  if (str === undefined) return undefined;
+  const ms = parseTs(str);
+  if (ms !== undefined && n <= tsBytes.length) {
+    buf.copy(tsBytes, 0, s, e);
+    tsLen = n;
+    tsMs = ms;
+    tsParser = parseTs;
+  }
+  return ms;
 }
 
 function skipWs(): void {
@@ -201,8 +276,8 @@ function string(): string | undefined {
   return buf.toString(ascii ? "latin1" : "utf8", s, e);
 }
 
-/** At the value of `values`: the tag → value object, appended to `tags` and `nums`. */
-function values(tags: string[], nums: number[], maxString: number): boolean {
+/** At the value of `values`: the tag → value object, appended to the tags and `numsOut`. */
+function values(maxString: number): boolean {
   const prevCount = lastCount;
   const prevDistinct = lastDistinct;
   lastDistinct = false; // the cache changes below: nothing is known until this message is whole
@@ -222,7 +297,13 @@ function values(tags: string[], nums: number[], maxString: number): boolean {
     pos++;
     skipWs();
     const at = nv++;
-    tags[at] = tag;
+    putTag(at, tag);
+    if (at === numsOut.length) {
+      const grown = carveDoubles(Math.max(16, at * 2));
+      grown.set(numsOut);
+      numsOut = grown;
+    }
+    const nums = numsOut;
     const c = buf[pos];
     if (c === 0x22) {
       const s = string();
@@ -242,11 +323,7 @@ function values(tags: string[], nums: number[], maxString: number): boolean {
       if (!literal(0x6e, 0x75, 0x6c, 0x6c)) return false;
       nums[at] = 0;
       (other ??= new Map()).set(at, null);
-    } else {
-      const v = number();
-      if (v === undefined) return false;
-      nums[at] = v;
-    }
+    } else if (!number(at)) return false;
     skipWs();
     const d = buf[pos];
     pos++;
@@ -258,7 +335,7 @@ function values(tags: string[], nums: number[], maxString: number): boolean {
   const n = nv - first;
   lastCount = n;
   // the previous message's very tags, already found distinct: nothing to check again
-  lastDistinct = (n === prevCount && hits === n && prevDistinct) || distinct(tags, first, n);
+  lastDistinct = (n === prevCount && hits === n && prevDistinct) || distinct(first, n);
   return lastDistinct;
 }
 
@@ -268,8 +345,9 @@ function literal(a: number, b: number, c: number, d: number): boolean {
   return true;
 }
 
-function distinct(tags: readonly string[], first: number, n: number): boolean {
-  if (n > 16) return new Set(tags.slice(first)).size === n;
+function distinct(first: number, n: number): boolean {
+  const tags = tagsOwn ?? prevTags;
+  if (n > 16) return new Set(tags.slice(first, first + n)).size === n;
   for (let i = first + 1; i < first + n; i++) {
     const t = tags[i];
     for (let k = first; k < i; k++) if (tags[k] === t) return false;
@@ -306,11 +384,12 @@ function tagAt(j: number): string | undefined {
 }
 
 /**
- * A JSON number, exactly as JSON.parse reads it, or undefined when the text is not one or is not
- * finite. Up to 15 significant digits with a power of ten up to 22 is one exact operation
- * (correctly rounded, as JSON.parse is); anything longer goes through Number().
+ * A JSON number, exactly as JSON.parse reads it, into `numsOut[at]`; false when the text is not
+ * one or is not finite. Up to 15 significant digits with a power of ten up to 22 is one exact
+ * operation (correctly rounded, as JSON.parse is); anything longer goes through Number(). Stored
+ * here rather than returned: a returned double that is not a small integer is a heap object.
  */
-function number(): number | undefined {
+function number(at: number): boolean {
   const s = pos;
   const b = buf;
   let i = pos;
@@ -322,7 +401,7 @@ function number(): number | undefined {
   if (c === 0x30) i++;
   else if (c >= 0x31 && c <= 0x39) {
     for (; (c = b[i]!) >= 0x30 && c <= 0x39; i++, nd++) m = m * 10 + (c - 0x30);
-  } else return undefined;
+  } else return false;
   let e = 0;
   if (b[i] === 0x2e) {
     i++;
@@ -331,7 +410,7 @@ function number(): number | undefined {
       if (m !== 0 || c !== 0x30) nd++;
       m = m * 10 + (c - 0x30);
     }
-    if (i === f) return undefined;
+    if (i === f) return false;
     e = f - i;
   }
   c = b[i]!;
@@ -343,7 +422,7 @@ function number(): number | undefined {
     const f = i;
     let x = 0;
     for (; (c = b[i]!) >= 0x30 && c <= 0x39; i++) x = x * 10 + (c - 0x30);
-    if (i === f) return undefined;
+    if (i === f) return false;
     if (i - f > 6) nd = 99; // leave absurd exponents to Number()
     else e += es * x;
   }
@@ -351,6 +430,7 @@ function number(): number | undefined {
   let v: number;
   if (nd <= 15 && e >= -22 && e <= 22) v = e >= 0 ? m * POW10[e]! : m / POW10[-e]!;
   else v = Number(b.toString("latin1", neg ? s + 1 : s, i));
-  if (v - v !== 0) return undefined; // ±Infinity (1e999): the full validation reports it
-  return neg ? -v : v;
+  if (v - v !== 0) return false; // ±Infinity (1e999): the full validation reports it
+  numsOut[at] = neg ? -v : v;
+  return true;
 }

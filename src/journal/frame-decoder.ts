@@ -26,11 +26,25 @@ export class FrameDecoder {
   private buf: Buffer = EMPTY;
   private at = 0;
   private end = 0;
+  /**
+   * The frame's string table: entries `0 … tableLen - 1`. One array for every frame (a fresh one
+   * per frame grew by copies as each frame's names were added); entries past `tableLen` are stale.
+   */
   private table: string[] = [];
+  private tableLen = 0;
+  /**
+   * The tags of the last run decoded, shared with the next run while it repeats them sample by
+   * sample (a device's frames list the same tags in the same order): no tag array per frame.
+   * Column sets are never written into, so sharing the list is safe.
+   */
+  private prevTags: readonly string[] = [];
   private sTs = 0;
   private sDevice = "";
   private sTag = "";
+  /** the value when it is not a number (V_NUM: it is `sNum`, kept unboxed) */
   private sValue: SampleValue = null;
+  private sKind = 0;
+  private sNum = 0;
   private sQ = 0;
   private sUnit: string | undefined = undefined;
   private sReason: string | undefined = undefined;
@@ -51,7 +65,7 @@ export class FrameDecoder {
         const reason = this.sReason;
         const pos = firstPos + i;
         if (pos < minPos) continue;
-        const s: JournaledSample = { device: this.sDevice, tag: this.sTag, value: this.sValue, quality, ts: this.sTs, pos };
+        const s: JournaledSample = { device: this.sDevice, tag: this.sTag, value: this.sKind === V_NUM ? this.sNum : this.sValue, quality, ts: this.sTs, pos };
         if (unit !== undefined) s.unit = unit;
         if (reason !== undefined) s.reason = reason;
         out.push(s);
@@ -74,7 +88,9 @@ export class FrameDecoder {
     const skip = Math.min(count, Math.max(0, minPos - firstPos));
     const n = Math.max(0, Math.min(count - skip, limit));
     let b: ColumnsBuilder | undefined;
-    const tags = new Array<string>(n);
+    const prev = this.prevTags;
+    /** this run's own tag list, once it differs from the previous run's */
+    let own: string[] | undefined;
     let units: (string | undefined)[] | undefined;
     try {
       for (let i = 0; i < skip + n; i++) {
@@ -86,8 +102,18 @@ export class FrameDecoder {
         const k = i - skip;
         if (b === undefined) b = new ColumnsBuilder(this.sDevice, n);
         else if (this.sDevice !== b.device) return null;
-        tags[k] = this.sTag;
-        b.set(k, this.sValue, q, this.sTs);
+        const tag = this.sTag;
+        if (own !== undefined) own[k] = tag;
+        else if (prev[k] !== tag) {
+          own = new Array<string>(n);
+          for (let j = 0; j < k; j++) own[j] = prev[j]!;
+          own[k] = tag;
+        }
+        if (this.sKind === V_NUM) {
+          b.nums[k] = this.sNum;
+          b.qualities[k] = q;
+          b.ts[k] = this.sTs;
+        } else b.set(k, this.sValue, q, this.sTs);
         if (unit !== undefined) (units ??= new Array<string | undefined>(n))[k] = unit;
         if (reason !== undefined) b.setReason(k, reason);
       }
@@ -95,6 +121,8 @@ export class FrameDecoder {
       this.finish();
     }
     if (b === undefined) return { cols: SampleColumns.fromSamples([]), from: 0, count: 0, firstPos: firstPos + skip };
+    const tags = own ?? (n === prev.length ? prev : prev.slice(0, n));
+    this.prevTags = tags;
     return { cols: b.done(tags, units), from: 0, count: n, firstPos: firstPos + skip };
   }
 
@@ -103,19 +131,28 @@ export class FrameDecoder {
     this.buf = buf;
     this.end = off + FRAME_PREFIX + buf.readUInt32LE(off);
     this.at = off + FRAME_HEADER;
-    this.table = [];
+    this.tableLen = 0;
     return buf.readUInt32LE(off + 8) + buf.readUInt32LE(off + 12) * TWO32;
   }
 
   /** Lets go of the frame, so a decoder kept by a journal holds no read buffer. */
   private finish(): void {
     this.buf = EMPTY;
-    this.table = [];
+    this.tableLen = 0;
+    // the strings are the interned names, mostly; a frame of many distinct ones leaves no big table behind
+    if (this.table.length > 4096) this.table = [];
   }
 
-  private getDouble(at: number): number {
+  /**
+   * Puts the little-endian double at `at` into `f64[0]`, where the caller reads it: a double
+   * returned from a call that is not inlined is a heap object, and a frame has two per sample.
+   */
+  private loadDouble(at: number): void {
     const buf = this.buf;
-    if (!LE) return buf.readDoubleLE(at);
+    if (!LE) {
+      this.f64[0] = buf.readDoubleLE(at);
+      return;
+    }
     const b = this.f64b;
     b[0] = buf[at]!;
     b[1] = buf[at + 1]!;
@@ -125,7 +162,6 @@ export class FrameDecoder {
     b[5] = buf[at + 5]!;
     b[6] = buf[at + 6]!;
     b[7] = buf[at + 7]!;
-    return this.f64[0]!;
   }
 
   private readVarint(): number {
@@ -143,16 +179,16 @@ export class FrameDecoder {
   private readStr(): string {
     const v = this.readVarint();
     if ((v & 1) === 0) {
-      const s = this.table[v / 2];
-      if (s === undefined) throw new FrameDecodeError("string reference out of range");
-      return s;
+      const i = v / 2;
+      if (i >= this.tableLen) throw new FrameDecodeError("string reference out of range");
+      return this.table[i]!;
     }
     const len = (v - 1) / 2;
     const at = this.at;
     if (at + len > this.end) throw new FrameDecodeError("string past end of frame");
     this.at += len;
     const s = this.strings.read(this.buf, at, len);
-    this.table.push(s);
+    this.table[this.tableLen++] = s;
     return s;
   }
 
@@ -163,14 +199,17 @@ export class FrameDecoder {
   private readSample(): void {
     if (this.at + 9 > this.end) throw new FrameDecodeError("sample past end of frame");
     const flags = this.buf[this.at]!;
-    this.sTs = this.getDouble(this.at + 1);
+    this.loadDouble(this.at + 1);
+    this.sTs = this.f64[0]!;
     this.at += 9;
     this.sDevice = this.readStr();
     this.sTag = this.readStr();
     const kind = (flags >> 2) & 7;
+    this.sKind = kind;
     if (kind === V_NUM) {
       if (this.at + 8 > this.end) throw new FrameDecodeError("number past end of frame");
-      this.sValue = this.getDouble(this.at);
+      this.loadDouble(this.at);
+      this.sNum = this.f64[0]!;
       this.at += 8;
     } else if (kind === V_NULL) this.sValue = null;
     else if (kind === V_FALSE) this.sValue = false;

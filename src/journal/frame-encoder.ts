@@ -4,6 +4,9 @@ import { SampleColumns } from "../core/sample-columns.js";
 import { F_REASON, F_UNIT, FRAME_HEADER, FRAME_PREFIX, KEYS_FLAG, TWO32, V_FALSE, V_NULL, V_NUM, V_STR, V_TRUE } from "./frame-format.js";
 import { EncoderStrings, NOT_CACHED, SEEN_ONCE, type StrSlot } from "./frame-strings.js";
 
+/** Marks "no entry in `other`" (undefined can be an entry's value). */
+const NONE = Symbol("none") as unknown as SampleValue;
+
 /** Bytes per chunk that frames are encoded into (a larger frame gets a larger chunk of its own). */
 const CHUNK = 64 * 1024;
 
@@ -74,9 +77,13 @@ export class FrameEncoder {
     let at = this.base + FRAME_HEADER;
     for (let k = 0; k < n; k++) {
       if (at + 32 > this.scratch.length) at = this.grow(at, 32);
-      const v: SampleValue = other !== undefined && other.has(k) ? other.get(k)! : nums[k]!;
+      // A number is read from `nums` where it is written, never held in a variable that may also
+      // hold a string or boolean: such a variable boxes every double (a heap object per value
+      // whenever the column set has any non-numeric value).
+      const o: SampleValue | undefined = other !== undefined && other.has(k) ? other.get(k) : NONE;
+      const v: SampleValue = o === NONE ? 0 : o!;
       let kind: number;
-      if (typeof v === "number") kind = V_NUM;
+      if (o === NONE || typeof v === "number") kind = V_NUM;
       else if (v === null || v === undefined) kind = V_NULL;
       else if (v === true) kind = V_TRUE;
       else if (v === false) kind = V_FALSE;
@@ -115,7 +122,9 @@ export class FrameEncoder {
 
       if (kind === V_NUM) {
         if (at + 8 > this.scratch.length) at = this.grow(at, 8);
-        this.view.setFloat64(at, v as number, true);
+        // two stores, not one of a merged value: the merge would box the double
+        if (o === NONE) this.view.setFloat64(at, nums[k]!, true);
+        else this.view.setFloat64(at, v as number, true);
         at += 8;
       } else if (kind === V_STR) {
         const str = typeof v === "string" ? v : String(v);

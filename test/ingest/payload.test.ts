@@ -323,6 +323,39 @@ describe("push payload", () => {
       }), { numRuns: 2000 });
     });
 
+    it("push bodies in a row: shared tag lists, repeated timestamps and carved numbers give each body its own results, unchanged by the bodies after it (property)", () => {
+      // A small pool of tags and timestamps, so consecutive bodies repeat, extend, cut and vary
+      // tag sequences and ts strings: what the scanner shares or caches between bodies.
+      const tag = fc.constantFrom("a", "b", "v1", "v2", "seq", "t.x-y_z");
+      const ts = fc.constantFrom("2026-11-21T08:00:00.123Z", "2026-11-21T08:00:00.124Z", "2026-11-21T08:00:00.123+01:00", "2026-02-30T08:00:00Z", "2026-11-21T08:00:00.123", "2026-11-21T08:00:00.12\u0033Z");
+      const value = fc.oneof(fc.integer({ min: -5, max: 5 }), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constantFrom(true, null, "s", -0));
+      const msg = fc.record({
+        msgId: fc.option(fc.constantFrom("m1", "m2", "m-3"), { nil: undefined }),
+        ts: fc.option(ts, { nil: undefined }),
+        values: fc.array(fc.tuple(tag, value), { minLength: 1, maxLength: 6 }),
+      }).map(({ msgId, ts: t, values }) => {
+        const v = values.map(([k, x]) => `"${k}":${Object.is(x, -0) ? "-0" : JSON.stringify(x)}`).join(",");
+        return `{${msgId === undefined ? "" : `"msgId":"${msgId}",`}${t === undefined ? "" : `"ts":"${t}",`}"values":{${v}}}`;
+      });
+      const one = fc.array(msg, { minLength: 1, maxLength: 4 }).map((ms) => ms.length === 1 ? ms[0]! : `[${ms.join(",")}]`);
+      // a body is often the one before it again, or the one before with its last message dropped
+      fc.assert(fc.property(fc.array(fc.tuple(one, fc.nat(3)), { minLength: 1, maxLength: 12 }), (items) => {
+        const texts: string[] = [];
+        for (const [t, how] of items) {
+          const prev = texts[texts.length - 1];
+          texts.push(prev !== undefined && how === 0 ? prev : prev !== undefined && how === 1 && prev.startsWith("[") ? prev.replace(/,\{[^{}]*\{[^{}]*\}\}\]$/, "]") : t);
+        }
+        const got = texts.map((t) => parsePushBatch(Buffer.from(t)));
+        const wants = texts.map((t) => plain(refParsePushBody(Buffer.from(t))));
+        for (let i = 0; i < texts.length; i++) {
+          const r = got[i]!;
+          // read back only after every body was scanned: nothing shared was written over
+          expect(plainBatch(r), texts[i]).toStrictEqual(wants[i]);
+          if (r.ok) expect(r.batch.nums.length).toBeGreaterThanOrEqual(r.batch.tags.length);
+        }
+      }), { numRuns: 400 });
+    });
+
     it("push bodies: same results with a polluted Object.prototype (property)", () => {
       const proto = Object.prototype as Record<string, unknown>;
       proto.values = { injected: 1 };

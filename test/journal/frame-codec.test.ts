@@ -138,6 +138,39 @@ describe("frame codec round trip", () => {
   });
 });
 
+describe("decodeFrameRun in a row", () => {
+  it("frames of one device that repeat, extend, cut or change its tags: every run reads back as decodeFrame's after all were decoded (property)", () => {
+    const tag = fc.constantFrom("a", "b", "temp", "state");
+    const frameArb = fc.array(fc.tuple(tag, fc.oneof(fc.double(), fc.constantFrom("on", true, null))), { minLength: 1, maxLength: 8 });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(frameArb, fc.nat(2), fc.nat(3)), { minLength: 1, maxLength: 10 }), (items) => {
+        const frames: Buffer[] = [];
+        const wants: JournaledSample[][] = [];
+        const runs: (ReturnType<typeof decodeFrameRun>)[] = [];
+        let prev: [string, Sample["value"]][] | undefined;
+        for (const [raw, how, skip] of items) {
+          // often the previous frame's tags again (the shared list), or a prefix of them
+          const pairs = prev !== undefined && how === 0 ? prev.map(([t], i) => [t, raw[i % raw.length]![1]] as [string, Sample["value"]]) : prev !== undefined && how === 1 ? prev.slice(0, Math.max(1, prev.length - 1)) : raw;
+          prev = pairs;
+          const samples: Sample[] = pairs.map(([t, v], i) => ({ device: "agv-1", tag: t, value: v, quality: "good", ts: 1_700_000_000_000 + i }));
+          const frame = encodeFrame(samples, 100);
+          frames.push(frame);
+          const want: JournaledSample[] = [];
+          decodeFrame(frame, 0, 100 + skip, want, 1_000);
+          wants.push(want);
+          runs.push(decodeFrameRun(frame, 0, 100 + skip, 1_000));
+        }
+        for (let i = 0; i < runs.length; i++) {
+          const run = runs[i]!;
+          expect(run).not.toBeNull();
+          expect(new SampleBatch(run!.count > 0 ? [run!] : []).toArray()).toEqual(wants[i]);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
 describe("codec state belongs to one encoder or decoder (one per journal)", () => {
   it("two encoders share no string table: each writes the pinned bytes, interleaved", () => {
     const a = new FrameEncoder();
