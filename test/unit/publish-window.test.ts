@@ -5,11 +5,12 @@ import { createPublishWindow, type PublishWindow } from "../../src/outputs/mqtt/
 const TIMEOUT = 1000;
 
 /** A window with fake timers (setTimeout, setImmediate and performance.now), recording its calls. */
-function make(max = 3): { win: PublishWindow; stalls: number[]; refills: () => number } {
+function make(max = 3): { win: PublishWindow; stalls: number[]; refills: () => number; failures: Error[] } {
   const stalls: number[] = [];
+  const failures: Error[] = [];
   let refills = 0;
-  const win = createPublishWindow({ max, timeoutMs: TIMEOUT, onStalled: (n) => stalls.push(n), onRefill: () => { refills++; } });
-  return { win, stalls, refills: () => refills };
+  const win = createPublishWindow({ max, timeoutMs: TIMEOUT, onStalled: (n) => stalls.push(n), onRefill: () => { refills++; }, onFailed: (e) => failures.push(e) });
+  return { win, stalls, refills: () => refills, failures };
 }
 
 beforeEach(() => { vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setImmediate", "clearImmediate", "performance"] }); });
@@ -27,6 +28,31 @@ describe("PublishWindow", () => {
     expect(win.inFlight).toBe(1);
     expect(win.hasRoom).toBe(true);
     win.settled(false);
+    expect(win.inFlight).toBe(0);
+  });
+
+  it("answered: a confirmation goes on; the first error ends the window through onFailed, once; later answers settle and return false", () => {
+    const { win, failures, refills } = make(4);
+    for (let i = 0; i < 4; i++) win.opened();
+    expect(win.answered(undefined)).toBe(true);
+    const boom = new Error("refused");
+    expect(win.answered(boom)).toBe(false);
+    expect(failures).toEqual([boom]);
+    expect(win.answered(new Error("second"))).toBe(false);
+    expect(win.answered(undefined)).toBe(false); // a PUBACK after the session broke
+    expect(failures).toEqual([boom]);
+    expect(win.inFlight).toBe(0);
+    win.refillSoon();
+    vi.runOnlyPendingTimers();
+    expect(refills()).toBe(0); // closed by the failure
+  });
+
+  it("answered after close() settles without calling onFailed", () => {
+    const { win, failures } = make();
+    win.opened();
+    win.close();
+    expect(win.answered(new Error("late"))).toBe(false);
+    expect(failures).toEqual([]);
     expect(win.inFlight).toBe(0);
   });
 

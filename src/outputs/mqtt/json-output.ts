@@ -116,6 +116,7 @@ class MqttJsonSession implements OutputSession {
       timeoutMs: timing.writeTimeoutMs,
       onStalled: (n) => this.destroy(new FloorgateError("OUTPUT_TIMEOUT", `${where}: ${n} publishes not acknowledged within ${timing.writeTimeoutMs} ms`)),
       onRefill: () => this.pump(),
+      onFailed: (err) => this.destroy(new FloorgateError("OUTPUT_UNAVAILABLE", `${where}: publish failed: ${err.message}`, { cause: err })),
     });
     // Payload slabs are reused only at QoS 1, where a PUBACK proves the bytes left the socket;
     // MQTT.js's callback for a QoS 0 publish proves nothing of the kind.
@@ -210,7 +211,7 @@ class MqttJsonSession implements OutputSession {
   }
 
   private telemetryAcked(w: PendingWrite, payload: Buffer, err: Error | undefined): void {
-    if (!this.settled(err)) return;
+    if (!this.window.answered(err)) return;
     if (this.cfg.qos === 1) this.encoder.release(payload);
     if (--w.remaining === 0) {
       w.done = true;
@@ -224,17 +225,6 @@ class MqttJsonSession implements OutputSession {
     this.window.settled(!this.broken);
     if (!this.broken) this.refill();
   };
-
-  /** One publish answered: true when the session goes on; false when it was already broken (writes rejected by destroy) or this error breaks it. */
-  private settled(err: Error | undefined): boolean {
-    if (this.broken || err) {
-      this.window.settled(false);
-      if (!this.broken) this.destroy(new FloorgateError("OUTPUT_UNAVAILABLE", `${this.where}: publish failed: ${err!.message}`, { cause: err }));
-      return false;
-    }
-    this.window.settled(true);
-    return true;
-  }
 
   /** Room freed by acks is filled once per turn of the event loop (the window's `refillSoon`). */
   private refill(): void {

@@ -50,7 +50,10 @@ export function windowOf(cfg: MqttOutputConfig, options: PublishWindowOptions): 
  * Contract:
  * - `opened()` once for every publish or flush handed to MQTT.js or the socket; `settled(confirmed)`
  *   exactly once for each when its callback came: `confirmed` true for a PUBACK or a completed
- *   flush, false for an error or a callback arriving after the session broke. `inFlight` is
+ *   flush, false for an error or a callback arriving after the session broke. `answered(err)` is
+ *   `settled` for a publish whose error ends the session: it settles, and the first error before
+ *   `close()` goes to `onFailed` (once); it returns true only for a confirmation while the window is
+ *   open, that is while the session goes on. `inFlight` is
  *   openings minus settlements; `hasRoom` is `inFlight < max`. The window never refuses an
  *   opening: the session asks `hasRoom` before data (births, deaths and status may go past it).
  * - Progress watchdog: when publishes are outstanding and none was confirmed for `timeoutMs`
@@ -63,7 +66,7 @@ export function windowOf(cfg: MqttOutputConfig, options: PublishWindowOptions): 
  *   on the next, so publishing from each PUBACK would write one small packet per syscall (half the
  *   throughput over thousands of devices): the PUBACKs of one socket read are all handled first,
  *   then the room they freed is filled in one burst.
- * - `close()`: the watchdog is cleared and neither callback is called any more; idempotent. The
+ * - `close()`: the watchdog is cleared and no callback is called any more; idempotent. The
  *   counts go on (settlements of publishes still out are counted, and do nothing else).
  */
 export interface PublishWindow {
@@ -71,6 +74,7 @@ export interface PublishWindow {
   readonly hasRoom: boolean;
   opened(): void;
   settled(confirmed: boolean): void;
+  answered(err: Error | undefined): boolean;
   refillSoon(): void;
   close(): void;
 }
@@ -84,6 +88,8 @@ export interface PublishWindowHooks {
   onStalled(inFlight: number): void;
   /** room may have been freed: publish what waits */
   onRefill(): void;
+  /** a publish given to `answered` failed: the session ends; called at most once, never after `close()` */
+  onFailed(err: Error): void;
 }
 
 export function createPublishWindow(hooks: PublishWindowHooks): PublishWindow {
@@ -114,6 +120,19 @@ class Window implements PublishWindow {
   settled(confirmed: boolean): void {
     this.inFlight--;
     if (confirmed) this.lastProgress = performance.now();
+  }
+
+  answered(err: Error | undefined): boolean {
+    if (this.closed || err) {
+      this.settled(false);
+      if (!this.closed) {
+        this.close();
+        this.hooks.onFailed(err!);
+      }
+      return false;
+    }
+    this.settled(true);
+    return true;
   }
 
   refillSoon(): void {

@@ -82,6 +82,7 @@ export class SparkplugSession implements OutputSession {
       timeoutMs: timing.writeTimeoutMs,
       onStalled: (n) => this.destroy(new FloorgateError("OUTPUT_TIMEOUT", `${where}: ${n} publishes not confirmed within ${timing.writeTimeoutMs} ms`)),
       onRefill: () => this.pump(),
+      onFailed: (err) => this.destroy(new FloorgateError("OUTPUT_UNAVAILABLE", `${where}: publish failed: ${err.message}`, { cause: err })),
     });
     this.ncmdTopic = sparkplugTopic(node.group, "NCMD", node.id);
     this.hostTopic = cfg.primaryHostId === undefined ? undefined : stateTopic(cfg.primaryHostId);
@@ -306,7 +307,7 @@ export class SparkplugSession implements OutputSession {
   }
 
   private dataDone(w: PendingWrite, err: Error | undefined): void {
-    if (!this.settled(err)) return;
+    if (!this.window.answered(err)) return;
     if (--w.remaining === 0 && w.plan === null && !w.done) {
       w.done = true;
       this.resolveInOrder();
@@ -321,22 +322,8 @@ export class SparkplugSession implements OutputSession {
   }
 
   private readonly controlDone = (err?: Error): void => {
-    if (this.settled(err)) this.refill();
+    if (this.window.answered(err)) this.refill();
   };
-
-  /**
-   * One publish (data or control) answered: true when the session goes on; false when it was already
-   * broken or this error breaks it.
-   */
-  private settled(err: Error | undefined): boolean {
-    if (this.broken || err) {
-      this.window.settled(false);
-      if (!this.broken) this.destroy(new FloorgateError("OUTPUT_UNAVAILABLE", `${this.where}: publish failed: ${err!.message}`, { cause: err }));
-      return false;
-    }
-    this.window.settled(true);
-    return true;
-  }
 
   /** Room freed by confirmations is filled once per turn of the event loop (the window's `refillSoon`). */
   private refill(): void {
