@@ -10,21 +10,10 @@ import { DeviceTable } from "../../src/core/device-table.js";
 import { createIngest, type IngestSink } from "../../src/ingest/ingest.js";
 import type { RunningListener } from "../../src/ingest/listener.js";
 import { STARTS_PER_TURN, startMqttListener } from "../../src/ingest/mqtt/listener.js";
+import { counter, gauge } from "./fixture.js";
 
 const TOKEN = "accept-token";
 const BURST = 200;
-
-function counter(): { inc(labels: Record<string, string | number | undefined>, n?: number): void; get(v: string): number } {
-  const m = new Map<string, number>();
-  return {
-    inc(labels, n = 1) {
-      const k = String(Object.values(labels)[0]);
-      m.set(k, (m.get(k) ?? 0) + n);
-    },
-    get: (v) => m.get(v) ?? 0,
-  };
-}
-const gauge = { set: () => undefined };
 
 describe("device MQTT listener: accept path", () => {
   let listener: RunningListener;

@@ -17,25 +17,12 @@ import { startMqttListener } from "../../src/ingest/mqtt/listener.js";
 import { openJournal, type SegmentJournal } from "../../src/journal/segment-journal.js";
 import { RECEIVE_MAXIMUM } from "../../src/ingest/mqtt/session.js";
 import { isFloorgateError } from "../../src/core/errors.js";
-import { closedByGateway, connectDevice } from "./fixture.js";
+import { closedByGateway, connectDevice, counter, gauge } from "./fixture.js";
 
 const CAP = 40;
 const DEVICES = 12;
 const PER_DEVICE = 150;
 const TOKEN = "bp-token";
-
-/** Counters that keep what they were told, by name and label value. */
-function counter(): { inc(labels: Record<string, string | number | undefined>, n?: number): void; get(v: string): number } {
-  const m = new Map<string, number>();
-  return {
-    inc(labels, n = 1) {
-      const k = String(Object.values(labels)[0]);
-      m.set(k, (m.get(k) ?? 0) + n);
-    },
-    get: (v) => m.get(v) ?? 0,
-  };
-}
-const gauge = { set: () => undefined };
 
 /** Turns the event loop until `ok` holds; fails after 10 s. */
 async function until(ok: () => boolean, what: string): Promise<void> {

@@ -16,6 +16,20 @@ export const GATEWAY_ID = "mqtt-edge";
 export const TOKEN = "sensor-token";
 export const TELEMETRY = `floorgate/${GATEWAY_ID}/+/telemetry`;
 
+/** A counter for a listener run in-process that keeps what it was told, by label value (the first label). */
+export function counter(): { inc(labels: Record<string, string | number | undefined>, n?: number): void; get(v: string): number } {
+  const m = new Map<string, number>();
+  return {
+    inc(labels, n = 1) {
+      const k = String(Object.values(labels)[0]);
+      m.set(k, (m.get(k) ?? 0) + n);
+    },
+    get: (v) => m.get(v) ?? 0,
+  };
+}
+/** A gauge nothing reads. */
+export const gauge = { set: (): undefined => undefined };
+
 export interface MqttSpine {
   broker: MosquittoBroker;
   collector: Collector;
