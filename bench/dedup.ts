@@ -81,18 +81,7 @@ const makers: Record<string, () => Subject> = {
       size: () => m.size,
     };
   },
-  v1: () => {
-    const d = new MsgIdDedupV1(() => clock.now, { maxPerDevice: 1e9, maxTotal: 1e9 });
-    return {
-      push(device, msgId) {
-        const c = d.claim(device, msgId);
-        if (c.kind !== "fresh") return false;
-        c.done(true);
-        return true;
-      },
-      size: () => d.size(),
-    };
-  },
+  v1: () => dedupSubject(MsgIdDedupV1),
   v2: () => dedupSubject(MsgIdDedup),
   ...(Base ? { base: () => dedupSubject(Base) } : {}),
 };

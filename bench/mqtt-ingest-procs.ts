@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { LoadCommand, LoadInit, LoadReply, LoadStats } from "./mqtt-ingest-load.js";
 import { LatencyHistogram } from "./mqtt-ingest-wire.js";
+import { waitFor } from "./modbus-scale.js";
 
 const run = promisify(execFile);
 const HERE = import.meta.dirname; // dist/bench
@@ -45,14 +46,7 @@ export async function procUsage(pid: number): Promise<{ cpuS: number; rssBytes: 
   return { cpuS, rssBytes: rss ? Number(rss[1]) * 1024 : NaN };
 }
 
-export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`bench: ${what} not reached within ${timeoutMs} ms`);
-}
+export { waitFor };
 
 export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;

@@ -29,6 +29,33 @@ export interface MqttOutputBenchOptions {
   qos?: 0 | 1;
 }
 
+/** The devices and tags the bench's batches are made of. */
+interface BenchShape { devices: number; tags: number; tagNames: string[]; units: string[]; t0: number }
+
+function benchShape(devices: number, tags: number, t0: number): BenchShape {
+  const tagNames = Array.from({ length: tags }, (_, t) => `tag_${t}`);
+  return { devices, tags, tagNames, units: tagNames.map(() => "rpm"), t0 };
+}
+
+/**
+ * `size` samples from position `pos`, built as the journal hands batches out: runs over column sets,
+ * one per device poll, with the tag names and units shared, so the figure is the output's cost and
+ * not the test data's.
+ */
+function benchBatch({ devices, tags, tagNames, units, t0 }: BenchShape, pos: number, size: number): SampleBatch {
+  const runs: SampleRun[] = [];
+  for (let left = size; left > 0;) {
+    const from = pos % tags;
+    const count = Math.min(left, tags - from);
+    const b = new ColumnsBuilder(`dev-${Math.floor(pos / tags) % devices}`, tags);
+    for (let t = from; t < from + count; t++) b.set(t, ((pos - from + t) % 1000) * 0.5, 0, t0 + Math.floor(pos / (devices * tags)));
+    runs.push({ cols: b.done(tagNames, units), from, count, firstPos: pos });
+    pos += count;
+    left -= count;
+  }
+  return new SampleBatch(runs);
+}
+
 /**
  * Throughput of the json output alone (payload building + MQTT.js + broker PUBACKs), fed batches of
  * `maxBatch` (500) samples the way the forwarder does: a journal poll cycle of `devices` ×
@@ -47,23 +74,11 @@ export async function benchMqttOutput(url: string, opts: MqttOutputBenchOptions 
   const windows = [...new Set([1, defaultWindow, ...(opts.windows ?? [])])].sort((a, b) => a - b);
   let pos = 0;
   const t0 = Date.now();
-  // Built as the journal hands batches out: runs over column sets, one per device poll, with the
-  // tag names and units shared, so the figure is the output's cost and not the test data's.
-  const tagNames = Array.from({ length: tags }, (_, t) => `tag_${t}`);
-  const units = tagNames.map(() => "rpm");
+  const shape = benchShape(devices, tags, t0);
   const nextBatch = (): SampleBatch => {
-    const runs: SampleRun[] = [];
-    let left = cfg.maxBatch;
-    while (left > 0) {
-      const from = pos % tags;
-      const count = Math.min(left, tags - from);
-      const b = new ColumnsBuilder(`dev-${Math.floor(pos / tags) % devices}`, tags);
-      for (let t = from; t < from + count; t++) b.set(t, ((pos - from + t) % 1000) * 0.5, 0, t0 + Math.floor(pos / (devices * tags)));
-      runs.push({ cols: b.done(tagNames, units), from, count, firstPos: pos });
-      pos += count;
-      left -= count;
-    }
-    return new SampleBatch(runs);
+    const b = benchBatch(shape, pos, cfg.maxBatch);
+    pos += cfg.maxBatch;
+    return b;
   };
 
   const byWindow: Record<number, number> = {};
@@ -145,26 +160,12 @@ export async function benchMqttOutputVsBare(
     topicPrefix: "bench/gw", qos: 1, maxBatch: 500,
   };
   const t0 = Date.now();
-  const tagNames = Array.from({ length: tags }, (_, t) => `tag_${t}`);
-  const units = tagNames.map(() => "rpm");
   const probe = createMqttJsonOutput(cfg, { id: "gw" });
   const maxInFlight = probe.maxInFlight;
   // Twice the window's writes, so a batch is never in flight twice.
+  const shape = benchShape(devices, tags, t0);
   const batches: SampleBatch[] = [];
-  for (let pos = 0, k = 0; k < 2 * maxInFlight; k++) {
-    const runs: SampleRun[] = [];
-    let left = probe.maxBatch;
-    while (left > 0) {
-      const from = pos % tags;
-      const count = Math.min(left, tags - from);
-      const b = new ColumnsBuilder(`dev-${Math.floor(pos / tags) % devices}`, tags);
-      for (let t = from; t < from + count; t++) b.set(t, ((pos - from + t) % 1000) * 0.5, 0, t0 + Math.floor(pos / (devices * tags)));
-      runs.push({ cols: b.done(tagNames, units), from, count, firstPos: pos });
-      pos += count;
-      left -= count;
-    }
-    batches.push(new SampleBatch(runs));
-  }
+  for (let k = 0; k < 2 * maxInFlight; k++) batches.push(benchBatch(shape, k * probe.maxBatch, probe.maxBatch));
   // The bytes the output publishes, for the bare client.
   const encoder = new TelemetryEncoder("gw");
   const messages = batches.flatMap((b) => planMessages(b, cfg.maxBatch)).map((m) => ({
