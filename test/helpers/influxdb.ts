@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { waitStopped } from "./stopped.js";
+import { serverProcess } from "./server-process.js";
 import { access, mkdtemp, rm, writeFile, constants } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -8,20 +7,6 @@ import { freePort } from "./ports.js";
 
 const INFLUXD = "/usr/bin/influxd";
 const READY_TIMEOUT_MS = 30_000;
-
-/** Servers still running, killed when the test process exits so a crashed test leaves no orphans. */
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function trackForExit(child: ChildProcess): void {
-  live.add(child);
-  child.once("exit", () => live.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once("exit", () => {
-      for (const c of live) c.kill("SIGKILL");
-    });
-  }
-}
 
 /** An InfluxDB 1.x server owned by a test. `kill` then `start` keeps the port and the data. */
 export interface InfluxServer {
@@ -100,47 +85,16 @@ export async function startInfluxd(): Promise<InfluxServer> {
   await writeFile(confFile, conf.join("\n") + "\n");
 
   const url = `http://127.0.0.1:${port}`;
-  const log: string[] = [];
-  let proc: ChildProcess | null = null;
-  let exited: Promise<void> = Promise.resolve();
-  const pushLog = (chunk: Buffer): void => {
-    for (const line of chunk.toString("utf8").split("\n")) if (line) log.push(line);
-    if (log.length > 2000) log.splice(0, log.length - 2000);
-  };
-
-  const waitExit = async (signal: NodeJS.Signals): Promise<void> => {
-    const p = proc;
-    if (!p) return;
-    // A paused server cannot handle SIGTERM; SIGKILL must not let it run (and answer) first.
-    if (signal === "SIGTERM") p.kill("SIGCONT");
-    p.kill(signal);
-    await exited;
-    proc = null;
-  };
-
-  const start = async (): Promise<void> => {
-    if (proc) throw new Error("influxd already running");
-    const child = spawn(INFLUXD, ["run", "-config", confFile], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, INFLUXDB_DATA_QUERY_LOG_ENABLED: "false" } });
-    proc = child;
-    trackForExit(child);
-    child.stdout?.on("data", pushLog);
-    child.stderr?.on("data", pushLog);
-    let exitInfo: string | null = null;
-    exited = new Promise<void>((resolve) => {
-      child.once("exit", (code, sig) => { exitInfo = `code ${code} signal ${sig}`; resolve(); });
-      child.once("error", (err) => { exitInfo = err.message; resolve(); });
-    });
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    let lastErr = "";
-    // Readiness is /ping answering 204, retried until the deadline; never a fixed sleep.
-    while (Date.now() < deadline && exitInfo === null) {
-      const status = await httpStatus(`${url}/ping`).catch((e: Error) => { lastErr = e.message; return 0; });
-      if (status === 204) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await waitExit("SIGKILL");
-    throw new Error(`influxd did not become ready on port ${port} (${exitInfo ?? "timeout"}): ${lastErr}\n${log.slice(-20).join("\n")}`);
-  };
+  // Readiness is /ping answering 204.
+  const server = serverProcess({
+    name: "influxd", command: INFLUXD, args: ["run", "-config", confFile], where: `port ${port}`,
+    env: { ...process.env, INFLUXDB_DATA_QUERY_LOG_ENABLED: "false" },
+    readyTimeoutMs: READY_TIMEOUT_MS, retryMs: 50,
+    probe: async () => {
+      const status = await httpStatus(`${url}/ping`);
+      if (status !== 204) throw new Error(`/ping answered ${status}`);
+    },
+  });
 
   const query = async (q: string, db?: string): Promise<InfluxQueryResult> => {
     const params = new URLSearchParams({ q, epoch: "ms" });
@@ -150,24 +104,19 @@ export async function startInfluxd(): Promise<InfluxServer> {
     return JSON.parse(body) as InfluxQueryResult;
   };
 
-  await start();
+  await server.start();
   return {
     url,
     port,
-    log,
-    get pid() { return proc?.pid; },
-    start,
-    stop: () => waitExit("SIGTERM"),
-    kill: () => waitExit("SIGKILL"),
-    pause: () => {
-      const p = proc;
-      if (!p?.pid) return;
-      p.kill("SIGSTOP");
-      waitStopped(p.pid, "influxd");
-    },
-    resume: () => { proc?.kill("SIGCONT"); },
+    log: server.log,
+    get pid() { return server.pid; },
+    start: server.start,
+    stop: server.stop,
+    kill: server.kill,
+    pause: server.pause,
+    resume: server.resume,
     query,
-    dispose: async () => { await waitExit("SIGKILL"); await rm(dir, { recursive: true, force: true }); },
+    dispose: async () => { await server.kill(); await rm(dir, { recursive: true, force: true }); },
   };
 }
 

@@ -1,29 +1,15 @@
-import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import { access, mkdtemp, rm, writeFile, constants } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import mqtt from "mqtt";
 import { freePort } from "./ports.js";
-import { waitStopped } from "./stopped.js";
+import { serverProcess } from "./server-process.js";
 
 const MOSQUITTO = "/usr/sbin/mosquitto";
 const MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd";
 const READY_TIMEOUT_MS = 10_000;
-
-/** Brokers still running, killed when the test process exits so a crashed test leaves no orphans. */
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function trackForExit(child: ChildProcess): void {
-  live.add(child);
-  child.once("exit", () => live.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once("exit", () => {
-      for (const c of live) c.kill("SIGKILL");
-    });
-  }
-}
 
 export interface MosquittoOptions {
   /** Serve mqtts with these PEM files; `requireCertificate` turns on client-cert auth. */
@@ -118,74 +104,24 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   await writeFile(confFile, conf.join("\n") + "\n");
 
   const url = opts.tls ? `mqtts://localhost:${port}` : `mqtt://127.0.0.1:${port}`;
-  const log: string[] = [];
-  let proc: ChildProcess | null = null;
-  let exited: Promise<void> = Promise.resolve();
-
-  const pushLog = (chunk: Buffer): void => {
-    for (const line of chunk.toString("utf8").split("\n")) if (line) log.push(line);
-    if (log.length > 2000) log.splice(0, log.length - 2000);
-  };
-
-  const waitExit = async (signal: NodeJS.Signals): Promise<void> => {
-    const p = proc;
-    if (!p) return;
-    // A paused broker cannot handle SIGTERM; SIGKILL must not let it run (and answer) first.
-    if (signal === "SIGTERM") p.kill("SIGCONT");
-    p.kill(signal);
-    await exited;
-    proc = null;
-  };
-
-  const start = async (): Promise<void> => {
-    if (proc) throw new Error("mosquitto already running");
-    const child = spawn(MOSQUITTO, ["-c", confFile], { stdio: ["ignore", "pipe", "pipe"] });
-    proc = child;
-    trackForExit(child);
-    child.stdout?.on("data", pushLog);
-    child.stderr?.on("data", pushLog);
-    let exitInfo: string | null = null;
-    exited = new Promise<void>((resolve) => {
-      child.once("exit", (code, sig) => { exitInfo = `code ${code} signal ${sig}`; resolve(); });
-      child.once("error", (err) => { exitInfo = err.message; resolve(); });
-    });
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    let lastErr: unknown;
-    // Readiness is a real MQTT connection, retried until the deadline; never a fixed sleep.
-    while (Date.now() < deadline) {
-      if (exitInfo !== null) break;
-      try {
-        await probe(url, opts, child);
-        return;
-      } catch (err) {
-        lastErr = err;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    }
-    await waitExit("SIGKILL");
-    throw new Error(
-      `mosquitto did not become ready on port ${port} (${exitInfo ?? "timeout"}): ${(lastErr as Error | undefined)?.message ?? ""}\n${log.slice(-20).join("\n")}`,
-    );
-  };
-
-  await start();
+  // Readiness is a real MQTT connection.
+  const server = serverProcess({
+    name: "mosquitto", command: MOSQUITTO, args: ["-c", confFile], where: `port ${port}`,
+    readyTimeoutMs: READY_TIMEOUT_MS, retryMs: 25, probe: (child) => probe(url, opts, child),
+  });
+  await server.start();
   return {
     url,
     port,
-    log,
-    get pid() { return proc?.pid; },
-    stop: () => waitExit("SIGTERM"),
-    kill: () => waitExit("SIGKILL"),
-    start,
-    restart: async () => { await waitExit("SIGTERM"); await start(); },
-    pause: () => {
-      const p = proc;
-      if (!p?.pid) return;
-      p.kill("SIGSTOP");
-      waitStopped(p.pid, "mosquitto");
-    },
-    resume: () => { proc?.kill("SIGCONT"); },
-    dispose: async () => { await waitExit("SIGTERM"); await rm(dir, { recursive: true, force: true }); },
+    log: server.log,
+    get pid() { return server.pid; },
+    stop: server.stop,
+    kill: server.kill,
+    start: server.start,
+    restart: async () => { await server.stop(); await server.start(); },
+    pause: server.pause,
+    resume: server.resume,
+    dispose: async () => { await server.stop(); await rm(dir, { recursive: true, force: true }); },
   };
 }
 
