@@ -8,24 +8,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DataType } from "node-opcua";
-import { createOpcuaDriver } from "../../drivers/opcua/index.js";
 import { isFloorgateError } from "../../src/core/errors.js";
 import { startOpcuaServer, type OpcuaTestServer } from "../helpers/opcua-server.js";
-import { opcuaDevice, recorder, tag, type Recorder } from "./context.js";
+import { opcuaDevice, running, tag, type Recorder } from "./context.js";
 
 let server: OpcuaTestServer;
 const unhandled: unknown[] = [];
 const onUnhandled = (r: unknown): void => { unhandled.push(r); };
 beforeAll(async () => { process.on("unhandledRejection", onUnhandled); server = await startOpcuaServer(); });
 afterAll(async () => { await server?.dispose(); process.off("unhandledRejection", onUnhandled); expect(unhandled.map(String)).toEqual([]); });
-
-async function running(cfg: Parameters<typeof createOpcuaDriver>[0]): Promise<{ r: Recorder; stop(): Promise<void>; driver: ReturnType<typeof createOpcuaDriver> }> {
-  const r = recorder();
-  const driver = createOpcuaDriver(cfg);
-  const done = driver.run(r);
-  await r.until(() => r.states.some((s) => s.state === "online"), 15_000, "online");
-  return { r, driver, stop: async () => { r.controller.abort(); await done; } };
-}
 
 const valuesOf = (r: Recorder, t: string): unknown[] => r.samples.filter((s) => s.tag === t && s.quality === "good").map((s) => s.value);
 

@@ -4,25 +4,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StatusCodes } from "node-opcua";
-import { createOpcuaDriver } from "../../drivers/opcua/index.js";
 import { isFloorgateError } from "../../src/core/errors.js";
-import { createLogger } from "../../src/core/logger.js";
 import { startOpcuaServer, type OpcuaTestServer } from "../helpers/opcua-server.js";
-import { opcuaDevice, recorder, tag, type Recorder } from "./context.js";
+import { opcuaDevice, running, tag, type Recorder } from "./context.js";
 
 let server: OpcuaTestServer;
 const unhandled: unknown[] = [];
 const onUnhandled = (r: unknown): void => { unhandled.push(r); };
 beforeAll(async () => { process.on("unhandledRejection", onUnhandled); server = await startOpcuaServer(); });
 afterAll(async () => { await server?.dispose(); process.off("unhandledRejection", onUnhandled); expect(unhandled.map(String)).toEqual([]); });
-
-async function running(cfg: Parameters<typeof createOpcuaDriver>[0]): Promise<{ r: Recorder; stop(): Promise<void>; driver: ReturnType<typeof createOpcuaDriver> }> {
-  const r = recorder(process.env.FG_DEBUG_OPCUA ? createLogger({ level: "debug" }) : undefined);
-  const driver = createOpcuaDriver(cfg);
-  const done = driver.run(r);
-  await r.until(() => r.states.some((s) => s.state === "online"), 15_000, "online");
-  return { r, driver, stop: async () => { r.controller.abort(); await done; } };
-}
 
 const last = (r: Recorder, t: string) => r.samples.filter((s) => s.tag === t).at(-1);
 
