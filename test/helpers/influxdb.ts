@@ -1,4 +1,4 @@
-import { serverProcess } from "./server-process.js";
+import { serverProcess, type ServerProcess } from "./server-process.js";
 import { access, mkdtemp, rm, writeFile, constants } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -8,28 +8,17 @@ import { freePort } from "./ports.js";
 const INFLUXD = "/usr/bin/influxd";
 const READY_TIMEOUT_MS = 30_000;
 
-/** An InfluxDB 1.x server owned by a test. `kill` then `start` keeps the port and the data. */
-export interface InfluxServer {
+/**
+ * An InfluxDB 1.x server owned by a test (lifecycle: test/helpers/server-process.ts). `kill` then
+ * `start` keeps the port and the data; `start` resolves once /ping answers 204.
+ */
+export interface InfluxServer extends ServerProcess {
   /** http://127.0.0.1:port */
   url: string;
   port: number;
-  /** Log lines the server wrote (stdout+stderr), newest last, for failure messages. */
-  readonly log: string[];
-  /** The running server's process id; undefined while it is down. */
-  readonly pid: number | undefined;
-  /** Starts again on the same ports and data dir; resolves once /ping answers 204. */
-  start(): Promise<void>;
-  /** SIGTERM and wait for exit. */
-  stop(): Promise<void>;
-  /** SIGKILL and wait for exit: connections drop without an answer. */
-  kill(): Promise<void>;
-  /** SIGSTOP: sockets stay open but nothing is answered. */
-  pause(): void;
-  /** SIGCONT after `pause`. */
-  resume(): void;
   /** One InfluxQL statement (GET /query, or POST for statements that change things); the parsed JSON answer. */
   query(q: string, db?: string): Promise<InfluxQueryResult>;
-  /** Stops the server and removes its temp dir. */
+  /** Kills the server and removes its temp dir. */
   dispose(): Promise<void>;
 }
 

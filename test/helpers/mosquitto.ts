@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import mqtt from "mqtt";
 import { freePort } from "./ports.js";
-import { serverProcess } from "./server-process.js";
+import { serverProcess, type ServerProcess } from "./server-process.js";
 
 const MOSQUITTO = "/usr/sbin/mosquitto";
 const MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd";
@@ -22,29 +22,17 @@ export interface MosquittoOptions {
   extraConfig?: string[];
 }
 
-/** A Mosquitto broker owned by a test. `stop` then `start` keeps the port, so outages can be staged. */
-export interface MosquittoBroker {
+/**
+ * A Mosquitto broker owned by a test (lifecycle: test/helpers/server-process.ts; `pause` is a hung
+ * broker or a black-holed network: sockets stay open, nothing is answered). `stop` then `start` keeps
+ * the port, so outages can be staged; `start` resolves once a client can connect. Benches read its
+ * CPU from /proc by `pid`.
+ */
+export interface MosquittoBroker extends ServerProcess {
   /** mqtt://127.0.0.1:port or mqtts://localhost:port (Debian's Mosquitto 2.0.11 cannot open websockets listeners here) */
   url: string;
   port: number;
-  /** Log lines the broker wrote (stdout+stderr), newest last, for failure messages. */
-  readonly log: string[];
-  /** The running broker's process id (benches read its CPU from /proc); undefined while stopped. */
-  readonly pid: number | undefined;
-  /** SIGTERM and wait for exit. */
-  stop(): Promise<void>;
-  /** Starts again on the same port and waits until a client can connect. */
-  start(): Promise<void>;
   restart(): Promise<void>;
-  /** SIGKILL and wait for exit: connections die without DISCONNECT. */
-  kill(): Promise<void>;
-  /**
-   * SIGSTOP: sockets stay open but nothing is answered (a hung broker / black-holed network).
-   * Returns once the broker is really stopped (/proc state T), not when the signal was sent.
-   */
-  pause(): void;
-  /** SIGCONT after `pause`. */
-  resume(): void;
   /** Stops the broker and removes its temp dir. */
   dispose(): Promise<void>;
 }
