@@ -1,7 +1,6 @@
 /**
- * `npm run bench -- dedup`: memory and CPU of the msgId idempotency window (src/ingest/dedup.ts)
- * against the structure it replaced (bench/dedup-v1.ts) and a plain `Map<string, number>` of
- * `device\nmsgId` → time, in the same run.
+ * `npm run bench -- dedup`: memory and CPU of the msgId idempotency window (src/ingest/dedup.ts,
+ * "window") against a plain `Map<string, number>` of `device\nmsgId` → time, in the same run.
  *
  * A simulated fleet on an injected clock: every device sends one message a second with msgIds like
  * `agv-17-000123`, and 1 % of them are retried 5 s later (the duplicate answer).
@@ -9,24 +8,24 @@
  *   10,000) devices for 10 simulated minutes, the window full: heap + external bytes after a full
  *   GC, minus the same before, divided by the entries held. Then 2.5 more simulated minutes, timed
  *   (the steady state, expiry included).
- * - CPU: the three side by side in one process (1,000 devices, 10 minutes to fill), then rounds of
+ * - CPU: the structures side by side in one process (1,000 devices, 10 minutes to fill), then rounds of
  *   30 simulated seconds each, alternating: CPU ns per message (claim + settle, or has + set),
  *   GC included.
  *   The machine may be loaded: only the ratios within one run mean much.
  *
  * Memory is measured again with UUID-shaped msgIds (no trailing counter) and with batch-shaped ones
- * (`agv-17-12-3`: a batch counter and the index in the batch, the counter in the middle), for v1
- * and v2; the alternating CPU rounds are run for both counter shapes.
+ * (`agv-17-12-3`: a batch counter and the index in the batch, the counter in the middle); the
+ * alternating CPU rounds are run for both counter shapes.
  *
  * `FLOORGATE_BENCH_DEDUP_BASE=/path/to/other/dist/src/ingest/dedup.js` adds that build's
- * MsgIdDedup as "base" (children and alternating rounds): a before/after in one run.
+ * MsgIdDedup as "base" (children and alternating rounds): a before/after in one run. (Session 9's
+ * before/after, the per-minute-bucket window against this one, is in its closing note.)
  *
  * Run: `node dist/bench/dedup.js` (or through bench/run.ts). Child mode: `dedup.js child NAME DEVICES [uuid]`.
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { MsgIdDedup } from "../src/ingest/dedup.js";
-import { MsgIdDedupV1 } from "./dedup-v1.js";
 
 const WINDOW_MS = 600_000;
 const START = Date.parse("2026-12-02T06:00:00.000Z");
@@ -81,8 +80,7 @@ const makers: Record<string, () => Subject> = {
       size: () => m.size,
     };
   },
-  v1: () => dedupSubject(MsgIdDedupV1),
-  v2: () => dedupSubject(MsgIdDedup),
+  window: () => dedupSubject(MsgIdDedup),
   ...(Base ? { base: () => dedupSubject(Base) } : {}),
 };
 
@@ -168,7 +166,7 @@ function child(name: string, n: number, style: IdStyle): void {
   const steady = run(s, devices, 600, 750);
   gc();
   gc();
-  // at 12.5 minutes less a second: the most a generation-based window holds (v2: 1.25 × the window)
+  // at 12.5 minutes less a second: the most a generation-based window holds (1.25 × the window)
   const entriesLate = s.size();
   const heldLate = usedBytes() - before;
   if (steady.dups !== steady.ops - devices.length * 150) throw new Error(`${name}: ${steady.dups} duplicates, expected ${steady.ops - devices.length * 150}`);
@@ -193,7 +191,7 @@ function runChild(name: string, n: number, style: IdStyle): Promise<ChildFigures
 export async function benchDedup(opts: { devices?: number; rounds?: number } = {}): Promise<Record<string, number>> {
   const n = opts.devices ?? 10_000;
   const out: Record<string, number> = {};
-  const runs: [string, IdStyle][] = [["map", "counter"], ["v1", "counter"], ["v2", "counter"], ["v1", "uuid"], ["v2", "uuid"], ["v1", "multi"], ["v2", "multi"]];
+  const runs: [string, IdStyle][] = [["map", "counter"], ["window", "counter"], ["window", "uuid"], ["window", "multi"]];
   if (Base) runs.push(["base", "counter"], ["base", "multi"]);
   for (const [name, style] of runs) {
     const r = await runChild(name, n, style);
