@@ -11,7 +11,6 @@
 import { spawn } from "node:child_process";
 import type { GatewayConfig } from "../src/config/types.js";
 import { createLogger } from "../src/core/logger.js";
-import type { Sample } from "../src/core/sample.js";
 import type { SampleColumns } from "../src/core/sample-columns.js";
 import { createHttpServer } from "../src/http/server.js";
 import { createIngest, type IngestSink } from "../src/ingest/ingest.js";
@@ -94,13 +93,8 @@ export async function benchIngestCpu(bodies = 300, rounds = 3): Promise<{ cpuUsP
     samplesIn: () => [],
   });
   let stored = 0;
-  // Both paths, as the gateway's PushSink has them: the ingest uses pushColumns when present.
   const sink: IngestSink = {
-    push(_device: string, samples: Sample[]) {
-      stored += samples.length;
-      return Promise.resolve();
-    },
-    pushColumns(_device: string, cols: SampleColumns) {
+    push(_device: string, cols: SampleColumns) {
       stored += cols.length;
       return Promise.resolve();
     },

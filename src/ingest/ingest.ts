@@ -1,7 +1,7 @@
 import type { IngestConfig } from "./types.js";
 import { describeError, isFloorgateError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
-import { DEVICE_ID_RE, type Sample } from "../core/sample.js";
+import { DEVICE_ID_RE } from "../core/sample.js";
 import { ColumnsBuilder, type SampleColumns } from "../core/sample-columns.js";
 import type { LabelledCounter, SettableGauge } from "../core/counters.js";
 import { DeviceTable } from "../core/device-table.js";
@@ -35,17 +35,13 @@ export interface IngestCounters {
  */
 export interface IngestSink {
   /**
-   * `msgIds`: the msgIds whose samples these are; the sink stores them with the samples, in the
-   * same durable write, so that `IngestOptions.remembered` can rebuild the dedup after a restart.
-   * Called only when the sink has no `pushColumns`.
+   * Stores one push: the samples as columns (all of `device`, quality good, no unit or reason), as
+   * the ingest builds them, no object per sample; the columns are handed over: neither side writes
+   * into them afterwards. `msgIds`: the msgIds whose samples these are; the sink stores them with
+   * the samples, in the same durable write, so that `IngestOptions.remembered` can rebuild the dedup
+   * after a restart. Resolves once durable; a rejection is the device's 503.
    */
-  push(device: string, samples: Sample[], msgIds: readonly string[]): Promise<void>;
-  /**
-   * `push` with the samples as columns (all of `device`, quality good, no unit or reason), as the
-   * ingest builds them: no object per sample. Same contract as `push`; when present, the ingest
-   * calls this instead. The columns are handed over: neither side writes into them afterwards.
-   */
-  pushColumns?(device: string, cols: SampleColumns, msgIds: readonly string[]): Promise<void>;
+  push(device: string, cols: SampleColumns, msgIds: readonly string[]): Promise<void>;
 }
 
 /** A msgId stored durably before this start (see IngestSink.push), with when it was stored. */
@@ -233,7 +229,7 @@ export function createIngest(
    * in an async function of its own: that was one more promise and suspended frame per push.
    */
   const store = (deviceId: string, cols: SampleColumns, msgIds: readonly string[]): Promise<void> =>
-    sink.pushColumns !== undefined ? sink.pushColumns(deviceId, cols, msgIds) : sink.push(deviceId, cols.toSamples(), msgIds);
+    sink.push(deviceId, cols, msgIds);
 
   const storeWorked = (): void => {
     if (sinkFailing) {

@@ -1,6 +1,7 @@
 import http from "node:http";
 import type { GatewayConfig, IngestConfig } from "../../src/config/types.js";
 import type { Sample } from "../../src/core/sample.js";
+import type { SampleColumns } from "../../src/core/sample-columns.js";
 import type { IngestSink } from "../../src/ingest/ingest.js";
 import type { HealthReport, StatusView, TagValue, DeviceInfo } from "../../src/core/status.js";
 
@@ -56,7 +57,8 @@ export class MemorySink implements IngestSink {
   pushes = 0;
   private held: (() => void)[] = [];
   private waiters: (() => void)[] = [];
-  push(_device: string, samples: Sample[]): Promise<void> {
+  push(_device: string, cols: SampleColumns): Promise<void> {
+    const samples = cols.toSamples();
     this.pushes++;
     for (const w of this.waiters.splice(0)) w();
     if (this.failWith !== undefined) { const e = this.failWith; return new Promise((_, rej) => setImmediate(() => rej(e))); }

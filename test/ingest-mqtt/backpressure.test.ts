@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MqttClient } from "mqtt";
 import type { Sample } from "../../src/core/sample.js";
+import type { SampleColumns } from "../../src/core/sample-columns.js";
 import { createLogger } from "../../src/core/logger.js";
 import { DeviceTable } from "../../src/core/device-table.js";
 import { createIngest, type Ingest, type IngestSink } from "../../src/ingest/ingest.js";
@@ -109,7 +110,7 @@ describe("device MQTT listener: in-flight cap against a journal that falls behin
       }
     }
     const sink: IngestSink = {
-      async push(device: string, samples: Sample[], msgIds: readonly string[]) {
+      async push(device: string, samples: SampleColumns, msgIds: readonly string[]) {
         received++;
         arrivals.push(device);
         peak = Math.max(peak, ++waiting);

@@ -14,7 +14,8 @@ class HoldSink implements IngestSink {
   hold = false;
   failWith: unknown = undefined;
   held: { samples: Sample[]; release(): void; fail(e: unknown): void }[] = [];
-  push(_device: string, samples: Sample[]): Promise<void> {
+  push(_device: string, cols: SampleColumns): Promise<void> {
+    const samples = cols.toSamples();
     if (this.failWith !== undefined) return Promise.reject(this.failWith);
     if (!this.hold) { this.stored.push(...samples); return Promise.resolve(); }
     return new Promise((resolve, reject) => {
@@ -192,13 +193,12 @@ describe("ingest (transport-independent)", () => {
     expect((await ing.handle("agv-1", "t", body({ values: { a: 1 } }))).status).toBe(503);
   });
 
-  it("property: samples built as columns are one per value in body order, stamped and deduplicated as before, through either kind of sink", async () => {
-    /** a sink that takes columns, as the gateway's does */
+  it("property: samples built as columns are one per value in body order, stamped and deduplicated as before, whether the sink reads them as samples or keeps the columns", async () => {
+    /** a sink that keeps the columns, as the gateway's does */
     class ColumnsSink implements IngestSink {
       sets: SampleColumns[] = [];
       msgIds: string[] = [];
-      push(): Promise<void> { throw new Error("push called although pushColumns exists"); }
-      pushColumns(_device: string, cols: SampleColumns, msgIds: readonly string[]): Promise<void> {
+      push(_device: string, cols: SampleColumns, msgIds: readonly string[]): Promise<void> {
         this.sets.push(cols);
         this.msgIds.push(...msgIds);
         return Promise.resolve();

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { parseConfigText, type LoadResult } from "../../src/config/load.js";
 import type { IngestConfig } from "../../src/config/types.js";
 import type { Sample } from "../../src/core/sample.js";
+import type { SampleColumns } from "../../src/core/sample-columns.js";
 import { createIngest, type IngestSink } from "../../src/ingest/ingest.js";
 import { counterValue, fakeClock, newMetrics } from "./helpers.js";
 
@@ -11,9 +12,9 @@ import { counterValue, fakeClock, newMetrics } from "./helpers.js";
 class CountingSink implements IngestSink {
   readonly devices = new Set<string>();
   stored: Sample[] = [];
-  push(device: string, samples: Sample[]): Promise<void> {
+  push(device: string, cols: SampleColumns): Promise<void> {
     this.devices.add(device);
-    for (const s of samples) this.stored.push(s);
+    for (const s of cols.toSamples()) this.stored.push(s);
     return Promise.resolve();
   }
 }

@@ -27,9 +27,8 @@ export class JournalIntake {
    * Journals one device's pushed samples; rejects with the journal's error (JOURNAL_FULL,
    * JOURNAL_IO) so the device gets a 503.
    */
-  async appendPushed(device: string, samples: SampleColumns | readonly Sample[], keys?: readonly string[]): Promise<void> {
-    if (samples instanceof SampleColumns) this.table.observeColumns(samples);
-    else this.table.observe(samples);
+  async appendPushed(device: string, samples: SampleColumns, keys?: readonly string[]): Promise<void> {
+    this.table.observeColumns(samples);
     const n = samples.length;
     try {
       await this.journal.append(samples, keys ? { keys } : undefined);

@@ -1,4 +1,3 @@
-import type { Sample } from "../../core/sample.js";
 import type { SampleColumns } from "../../core/sample-columns.js";
 import type { IngestSink, RememberedMsgId } from "../../ingest/ingest.js";
 import type { JournalIntake } from "./intake.js";
@@ -16,11 +15,7 @@ export class PushSink implements IngestSink {
 
   constructor(private readonly intake: JournalIntake) {}
 
-  push(device: string, samples: Sample[], msgIds: readonly string[]): Promise<void> {
-    return this.intake.appendPushed(device, this.normalizer.apply(samples), keysOf(device, msgIds));
-  }
-
-  pushColumns(device: string, cols: SampleColumns, msgIds: readonly string[]): Promise<void> {
+  push(device: string, cols: SampleColumns, msgIds: readonly string[]): Promise<void> {
     return this.intake.appendPushed(device, this.normalizer.applyColumns(cols), keysOf(device, msgIds));
   }
 }
