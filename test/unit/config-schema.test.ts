@@ -125,7 +125,7 @@ describe("edge-config examples", () => {
     const c = r.config;
     expect(c.gateway).toMatchObject({ id: "line3-edge", group: "anqing-works", dataDir: join(root, "docs", "examples", "data") });
     expect(c.devices.map((d) => `${d.id}:${d.driver}:${d.tags.length}`)).toEqual(["press-1:modbus:5", "oven-2:opcua:2"]);
-    expect(c.ingest.mqtt).toEqual({ listen: "0.0.0.0:1884", host: "0.0.0.0", port: 1884, maxConnections: 25_000, connectsPerSec: 1_000, maxInFlight: 50_000, maxInFlightBytes: 64 * 1024 * 1024 });
+    expect(c.ingest.mqtt).toEqual({ listen: "0.0.0.0:1884", host: "0.0.0.0", port: 1884, maxConnections: 25_000, connectsPerSec: 1_000, maxInFlight: 2_000, maxInFlightBytes: 64 * 1024 * 1024 });
     expect(c.outputs.map((o) => o.name)).toEqual(["cloud", "historian"]);
     expect(c.outputs[0]).toMatchObject({ username: "cloud", password: "cloud-pass", ca: env.CLOUD_CA_FILE, topicPrefix: "floorgate/line3-edge", qos: 1 });
   });

@@ -139,7 +139,7 @@ outputs:
   it("splits IPv6 listen addresses and keeps loopback without tokens", () => {
     const c = ok(parseP(`${G}http: { listen: "[::1]:9000" }\ningest: { mqtt: { listen: "127.0.0.1:1884" } }\n`));
     expect(c.http).toMatchObject({ host: "::1", port: 9000 });
-    expect(c.ingest.mqtt).toEqual({ listen: "127.0.0.1:1884", host: "127.0.0.1", port: 1884, maxConnections: 25_000, connectsPerSec: 1_000, maxInFlight: 50_000, maxInFlightBytes: 64 * 1024 * 1024 });
+    expect(c.ingest.mqtt).toEqual({ listen: "127.0.0.1:1884", host: "127.0.0.1", port: 1884, maxConnections: 25_000, connectsPerSec: 1_000, maxInFlight: 2_000, maxInFlightBytes: 64 * 1024 * 1024 });
   });
 
   it("accepts a non-loopback listener once operator tokens exist", () => {

@@ -24,7 +24,7 @@ export interface IngestMqttConfig {
   connectsPerSec: number;
   /**
    * messages (all connections) received and awaiting durability at most; past it no socket is
-   * read until they fall to 3/4, then sockets are read again in slices (default 50,000)
+   * read until they fall to 3/4, then sockets are read again in slices (default 2,000: see MQTT_DEFAULTS)
    */
   maxInFlight: number;
   /** their payload bytes at most, the same way (default 64 MiB) */
@@ -39,7 +39,15 @@ export interface IngestMqttTls {
   requireClientCert: boolean;
 }
 
-export const MQTT_DEFAULTS = { maxConnections: 25_000, connectsPerSec: 1_000, maxInFlight: 50_000, maxInFlightBytes: 64 * 2 ** 20 } as const;
+/**
+ * `maxInFlight` is 2,000, not a memory-sized 50,000: a message read from a socket waits in the
+ * gateway's heap until its commit, and reading further ahead than the journal commits in a few of
+ * its cycles only moves the queue from the kernel's socket buffers into the heap, where every young
+ * GC copies it again. Measured at saturation (1,000 devices × 8 publishes in flight, fsync every
+ * 10 ms): 0.45 µs of CPU per value at 50,000, 0.37 at 2,000, 0.34 at 1,000; at 250 the journal
+ * starves. 2,000 still lets 20,000 messages/s through a disk whose commit takes 100 ms.
+ */
+export const MQTT_DEFAULTS = { maxConnections: 25_000, connectsPerSec: 1_000, maxInFlight: 2_000, maxInFlightBytes: 64 * 2 ** 20 } as const;
 
 /** Range of `maxInFlightBytes`: below a few payloads the listener would hold devices all the time. */
 const IN_FLIGHT_BYTES = { min: 64 * 1024, max: 64 * 1024 ** 3 } as const;
