@@ -10,6 +10,7 @@ import mqttPacket, { type IConnackPacket, type IConnectPacket, type IPublishPack
 import type { Ingest, IngestReply } from "../ingest.js";
 import { DEVICE_ID_RE } from "../../core/sample.js";
 import { REASON, type Refusal, refusalOf } from "./codes.js";
+import { type FastPublish, PacketFramer } from "./framer.js";
 
 /** Listener-side reasons counted in `floorgate_ingest_rejects_total` (besides the ingest's own). */
 export type MqttRejectReason =
@@ -123,7 +124,9 @@ export class Session {
   /** seconds; 0: none */
   keepalive = 0;
   readonly openedAt: number;
+  /** every packet but the device's telemetry PUBLISH (framer.ts reads those itself) */
   private readonly parser = mqttPacket.parser({});
+  private readonly framer: PacketFramer;
   private topic = "";
   private cmdTopic = "";
   private closed = false;
@@ -138,7 +141,7 @@ export class Session {
    * Packets of a socket chunk parsed after the session stalled, in arrival order: they wait here,
    * not in the journal's queue, so the caps hold exactly. At most one chunk's worth (the socket is paused).
    */
-  private readonly backlog: Packet[] = [];
+  private readonly backlog: (Packet | FastPublish)[] = [];
   private draining = false;
   /** a flush is queued with the host */
   queued = false;
@@ -149,6 +152,17 @@ export class Session {
     this.lastSeen = now;
     this.parser.on("packet", (p: Packet) => this.onArrived(p));
     this.parser.on("error", (err: Error) => this.protocolError(err.message));
+    this.framer = new PacketFramer({
+      publish: (p) => this.onArrived(p),
+      other: (packet) => this.parser.parse(packet),
+      // refused as soon as its length is known, before it is buffered
+      announced: (total) => {
+        if (total <= this.host.maxPacketBytes) return true;
+        if (!this.ending) this.refuse({ reason: "too_large", code: REASON.packetTooLarge, message: `packet of ${total} bytes is over the limit (ingest.maxPayloadBytes)` });
+        return false;
+      },
+      malformed: (message) => this.protocolError(message),
+    });
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("error", () => this.close("lost", "connection lost"));
@@ -162,15 +176,10 @@ export class Session {
   private onData(chunk: Buffer): void {
     if (this.ending || this.closed) return;
     this.lastSeen = Date.now();
-    this.parser.parse(chunk);
-    // The parser buffers a packet until it is whole: refuse a too large one as soon as its length is known.
-    const announced = (this.parser as unknown as { packet: { length: number } }).packet.length;
-    if (!this.ending && announced > this.host.maxPacketBytes) {
-      this.refuse({ reason: "too_large", code: REASON.packetTooLarge, message: `packet of ${announced} bytes is over the limit (ingest.maxPayloadBytes)` });
-    }
+    this.framer.push(chunk);
   }
 
-  private onArrived(p: Packet): void {
+  private onArrived(p: Packet | FastPublish): void {
     if (this.stalled || this.backlog.length > 0) {
       // a ping is answered at once: the device must not time out while the gateway makes it wait
       if (p.cmd === "pingreq" && !this.ending && !this.closed) this.write(mqttPacket.generate({ cmd: "pingresp" }, this.opts()));
@@ -191,7 +200,7 @@ export class Session {
     }
   }
 
-  private onPacket(p: Packet): void {
+  private onPacket(p: Packet | FastPublish): void {
     if (this.ending || this.closed) return;
     if (this.device === undefined) {
       if (p.cmd !== "connect") return this.protocolError(`${p.cmd} before CONNECT`);
@@ -249,6 +258,7 @@ export class Session {
     this.topic = `devices/${id}/telemetry`;
     this.cmdTopic = `devices/${id}/cmd`;
     this.keepalive = p.keepalive ?? 0;
+    this.framer.connected(this.topic, v);
     const connack: IConnackPacket = { cmd: "connack", sessionPresent: false };
     if (v === 5) {
       connack.reasonCode = 0;
@@ -279,12 +289,12 @@ export class Session {
     this.close("refused", "connection refused");
   }
 
-  private onPublish(p: IPublishPacket): void {
+  private onPublish(p: IPublishPacket | FastPublish): void {
     const device = this.device!;
     if (p.qos === 2) {
       return this.refuse({ reason: "protocol", code: REASON.qosNotSupported, message: "QoS 2 is not supported: publish at QoS 0 or 1" });
     }
-    if (p.properties?.topicAlias !== undefined) {
+    if ("properties" in p && p.properties?.topicAlias !== undefined) {
       return this.refuse({ reason: "protocol", code: REASON.topicAliasInvalid, message: "topic aliases are not supported" });
     }
     if (p.topic !== this.topic) {
@@ -394,10 +404,9 @@ export class Session {
     if (!this.closed) this.close("lost", "connection lost");
   }
 
-  /** The parser holds part of a packet (mqtt-packet's own state, read as the size check in onData does). */
+  /** Part of a packet is buffered (mqtt-packet is only ever handed whole ones). */
   private parsing(): boolean {
-    const p = this.parser as unknown as { packet: { cmd: string | null; length: number }; _list: { length: number } };
-    return p.packet.cmd !== null || p.packet.length !== -1 || p._list.length > 0;
+    return this.framer.partial;
   }
 
   /** Pauses or resumes reading the socket from the per-connection cap and the listener's throttle. */
