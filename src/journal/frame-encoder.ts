@@ -49,7 +49,7 @@ export class FrameEncoder {
    * `withKeys` (frame-keys.ts) would add it, but in the same buffer and under one CRC: a pushed
    * frame is neither copied nor checksummed twice.
    */
-  encode(input: SampleColumns | readonly Sample[], firstPos: number, keys?: readonly string[], keysAt = 0): Buffer {
+  encode(input: SampleColumns | readonly Sample[], firstPos: number, keys?: readonly string[], keysAt = 0, keyPrefix = ""): Buffer {
     const cols = input instanceof SampleColumns ? input : SampleColumns.fromSamples(input);
     const n = cols.length;
     const tags = cols.tags;
@@ -148,7 +148,7 @@ export class FrameEncoder {
     // DataView stores wrap where Buffer's writeUInt32LE refused: keep refusing, after the samples as before.
     if (firstPos < 0 || firstPos >= TWO32 * TWO32) throw new RangeError(`firstPos out of range: ${firstPos}`);
     const keyed = keys !== undefined && keys.length > 0;
-    if (keyed) at = this.putKeys(at, keys, keysAt);
+    if (keyed) at = this.putKeys(at, keys, keysAt, keyPrefix);
     const start = this.base;
     const view = this.view;
     view.setUint32(start, at - start - FRAME_PREFIX, true);
@@ -164,10 +164,11 @@ export class FrameEncoder {
    * The idempotency-key trailer (format: frame-keys.ts) at `at`; returns its end. A key over
    * 65,535 bytes throws RangeError before anything is written, as `withKeys` does.
    */
-  private putKeys(at: number, keys: readonly string[], keysAt: number): number {
+  private putKeys(at: number, keys: readonly string[], keysAt: number, prefix: string): number {
     let bytes = 8 + 4 + 4;
+    const pre = prefix.length === 0 ? 0 : Buffer.byteLength(prefix, "utf8");
     for (let i = 0; i < keys.length; i++) {
-      const len = Buffer.byteLength(keys[i]!, "utf8");
+      const len = pre + Buffer.byteLength(keys[i]!, "utf8");
       if (len > 0xffff) throw new RangeError(`idempotency key over 65,535 bytes`);
       bytes += 2 + len;
     }
@@ -178,21 +179,26 @@ export class FrameEncoder {
     view.setUint32(at + 8, keys.length, true);
     let p = at + 12;
     for (let i = 0; i < keys.length; i++) {
-      const k = keys[i]!;
-      const n = k.length;
-      // ASCII keys (device ids and most msgIds) byte by byte; anything else through Buffer.write
-      let j = 0;
-      for (; j < n; j++) {
-        const c = k.charCodeAt(j);
-        if (c > 0x7f) break;
-        b[p + 2 + j] = c;
-      }
-      const len = j === n ? n : b.write(k, p + 2, "utf8");
+      const len = pre === 0 ? this.putUtf8(p + 2, keys[i]!) : pre + this.putUtf8(p + 2 + this.putUtf8(p + 2, prefix), keys[i]!);
       view.setUint16(p, len, true);
       p += 2 + len;
     }
     view.setUint32(p, bytes, true);
     return p + 4;
+  }
+
+  /** Writes `s` as UTF-8 at `at` (room already made); returns its byte length. */
+  private putUtf8(at: number, s: string): number {
+    const b = this.scratch;
+    const n = s.length;
+    // ASCII (device ids and most msgIds) byte by byte; anything else through Buffer.write
+    let j = 0;
+    for (; j < n; j++) {
+      const c = s.charCodeAt(j);
+      if (c > 0x7f) break;
+      b[at + j] = c;
+    }
+    return j === n ? n : b.write(s, at, "utf8");
   }
 
   private newChunk(size: number): void {

@@ -79,6 +79,12 @@ export interface Journal {
 export interface AppendOptions {
   /** see Journal.append */
   keys?: readonly string[];
+  /**
+   * Stored before every key: the journal keeps `keyPrefix + keys[i]` (what `recentKeys` returns).
+   * Why: a device's msgIds share its id as prefix, and building one joined string per message only
+   * for the encoder to copy its bytes was most of the keys' garbage at high ingest rates.
+   */
+  keyPrefix?: string;
 }
 
 export interface JournalOutputStats {

@@ -177,7 +177,7 @@ export class SegmentWriter {
       // object per sample (see SampleColumns). Copied now when given objects the caller may reuse.
       samples = input instanceof SampleColumns ? input : SampleColumns.fromSamples(input);
       const keys = opts?.keys;
-      frame = keys !== undefined && keys.length > 0 ? this.encoder.encode(samples, firstPos, keys, Date.now()) : this.encoder.encode(samples, firstPos);
+      frame = keys !== undefined && keys.length > 0 ? this.encoder.encode(samples, firstPos, keys, Date.now(), opts?.keyPrefix) : this.encoder.encode(samples, firstPos);
     } catch (err) {
       return Promise.reject(new FloorgateError("JOURNAL_IO", `cannot encode samples: ${(err as Error).message}`, { cause: err }));
     }

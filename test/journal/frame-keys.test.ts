@@ -60,6 +60,28 @@ describe("idempotency keys in a frame's trailer", () => {
     );
   });
 
+  it("with a key prefix, are byte for byte the joined keys (prefix + key), ASCII or not", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.array(sampleArb, { minLength: 1, maxLength: 10 }), fc.oneof(fc.string({ maxLength: 20 }), fc.string({ unit: "binary", maxLength: 20 })), fc.array(fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: "binary", maxLength: 40 })), { minLength: 1, maxLength: 30 })), { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 1, max: 2 ** 40 }),
+        (frames, pos) => {
+          const joined = new FrameEncoder();
+          const prefixed = new FrameEncoder();
+          for (const [samples, prefix, keys] of frames) {
+            const want = joined.encode(samples, pos, keys.map((k) => prefix + k), 1_750_000_000_123).toString("hex");
+            expect(prefixed.encode(samples, pos, keys, 1_750_000_000_123, prefix).toString("hex")).toBe(want);
+            pos += samples.length;
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+    // the 65,535-byte limit counts the prefix
+    const s: Sample = { device: "agv-1", tag: "x", value: 1, quality: "good", ts: 5 };
+    expect(() => new FrameEncoder().encode([s], 1, ["k".repeat(40_000)], 1, "p".repeat(30_000))).toThrow(RangeError);
+  });
+
   it("a key over 65,535 bytes is refused by the encoder as by withKeys, and the encoder goes on", () => {
     const enc = new FrameEncoder();
     const s: Sample = { device: "agv-1", tag: "x", value: 1, quality: "good", ts: 5 };
@@ -90,11 +112,12 @@ describe("recentKeys after a reopen", () => {
     const opts = { dir, maxBytes: 1 << 24, segmentBytes: 512, overflow: "reject" as const, fsync: "batch" as const, fsyncIntervalMs: 0, outputs: ["o"] };
     const j = await openJournal(opts);
     const s = (v: number): Sample => ({ device: "agv-1", tag: "x", value: v, quality: "good", ts: v });
-    for (let i = 0; i < 40; i++) await j.append([s(i), s(i + 1000)], i % 2 === 0 ? { keys: [`agv-1\nm${i}`] } : undefined);
+    // even appends give whole keys, odd ones a prefix and the msgIds (stored joined, read back joined)
+    for (let i = 0; i < 40; i++) await j.append([s(i), s(i + 1000)], i % 2 === 0 ? { keys: [`agv-1\nm${i}`] } : { keys: [`m${i}`], keyPrefix: "agv-1\n" });
     await j.close();
     const k = await openJournal(opts);
     const keys = k.recentKeys().flatMap((f) => f.keys);
-    expect(keys).toEqual(Array.from({ length: 20 }, (_, i) => `agv-1\nm${i * 2}`));
+    expect(keys).toEqual(Array.from({ length: 40 }, (_, i) => `agv-1\nm${i}`));
     expect(k.recentKeys()).toEqual([]); // taken once
     expect((await k.read(0, 1000)).length).toBe(80);
     await k.close();

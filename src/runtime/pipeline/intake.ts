@@ -27,11 +27,11 @@ export class JournalIntake {
    * Journals one device's pushed samples; rejects with the journal's error (JOURNAL_FULL,
    * JOURNAL_IO) so the device gets a 503.
    */
-  async appendPushed(device: string, samples: SampleColumns, keys?: readonly string[]): Promise<void> {
+  async appendPushed(device: string, samples: SampleColumns, keys?: readonly string[], keyPrefix?: string): Promise<void> {
     this.table.observeColumns(samples);
     const n = samples.length;
     try {
-      await this.journal.append(samples, keys ? { keys } : undefined);
+      await this.journal.append(samples, keys ? { keys, keyPrefix } : undefined);
     } catch (err) {
       if (isFloorgateError(err, "JOURNAL_FULL")) this.journalFull = true;
       throw err;

@@ -16,15 +16,9 @@ export class PushSink implements IngestSink {
   constructor(private readonly intake: JournalIntake) {}
 
   push(device: string, cols: SampleColumns, msgIds: readonly string[]): Promise<void> {
-    return this.intake.appendPushed(device, this.normalizer.applyColumns(cols), keysOf(device, msgIds));
+    // each key is msgIdKey(device, msgId), joined by the journal's encoder (no string per message)
+    return this.intake.appendPushed(device, this.normalizer.applyColumns(cols), msgIds.length > 0 ? msgIds : undefined, msgIdKey(device, ""));
   }
-}
-
-function keysOf(device: string, msgIds: readonly string[]): string[] | undefined {
-  if (msgIds.length === 0) return undefined;
-  const keys = new Array<string>(msgIds.length);
-  for (let i = 0; i < msgIds.length; i++) keys[i] = msgIdKey(device, msgIds[i]!);
-  return keys;
 }
 
 /**
