@@ -460,6 +460,8 @@ class FreshClaim {
   flyAt = -1;
   private outcome: Promise<boolean> | undefined;
   private resolve: ((durable: boolean) => void) | undefined;
+  /** set by `done`: a promise for it is made only if someone asks (almost nobody: a claim is nearly always settled unwatched) */
+  private result: boolean | undefined;
 
   constructor(
     private readonly owner: MsgIdDedup,
@@ -477,13 +479,15 @@ class FreshClaim {
   done(durable: boolean): void {
     if (this.settled) return;
     this.settled = true;
+    this.result = durable;
     this.owner.settle(this, durable);
     if (this.resolve) this.resolve(durable);
-    else this.outcome = Promise.resolve(durable);
   }
 
   /** Resolves with this attempt's outcome (true = durable); never rejects. */
   wait(): Promise<boolean> {
-    return (this.outcome ??= new Promise<boolean>((r) => { this.resolve = r; }));
+    if (this.outcome !== undefined) return this.outcome;
+    if (this.result !== undefined) return (this.outcome = Promise.resolve(this.result));
+    return (this.outcome = new Promise<boolean>((r) => { this.resolve = r; }));
   }
 }
