@@ -110,6 +110,18 @@ export function nextTick(now: number, pollMs: number, phase: number): number {
   return (Math.floor((now - phase) / pollMs) + 1) * pollMs + phase;
 }
 
+/**
+ * When the poll after the one due at `prev` (wall-clock ms; -1: none yet) is due, finished at
+ * `now`, and how many ticks were skipped because it ran late. A `prev` more than a period ahead of
+ * `now` means the wall clock stepped back (NTP correcting the box's time): the polls realign to the
+ * new time instead of waiting out the step, and nothing counts as skipped.
+ */
+export function followingPoll(prev: number, now: number, pollMs: number, phase: number): { due: number; skipped: number } {
+  if (prev < 0 || prev - now > pollMs) return { due: nextTick(now, pollMs, phase), skipped: 0 };
+  const due = nextTick(Math.max(now, prev), pollMs, phase);
+  return { due, skipped: Math.max(0, Math.round((due - prev) / pollMs) - 1) };
+}
+
 const NOOP_CLIENT: LineClient = { count: () => {} };
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -117,6 +129,7 @@ export class ModbusDriver implements Driver {
   private line?: Line;
   private ctx?: DriverContext;
   private consecutiveTimeouts = 0;
+  /** performance.now() ms (monotonic: a wall-clock step must not stretch the demotion) */
   private demotedUntil = 0;
   private demoted = false;
   private readonly demoteBackoff: Backoff;
@@ -183,13 +196,9 @@ export class ModbusDriver implements Driver {
       const polled = (): void => {
         polling = false;
         if (stopped) return finish();
-        if (next < 0) next = nextTick(Date.now(), pollMs, phase);
-        else {
-          const following = nextTick(Math.max(Date.now(), next), pollMs, phase);
-          const skipped = Math.round((following - next) / pollMs) - 1;
-          if (skipped > 0) ctx.count("skipped_poll", skipped);
-          next = following;
-        }
+        const f = followingPoll(next, Date.now(), pollMs, phase);
+        if (f.skipped > 0) ctx.count("skipped_poll", f.skipped);
+        next = f.due;
         pollClock.schedule(entry, next);
       };
       // One options object per rate group for every pass (no closures and literal per poll).
@@ -222,7 +231,7 @@ export class ModbusDriver implements Driver {
     const line = this.line;
     if (!line) return RESOLVED;
     if (this.demoted) {
-      if (Date.now() < this.demotedUntil) return RESOLVED;
+      if (performance.now() < this.demotedUntil) return RESOLVED;
       this.demotedUntil = Number.POSITIVE_INFINITY; // one probe at a time across rate groups
     }
     return this.readAndEmit(ctx, line, pollMs, reqs, opts);
@@ -244,7 +253,7 @@ export class ModbusDriver implements Driver {
   private updateState(last: PassOutcome): void {
     if (this.consecutiveTimeouts >= this.cfg.maxTimeouts) {
       const wait = this.demoteBackoff.next();
-      this.demotedUntil = Date.now() + wait;
+      this.demotedUntil = performance.now() + wait;
       if (!this.demoted) {
         this.demoted = true;
         this.ctx?.count("demoted");
@@ -259,7 +268,7 @@ export class ModbusDriver implements Driver {
       this.demotedUntil = 0;
       this.demoteBackoff.reset();
     } else if (this.demoted) {
-      this.demotedUntil = Date.now() + this.demoteBackoff.next();
+      this.demotedUntil = performance.now() + this.demoteBackoff.next();
     }
     let ok = 0, exc = 0, fail = 0;
     let err: string | undefined;

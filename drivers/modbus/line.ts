@@ -87,6 +87,10 @@ export class Line {
   private rx: Buffer = EMPTY;
   private tid = Math.floor(Math.random() * 0x10000);
   private readonly backoff: Backoff;
+  /**
+   * performance.now() ms, like `quietUntil`: waits are measured on the monotonic clock, since the
+   * wall clock of an edge box may step (NTP) and a reconnect must not wait out the step.
+   */
   private nextAttemptAt = 0;
   private lastError = "";
   /**
@@ -139,14 +143,14 @@ export class Line {
       const job = this.queue.shift()!;
       this.current = job;
       let stream: Duplex;
-      if (this.stream !== undefined && (this.quietUntil === 0 || this.quietUntil <= Date.now())) {
+      if (this.stream !== undefined && (this.quietUntil === 0 || this.quietUntil <= performance.now())) {
         // The usual request: connection open, no quiet time to keep. No await, so no extra turn
         // of the microtask queue between the poll and its write.
         stream = this.stream;
       } else {
         try {
           stream = await this.ensureOpen(job.timeoutMs);
-          const wait = this.quietUntil - Date.now();
+          const wait = this.quietUntil - performance.now();
           if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         } catch (err) {
           this.finish(job, undefined, err instanceof FloorgateError ? err : new FloorgateError("DRIVER_TRANSPORT", describeError(err), { cause: err }));
@@ -183,7 +187,7 @@ export class Line {
     this.silentTimeouts++;
     if (this.spec.kind !== "tcp") {
       // No transaction id on RTU: hold the next request until a late reply has had time to pass.
-      this.quietUntil = Date.now() + this.guardMs(job.timeoutMs);
+      this.quietUntil = performance.now() + this.guardMs(job.timeoutMs);
     }
     const err = new FloorgateError("DRIVER_TIMEOUT", `no reply from unit ${job.unitId} within ${job.timeoutMs} ms`);
     if (this.spec.kind !== "rtu" && this.silentTimeouts >= (this.opts.recycleAfterTimeouts ?? 3)) {
@@ -206,14 +210,14 @@ export class Line {
   private async ensureOpen(timeoutMs: number): Promise<Duplex> {
     if (this.stream) return this.stream;
     if (this.opening) return this.opening;
-    let wait = this.nextAttemptAt - Date.now();
+    let wait = this.nextAttemptAt - performance.now();
     if (wait > 0 && wait <= timeoutMs) {
       // The next attempt is due within this request's own timeout: wait for it rather than fail.
       await new Promise((r) => setTimeout(r, wait));
       if (this.closed) throw new FloorgateError("ABORTED", "line closed");
       if (this.stream) return this.stream;
       if (this.opening) return this.opening;
-      wait = this.nextAttemptAt - Date.now();
+      wait = this.nextAttemptAt - performance.now();
     }
     if (wait > 0) {
       throw new FloorgateError("DRIVER_TRANSPORT", this.lastFailure || `connection to ${this.key} closed: ${this.lastError || "disconnected"}`);
@@ -223,7 +227,7 @@ export class Line {
       (err: unknown) => {
         this.opening = undefined;
         this.lastError = describeError(err);
-        this.nextAttemptAt = Date.now() + this.backoff.next();
+        this.nextAttemptAt = performance.now() + this.backoff.next();
         this.lastFailure = `cannot connect to ${this.key}: ${this.lastError}`;
         throw new FloorgateError("DRIVER_TRANSPORT", this.lastFailure, { cause: err });
       });
@@ -281,7 +285,7 @@ export class Line {
   private onClose(stream: Duplex): void {
     if (this.stream !== stream) return;
     this.stream = undefined;
-    this.nextAttemptAt = Date.now() + this.backoff.next();
+    this.nextAttemptAt = performance.now() + this.backoff.next();
     this.lastFailure = `connection to ${this.key} lost${this.lastError ? `: ${this.lastError}` : ""}`;
     const job = this.current;
     if (job && job.timer) this.finish(job, undefined, new FloorgateError("DRIVER_TRANSPORT", this.lastFailure));
@@ -292,7 +296,7 @@ export class Line {
     const s = this.stream;
     if (!s) return;
     this.stream = undefined;
-    this.nextAttemptAt = Date.now() + this.backoff.next();
+    this.nextAttemptAt = performance.now() + this.backoff.next();
     s.removeAllListeners("data");
     s.on("error", () => {});
     const port = s as Partial<SerialPortLike>;
@@ -315,7 +319,7 @@ export class Line {
     if (this.spec.kind !== "tcp") {
       if (!job || !job.timer) {
         // Nothing in flight: a late or unsolicited reply. Drop it, and keep the line quiet a bit longer.
-        if (this.quietUntil > 0) this.quietUntil = Math.max(this.quietUntil, Date.now() + this.guardMs(0));
+        if (this.quietUntil > 0) this.quietUntil = Math.max(this.quietUntil, performance.now() + this.guardMs(0));
         this.lastTimedOut?.count("late_reply");
         return;
       }

@@ -124,7 +124,7 @@ export class OpcuaDriver implements Driver {
       if (sub) await sub.close(!lostChannel);
       if (conn) {
         const kept = await conn.close(lostChannel);
-        if (kept) this.orphan = { session: kept, until: Date.now() + sessionTimingOf(this.cfg).sessionTimeoutMs };
+        if (kept) this.orphan = { session: kept, until: performance.now() + sessionTimingOf(this.cfg).sessionTimeoutMs };
       }
     }
   }
@@ -133,7 +133,7 @@ export class OpcuaDriver implements Driver {
   private closeOrphanOn(conn: OpcuaConnection, ctx: DriverContext): void {
     const o = this.orphan;
     this.orphan = undefined;
-    if (!o || Date.now() > o.until) return; // the server has timed it out by now
+    if (!o || performance.now() > o.until) return; // the server has timed it out by now
     void closeOrphan(conn, o.session, Math.min(this.cfg.timeoutMs, 2_000)).then((closed) => {
       if (closed) ctx.count("orphan_session_closed");
       ctx.log.debug({ device: this.cfg.id }, closed ? "closed the session the lost connection left on the server" : "the lost connection's session was gone from the server already");
@@ -188,9 +188,11 @@ export class OpcuaDriver implements Driver {
     const tags = this.cfg.tags;
     const toRead = tags.map((t) => ({ nodeId: nodeIds.get(t.name) ?? NodeId.nullNodeId, attributeId: AttributeIds.Value }));
     let failures = 0;
-    let next = Date.now();
+    // The schedule runs on the monotonic clock (a wall clock set back would stall the polls for as
+    // long); samples carry wall time.
+    let next = performance.now();
     while (!stop && !ctx.signal.aborted) {
-      const now = Date.now();
+      const now = performance.now();
       try {
         const values: DataValue[] = await withTimeout(session.read(toRead, 0), this.cfg.timeoutMs, "read");
         failures = 0;
@@ -206,11 +208,12 @@ export class OpcuaDriver implements Driver {
         if (++failures >= 2) return `reads failing: ${firstLine(err instanceof Error ? err.message : String(err))}`;
       }
       next += this.cfg.pollMs;
-      if (next < Date.now()) {
+      const done = performance.now();
+      if (next < done) {
         ctx.count("skipped_poll");
-        next = Date.now() + this.cfg.pollMs - ((Date.now() - now) % this.cfg.pollMs);
+        next = done + this.cfg.pollMs - ((done - now) % this.cfg.pollMs);
       }
-      await sleep(Math.max(0, next - Date.now()), ctx.signal).catch(() => undefined);
+      await sleep(Math.max(0, next - performance.now()), ctx.signal).catch(() => undefined);
     }
     return "stopped";
   }

@@ -71,7 +71,8 @@ function groupsOf(cfg: OpcuaDeviceConfig): Group[] {
 /** The live subscription of one session. `quiet` resolves when it could not be recreated. */
 export class TagSubscription {
   private sub: ClientSubscription | undefined;
-  private lastActivity = Date.now();
+  /** performance.now() ms: the keep-alive watchdog must not fire, or go blind, when the wall clock steps */
+  private lastActivity = performance.now();
   private watchdog: NodeJS.Timeout | undefined;
   private closed = false;
   private recreating = false;
@@ -93,7 +94,8 @@ export class TagSubscription {
     const limit = 2 * keepAliveMs + this.cfg.timeoutMs;
     this.watchdog = setInterval(() => {
       if (this.closed || this.recreating) return;
-      if (Date.now() - this.lastActivity > limit) void this.recreate(`no keep-alive for ${Date.now() - this.lastActivity} ms`);
+      const quiet = performance.now() - this.lastActivity;
+      if (quiet > limit) void this.recreate(`no keep-alive for ${Math.round(quiet)} ms`);
     }, Math.max(250, Math.min(keepAliveMs, 2_000)));
     this.watchdog.unref?.();
   }
@@ -109,8 +111,8 @@ export class TagSubscription {
       priority: 1,
     }), this.cfg.timeoutMs, "createSubscription");
     this.sub = sub;
-    this.lastActivity = Date.now();
-    const touch = (): void => { this.lastActivity = Date.now(); };
+    this.lastActivity = performance.now();
+    const touch = (): void => { this.lastActivity = performance.now(); };
     sub.on("keepalive", touch);
     sub.on("received_notifications", touch);
     sub.on("error", (err: Error) => this.sink.debug(`subscription error: ${err.message}`));

@@ -81,10 +81,10 @@ export function watchStopSignals(log: Logger, budgetMs = STOP_BUDGET_MS): StopSi
   const expired = new Promise<void>((r) => { resolveExpired = r; });
   const on = (sig: NodeJS.Signals): void => {
     if (at !== undefined) {
-      log.warn({ signal: sig, leftMs: Math.max(0, at + budgetMs - Date.now()) }, "already stopping; the exit follows within the stop budget");
+      log.warn({ signal: sig, leftMs: Math.round(Math.max(0, at + budgetMs - performance.now())) }, "already stopping; the exit follows within the stop budget");
       return;
     }
-    at = Date.now();
+    at = performance.now(); // monotonic: the stop budget must not stretch with a clock step
     // Not unref'd: should the stop wait on nothing at all, this still ends the process with code 2.
     setTimeout(resolveExpired, budgetMs);
     abort.abort();
@@ -96,7 +96,7 @@ export function watchStopSignals(log: Logger, budgetMs = STOP_BUDGET_MS): StopSi
     signal: abort.signal,
     first,
     expired,
-    remainingMs: () => (at === undefined ? budgetMs : Math.max(0, at + budgetMs - Date.now())),
+    remainingMs: () => (at === undefined ? budgetMs : Math.max(0, at + budgetMs - performance.now())),
   };
 }
 

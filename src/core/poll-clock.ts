@@ -4,12 +4,19 @@
  * promises alive for a whole period each, long enough for V8 to promote them all to the old
  * generation (a fifth of what the major GC collected at 2,000 devices). Here a device owns one
  * `ClockEntry` for its life, and waiting costs a place in a binary heap.
+ *
+ * Callers speak wall-clock time (polls are aligned to it); the heap and the timer use the monotonic
+ * clock (`performance.now()`), the moment being converted once, at `schedule`. Why: an edge box's
+ * wall clock steps (NTP correcting a box that booted with a wrong time); a wait measured against
+ * `Date.now()` would then stall for as long as the clock stepped back.
  */
 
 /** A scheduled callback, reused for every wait of its owner. */
 export class ClockEntry {
-  /** wall-clock ms (Date.now()) at which `fire` is called */
+  /** wall-clock ms (Date.now()) at which `fire` is called, as the caller asked */
   due = 0;
+  /** the same moment on the monotonic clock (performance.now() ms): what the heap orders by */
+  at = 0;
   /** place in the heap; -1 while not scheduled */
   slot = -1;
   constructor(readonly fire: () => void) {}
@@ -34,10 +41,11 @@ export class PollClock {
   schedule(entry: ClockEntry, due: number): void {
     if (entry.slot >= 0) this.remove(entry);
     entry.due = due;
+    entry.at = performance.now() + (due - Date.now());
     entry.slot = this.heap.length;
     this.heap.push(entry);
     this.up(entry.slot);
-    if (due < this.armedFor) this.arm();
+    if (entry.at < this.armedFor) this.arm();
   }
 
   /** Forgets `entry` if it waits; its `fire` is not called. */
@@ -50,14 +58,13 @@ export class PollClock {
   private readonly onTimer = (): void => {
     this.timer = undefined;
     this.armedFor = Number.POSITIVE_INFINITY;
-    const now = Date.now();
+    const now = performance.now();
     const heap = this.heap;
-    // Node's timers run on a monotonic clock and may wake a fraction of a millisecond before
-    // Date.now() reaches `due`: those entries are due now too, or they would wait a whole extra
-    // timer round.
+    // Node's timers round to whole milliseconds and may wake a fraction of one before `at`:
+    // those entries are due now too, or they would wait a whole extra timer round.
     // Taken out first, then fired: an entry that reschedules itself for "now" runs next round.
     const due = this.due;
-    while (heap.length > 0 && heap[0]!.due <= now + 1) {
+    while (heap.length > 0 && heap[0]!.at <= now + 1) {
       const e = heap[0]!;
       this.remove(e);
       due.push(e);
@@ -77,8 +84,8 @@ export class PollClock {
     const first = this.heap[0];
     if (!first) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
-    this.armedFor = first.due;
-    this.timer = setTimeout(this.onTimer, Math.max(0, first.due - Date.now()));
+    this.armedFor = first.at;
+    this.timer = setTimeout(this.onTimer, Math.max(0, first.at - performance.now()));
   }
 
   private disarm(): void {
@@ -105,7 +112,7 @@ export class PollClock {
     while (i > 0) {
       const p = (i - 1) >> 1;
       const pe = heap[p]!;
-      if (pe.due <= e.due) break;
+      if (pe.at <= e.at) break;
       heap[i] = pe;
       pe.slot = i;
       i = p;
@@ -122,9 +129,9 @@ export class PollClock {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
-      const c = r < n && heap[r]!.due < heap[l]!.due ? r : l;
+      const c = r < n && heap[r]!.at < heap[l]!.at ? r : l;
       const ce = heap[c]!;
-      if (ce.due >= e.due) break;
+      if (ce.at >= e.at) break;
       heap[i] = ce;
       ce.slot = i;
       i = c;

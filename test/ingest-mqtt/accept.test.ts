@@ -1,10 +1,10 @@
 // The listener's accept path, in-process against MQTT.js devices: a burst of connections is started
 // at most STARTS_PER_TURN per event-loop turn (so timers, the Modbus pollers', run between slices),
 // every device still gets in; a connection that never sends its CONNECT is closed after the connect
-// timeout and counted.
+// timeout and counted; a wall clock that steps times nobody out and refuses no connect.
 import { connect as tcpConnect, type Socket } from "node:net";
 import mqttPacket from "mqtt-packet";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createLogger } from "../../src/core/logger.js";
 import { DeviceTable } from "../../src/core/device-table.js";
 import { createIngest, type IngestSink } from "../../src/ingest/ingest.js";
@@ -80,5 +80,41 @@ describe("device MQTT listener: accept path", () => {
     });
     expect(closed).toBeGreaterThanOrEqual(250);
     expect(rejects.get("timeout")).toBe(before + 1);
+  });
+
+  it("a wall clock stepped an hour forward, then back, times no connected device out and refuses no new connect", async () => {
+    const connectOne = (id: string): Promise<{ s: Socket; code: number }> => new Promise((resolve, reject) => {
+      const s = tcpConnect(listener.port, "127.0.0.1", () => {
+        s.write(mqttPacket.generate({ cmd: "connect", protocolId: "MQTT", protocolVersion: 4, clean: true, keepalive: 30, clientId: id, username: id, password: Buffer.from(TOKEN) }));
+      });
+      s.once("data", (b: Buffer) => resolve({ s, code: b[0] === 0x20 ? b[3]! : -1 }));
+      s.once("error", reject);
+    });
+    const closedWithin = (s: Socket, ms: number): Promise<boolean> => new Promise((resolve) => {
+      const t = setTimeout(() => { s.off("close", onClose); resolve(false); }, ms);
+      const onClose = (): void => { clearTimeout(t); resolve(true); };
+      s.once("close", onClose);
+    });
+    const before = { timeout: rejects.get("timeout"), rate: rejects.get("connect_rate") };
+    const first = await connectOne("acc-step-1");
+    expect(first.code).toBe(0);
+    const real = Date.now.bind(Date);
+    const spy = vi.spyOn(Date, "now");
+    try {
+      // forward an hour: the sweep (every 100 ms) must not see 30 s keep-alives an hour overdue
+      spy.mockImplementation(() => real() + 3_600_000);
+      expect(await closedWithin(first.s, 600), "closed after a forward step").toBe(false);
+      // back an hour: new devices still get in (the connect bucket does not run an hour dry)
+      spy.mockImplementation(() => real() - 3_600_000);
+      const second = await connectOne("acc-step-2");
+      expect(second.code).toBe(0);
+      expect(await closedWithin(first.s, 600), "closed after a backward step").toBe(false);
+      second.s.destroy();
+    } finally {
+      spy.mockRestore();
+      first.s.destroy();
+    }
+    expect(rejects.get("timeout")).toBe(before.timeout);
+    expect(rejects.get("connect_rate")).toBe(before.rate);
   });
 });

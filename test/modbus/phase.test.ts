@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { firstPollDelay, nextTick, pollPhase } from "../../drivers/modbus/device.js";
+import { firstPollDelay, followingPoll, nextTick, pollPhase } from "../../drivers/modbus/device.js";
 
 describe("poll phase offsets", () => {
   it("are stable per device id and inside the period", () => {
@@ -65,5 +65,23 @@ describe("nextTick", () => {
       expect(after - t).toBe(1000);
       t = after;
     }
+  });
+});
+
+describe("followingPoll", () => {
+  it("is the next tick after the poll, counting ticks a late poll skipped", () => {
+    expect(followingPoll(-1, 10_100, 1000, 250)).toEqual({ due: 10_250, skipped: 0 });
+    expect(followingPoll(10_250, 10_300, 1000, 250)).toEqual({ due: 11_250, skipped: 0 });
+    // finished 2.5 periods late: the ticks at 11,250 and 12,250 were skipped
+    expect(followingPoll(10_250, 12_800, 1000, 250)).toEqual({ due: 13_250, skipped: 2 });
+  });
+
+  it("realigns to the new time when the wall clock stepped back more than a period, skipping nothing", () => {
+    // due at 10,000,250; NTP set the clock back an hour while it ran
+    const f = followingPoll(10_000_250, 10_000_300 - 3_600_000, 1000, 250);
+    expect(f).toEqual({ due: nextTick(10_000_300 - 3_600_000, 1000, 250), skipped: 0 });
+    expect(f.due - (10_000_300 - 3_600_000)).toBeLessThanOrEqual(1000);
+    // a step back of less than a period: the next tick after the one due, at most a period away
+    expect(followingPoll(10_250, 10_000, 1000, 250)).toEqual({ due: 11_250, skipped: 0 });
   });
 });

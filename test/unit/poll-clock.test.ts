@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ClockEntry, PollClock } from "../../src/core/poll-clock.js";
 
 /** Resolves once `n` entries have fired, with the order they fired in. */
@@ -88,5 +88,29 @@ describe("PollClock", () => {
     const heapOrder = [...want.entries()].sort((x, y) => x[1] - y[1]);
     for (const [e] of heapOrder) clock.cancel(e);
     expect(clock.size).toBe(0);
+  });
+
+  it("a wall clock stepped back an hour while entries wait neither stalls nor reorders them (the wait is monotonic)", async () => {
+    const clock = new PollClock();
+    const c = collect(2);
+    const t0 = performance.now();
+    const now = Date.now();
+    clock.schedule(c.make("a"), now + 40);
+    clock.schedule(c.make("b"), now + 60);
+    const real = Date.now.bind(Date);
+    const step = vi.spyOn(Date, "now").mockImplementation(() => real() - 3_600_000);
+    try {
+      expect(await c.done).toEqual(["a", "b"]);
+      // on time by the monotonic clock, not an hour late (the test would time out)
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(58);
+      // scheduled in the new wall time, an entry waits as long as asked
+      const again = collect(1);
+      const t1 = performance.now();
+      clock.schedule(again.make("c"), Date.now() + 30);
+      await again.done;
+      expect(performance.now() - t1).toBeGreaterThanOrEqual(28);
+    } finally {
+      step.mockRestore();
+    }
   });
 });

@@ -193,7 +193,7 @@ export function startFlow<S extends Gated>(
       quiet = undefined;
       if (announced) return;
       announced = true;
-      since = Date.now();
+      since = performance.now();
       const l = gate.load();
       log.warn({ cap, inFlight: l.messages, inFlightBytes: l.bytes, maxInFlight: cfg.maxInFlight, maxInFlightBytes: cfg.maxInFlightBytes },
         "mqtt: messages awaiting the journal reached ingest.mqtt.maxInFlight/maxInFlightBytes; devices are read in turns until it catches up (floorgate_ingest_pauses_total)");
@@ -203,7 +203,7 @@ export function startFlow<S extends Gated>(
       quiet = setTimeout(() => {
         quiet = undefined;
         announced = false;
-        log.info({ pauses, pausedMs: Date.now() - since - quietMs }, "mqtt: the journal caught up; every device is read again");
+        log.info({ pauses, pausedMs: Math.round(performance.now() - since - quietMs) }, "mqtt: the journal caught up; every device is read again");
         pauses = 0;
       }, quietMs);
       quiet.unref();

@@ -72,7 +72,7 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
   // Connect rate: a token bucket holding one second's worth.
   const capacity = Math.max(1, cfg.connectsPerSec);
   let tokens = capacity;
-  let tokensAt = Date.now();
+  let tokensAt = performance.now();
   const guardRefusals: Record<string, number> = {};
   let guardLoggedAt = 0;
   const guard = (reason: "connection_limit" | "connect_rate", raw: Socket): void => {
@@ -80,7 +80,7 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
     raw.on("error", () => undefined);
     raw.destroy();
     guardRefusals[reason] = (guardRefusals[reason] ?? 0) + 1;
-    const now = Date.now();
+    const now = performance.now();
     if (now - guardLoggedAt >= GUARD_LOG_MS) {
       guardLoggedAt = now;
       log.warn({ refused: { ...guardRefusals }, open: sockets.size, maxConnections: cfg.maxConnections, connectsPerSec: cfg.connectsPerSec },
@@ -163,7 +163,7 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
   const tlsServer = tlsFiles
     ? createTlsServer({ ...tlsFiles, requestCert: requireCert, rejectUnauthorized: requireCert, handshakeTimeout: connectTimeoutMs })
     : undefined;
-  tlsServer?.on("secureConnection", (t: TLSSocket) => { sessions.add(new Session(t, host, Date.now())); });
+  tlsServer?.on("secureConnection", (t: TLSSocket) => { sessions.add(new Session(t, host, performance.now())); });
   tlsServer?.on("tlsClientError", (err: Error, t: TLSSocket) => {
     host.refused(undefined, "tls", `TLS handshake failed: ${err.message}`);
     t.destroy();
@@ -181,7 +181,7 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
     // The TLS server never listens: it is handed the sockets the guards let through.
     if (tlsServer) { tlsServer.emit("connection", raw); return true; }
     raw.setTimeout(0);
-    sessions.add(new Session(raw, host, Date.now()));
+    sessions.add(new Session(raw, host, performance.now()));
     raw.resume(); // the first chunk, put back, goes to the session now
     return true;
   };
@@ -204,8 +204,8 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
   };
   const server: Server = createServer({ noDelay: true });
   server.on("connection", (raw: Socket) => {
-    const now = Date.now();
-    tokens = Math.min(capacity, tokens + ((now - tokensAt) * cfg.connectsPerSec) / 1000);
+    const now = performance.now();
+    tokens = Math.min(capacity, tokens + (Math.max(0, now - tokensAt) * cfg.connectsPerSec) / 1000);
     tokensAt = now;
     if (sockets.size >= cfg.maxConnections) return guard("connection_limit", raw);
     if (tokens < 1) return guard("connect_rate", raw);
@@ -226,8 +226,11 @@ export async function startMqttListener(cfg: IngestMqttConfig, ctx: ListenerCont
     });
   });
 
+  // Every time here (keep-alive, connect timeout, the connect bucket) is performance.now(): a wall
+  // clock stepped forward by NTP must not time the whole fleet out at once, nor one stepped back
+  // leave dead connections open or refuse every connect until it catches up.
   const sweep = setInterval(() => {
-    const now = Date.now();
+    const now = performance.now();
     for (const s of sessions) {
       if (!s.connected) {
         if (now - s.openedAt > connectTimeoutMs) {

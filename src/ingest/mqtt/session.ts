@@ -119,7 +119,7 @@ function problemOf(reply: IngestReply): string {
 export class Session {
   device: string | undefined;
   version: 3 | 4 | 5 = 4;
-  /** gateway clock of the last packet received (keep-alive) */
+  /** performance.now() of the last packet received (keep-alive; monotonic, see the listener's sweep) */
   lastSeen: number;
   /** seconds; 0: none */
   keepalive = 0;
@@ -175,7 +175,7 @@ export class Session {
 
   private onData(chunk: Buffer): void {
     if (this.ending || this.closed) return;
-    this.lastSeen = Date.now();
+    this.lastSeen = performance.now();
     this.framer.push(chunk);
   }
 
@@ -195,7 +195,7 @@ export class Session {
     while (!this.stalled && !this.closed && this.backlog.length > 0) this.onPacket(this.backlog.shift()!);
     if (this.closed) this.backlog.length = 0;
     else if (!this.stalled && this.backlog.length === 0) {
-      this.lastSeen = Date.now(); // the wait was ours: keep-alive counts from now
+      this.lastSeen = performance.now(); // the wait was ours: keep-alive counts from now
       this.socket.resume();
     }
   }

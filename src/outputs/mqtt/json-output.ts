@@ -290,10 +290,10 @@ class MqttJsonSession implements OutputSession {
     if (this.closing) return;
     this.closing = true;
     if (this.broken) return;
-    const deadline = Date.now() + this.timing.closeTimeoutMs;
+    const deadline = performance.now() + this.timing.closeTimeoutMs; // monotonic: a clock step must not stretch the stop
     const within = <T>(p: Promise<T>): Promise<T | undefined> => {
       let timer: NodeJS.Timeout | undefined;
-      const t = new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), Math.max(0, deadline - Date.now())); });
+      const t = new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), Math.max(0, deadline - performance.now())); });
       return Promise.race([p, t]).finally(() => clearTimeout(timer));
     };
     try {

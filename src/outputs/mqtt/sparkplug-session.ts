@@ -377,10 +377,10 @@ export class SparkplugSession implements OutputSession {
 
   /** Publishes the NDEATH of this connection (a graceful DISCONNECT discards the will), then disconnects; bounded. */
   private async goodbye(wasLive: boolean): Promise<void> {
-    const deadline = Date.now() + this.timing.closeTimeoutMs;
+    const deadline = performance.now() + this.timing.closeTimeoutMs; // monotonic: a clock step must not stretch the stop
     const within = <T>(p: Promise<T>): Promise<T | undefined> => {
       let timer: NodeJS.Timeout | undefined;
-      const t = new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), Math.max(0, deadline - Date.now())); });
+      const t = new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), Math.max(0, deadline - performance.now())); });
       return Promise.race([p, t]).finally(() => clearTimeout(timer));
     };
     if (wasLive && this.client.connected) {

@@ -253,11 +253,12 @@ export class Forwarder {
 
   /** On stop: let writes in flight finish for a bounded time, so their cursor moves. */
   private async drain(queue: InFlight[], wake: Wakeup): Promise<void> {
-    const deadline = Date.now() + (this.opts.drainMs ?? 3000);
-    while (queue.length > 0 && Date.now() < deadline) {
+    // monotonic: a wall clock set back during the drain must not hold the stop
+    const deadline = performance.now() + (this.opts.drainMs ?? 3000);
+    while (queue.length > 0 && performance.now() < deadline) {
       try { this.settle(queue); } catch { return; }
       if (queue.length === 0) return;
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       let t: NodeJS.Timeout | undefined;
       await wake.until(new Promise<void>((r) => { t = setTimeout(r, Math.max(1, left)); }));
       clearTimeout(t);
