@@ -61,8 +61,10 @@ describe("a wall clock that steps", () => {
       const plc = await startFaultServer({ port });
       try {
         const t = performance.now();
-        await ctx.waitFor((x) => x.quality === "good", reconnectMaxMs + pollMs + 1000);
-        expect(performance.now() - t).toBeLessThanOrEqual(reconnectMaxMs + pollMs + 200);
+        // the backoff's precision is failures.test.ts's; this one asks that the step adds no wait
+        // (a second of slack for a loaded machine, against the hour the step would add)
+        await ctx.waitFor((x) => x.quality === "good", reconnectMaxMs + pollMs + 2000);
+        expect(performance.now() - t).toBeLessThanOrEqual(reconnectMaxMs + pollMs + 1000);
         expect(ctx.state).toBe("online");
       } finally {
         await plc.stop();
