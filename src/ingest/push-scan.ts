@@ -361,6 +361,20 @@ function distinct(first: number, n: number): boolean {
  */
 function tagAt(j: number): string | undefined {
   const s = pos + 1;
+  // The same tag as the last message's at this place (the usual case): its bytes and the closing
+  // quote are enough, it was checked when first seen.
+  const cached = tagCache[j];
+  if (cached !== undefined) {
+    const n = cached.length;
+    if (s + n < end && buf[s + n] === 0x22) {
+      let k = 0;
+      while (k < n && cached.charCodeAt(k) === buf[s + k]) k++;
+      if (k === n) {
+        pos = s + n + 1;
+        return cached;
+      }
+    }
+  }
   let e = s;
   let digits = true;
   for (; e < end; e++) {
@@ -374,12 +388,6 @@ function tagAt(j: number): string | undefined {
   const n = e - s;
   if (e >= end || n < 1 || n > MAX_TAG || digits) return undefined;
   pos = e + 1;
-  const cached = tagCache[j];
-  if (cached !== undefined && cached.length === n) {
-    let k = 0;
-    while (k < n && cached.charCodeAt(k) === buf[s + k]) k++;
-    if (k === n) return cached;
-  }
   return buf.toString("latin1", s, e);
 }
 
