@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isFloorgateError } from "../../src/core/errors.js";
 import { lockDir } from "../../src/journal/dir-lock.js";
+import { NODE_FLAGS } from "../helpers/bin.js";
 import { http } from "../helpers/gateway-process.js";
 import { freePort } from "../helpers/ports.js";
 
@@ -62,7 +63,7 @@ const started: ChildProcess[] = [];
 
 async function startAsPid1(configFile: string, port: number): Promise<Pid1Daemon> {
   const output: string[] = [];
-  const unshare = spawn("unshare", ["-pf", "--kill-child", "--mount-proc", process.execPath, BIN, "run", "--config", configFile], {
+  const unshare = spawn("unshare", ["-pf", "--kill-child", "--mount-proc", process.execPath, ...NODE_FLAGS, BIN, "run", "--config", configFile], {
     env: { ...process.env, FLOORGATE_LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -1,7 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
-
-const BIN = join(import.meta.dirname, "..", "..", "bin", "floorgate");
+import { BIN, NODE_FLAGS } from "../helpers/bin.js";
 
 /** `bin/floorgate run` as a real process, with extra node flags; every line it writes is kept. */
 export interface Daemon {
@@ -16,7 +14,7 @@ export interface Daemon {
 }
 
 export function spawnDaemon(configFile: string, opts: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Daemon {
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, "run", "--config", configFile], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...(opts.nodeArgs ?? []), BIN, "run", "--config", configFile], {
     env: { ...process.env, FLOORGATE_LOG_LEVEL: "info", ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
     cwd: opts.cwd,

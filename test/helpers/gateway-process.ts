@@ -2,8 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { join } from "node:path";
-
-const BIN = join(import.meta.dirname, "..", "..", "bin", "floorgate");
+import { BIN, NODE_FLAGS } from "./bin.js";
 
 /** The built CLI running as a real process, as an operator would run it. */
 export interface GatewayProcess {
@@ -28,7 +27,7 @@ export async function writeConfig(dir: string, yaml: string): Promise<string> {
 export async function startGateway(configFile: string, port: number, env: NodeJS.ProcessEnv = {}): Promise<GatewayProcess> {
   const output: string[] = [];
   const spawnOne = async (): Promise<ChildProcess> => {
-    const child = spawn(process.execPath, [BIN, "run", "--config", configFile], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, BIN, "run", "--config", configFile], {
       env: { ...process.env, FLOORGATE_LOG_LEVEL: "info", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
