@@ -19,8 +19,10 @@ interface DeviceEntry {
   error: string | null;
   /** gateway clock: when the entry was made */
   firstSeen: number;
-  /** gateway clock: the last acknowledged push (pushing devices; what the silence rule reads) */
+  /** gateway clock: the last acknowledged push (pushing devices; shown, with its wall time) */
   lastPush: number | null;
+  /** the same moment on the table's monotonic clock: what the silence rule measures from */
+  pushedAt: number;
   /** a pushing device holding a connection open (MQTT): its presence shows by the connection, not by silence */
   connected: boolean;
   /** source clock: the newest sample ts seen */
@@ -47,6 +49,12 @@ export interface DeviceTableOptions {
   silenceMs?: number;
   /** gateway clock, replaceable for tests; default Date.now */
   clock?: () => number;
+  /**
+   * What the silence rule measures silence with; default performance.now(), or `clock` when one is
+   * given (a test driving time). Not the wall clock: a clock stepped back by NTP would keep a silent
+   * device online for as long, one stepped forward would show every pushing device offline at once.
+   */
+  monotonic?: () => number;
 }
 
 /** Default silence limit (spec §1: a pushing device that stops is shown unreachable). */
@@ -79,10 +87,12 @@ export class DeviceTable {
   private readonly taps = new Set<TapMailbox>();
   readonly silenceMs: number;
   private readonly clock: () => number;
+  private readonly monotonic: () => number;
 
   constructor(opts: DeviceTableOptions = {}) {
     this.silenceMs = opts.silenceMs ?? DEFAULT_SILENCE_MS;
     this.clock = opts.clock ?? Date.now;
+    this.monotonic = opts.monotonic ?? opts.clock ?? ((): number => performance.now());
   }
 
   /** A configured device; it starts `connecting` (or `disabled`). */
@@ -137,6 +147,7 @@ export class DeviceTable {
     const d = this.devices.get(id);
     if (!d) return false;
     d.lastPush = at;
+    d.pushedAt = this.monotonic();
     if (newestSampleTs !== null && (d.lastSampleTs === null || newestSampleTs > d.lastSampleTs)) d.lastSampleTs = newestSampleTs;
     return this.setState(id, "online", null);
   }
@@ -168,11 +179,12 @@ export class DeviceTable {
    * pushed for more than `silenceMs` goes `offline` (unless it holds a connection open). Returns the ids that changed, so the caller
    * can log each change once.
    */
-  sweep(now: number = this.clock()): string[] {
+  sweep(): string[] {
+    const now = this.monotonic();
     const changed: string[] = [];
     const why = `no push for ${this.silenceMs / 1000} s`;
     for (const d of this.devices.values()) {
-      if (d.kind !== "pushed" || d.connected || d.lastPush === null || now - d.lastPush <= this.silenceMs) continue;
+      if (d.kind !== "pushed" || d.connected || d.lastPush === null || now - d.pushedAt <= this.silenceMs) continue;
       if (this.setState(d.id, "offline", why)) changed.push(d.id);
     }
     return changed;
@@ -275,7 +287,7 @@ export class DeviceTable {
   }
 
   private entry(id: string, kind: DeviceKind, driver: string, state: DeviceState): DeviceEntry {
-    return { id, kind, driver, state, error: null, firstSeen: this.clock(), lastPush: null, connected: false, lastSampleTs: null, counters: {}, latest: new LatestValues() };
+    return { id, kind, driver, state, error: null, firstSeen: this.clock(), lastPush: null, pushedAt: 0, connected: false, lastSampleTs: null, counters: {}, latest: new LatestValues() };
   }
 
   private marksOf(device: string): TapMarks {

@@ -79,6 +79,27 @@ describe("DeviceTable: one owner of device state", () => {
     expect(b.values).toEqual([{ device: "agv-1", tags: [{ tag: "battery_pct", value: 81.5, quality: "good", ts: new Date(7000).toISOString() }] }]);
   });
 
+  it("the silence rule measures on the monotonic clock: a wall clock stepped an hour either way changes nothing", () => {
+    const wall = clock();
+    const mono = clock();
+    const table = new DeviceTable({ clock: wall.now, monotonic: mono.now, silenceMs: 400 });
+    table.addPushed("agv-1");
+    table.addPushed("agv-2");
+    table.pushed("agv-1");
+    table.pushed("agv-2");
+    wall.advance(3_600_000); // forward an hour, 10 ms of real time
+    mono.advance(10);
+    expect(table.sweep()).toEqual([]);
+    table.pushed("agv-2");
+    wall.advance(-7_200_000); // back two hours: agv-1 stays silent
+    mono.advance(391);
+    expect(table.sweep()).toEqual(["agv-1"]);
+    expect(table.get("agv-1")!.state).toBe("offline");
+    expect(table.get("agv-2")!.state).toBe("online");
+    // lastPush is still shown in wall time, as it was when the push came
+    expect(table.pushedDevice("agv-2")!.lastPush).toBe(wall.now() + 7_200_000);
+  });
+
   it("silence never overrides a polled device's state: its driver reports it", () => {
     const c = clock();
     const table = new DeviceTable({ clock: c.now, silenceMs: 10 });
