@@ -125,14 +125,7 @@ export class NumSet {
       t = v - this.base + NARROW_BIAS;
       if (!(t >= 0 && t <= NARROW_MAX)) return false; // every value held is in range
     }
-    const keys = this.keys;
-    const mask = keys.length - 1;
-    const k = t + 1;
-    for (let i = this.slot(t); ; i = (i + 1) & mask) {
-      const x = keys[i]!;
-      if (x === k) return true;
-      if (x === 0) return false;
-    }
+    return this.keys[this.probe(t)] !== 0;
   }
 
   /** False when `v` was already there. */
@@ -164,18 +157,21 @@ export class NumSet {
 
   /** Puts stored form `t` in; false when it was there. */
   private insert(t: number): boolean {
+    const i = this.probe(t);
+    if (this.keys[i] !== 0) return false;
+    this.keys[i] = t + 1;
+    this.n++;
+    return true;
+  }
+
+  /** The slot holding stored form `t`, or the empty slot where it would go (linear probing). */
+  private probe(t: number): number {
     const keys = this.keys;
     const mask = keys.length - 1;
     const k = t + 1;
-    for (let i = this.slot(t); ; i = (i + 1) & mask) {
-      const x = keys[i]!;
-      if (x === k) return false;
-      if (x === 0) {
-        keys[i] = k;
-        this.n++;
-        return true;
-      }
-    }
+    let i = this.slot(t);
+    for (let x = keys[i]!; x !== k && x !== 0; x = keys[i]!) i = (i + 1) & mask;
+    return i;
   }
 
   /** Fibonacci hashing (of the value's two 32-bit halves when wide); the top bits pick the slot. */

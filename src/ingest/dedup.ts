@@ -455,12 +455,14 @@ export class MsgIdDedup {
  */
 class FreshClaim {
   readonly kind = "fresh" as const;
-  private settled = false;
   /** its index in its device's `fly` list, -1 when in `flyMap` */
   flyAt = -1;
   private outcome: Promise<boolean> | undefined;
   private resolve: ((durable: boolean) => void) | undefined;
-  /** set by `done`: a promise for it is made only if someone asks (almost nobody: a claim is nearly always settled unwatched) */
+  /**
+   * The outcome, once `done` (undefined until then: not yet settled). A promise for it is made
+   * only if someone asks (almost nobody: a claim is nearly always settled unwatched).
+   */
   private result: boolean | undefined;
 
   constructor(
@@ -477,8 +479,7 @@ class FreshClaim {
   ) {}
 
   done(durable: boolean): void {
-    if (this.settled) return;
-    this.settled = true;
+    if (this.result !== undefined) return;
     this.result = durable;
     this.owner.settle(this, durable);
     if (this.resolve) this.resolve(durable);

@@ -179,9 +179,11 @@ export class FrameEncoder {
     view.setUint32(at + 8, keys.length, true);
     let p = at + 12;
     for (let i = 0; i < keys.length; i++) {
-      const len = pre === 0 ? this.putUtf8(p + 2, keys[i]!) : pre + this.putUtf8(p + 2 + this.putUtf8(p + 2, prefix), keys[i]!);
-      view.setUint16(p, len, true);
-      p += 2 + len;
+      let q = p + 2;
+      if (pre > 0) q += this.putUtf8(q, prefix);
+      q += this.putUtf8(q, keys[i]!);
+      view.setUint16(p, q - p - 2, true);
+      p = q;
     }
     view.setUint32(p, bytes, true);
     return p + 4;

@@ -4,12 +4,13 @@
 // timeout and counted; a wall clock that steps times nobody out and refuses no connect.
 import { connect as tcpConnect, type Socket } from "node:net";
 import mqttPacket from "mqtt-packet";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/core/logger.js";
 import { DeviceTable } from "../../src/core/device-table.js";
 import { createIngest, type IngestSink } from "../../src/ingest/ingest.js";
 import type { RunningListener } from "../../src/ingest/listener.js";
 import { STARTS_PER_TURN, startMqttListener } from "../../src/ingest/mqtt/listener.js";
+import { HOUR, stepWallClock } from "../helpers/wall-clock.js";
 import { counter, gauge } from "./fixture.js";
 
 const TOKEN = "accept-token";
@@ -98,20 +99,19 @@ describe("device MQTT listener: accept path", () => {
     const before = { timeout: rejects.get("timeout"), rate: rejects.get("connect_rate") };
     const first = await connectOne("acc-step-1");
     expect(first.code).toBe(0);
-    const real = Date.now.bind(Date);
-    const spy = vi.spyOn(Date, "now");
+    let restore = (): void => undefined;
     try {
       // forward an hour: the sweep (every 100 ms) must not see 30 s keep-alives an hour overdue
-      spy.mockImplementation(() => real() + 3_600_000);
+      restore = stepWallClock(HOUR);
       expect(await closedWithin(first.s, 600), "closed after a forward step").toBe(false);
       // back an hour: new devices still get in (the connect bucket does not run an hour dry)
-      spy.mockImplementation(() => real() - 3_600_000);
+      restore = stepWallClock(-HOUR);
       const second = await connectOne("acc-step-2");
       expect(second.code).toBe(0);
       expect(await closedWithin(first.s, 600), "closed after a backward step").toBe(false);
       second.s.destroy();
     } finally {
-      spy.mockRestore();
+      restore();
       first.s.destroy();
     }
     expect(rejects.get("timeout")).toBe(before.timeout);

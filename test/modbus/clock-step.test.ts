@@ -7,19 +7,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createModbusDriver } from "../../drivers/modbus/index.js";
 import { freePort, startFaultServer, type FaultServer } from "../helpers/modbus-servers.js";
+import { HOUR, stepWallClock } from "../helpers/wall-clock.js";
 import { makeContext, makeDevice, tcp } from "./context.js";
 
-const HOUR = 3_600_000;
 let server: FaultServer;
 beforeAll(async () => { server = await startFaultServer({}); });
 afterAll(async () => { await server.stop(); });
 afterEach(() => { vi.restoreAllMocks(); });
 
-/** From now on Date.now() reads `by` ms off the real clock (negative: set back). */
-function stepClock(by: number): void {
-  const real = Date.now.bind(Date);
-  vi.spyOn(Date, "now").mockImplementation(() => real() + by);
-}
 
 const TAG = [{ name: "a", area: "holding" as const, address: 5, type: "uint16" as const }];
 
@@ -32,7 +27,7 @@ describe("a wall clock that steps", () => {
       for (let i = 0; i < 3; i++) await ctx.waitFor(() => true, 3000, ctx.samples.length);
       const before = ctx.samples.length;
       const t0 = performance.now();
-      stepClock(-HOUR);
+      stepWallClock(-HOUR);
       // five more polls in well under a second each (they would wait the hour out)
       for (let i = 0; i < 5; i++) await ctx.waitFor(() => true, 2000, ctx.samples.length);
       const took = performance.now() - t0;
@@ -57,7 +52,7 @@ describe("a wall clock that steps", () => {
       await ctx.waitState("offline", 3000);
       // let the backoff grow to its cap, then set the clock back while the line waits for its next attempt
       await ctx.waitFor(() => false, 1500).catch(() => {});
-      stepClock(-HOUR);
+      stepWallClock(-HOUR);
       const plc = await startFaultServer({ port });
       try {
         const t = performance.now();
@@ -84,7 +79,7 @@ describe("a wall clock that steps", () => {
       await ctx.waitCount("demoted", 1, 5000);
       const probes = (): number => ctx.counts.get("timeout") ?? 0;
       await ctx.waitCount("timeout", probes() + 1, 3000); // a probe after the demotion
-      stepClock(-HOUR);
+      stepWallClock(-HOUR);
       const from = probes();
       // two more probes within their backoff cap (+ the 100 ms timeout each), not an hour
       await ctx.waitCount("timeout", from + 2, 2 * (400 + 100) + 1500);

@@ -7,18 +7,14 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { startOpcuaServer, type OpcuaTestServer } from "../helpers/opcua-server.js";
+import { HOUR, stepWallClock } from "../helpers/wall-clock.js";
 import { opcuaDevice, running, tag, type Recorder } from "./context.js";
 
-const HOUR = 3_600_000;
 let server: OpcuaTestServer;
 beforeAll(async () => { server = await startOpcuaServer(); });
 afterAll(async () => { await server?.dispose(); });
 afterEach(() => { vi.restoreAllMocks(); });
 
-function stepClock(by: number): void {
-  const real = Date.now.bind(Date);
-  vi.spyOn(Date, "now").mockImplementation(() => real() + by);
-}
 
 const counters = (r: Recorder): number => r.samples.filter((s) => s.tag === "counter" && s.quality === "good").length;
 
@@ -27,7 +23,7 @@ describe("opcua: a wall clock that steps", () => {
     const { r, stop } = await running(opcuaDevice("step-sub", server.endpoint, { tags: [tag("counter", "ns=1;s=Counter")] }));
     try {
       await r.until(() => counters(r) >= 3, 10_000, "first values");
-      stepClock(HOUR);
+      stepWallClock(HOUR);
       // the watchdog checks every second (keep-alive 1 s): three of its rounds, values flowing
       const from = counters(r);
       const t0 = performance.now();
@@ -43,7 +39,7 @@ describe("opcua: a wall clock that steps", () => {
     const { r, stop } = await running(opcuaDevice("step-poll", server.endpoint, { mode: "poll", pollMs: 200, tags: [tag("counter", "ns=1;s=Counter")] }));
     try {
       await r.until(() => counters(r) >= 2, 10_000, "first reads");
-      stepClock(-HOUR);
+      stepWallClock(-HOUR);
       const from = counters(r);
       const t0 = performance.now();
       await r.until(() => counters(r) >= from + 5, 5_000, "five reads after the step (they would wait the hour out)");

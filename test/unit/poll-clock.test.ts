@@ -1,5 +1,6 @@
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ClockEntry, PollClock } from "../../src/core/poll-clock.js";
+import { HOUR, stepWallClock } from "../helpers/wall-clock.js";
 
 /** Resolves once `n` entries have fired, with the order they fired in. */
 function collect(n: number): { fired: string[]; done: Promise<string[]>; make(name: string): ClockEntry } {
@@ -97,8 +98,7 @@ describe("PollClock", () => {
     const now = Date.now();
     clock.schedule(c.make("a"), now + 40);
     clock.schedule(c.make("b"), now + 60);
-    const real = Date.now.bind(Date);
-    const step = vi.spyOn(Date, "now").mockImplementation(() => real() - 3_600_000);
+    const restore = stepWallClock(-HOUR);
     try {
       expect(await c.done).toEqual(["a", "b"]);
       // on time by the monotonic clock, not an hour late (the test would time out)
@@ -110,7 +110,7 @@ describe("PollClock", () => {
       await again.done;
       expect(performance.now() - t1).toBeGreaterThanOrEqual(28);
     } finally {
-      step.mockRestore();
+      restore();
     }
   });
 });

@@ -396,17 +396,13 @@ export class Session {
     // Node keeps no public flag for an EOF received but not yet emitted
     const state = (this.socket as unknown as { _readableState?: { ended?: boolean } })._readableState;
     if (state?.ended !== true || this.socket.readableLength >= MIN_PUBLISH_BYTES) return;
-    if (this.backlog.some((p) => p.cmd === "publish") || this.parsing()) return;
+    // part of a packet buffered (mqtt-packet is only ever handed whole ones): it may be a publish
+    if (this.backlog.some((p) => p.cmd === "publish") || this.framer.partial) return;
     // read() hands what is left to the 'data' handler: parsed into the backlog (the session is stalled)
     while (!this.closed && this.socket.read() !== null);
     const rest = this.backlog.splice(0);
     for (const p of rest) this.onPacket(p);
     if (!this.closed) this.close("lost", "connection lost");
-  }
-
-  /** Part of a packet is buffered (mqtt-packet is only ever handed whole ones). */
-  private parsing(): boolean {
-    return this.framer.partial;
   }
 
   /** Pauses or resumes reading the socket from the per-connection cap and the listener's throttle. */
