@@ -66,7 +66,7 @@ export interface GatewayUnderTest {
 export function gatewayConfig(httpPort: number, mqttPort: number, brokerUrl: string, extraMqtt = "", withOutput = true): string {
   return `gateway: { id: bench-edge, group: bench, dataDir: ./data }
 http: { listen: "127.0.0.1:${httpPort}" }
-journal: { maxBytes: 4GiB, fsync: batch, fsyncIntervalMs: 10 }
+journal: { maxBytes: 4GiB, fsync: batch, fsyncIntervalMs: ${process.env.FLOORGATE_BENCH_FSYNC_MS ?? 10} }
 ingest:
   ratePerDevice: 1000000
   maxPayloadBytes: 1048576

@@ -9,7 +9,7 @@
  * Mosquitto to check that every PUBACKed message arrived. Two cores are shared by all of them
  * (and by other engineers' work): the generators' CPU is not the gateway's, but it is taken from it.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
@@ -36,8 +36,28 @@ async function heapOf(base: string): Promise<{ heapUsed: number; external: numbe
   return { heapUsed: get("floorgate_nodejs_heap_size_used_bytes"), external: get("floorgate_nodejs_external_memory_bytes") };
 }
 
-/** CPU (% of one core) and peak RSS of `pid` over `ms`, sampling RSS every second. */
-async function watch(pid: number, ms: number): Promise<{ cpuPct: number; rssPeak: number; rssEnd: number }> {
+/** How often the listener's in-flight caps held the devices so far (floorgate_ingest_pauses_total, both caps). */
+async function pausesOf(base: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  let n = 0;
+  for (const m of text.matchAll(/^floorgate_ingest_pauses_total\{[^}]*\} (\S+)$/gm)) n += Number(m[1]);
+  return n;
+}
+
+/** Busy and total jiffies of the whole machine (all cores), from /proc/stat. */
+async function machineJiffies(): Promise<{ busy: number; total: number }> {
+  const line = (await readFile("/proc/stat", "utf8")).split("\n", 1)[0]!;
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - (f[4] ?? 0), total }; // idle, iowait
+}
+
+/**
+ * CPU (% of one core) and peak RSS of `pid` over `ms`, sampling RSS every second, and how busy
+ * the whole machine was (% of all its cores): whether the gateway or the machine was the limit.
+ */
+async function watch(pid: number, ms: number): Promise<{ cpuPct: number; rssPeak: number; rssEnd: number; machinePct: number }> {
+  const m0 = await machineJiffies();
   const a = await procUsage(pid);
   const t0 = Date.now();
   let peak = a.rssBytes;
@@ -47,7 +67,9 @@ async function watch(pid: number, ms: number): Promise<{ cpuPct: number; rssPeak
     last = await procUsage(pid);
     peak = Math.max(peak, last.rssBytes);
   }
-  return { cpuPct: (100 * (last.cpuS - a.cpuS)) / ((Date.now() - t0) / 1000), rssPeak: peak, rssEnd: last.rssBytes };
+  const m1 = await machineJiffies();
+  const machinePct = (100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total);
+  return { cpuPct: (100 * (last.cpuS - a.cpuS)) / ((Date.now() - t0) / 1000), rssPeak: peak, rssEnd: last.rssBytes, machinePct };
 }
 
 export interface FleetOptions {
@@ -199,7 +221,7 @@ export interface MaxOptions {
 }
 
 /** Closed-loop load at saturation: values/s PUBACKed over `seconds` after a warm-up. */
-async function saturate(port: number, pid: number, o: Required<MaxOptions>): Promise<{ valuesPerS: number; p99Ms: number; cpuPct: number; cpuUsPerValue: number }> {
+async function saturate(port: number, pid: number, o: Required<MaxOptions>): Promise<{ valuesPerS: number; p99Ms: number; cpuPct: number; cpuUsPerValue: number; machinePct: number }> {
   const fleet = await Fleet.start({ port, devices: o.devices, procs: o.procs, values: 10, messagesPerPublish: o.messagesPerPublish });
   try {
     await fleet.connect(200);
@@ -210,7 +232,7 @@ async function saturate(port: number, pid: number, o: Required<MaxOptions>): Pro
     const s = await fleet.stats(true);
     await fleet.stop(30_000);
     const valuesPerS = s.valuesAcked / o.seconds;
-    return { valuesPerS, p99Ms: s.hist.quantile(0.99) / 1000, cpuPct: w.cpuPct, cpuUsPerValue: (w.cpuPct * 1e4) / valuesPerS };
+    return { valuesPerS, p99Ms: s.hist.quantile(0.99) / 1000, cpuPct: w.cpuPct, cpuUsPerValue: (w.cpuPct * 1e4) / valuesPerS, machinePct: w.machinePct };
   } finally {
     await fleet.close();
   }
@@ -227,34 +249,44 @@ export async function benchMqttIngestMax(opts: MaxOptions = {}): Promise<Figures
   const soloRates: number[] = [];
   const soloCpu: number[] = [];
   const figures: Figures = {};
+  // FLOORGATE_BENCH_SIDES=solo (or "bare,gateway"…): run only those sides, while working on one
+  const sides = new Set((process.env.FLOORGATE_BENCH_SIDES ?? "bare,solo,gateway").split(","));
   try {
     for (let r = 0; r < o.rounds; r++) {
       const port = await freePort();
-      const bare = await spawnBareAedes(port, o.devices);
-      try {
+      const bare = sides.has("bare") ? await spawnBareAedes(port, o.devices) : undefined;
+      if (bare) try {
         const b = await saturate(port, bare.pid, o);
         bareRates.push(b.valuesPerS);
         figures[`bare aedes values/s, round ${r + 1}`] = round(b.valuesPerS);
         figures[`bare aedes CPU %, round ${r + 1}`] = round(b.cpuPct);
+        figures[`machine busy during bare aedes, % of all cores, round ${r + 1}`] = round(b.machinePct);
         figures[`bare aedes CPU µs per value, round ${r + 1}`] = round(b.cpuUsPerValue, 2);
         bareCpu.push(b.cpuUsPerValue);
         figures[`bare aedes PUBACK p99 ms, round ${r + 1}`] = round(b.p99Ms, 1);
       } finally { await bare.stop(); }
       // The same gateway without its cloud output: the listener, validation, dedup and the journal
       // (fsync on) alone — the part of the gap to bare aedes that ingest itself owns.
+      if (sides.has("solo")) {
       const soloDir = await mkdtemp(join(tmpdir(), "floorgate-bench-mqtt-solo-"));
       const solo = await spawnGateway(soloDir, await freePort(), await freePort(), broker.url, o.devices, false);
       try {
+        const p0 = await pausesOf(solo.base);
+        const t0 = Date.now();
         const s = await saturate(solo.mqttPort, solo.pid, o);
+        figures[`gateway without output: in-flight cap reached, times/s, round ${r + 1}`] = round((await pausesOf(solo.base) - p0) / ((Date.now() - t0) / 1000));
         soloRates.push(s.valuesPerS);
         soloCpu.push(s.cpuUsPerValue);
         figures[`gateway without output values/s (journal, fsync batch), round ${r + 1}`] = round(s.valuesPerS);
         figures[`gateway without output CPU %, round ${r + 1}`] = round(s.cpuPct);
+        figures[`machine busy during gateway without output, % of all cores, round ${r + 1}`] = round(s.machinePct);
         figures[`gateway without output CPU µs per value, round ${r + 1}`] = round(s.cpuUsPerValue, 2);
       } finally {
         await solo.stop();
         await rm(soloDir, { recursive: true, force: true });
       }
+      }
+      if (!sides.has("gateway")) continue;
       const dir = await mkdtemp(join(tmpdir(), "floorgate-bench-mqtt-max-"));
       const gw = await spawnGateway(dir, await freePort(), await freePort(), broker.url, o.devices);
       try {
@@ -265,6 +297,7 @@ export async function benchMqttIngestMax(opts: MaxOptions = {}): Promise<Figures
         gwRates.push(g.valuesPerS);
         figures[`gateway values/s (journal, fsync batch), round ${r + 1}`] = round(g.valuesPerS);
         figures[`gateway CPU %, round ${r + 1}`] = round(g.cpuPct);
+        figures[`machine busy during gateway, % of all cores, round ${r + 1}`] = round(g.machinePct);
         figures[`gateway CPU µs per value, round ${r + 1}`] = round(g.cpuUsPerValue, 2);
         gwCpu.push(g.cpuUsPerValue);
         figures[`gateway PUBACK p99 ms, round ${r + 1}`] = round(g.p99Ms, 1);
@@ -277,6 +310,7 @@ export async function benchMqttIngestMax(opts: MaxOptions = {}): Promise<Figures
   } finally {
     await broker.dispose();
   }
+  if (gwRates.length === 0 || bareRates.length === 0 || soloRates.length === 0) return figures;
   const best = (xs: number[]) => Math.max(...xs);
   figures[`load: ${o.devices} devices × ${o.window} publishes in flight × ${o.messagesPerPublish} messages × 10 values`] = o.devices;
   figures["gateway best values/s"] = round(best(gwRates));

@@ -204,27 +204,31 @@ function putTag(at: number, tag: string): void {
  */
 function timestamp(parseTs: (s: string) => number | undefined): number | undefined {
   const s = pos + 1;
+  const b = buf;
+  // The last ts again (a device's messages in one body mostly share it): its bytes and the closing
+  // quote are enough, they held no escape or control character when first parsed.
+  const n0 = tsLen;
+  if (n0 > 0 && parseTs === tsParser && s + n0 < end && b[s + n0] === 0x22) {
+    let k = 0;
+    while (k < n0 && tsBytes[k] === b[s + k]) k++;
+    if (k === n0) {
+      pos = s + n0 + 1;
+      return tsMs;
+    }
+  }
   let e = s;
   for (; e < end; e++) {
-    const c = buf[e]!;
+    const c = b[e]!;
     if (c === 0x22) break;
     if (c === 0x5c || c < 0x20) return undefined;
   }
   if (e >= end) return undefined;
   const n = e - s;
-  if (n === tsLen && parseTs === tsParser) {
-    let k = 0;
-    while (k < n && tsBytes[k] === buf[s + k]) k++;
-    if (k === n) {
-      pos = e + 1;
-      return tsMs;
-    }
-  }
   const str = string();
   if (str === undefined) return undefined;
   const ms = parseTs(str);
   if (ms !== undefined && n <= tsBytes.length) {
-    buf.copy(tsBytes, 0, s, e);
+    b.copy(tsBytes, 0, s, e);
     tsLen = n;
     tsMs = ms;
     tsParser = parseTs;
@@ -233,11 +237,7 @@ function timestamp(parseTs: (s: string) => number | undefined): number | undefin
 }
 
 function skipWs(): void {
-  for (;;) {
-    const c = buf[pos];
-    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return;
-    pos++;
-  }
+  pos = ws(buf, pos);
 }
 
 /** At a '"': which message key (1 msgId, 2 ts, 4 values) or 0 for any other; past its closing quote. */
@@ -276,26 +276,51 @@ function string(): string | undefined {
   return buf.toString(ascii ? "latin1" : "utf8", s, e);
 }
 
-/** At the value of `values`: the tag → value object, appended to the tags and `numsOut`. */
+/**
+ * At the value of `values`: the tag → value object, appended to the tags and `numsOut`. The
+ * common path (a cached tag, a number) keeps the position in a local: the module-level `pos` is a
+ * memory slot that every read and write would go through, several times per value.
+ */
 function values(maxString: number): boolean {
   const prevCount = lastCount;
   const prevDistinct = lastDistinct;
   lastDistinct = false; // the cache changes below: nothing is known until this message is whole
-  if (buf[pos] !== 0x7b) return false; // '{'
-  pos++;
-  skipWs();
+  const b = buf;
+  const e = end;
+  let p = pos;
+  if (b[p] !== 0x7b) return false; // '{'
+  p = ws(b, p + 1);
   const first = nv;
   let hits = 0;
   for (let j = 0; ; j++) {
-    if (buf[pos] !== 0x22) return false;
-    const tag = tagAt(j);
-    if (tag === undefined) return false;
-    if (tag === tagCache[j]) hits++;
-    else tagCache[j] = tag;
-    skipWs();
-    if (buf[pos] !== 0x3a) return false; // ':'
-    pos++;
-    skipWs();
+    if (b[p] !== 0x22) return false;
+    // The same tag as the last message's at this place (the usual case): its bytes and the closing
+    // quote are enough, it was checked when first seen.
+    let tag: string | undefined;
+    const cached = tagCache[j];
+    if (cached !== undefined) {
+      const s = p + 1;
+      const n = cached.length;
+      if (s + n < e && b[s + n] === 0x22) {
+        let k = 0;
+        while (k < n && cached.charCodeAt(k) === b[s + k]) k++;
+        if (k === n) {
+          p = s + n + 1;
+          tag = cached;
+          hits++;
+        }
+      }
+    }
+    if (tag === undefined) {
+      pos = p;
+      tag = newTag();
+      if (tag === undefined) return false;
+      p = pos;
+      tagCache[j] = tag;
+    }
+    p = ws(b, p);
+    if (b[p] !== 0x3a) return false; // ':'
+    p = ws(b, p + 1);
     const at = nv++;
     putTag(at, tag);
     if (at === numsOut.length) {
@@ -303,40 +328,62 @@ function values(maxString: number): boolean {
       grown.set(numsOut);
       numsOut = grown;
     }
-    const nums = numsOut;
-    const c = buf[pos];
-    if (c === 0x22) {
-      const s = string();
-      if (s === undefined || s.length > maxString) return false;
-      nums[at] = 0;
-      (other ??= new Map()).set(at, s);
-    } else if (c === 0x74) { // true
-      if (!literal(0x74, 0x72, 0x75, 0x65)) return false;
-      nums[at] = 0;
-      (other ??= new Map()).set(at, true);
-    } else if (c === 0x66) { // false
-      if (buf[pos + 4] !== 0x65 || !literal(0x66, 0x61, 0x6c, 0x73)) return false;
-      pos++;
-      nums[at] = 0;
-      (other ??= new Map()).set(at, false);
-    } else if (c === 0x6e) { // null
-      if (!literal(0x6e, 0x75, 0x6c, 0x6c)) return false;
-      nums[at] = 0;
-      (other ??= new Map()).set(at, null);
-    } else if (!number(at)) return false;
-    skipWs();
-    const d = buf[pos];
-    pos++;
+    const c = b[p]!;
+    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      p = number(b, p, at);
+      if (p < 0) return false;
+    } else {
+      pos = p;
+      if (!nonNumber(c, at, maxString)) return false;
+      p = pos;
+    }
+    p = ws(b, p);
+    const d = b[p++];
     if (d === 0x7d) break; // '}'
     if (d !== 0x2c) return false;
-    skipWs();
+    p = ws(b, p);
   }
+  pos = p;
   // JSON.parse keeps the last of a repeated key at the first one's place: leave that to it.
   const n = nv - first;
   lastCount = n;
   // the previous message's very tags, already found distinct: nothing to check again
   lastDistinct = (n === prevCount && hits === n && prevDistinct) || distinct(first, n);
   return lastDistinct;
+}
+
+/** Past JSON whitespace from `p` (compact bodies have none: one compare). */
+function ws(b: Buffer, p: number): number {
+  for (;;) {
+    const c = b[p]!;
+    if (c > 0x20 || (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09)) return p;
+    p++;
+  }
+}
+
+/** At `pos`, a value that is not a number (first byte `c`): a string, true, false or null, into `other`. */
+function nonNumber(c: number, at: number, maxString: number): boolean {
+  const nums = numsOut;
+  if (c === 0x22) {
+    const s = string();
+    if (s === undefined || s.length > maxString) return false;
+    nums[at] = 0;
+    (other ??= new Map()).set(at, s);
+  } else if (c === 0x74) { // true
+    if (!literal(0x74, 0x72, 0x75, 0x65)) return false;
+    nums[at] = 0;
+    (other ??= new Map()).set(at, true);
+  } else if (c === 0x66) { // false
+    if (buf[pos + 4] !== 0x65 || !literal(0x66, 0x61, 0x6c, 0x73)) return false;
+    pos++;
+    nums[at] = 0;
+    (other ??= new Map()).set(at, false);
+  } else if (c === 0x6e) { // null
+    if (!literal(0x6e, 0x75, 0x6c, 0x6c)) return false;
+    nums[at] = 0;
+    (other ??= new Map()).set(at, null);
+  } else return false;
+  return true;
 }
 
 function literal(a: number, b: number, c: number, d: number): boolean {
@@ -357,24 +404,10 @@ function distinct(first: number, n: number): boolean {
 
 /**
  * At a '"': a tag name (`[A-Za-z0-9_.-]{1,128}`, not digits only: an integer-like key would be
- * moved to the front by JSON.parse), the cached string for position `j` when its bytes match.
+ * moved to the front by JSON.parse) that is not the cached one for its place.
  */
-function tagAt(j: number): string | undefined {
+function newTag(): string | undefined {
   const s = pos + 1;
-  // The same tag as the last message's at this place (the usual case): its bytes and the closing
-  // quote are enough, it was checked when first seen.
-  const cached = tagCache[j];
-  if (cached !== undefined) {
-    const n = cached.length;
-    if (s + n < end && buf[s + n] === 0x22) {
-      let k = 0;
-      while (k < n && cached.charCodeAt(k) === buf[s + k]) k++;
-      if (k === n) {
-        pos = s + n + 1;
-        return cached;
-      }
-    }
-  }
   let e = s;
   let digits = true;
   for (; e < end; e++) {
@@ -392,15 +425,14 @@ function tagAt(j: number): string | undefined {
 }
 
 /**
- * A JSON number, exactly as JSON.parse reads it, into `numsOut[at]`; false when the text is not
- * one or is not finite. Up to 15 significant digits with a power of ten up to 22 is one exact
+ * The JSON number at `p` of `b`, exactly as JSON.parse reads it, into `numsOut[at]`; returns where
+ * it ends, or -1 when the text is not one or is not finite. Up to 15 significant digits with a power of ten up to 22 is one exact
  * operation (correctly rounded, as JSON.parse is); anything longer goes through Number(). Stored
  * here rather than returned: a returned double that is not a small integer is a heap object.
  */
-function number(at: number): boolean {
-  const s = pos;
-  const b = buf;
-  let i = pos;
+function number(b: Buffer, p: number, at: number): number {
+  const s = p;
+  let i = p;
   const neg = b[i] === 0x2d;
   if (neg) i++;
   let m = 0;
@@ -409,7 +441,7 @@ function number(at: number): boolean {
   if (c === 0x30) i++;
   else if (c >= 0x31 && c <= 0x39) {
     for (; (c = b[i]!) >= 0x30 && c <= 0x39; i++, nd++) m = m * 10 + (c - 0x30);
-  } else return false;
+  } else return -1;
   let e = 0;
   if (b[i] === 0x2e) {
     i++;
@@ -418,7 +450,7 @@ function number(at: number): boolean {
       if (m !== 0 || c !== 0x30) nd++;
       m = m * 10 + (c - 0x30);
     }
-    if (i === f) return false;
+    if (i === f) return -1;
     e = f - i;
   }
   c = b[i]!;
@@ -430,15 +462,14 @@ function number(at: number): boolean {
     const f = i;
     let x = 0;
     for (; (c = b[i]!) >= 0x30 && c <= 0x39; i++) x = x * 10 + (c - 0x30);
-    if (i === f) return false;
+    if (i === f) return -1;
     if (i - f > 6) nd = 99; // leave absurd exponents to Number()
     else e += es * x;
   }
-  pos = i;
   let v: number;
   if (nd <= 15 && e >= -22 && e <= 22) v = e >= 0 ? m * POW10[e]! : m / POW10[-e]!;
   else v = Number(b.toString("latin1", neg ? s + 1 : s, i));
-  if (v - v !== 0) return false; // ±Infinity (1e999): the full validation reports it
+  if (v - v !== 0) return -1; // ±Infinity (1e999): the full validation reports it
   numsOut[at] = neg ? -v : v;
-  return true;
+  return i;
 }
