@@ -75,7 +75,9 @@ export class FrameEncoder {
       this.newChunk(size);
     }
     let at = this.base + FRAME_HEADER;
-    for (let k = 0; k < n; k++) {
+    const plain = oneDev !== undefined && other === undefined && units === undefined && reasons === undefined;
+    if (plain) at = this.encodePlain(oneDev, tags, nums, qualities, tsCol, n, frameNo, at);
+    for (let k = plain ? n : 0; k < n; k++) {
       if (at + 32 > this.scratch.length) at = this.grow(at, 32);
       // A number is read from `nums` where it is written, never held in a variable that may also
       // hold a string or boolean: such a variable boxes every double (a heap object per value
@@ -158,6 +160,73 @@ export class FrameEncoder {
     view.setUint32(start + 4, crc32(this.scratch.subarray(start + FRAME_PREFIX, at)), true);
     this.base = at;
     return this.scratch.subarray(start, at);
+  }
+
+  /**
+   * The samples of `encode` for the common column set (one device, numbers only, no unit or
+   * reason: a poll, a push) from `at`; returns their end. The same bytes as the general loop,
+   * with the chunk, its view and its end in locals and a string already in this frame's table
+   * written as its one-byte reference inline: the general loop re-read them from the encoder
+   * around every call, several times per sample.
+   */
+  private encodePlain(dev: string, tags: readonly string[], nums: Float64Array, qualities: Uint8Array, tsCol: Float64Array, n: number, frameNo: number, at: number): number {
+    const t = this.strings;
+    const numFlags = V_NUM << 2;
+    let b = this.scratch;
+    let view = this.view;
+    let lim = b.length;
+    for (let k = 0; k < n; k++) {
+      // 32 bytes cover a sample whose strings are references; putStr makes its own room otherwise
+      if (at + 32 > lim) {
+        at = this.grow(at, 32);
+        b = this.scratch;
+        view = this.view;
+        lim = b.length;
+      }
+      b[at] = qualities[k]! | numFlags;
+      view.setFloat64(at + 1, tsCol[k]!, true);
+      at += 9;
+      let devSlot: StrSlot;
+      if (dev === t.prevDev) devSlot = t.prevDevSlot!;
+      else {
+        devSlot = t.slotOf(dev);
+        t.prevDev = dev;
+        t.prevDevSlot = devSlot;
+      }
+      if (devSlot.frame === frameNo && devSlot.idx < 64) b[at++] = devSlot.idx * 2;
+      else {
+        at = this.putStr(at, devSlot, dev);
+        b = this.scratch;
+        view = this.view;
+        lim = b.length;
+      }
+      // Each lookup below may clear the table (generation change): `seq` is re-checked after one.
+      const seq = t.seqOf(devSlot, frameNo);
+      const j = seq.next++;
+      const tag = tags[k]!;
+      let slot: StrSlot;
+      if (seq.tags[j] === tag) slot = seq.tagSlots[j]!;
+      else {
+        slot = t.slotOf(tag);
+        if (seq.gen === t.gen) t.remember(seq.tags, seq.tagSlots, j, tag, slot);
+      }
+      if (slot.frame === frameNo && slot.idx < 64) b[at++] = slot.idx * 2;
+      else {
+        at = this.putStr(at, slot, tag);
+        b = this.scratch;
+        view = this.view;
+        lim = b.length;
+      }
+      if (at + 8 > lim) {
+        at = this.grow(at, 8);
+        b = this.scratch;
+        view = this.view;
+        lim = b.length;
+      }
+      view.setFloat64(at, nums[k]!, true);
+      at += 8;
+    }
+    return at;
   }
 
   /**

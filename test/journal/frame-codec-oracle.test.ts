@@ -167,4 +167,26 @@ describe("frame codec against the encoder before the fast paths", () => {
     expect(encoderStringCount()).toBeLessThan(100);
     expect(encoderStringCount()).toBe(baselineStringCount());
   });
+
+  // The plain path (one device, numbers only: polls and pushes) writes a string already in the
+  // frame's table as a one-byte reference inline, up to table index 63; from 64 on a reference
+  // takes two bytes. A push body repeats its tags once per message.
+  it("writes the same bytes for numbers-only frames of one device that repeat more than 64 strings", () => {
+    lockstep();
+    const TAGS_N = 150;
+    const body = (ts: number, shift: number): Sample[] => {
+      const out: Sample[] = [];
+      for (let m = 0; m < 3; m++) {
+        for (let i = 0; i < TAGS_N; i++) out.push({ device: "agv-1", tag: `v${(i + shift) % TAGS_N}`, value: i * 0.5 - m, quality: m === 2 ? "uncertain" : "good", ts: ts + m });
+      }
+      return out;
+    };
+    sameBytes([body(1, 0), body(2, 0), body(3, 7), body(4, 0)]);
+    // ...and when the table is cleared in the middle of such a frame (its first new string)
+    lockstep([body(1, 0)]);
+    const withFresh = body(5, 0);
+    withFresh[200] = { ...withFresh[200]!, tag: `fresh-${freshNo++}` };
+    sameBytes([withFresh, body(6, 0)]);
+    expect(encoderStringCount()).toBe(baselineStringCount());
+  });
 });
