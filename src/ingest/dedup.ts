@@ -49,7 +49,7 @@ export interface DedupOptions {
  *   (true = durable), never rejects.
  */
 export type Claim =
-  | { kind: "fresh"; readonly msgId: string; done(durable: boolean): void }
+  | { kind: "fresh"; readonly msgId: string; done(durable: boolean, now?: number): void }
   | { kind: "duplicate" }
   | { kind: "pending"; wait: Promise<boolean> };
 
@@ -183,8 +183,11 @@ export class MsgIdDedup {
     return this.flying;
   }
 
-  claim(device: string, msgId: string): Claim {
-    const now = this.clock();
+  /**
+   * `now`: the clock's reading, when the caller just took one (a body's messages are claimed
+   * together: one reading for all of them instead of one each).
+   */
+  claim(device: string, msgId: string, now: number = this.clock()): Claim {
     if (now >= this.nextExpiry) this.sweep(now);
     // parsed once: the claim keeps the split and the family for its settle
     const numeric = parseMsgId(msgId);
@@ -215,11 +218,11 @@ export class MsgIdDedup {
     return claim;
   }
 
-  /** Called once by a FreshClaim: records the outcome and releases the msgId. */
-  settle(claim: FreshClaim, durable: boolean): void {
+  /** Called once by a FreshClaim: records the outcome (`now`: the clock's reading, or NaN to read it) and releases the msgId. */
+  settle(claim: FreshClaim, durable: boolean, now: number): void {
     const d = claim.ids;
     // d is still in `devices`: a sweep keeps a device with a msgId in flight
-    if (durable) this.add(d, claim.device, claim.msgId, this.tick(), claim.num, claim.prefixLen, claim.shape, claim.fam);
+    if (durable) this.add(d, claim.device, claim.msgId, now === now ? this.tickAt(now) : this.tick(), claim.num, claim.prefixLen, claim.shape, claim.fam);
     const fly = d.fly;
     const i = claim.flyAt;
     if (i >= 0) {
@@ -260,7 +263,10 @@ export class MsgIdDedup {
   }
 
   private tick(): number {
-    const now = this.clock();
+    return this.tickAt(this.clock());
+  }
+
+  private tickAt(now: number): number {
     if (now >= this.nextExpiry) this.sweep(now);
     return now;
   }
@@ -478,10 +484,11 @@ class FreshClaim {
     readonly fam: Family | undefined,
   ) {}
 
-  done(durable: boolean): void {
+  /** `now`: the clock's reading when the caller has one (settling a body's claims together). */
+  done(durable: boolean, now = NaN): void {
     if (this.result !== undefined) return;
     this.result = durable;
-    this.owner.settle(this, durable);
+    this.owner.settle(this, durable, now);
     if (this.resolve) this.resolve(durable);
   }
 

@@ -290,6 +290,8 @@ export function createIngest(
         return reject("journal_error", 503, "an earlier attempt with the same msgId failed: retry later", { retryAfterSec: 1 }, deviceId);
       }
       const count = todo === undefined ? n : todo.length;
+      // one clock reading for the round's claims (a later round follows a wait)
+      const claimAt = round === 0 ? receivedAt : clock();
       // The messages to store this round: all of `todo` until one is left out (the usual body
       // has no duplicate), then a list of their own.
       let keep: number[] | undefined;
@@ -301,7 +303,7 @@ export function createIngest(
         const i = todo === undefined ? x : todo[x]!;
         const id = ids[i];
         if (id !== undefined) {
-          const c = dedup.claim(deviceId, id);
+          const c = dedup.claim(deviceId, id, claimAt);
           if (c.kind !== "fresh") {
             if (c.kind === "duplicate") duplicates++;
             else (waiting ??= []).push({ msg: i, wait: c.wait });
@@ -363,7 +365,8 @@ export function createIngest(
           result = storeFailed(deviceId, err);
         }
       }
-      for (let i = 0; i < claims.length; i++) claims[i]!.done(result === true);
+      const settledAt = claims.length > 0 ? clock() : 0;
+      for (let i = 0; i < claims.length; i++) claims[i]!.done(result === true, settledAt);
       if (result !== true) return result;
       stored += values;
       if (waiting === undefined) break;
