@@ -125,7 +125,12 @@ class DeviceIds {
     return this.flyMap?.get(msgId);
   }
 
-  constructor(slots: number) {
+  constructor(
+    /** the dedup it belongs to, and its device: kept here rather than in each claim */
+    readonly owner: MsgIdDedup,
+    readonly device: string,
+    slots: number,
+  ) {
     this.gens = new Array<number>(slots).fill(-1);
     this.counts = new Array<number>(slots).fill(0);
     this.stringSlots = new Array<string[] | undefined>(slots).fill(undefined);
@@ -205,10 +210,10 @@ export class MsgIdDedup {
       }
       // a msgId of a family may still be a string: stored while the families were full
       if (d.strings !== undefined && d.strings.has(msgId)) return DUPLICATE;
-    } else this.devices.set(device, (d = new DeviceIds(this.slots)));
+    } else this.devices.set(device, (d = new DeviceIds(this, device, this.slots)));
     this.lastDevice = device;
     this.lastIds = d;
-    const claim = new FreshClaim(this, d, device, msgId, num, numeric ? parsed.prefixLen : 0, numeric ? parsed.shape : 0, fam);
+    const claim = new FreshClaim(d, msgId, num, numeric ? parsed.prefixLen : 0, numeric ? parsed.shape : 0, fam);
     if (num >= 0 && d.fly.length < FLY_LIST) {
       claim.flyAt = d.fly.length;
       d.fly.push(claim);
@@ -222,7 +227,7 @@ export class MsgIdDedup {
   settle(claim: FreshClaim, durable: boolean, now: number): void {
     const d = claim.ids;
     // d is still in `devices`: a sweep keeps a device with a msgId in flight
-    if (durable) this.add(d, claim.device, claim.msgId, now === now ? this.tickAt(now) : this.tick(), claim.num, claim.prefixLen, claim.shape, claim.fam);
+    if (durable) this.add(d, d.device, claim.msgId, now === now ? this.tickAt(now) : this.tick(), claim.num, claim.prefixLen, claim.shape, claim.fam);
     const fly = d.fly;
     const i = claim.flyAt;
     if (i >= 0) {
@@ -256,7 +261,7 @@ export class MsgIdDedup {
   remember(device: string, msgId: string, at: number): void {
     if (at + this.windowMs <= this.tick()) return;
     let d = this.devices.get(device);
-    if (d === undefined) this.devices.set(device, (d = new DeviceIds(this.slots)));
+    if (d === undefined) this.devices.set(device, (d = new DeviceIds(this, device, this.slots)));
     else if (this.lookup(d, msgId)) return;
     if (parseMsgId(msgId)) this.add(d, device, msgId, at, parsed.value, parsed.prefixLen, parsed.shape, undefined);
     else this.add(d, device, msgId, at, -1, 0, 0, undefined);
@@ -458,23 +463,21 @@ export class MsgIdDedup {
  * The `fresh` claim. A class rather than closures, and the promise a concurrent duplicate waits on
  * is made only when one asks: almost every msgId is claimed and settled with nobody waiting. It
  * carries the msgId's split and family from the claim to the settle: the msgId is parsed once.
+ * Ten of these live per pushed body until it is durable, so it holds only what differs per
+ * message (its dedup and device are its DeviceIds').
  */
 class FreshClaim {
+  /** an own field, not a prototype getter: `kind` is read on every claim of three shapes */
   readonly kind = "fresh" as const;
   /** its index in its device's `fly` list, -1 when in `flyMap` */
   flyAt = -1;
-  private outcome: Promise<boolean> | undefined;
-  private resolve: ((durable: boolean) => void) | undefined;
-  /**
-   * The outcome, once `done` (undefined until then: not yet settled). A promise for it is made
-   * only if someone asks (almost nobody: a claim is nearly always settled unwatched).
-   */
+  /** made only if someone waits for the outcome (almost nobody does) */
+  private waiter: { promise: Promise<boolean>; resolve: ((durable: boolean) => void) | undefined } | undefined;
+  /** The outcome, once `done` (undefined until then: not yet settled). */
   private result: boolean | undefined;
 
   constructor(
-    private readonly owner: MsgIdDedup,
     readonly ids: DeviceIds,
-    readonly device: string,
     readonly msgId: string,
     /** the parsed value, -1 for a msgId kept as a string */
     readonly num: number,
@@ -488,14 +491,20 @@ class FreshClaim {
   done(durable: boolean, now = NaN): void {
     if (this.result !== undefined) return;
     this.result = durable;
-    this.owner.settle(this, durable, now);
-    if (this.resolve) this.resolve(durable);
+    this.ids.owner.settle(this, durable, now);
+    this.waiter?.resolve?.(durable);
   }
 
   /** Resolves with this attempt's outcome (true = durable); never rejects. */
   wait(): Promise<boolean> {
-    if (this.outcome !== undefined) return this.outcome;
-    if (this.result !== undefined) return (this.outcome = Promise.resolve(this.result));
-    return (this.outcome = new Promise<boolean>((r) => { this.resolve = r; }));
+    if (this.waiter !== undefined) return this.waiter.promise;
+    if (this.result !== undefined) {
+      this.waiter = { promise: Promise.resolve(this.result), resolve: undefined };
+      return this.waiter.promise;
+    }
+    let resolve: ((durable: boolean) => void) | undefined;
+    const promise = new Promise<boolean>((r) => { resolve = r; });
+    this.waiter = { promise, resolve };
+    return promise;
   }
 }
