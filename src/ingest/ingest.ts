@@ -2,12 +2,13 @@ import type { IngestConfig } from "./types.js";
 import { describeError, isFloorgateError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import { DEVICE_ID_RE } from "../core/sample.js";
-import { ColumnsBuilder, type SampleColumns } from "../core/sample-columns.js";
+import type { SampleColumns } from "../core/sample-columns.js";
 import type { LabelledCounter, SettableGauge } from "../core/counters.js";
 import { DeviceTable } from "../core/device-table.js";
 import { createDeviceAuth } from "./auth.js";
-import { MsgIdDedup, type Claim, type DedupOptions } from "./dedup.js";
-import { parsePushBatch, type PayloadProblem } from "./payload.js";
+import { claimRound, type ClaimRound } from "./claim-round.js";
+import { MsgIdDedup, type DedupOptions } from "./dedup.js";
+import { parsePushBatch, type PayloadProblem, type PushBatch } from "./payload.js";
 import { RateLimiter } from "./rate.js";
 import { PushAdmission, type PushedDevice } from "./registry.js";
 
@@ -131,8 +132,6 @@ export interface IngestOptions {
 /** Retry-After for a device refused by `maxDevices`: places free up only at a restart. */
 const DEVICE_LIMIT_RETRY_SEC = 300;
 
-type FreshClaim = Extract<Claim, { kind: "fresh" }>;
-
 /** Rounds of "another attempt with this msgId failed, try storing it ourselves". */
 const MAX_CLAIM_ROUNDS = 3;
 
@@ -254,132 +253,118 @@ export function createIngest(
     return reject("journal_error", 503, "gateway cannot store data right now: retry later", { retryAfterSec: 5 }, deviceId);
   };
 
-  const accept: Ingest["accept"] = async (deviceId, body) => {
+  const accept: Ingest["accept"] = (deviceId, body) => {
+    try {
+      return acceptNow(deviceId, body);
+    } catch (err) {
+      return Promise.reject(err); // as from the async function this was: a bug, not a device's fault
+    }
+  };
+
+  /** `accept`'s synchronous part, and the store of a body whose messages are all fresh. */
+  const acceptNow = (deviceId: string, body: Buffer): Promise<IngestReply> => {
     // Only admitted devices get per-device state; `authenticate` admits.
-    if (!table.has(deviceId)) return reject("forbidden", 403, `device ${deviceId} has not authenticated`);
+    if (!table.has(deviceId)) return Promise.resolve(reject("forbidden", 403, `device ${deviceId} has not authenticated`));
     if (body.length > cfg.maxPayloadBytes) {
       rate.take(deviceId, 1); // a refused body still costs one message, so refusals cannot flood either
-      return reject("too_large", 413, `payload over ${cfg.maxPayloadBytes} bytes`, {}, deviceId);
+      return Promise.resolve(reject("too_large", 413, `payload over ${cfg.maxPayloadBytes} bytes`, {}, deviceId));
     }
     const parsed = parsePushBatch(body);
     if (!parsed.ok) {
       rate.take(deviceId, 1);
       metrics.ingestRejects.inc({ reason: "bad_request" });
       table.count(deviceId, "rejected");
-      return { status: 400, body: { error: "invalid push body", problems: parsed.problems }, reason: "bad_request" };
+      return Promise.resolve<IngestReply>({ status: 400, body: { error: "invalid push body", problems: parsed.problems }, reason: "bad_request" });
     }
     const batch = parsed.batch;
     const n = batch.messages;
     const charged = rate.take(deviceId, n);
     if (!charged.ok) {
-      return rateLimited(deviceId, charged.tooMany
+      return Promise.resolve(rateLimited(deviceId, charged.tooMany
         ? `${n} messages in one body is more than ingest.ratePerDevice lets through at once (${rate.capacity}): send at most ${rate.capacity} messages per body`
-        : n > 1 ? `${overRate} (this body has ${n} messages)` : overRate, charged.retryAfterSec);
+        : n > 1 ? `${overRate} (this body has ${n} messages)` : overRate, charged.retryAfterSec));
     }
     const receivedAt = clock();
-    let skewed = 0;
+    const first = claimRound(dedup, deviceId, batch, undefined, receivedAt, receivedAt, maxSkewMs);
+    if (first.waiting !== undefined || first.cols === undefined) return acceptRounds(deviceId, batch, receivedAt, first);
+    // The usual body: every message fresh. No async frame waits for the store, only this small
+    // closure (a frame with the whole of the above in it, per body in flight, was the ingest's
+    // largest allocation).
+    let stored: Promise<void>;
+    try {
+      stored = store(deviceId, first.cols, first.msgIds);
+    } catch (err) {
+      stored = Promise.reject(err); // a sink that throws is a failed store, as a rejection is
+    }
+    return stored.then(
+      () => {
+        storeWorked();
+        settle(first, true);
+        return acknowledged(deviceId, n, first.values, first.duplicates, first.skewed, first.newest);
+      },
+      (err: unknown) => {
+        const reply = storeFailed(deviceId, err);
+        settle(first, false);
+        return reply;
+      },
+    );
+  };
+
+  /** Settles a round's claims with its store's outcome, all at one clock reading. */
+  const settle = (r: ClaimRound, durable: boolean): void => {
+    const claims = r.claims;
+    if (claims.length === 0) return;
+    const at = clock();
+    for (let i = 0; i < claims.length; i++) claims[i]!.done(durable, at);
+  };
+
+  /**
+   * `accept` past its first round when that round found messages another attempt is storing (or
+   * nothing to store): store what this call claimed, wait for the others' outcomes, claim again
+   * those that failed, up to MAX_CLAIM_ROUNDS rounds.
+   */
+  const acceptRounds = async (deviceId: string, batch: PushBatch, receivedAt: number, first: ClaimRound): Promise<IngestReply> => {
     let stored = 0;
     let duplicates = 0;
+    let skewed = 0;
     let newest: number | null = null;
-
-    const { msgIds: ids, ts: tsOf, starts, other } = batch;
-    /** message indices still to store; undefined: every message (the first round) */
-    let todo: number[] | undefined;
+    let r = first;
     for (let round = 0; ; round++) {
-      if (round >= MAX_CLAIM_ROUNDS) {
-        return reject("journal_error", 503, "an earlier attempt with the same msgId failed: retry later", { retryAfterSec: 1 }, deviceId);
-      }
-      const count = todo === undefined ? n : todo.length;
-      // one clock reading for the round's claims (a later round follows a wait)
-      const claimAt = round === 0 ? receivedAt : clock();
-      // The messages to store this round: all of `todo` until one is left out (the usual body
-      // has no duplicate), then a list of their own.
-      let keep: number[] | undefined;
-      let values = 0;
-      const claims: FreshClaim[] = [];
-      const msgIds: string[] = [];
-      let waiting: { msg: number; wait: Promise<boolean> }[] | undefined;
-      for (let x = 0; x < count; x++) {
-        const i = todo === undefined ? x : todo[x]!;
-        const id = ids[i];
-        if (id !== undefined) {
-          const c = dedup.claim(deviceId, id, claimAt);
-          if (c.kind !== "fresh") {
-            if (c.kind === "duplicate") duplicates++;
-            else (waiting ??= []).push({ msg: i, wait: c.wait });
-            if (keep === undefined) {
-              keep = [];
-              for (let y = 0; y < x; y++) keep.push(todo === undefined ? y : todo[y]!);
-            }
-            continue;
-          }
-          claims.push(c);
-          msgIds.push(c.msgId);
-        }
-        keep?.push(i);
-        values += starts[i + 1]! - starts[i]!;
-      }
-      // Straight into columns (no object per sample), each message's ts skew-corrected. Every
-      // message of the body: its tag list and numbers are the columns' as they are.
-      const whole = keep === undefined && todo === undefined;
-      const list = keep ?? todo;
-      const msgs = list === undefined ? n : list.length;
-      const b = whole ? new ColumnsBuilder(deviceId, values, batch.nums) : new ColumnsBuilder(deviceId, values);
-      const tags = whole ? batch.tags : new Array<string>(values);
-      const nums = b.nums;
-      const tsCol = b.ts;
-      const qualities = b.qualities;
-      let k = 0;
-      for (let x = 0; x < msgs; x++) {
-        const i = list === undefined ? x : list[x]!;
-        let ts = tsOf[i] ?? receivedAt;
-        if (Math.abs(ts - receivedAt) > maxSkewMs) {
-          ts = receivedAt;
-          skewed++;
-        }
-        if (newest === null || ts > newest) newest = ts;
-        const last = starts[i + 1]!;
-        if (whole && other === undefined) {
-          // numbers only, already in place: the timestamps (qualities are 0, good, as carved)
-          tsCol.fill(ts, k, last);
-          k = last;
-          continue;
-        }
-        for (let j = starts[i]!; j < last; j++, k++) {
-          if (!whole) (tags as string[])[k] = batch.tags[j]!;
-          if (other !== undefined && other.has(j)) b.set(k, other.get(j)!, 0, ts);
-          else {
-            if (!whole) nums[k] = batch.nums[j]!;
-            tsCol[k] = ts;
-            qualities[k] = 0; // good
-          }
-        }
-      }
       // Our own claims are settled before we wait for anyone else's: no two pushes can wait on each other.
-      let result: true | IngestReply = true;
-      if (values > 0) {
+      if (r.cols !== undefined) {
         try {
-          await store(deviceId, b.done(tags), msgIds);
+          await store(deviceId, r.cols, r.msgIds);
           storeWorked();
         } catch (err) {
-          result = storeFailed(deviceId, err);
+          const reply = storeFailed(deviceId, err);
+          settle(r, false);
+          return reply;
         }
       }
-      const settledAt = claims.length > 0 ? clock() : 0;
-      for (let i = 0; i < claims.length; i++) claims[i]!.done(result === true, settledAt);
-      if (result !== true) return result;
-      stored += values;
-      if (waiting === undefined) break;
-      const w = waiting;
+      settle(r, true);
+      stored += r.values;
+      duplicates += r.duplicates;
+      skewed += r.skewed;
+      if (r.newest !== null && (newest === null || r.newest > newest)) newest = r.newest;
+      if (r.waiting === undefined) break;
+      const w = r.waiting;
       const outcomes = await Promise.all(w.map((x) => x.wait));
-      todo = [];
+      const todo: number[] = [];
       for (let i = 0; i < outcomes.length; i++) {
         if (outcomes[i]) duplicates++;
         else todo.push(w[i]!.msg);
       }
       if (todo.length === 0) break;
+      if (round + 1 >= MAX_CLAIM_ROUNDS) {
+        return reject("journal_error", 503, "an earlier attempt with the same msgId failed: retry later", { retryAfterSec: 1 }, deviceId);
+      }
+      r = claimRound(dedup, deviceId, batch, todo, clock(), receivedAt, maxSkewMs);
     }
+    return acknowledged(deviceId, batch.messages, stored, duplicates, skewed, newest);
+  };
 
+  /** The 202 of a push whose every message is durable (stored now or before), counted. */
+  const acknowledged = (deviceId: string, n: number, stored: number, duplicates: number, skewed: number, newest: number | null): IngestReply => {
     if (skewed > 0) {
       metrics.ingestClockSkew.inc({ device: deviceId }, skewed);
       table.count(deviceId, "clockSkew", skewed);
