@@ -13,7 +13,7 @@ export interface ClaimRound {
   /** the claims this round made; each must be settled once the store is decided */
   readonly claims: FreshClaim[];
   /** their msgIds, for the sink (the journal keeps them with the samples) */
-  readonly msgIds: string[];
+  readonly msgIds: readonly string[];
   /** samples to store; 0 when every message was someone else's */
   readonly values: number;
   /** undefined when `values` is 0 */
@@ -53,7 +53,7 @@ export function claimRound(
   let values = 0;
   let duplicates = 0;
   const claims: FreshClaim[] = [];
-  const msgIds: string[] = [];
+  let allIds = true;
   let waiting: { msg: number; wait: Promise<boolean> }[] | undefined;
   for (let x = 0; x < count; x++) {
     const i = todo === undefined ? x : todo[x]!;
@@ -70,11 +70,12 @@ export function claimRound(
         continue;
       }
       claims.push(c);
-      msgIds.push(c.msgId);
-    }
+    } else allIds = false;
     keep?.push(i);
     values += starts[i + 1]! - starts[i]!;
   }
+  // The usual body (every message has a msgId, every one fresh): the batch's own list is the msgIds'.
+  const msgIds = allIds && keep === undefined && todo === undefined ? (batch.msgIds as readonly string[]) : claims.map((c) => c.msgId);
   let skewed = 0;
   let newest: number | null = null;
   if (values === 0) return { claims, msgIds, values, cols: undefined, duplicates, skewed, newest, waiting };

@@ -27,16 +27,17 @@ export class JournalIntake {
    * Journals one device's pushed samples; rejects with the journal's error (JOURNAL_FULL,
    * JOURNAL_IO) so the device gets a 503.
    */
-  async appendPushed(device: string, samples: SampleColumns, keys?: readonly string[], keyPrefix?: string): Promise<void> {
+  appendPushed(device: string, samples: SampleColumns, keys?: readonly string[], keyPrefix?: string): Promise<void> {
     this.table.observeColumns(samples);
     const n = samples.length;
-    try {
-      await this.journal.append(samples, keys ? { keys, keyPrefix } : undefined);
-    } catch (err) {
-      if (isFloorgateError(err, "JOURNAL_FULL")) this.journalFull = true;
-      throw err;
-    }
-    this.accepted(device, n);
+    // a closure over the count, not an async frame: one per push in flight until durable
+    return this.journal.append(samples, keys ? { keys, keyPrefix } : undefined).then(
+      () => this.accepted(device, n),
+      (err: unknown) => {
+        if (isFloorgateError(err, "JOURNAL_FULL")) this.journalFull = true;
+        throw err;
+      },
+    );
   }
 
   /**
