@@ -289,11 +289,15 @@ function values(maxString: number): boolean {
   const e = end;
   let p = pos;
   if (b[p] !== 0x7b) return false; // '{'
-  p = ws(b, p + 1);
+  p++;
   const first = nv;
   let hits = 0;
+  // Whitespace is skipped only where the expected byte is not found: compact bodies have none.
   for (let j = 0; ; j++) {
-    if (b[p] !== 0x22) return false;
+    if (b[p] !== 0x22) {
+      p = ws(b, p);
+      if (b[p] !== 0x22) return false;
+    }
     // The same tag as the last message's at this place (the usual case): its bytes and the closing
     // quote are enough, it was checked when first seen.
     let tag: string | undefined;
@@ -318,9 +322,12 @@ function values(maxString: number): boolean {
       p = pos;
       tagCache[j] = tag;
     }
-    p = ws(b, p);
-    if (b[p] !== 0x3a) return false; // ':'
-    p = ws(b, p + 1);
+    if (b[p] !== 0x3a) { // ':'
+      p = ws(b, p);
+      if (b[p] !== 0x3a) return false;
+    }
+    p++;
+    if (b[p]! <= 0x20) p = ws(b, p);
     const at = nv++;
     putTag(at, tag);
     if (at === numsOut.length) {
@@ -337,11 +344,10 @@ function values(maxString: number): boolean {
       if (!nonNumber(c, at, maxString)) return false;
       p = pos;
     }
-    p = ws(b, p);
+    if (b[p]! <= 0x20) p = ws(b, p);
     const d = b[p++];
     if (d === 0x7d) break; // '}'
     if (d !== 0x2c) return false;
-    p = ws(b, p);
   }
   pos = p;
   // JSON.parse keeps the last of a repeated key at the first one's place: leave that to it.
