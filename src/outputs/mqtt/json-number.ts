@@ -32,9 +32,23 @@ export const NUMBER_ROOM = 32;
  * after it. The bytes are those of `String(v)`, or `null` for NaN and ±Infinity.
  */
 export function putNumber(dst: Uint8Array, at: number, v: number): number {
-  if ((v | 0) === v || Number.isSafeInteger(v)) return putInteger(dst, at, v);
+  ONE[0] = v;
+  return putNumberAt(dst, at, ONE, 0);
+}
+
+const ONE = new Float64Array(1);
+
+/**
+ * `putNumber` of `src[i]`. The hot path (a column of numbers): the double is read here and in
+ * `putDecimal`, never passed as an argument, which would box every value that is not a small
+ * integer (a heap object per sample, a fifth of the gateway's allocations when forwarding).
+ */
+export function putNumberAt(dst: Uint8Array, at: number, src: Float64Array, i: number): number {
+  const v = src[i]!;
+  if ((v | 0) === v) return putInteger(dst, at, v);
   if (v !== v || v === Infinity || v === -Infinity) { dst.set(NULL_BYTES, at); return at + 4; }
-  const p = putDecimal(dst, at, v);
+  if (Number.isSafeInteger(v)) return putInteger(dst, at, v);
+  const p = putDecimal(dst, at, src, i);
   return p >= 0 ? p : putAscii(dst, at, String(v));
 }
 
@@ -58,7 +72,8 @@ export function putInteger(dst: Uint8Array, at: number, v: number): number {
  * parsing), so these digits are the shortest round trip. |v| ≥ 1e-6: below it `String` writes an
  * exponent.
  */
-function putDecimal(dst: Uint8Array, at: number, v: number): number {
+function putDecimal(dst: Uint8Array, at: number, src: Float64Array, i: number): number {
+  const v = src[i]!;
   const neg = v < 0;
   const a = neg ? -v : v;
   if (!(a >= 1e-6 && a < MAX_DIGITS_VALUE)) return -1;

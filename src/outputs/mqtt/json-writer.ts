@@ -1,7 +1,10 @@
 import type { Quality } from "../../core/sample.js";
 import { QUALITY_CODES } from "../../core/sample-columns.js";
 import type { TelemetryMessage } from "./json-plan.js";
-import { NUMBER_ROOM, putNumber } from "./json-number.js";
+import { NUMBER_ROOM, putNumber, putNumberAt } from "./json-number.js";
+
+/** Marks "the value is in `nums`" (no entry in `other`). */
+const NUMBER = Symbol("number");
 
 const QUALITY: Record<Quality, string> = { good: '"good"', uncertain: '"uncertain"', bad: '"bad"' };
 
@@ -205,15 +208,17 @@ export class TelemetryEncoder {
         const ts = tsCol[i]!;
         const unit = units === undefined ? undefined : units[i];
         if (!(ts === this.sufTs && q === this.sufQuality && unit === this.sufUnit)) this.setSuffix(q, ts, unit);
-        const isOther = other !== undefined && other.has(i);
-        const v = isOther ? other.get(i)! : nums[i]!;
+        // A number is read from `nums` by the writer itself, never held in a variable that may also
+        // hold a string: such a variable, or a double passed to a call, is a heap box per value.
+        const v = other !== undefined && other.has(i) ? other.get(i)! : NUMBER;
         const text = typeof v === "string" ? JSON.stringify(v) : undefined;
         // UTF-8 takes at most 3 bytes per UTF-16 unit (a surrogate pair is 4 bytes for 2 units).
         const need = prefix.length + this.suffix.length + (text === undefined ? NUMBER_ROOM : 3 * text.length);
         if (p + need > buf.length) { buf = this.room(p, need); p -= this.moved; }
         p = put(buf, p, prefix);
         if (m === 0) buf[p - prefix.length] = C_OPEN;
-        if (typeof v === "number") p = putNumber(buf, p, v);
+        if (v === NUMBER) p = putNumberAt(buf, p, nums, i);
+        else if (typeof v === "number") p = putNumber(buf, p, v);
         else if (text !== undefined) p += buf.write(text, p, "utf8");
         else {
           const lit = v === true ? TRUE_BYTES : v === false ? FALSE_BYTES : NULL_BYTES;
