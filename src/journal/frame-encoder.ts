@@ -234,27 +234,26 @@ export class FrameEncoder {
    * 65,535 bytes throws RangeError before anything is written, as `withKeys` does.
    */
   private putKeys(at: number, keys: readonly string[], keysAt: number, prefix: string): number {
-    let bytes = 8 + 4 + 4;
-    const pre = prefix.length === 0 ? 0 : Buffer.byteLength(prefix, "utf8");
-    for (let i = 0; i < keys.length; i++) {
-      const len = pre + Buffer.byteLength(keys[i]!, "utf8");
-      if (len > 0xffff) throw new RangeError(`idempotency key over 65,535 bytes`);
-      bytes += 2 + len;
-    }
-    if (at + bytes > this.scratch.length) at = this.grow(at, bytes);
+    // Room for the most the keys can take (3 bytes per UTF-16 unit), then one pass that writes
+    // each key and learns its length: no Buffer.byteLength call per key. A key found too long
+    // throws with nothing handed out: `base` has not moved, the next frame overwrites.
+    let most = 8 + 4 + 4;
+    for (let i = 0; i < keys.length; i++) most += 2 + 3 * (prefix.length + keys[i]!.length);
+    if (at + most > this.scratch.length) at = this.grow(at, most);
     const view = this.view;
-    const b = this.scratch;
     view.setFloat64(at, keysAt, true);
     view.setUint32(at + 8, keys.length, true);
     let p = at + 12;
     for (let i = 0; i < keys.length; i++) {
       let q = p + 2;
-      if (pre > 0) q += this.putUtf8(q, prefix);
+      if (prefix.length > 0) q += this.putUtf8(q, prefix);
       q += this.putUtf8(q, keys[i]!);
-      view.setUint16(p, q - p - 2, true);
+      const len = q - p - 2;
+      if (len > 0xffff) throw new RangeError(`idempotency key over 65,535 bytes`);
+      view.setUint16(p, len, true);
       p = q;
     }
-    view.setUint32(p, bytes, true);
+    view.setUint32(p, p + 4 - at, true);
     return p + 4;
   }
 
