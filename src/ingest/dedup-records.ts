@@ -118,7 +118,7 @@ export class FreshClaim {
   ) {}
 
   /** `now`: the clock's reading when the caller has one (settling a body's claims together). */
-  done(durable: boolean, now = NaN): void {
+  done(durable: boolean, now?: number): void {
     if (this.result !== undefined) return;
     this.result = durable;
     this.ids.owner.settle(this, durable, now);

@@ -141,11 +141,11 @@ export class MsgIdDedup {
     return claim;
   }
 
-  /** Called once by a FreshClaim: records the outcome (`now`: the clock's reading, or NaN to read it) and releases the msgId. */
-  settle(claim: FreshClaim, durable: boolean, now: number): void {
+  /** Called once by a FreshClaim: records the outcome (`now`: the clock's reading, if the caller has one) and releases the msgId. */
+  settle(claim: FreshClaim, durable: boolean, now: number | undefined): void {
     const d = claim.ids;
     // d is still in `devices`: a sweep keeps a device with a msgId in flight
-    if (durable) this.add(d, d.device, claim.msgId, now === now ? this.tickAt(now) : this.tick(), claim.num, claim.prefixLen, claim.shape, claim.fam);
+    if (durable) this.add(d, d.device, claim.msgId, this.tickAt(now ?? this.clock()), claim.num, claim.prefixLen, claim.shape, claim.fam);
     const fly = d.fly;
     const i = claim.flyAt;
     if (i >= 0) {

@@ -224,11 +224,23 @@ export function createIngest(
   };
 
   /**
-   * Hands `cols` to the sink: its promise (durable, or rejected). Awaited in `accept` itself, not
-   * in an async function of its own: that was one more promise and suspended frame per push.
+   * Hands a round's columns to the sink: its promise (durable, or rejected). A sink that throws
+   * is a failed store, as a rejection is.
    */
-  const store = (deviceId: string, cols: SampleColumns, msgIds: readonly string[]): Promise<void> =>
-    sink.push(deviceId, cols, msgIds);
+  const store = (deviceId: string, cols: SampleColumns, msgIds: readonly string[]): Promise<void> => {
+    try {
+      return sink.push(deviceId, cols, msgIds);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
+
+  /** A round's store failed: its claims are released undone, and the device gets the 503. */
+  const roundFailed = (deviceId: string, r: ClaimRound, err: unknown): IngestReply => {
+    const reply = storeFailed(deviceId, err);
+    settle(r, false);
+    return reply;
+  };
 
   const storeWorked = (): void => {
     if (sinkFailing) {
@@ -290,23 +302,13 @@ export function createIngest(
     // The usual body: every message fresh. No async frame waits for the store, only this small
     // closure (a frame with the whole of the above in it, per body in flight, was the ingest's
     // largest allocation).
-    let stored: Promise<void>;
-    try {
-      stored = store(deviceId, first.cols, first.msgIds);
-    } catch (err) {
-      stored = Promise.reject(err); // a sink that throws is a failed store, as a rejection is
-    }
-    return stored.then(
+    return store(deviceId, first.cols, first.msgIds).then(
       () => {
         storeWorked();
         settle(first, true);
         return acknowledged(deviceId, n, first.values, first.duplicates, first.skewed, first.newest);
       },
-      (err: unknown) => {
-        const reply = storeFailed(deviceId, err);
-        settle(first, false);
-        return reply;
-      },
+      (err: unknown) => roundFailed(deviceId, first, err),
     );
   };
 
@@ -336,9 +338,7 @@ export function createIngest(
           await store(deviceId, r.cols, r.msgIds);
           storeWorked();
         } catch (err) {
-          const reply = storeFailed(deviceId, err);
-          settle(r, false);
-          return reply;
+          return roundFailed(deviceId, r, err);
         }
       }
       settle(r, true);

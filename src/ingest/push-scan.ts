@@ -369,26 +369,24 @@ function ws(b: Buffer, p: number): number {
 
 /** At `pos`, a value that is not a number (first byte `c`): a string, true, false or null, into `other`. */
 function nonNumber(c: number, at: number, maxString: number): boolean {
-  const nums = numsOut;
+  let v: SampleValue;
   if (c === 0x22) {
     const s = string();
     if (s === undefined || s.length > maxString) return false;
-    nums[at] = 0;
-    (other ??= new Map()).set(at, s);
+    v = s;
   } else if (c === 0x74) { // true
     if (!literal(0x74, 0x72, 0x75, 0x65)) return false;
-    nums[at] = 0;
-    (other ??= new Map()).set(at, true);
+    v = true;
   } else if (c === 0x66) { // false
     if (buf[pos + 4] !== 0x65 || !literal(0x66, 0x61, 0x6c, 0x73)) return false;
     pos++;
-    nums[at] = 0;
-    (other ??= new Map()).set(at, false);
+    v = false;
   } else if (c === 0x6e) { // null
     if (!literal(0x6e, 0x75, 0x6c, 0x6c)) return false;
-    nums[at] = 0;
-    (other ??= new Map()).set(at, null);
+    v = null;
   } else return false;
+  numsOut[at] = 0;
+  (other ??= new Map()).set(at, v);
   return true;
 }
 
@@ -432,9 +430,10 @@ function newTag(): string | undefined {
 
 /**
  * The JSON number at `p` of `b`, exactly as JSON.parse reads it, into `numsOut[at]`; returns where
- * it ends, or -1 when the text is not one or is not finite. Up to 15 significant digits with a power of ten up to 22 is one exact
- * operation (correctly rounded, as JSON.parse is); anything longer goes through Number(). Stored
- * here rather than returned: a returned double that is not a small integer is a heap object.
+ * it ends, or -1 when the text is not one or is not finite. Up to 15 significant digits with a
+ * power of ten up to 22 is one exact operation (correctly rounded, as JSON.parse is); anything
+ * longer goes through Number(). Stored here rather than returned: a returned double that is not a
+ * small integer is a heap object.
  */
 function number(b: Buffer, p: number, at: number): number {
   const s = p;

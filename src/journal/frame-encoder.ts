@@ -101,26 +101,14 @@ export class FrameEncoder {
       at += 9;
 
       const dev = oneDev ?? devs![k]!;
-      let devSlot: StrSlot;
-      if (dev === t.prevDev) devSlot = t.prevDevSlot!;
-      else {
-        devSlot = t.slotOf(dev);
-        t.prevDev = dev;
-        t.prevDevSlot = devSlot;
-      }
+      const devSlot = t.deviceSlot(dev);
       at = this.putStr(at, devSlot, dev);
 
       // Each lookup below may clear the table (generation change): `seq` is re-checked after one.
       const seq = t.seqOf(devSlot, frameNo);
       const j = seq.next++;
       const tag = tags[k]!;
-      let slot: StrSlot;
-      if (seq.tags[j] === tag) slot = seq.tagSlots[j]!;
-      else {
-        slot = t.slotOf(tag);
-        if (seq.gen === t.gen) t.remember(seq.tags, seq.tagSlots, j, tag, slot);
-      }
-      at = this.putStr(at, slot, tag);
+      at = this.putStr(at, t.slotAt(seq, seq.tags, seq.tagSlots, j, tag), tag);
 
       if (kind === V_NUM) {
         if (at + 8 > this.scratch.length) at = this.grow(at, 8);
@@ -130,21 +118,9 @@ export class FrameEncoder {
         at += 8;
       } else if (kind === V_STR) {
         const str = typeof v === "string" ? v : String(v);
-        if (seq.gen === t.gen && seq.values[j] === str) slot = seq.valueSlots[j]!;
-        else {
-          slot = t.slotOf(str);
-          if (seq.gen === t.gen) t.remember(seq.values, seq.valueSlots, j, str, slot);
-        }
-        at = this.putStr(at, slot, str);
+        at = this.putStr(at, t.slotAt(seq, seq.values, seq.valueSlots, j, str), str);
       }
-      if (unit !== undefined) {
-        if (seq.gen === t.gen && seq.units[j] === unit) slot = seq.unitSlots[j]!;
-        else {
-          slot = t.slotOf(unit);
-          if (seq.gen === t.gen) t.remember(seq.units, seq.unitSlots, j, unit, slot);
-        }
-        at = this.putStr(at, slot, unit);
-      }
+      if (unit !== undefined) at = this.putStr(at, t.slotAt(seq, seq.units, seq.unitSlots, j, unit), unit);
       if (reason !== undefined) at = this.putStr(at, t.slotOf(reason), reason);
     }
     // DataView stores wrap where Buffer's writeUInt32LE refused: keep refusing, after the samples as before.
@@ -186,13 +162,7 @@ export class FrameEncoder {
       b[at] = qualities[k]! | numFlags;
       view.setFloat64(at + 1, tsCol[k]!, true);
       at += 9;
-      let devSlot: StrSlot;
-      if (dev === t.prevDev) devSlot = t.prevDevSlot!;
-      else {
-        devSlot = t.slotOf(dev);
-        t.prevDev = dev;
-        t.prevDevSlot = devSlot;
-      }
+      const devSlot = t.deviceSlot(dev);
       if (devSlot.frame === frameNo && devSlot.idx < 64) b[at++] = devSlot.idx * 2;
       else {
         at = this.putStr(at, devSlot, dev);
@@ -204,12 +174,7 @@ export class FrameEncoder {
       const seq = t.seqOf(devSlot, frameNo);
       const j = seq.next++;
       const tag = tags[k]!;
-      let slot: StrSlot;
-      if (seq.tags[j] === tag) slot = seq.tagSlots[j]!;
-      else {
-        slot = t.slotOf(tag);
-        if (seq.gen === t.gen) t.remember(seq.tags, seq.tagSlots, j, tag, slot);
-      }
+      const slot = t.slotAt(seq, seq.tags, seq.tagSlots, j, tag);
       if (slot.frame === frameNo && slot.idx < 64) b[at++] = slot.idx * 2;
       else {
         at = this.putStr(at, slot, tag);

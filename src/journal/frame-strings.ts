@@ -163,6 +163,27 @@ export class EncoderStrings {
     return seq;
   }
 
+  /** The slot of device id `dev`: the previous sample's device's without a lookup. */
+  deviceSlot(dev: string): StrSlot {
+    if (dev === this.prevDev) return this.prevDevSlot!;
+    const slot = this.slotOf(dev);
+    this.prevDev = dev;
+    this.prevDevSlot = slot;
+    return slot;
+  }
+
+  /**
+   * The slot of `s`, the string at place `j` of a device's order (`strs`/`slots`, one of `seq`'s
+   * lists): found there by identity while the table is of the order's generation, else looked up
+   * (which may clear the table) and remembered there if the generation still holds.
+   */
+  slotAt(seq: DeviceSeq, strs: (string | undefined)[], slots: (StrSlot | undefined)[], j: number, s: string): StrSlot {
+    if (seq.gen === this.gen && strs[j] === s) return slots[j]!;
+    const slot = this.slotOf(s);
+    if (seq.gen === this.gen) this.remember(strs, slots, j, s, slot);
+    return slot;
+  }
+
   /** Records `s` and its slot at place `j`, padding so the arrays stay packed when samples lack the field. */
   remember(strs: (string | undefined)[], slots: (StrSlot | undefined)[], j: number, s: string, slot: StrSlot): void {
     if (j >= SEQ_MAX) return;
